@@ -1,0 +1,96 @@
+/*
+ * request.h - drives the nodejs http-parser over bytes as they arrive and
+ * fills a bounded request struct. No sockets: the caller feeds bytes.
+ */
+#ifndef WS_HTTP_REQUEST_H
+#define WS_HTTP_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <http_parser.h>
+
+struct ws_http_header {
+    const char *name; /* NUL-terminated, in the request's own storage */
+    const char *value; /* NUL-terminated, surrounding spaces trimmed */
+    size_t name_len;
+    size_t value_len;
+};
+
+enum ws_http_request_state {
+    WS_HTTP_REQ_HEADERS, /* reading the request line and headers */
+    WS_HTTP_REQ_BODY,    /* headers done, reading a body */
+    WS_HTTP_REQ_DONE,    /* a whole request is here */
+    WS_HTTP_REQ_ERROR    /* see status */
+};
+
+struct ws_http_request {
+    http_parser parser;
+    http_parser_settings settings;
+    enum ws_http_request_state state;
+    int status;          /* on error: the HTTP status to answer (400, 413,
+                            431, 501, 505) */
+    size_t max_header_bytes;
+    size_t max_headers;
+    size_t max_body_bytes;
+
+    /* Filled when state is DONE (the strings live in storage): */
+    const char *method;  /* "GET", from http_method_str */
+    const char *url;     /* the request target as sent */
+    size_t url_len;
+    const char *path;    /* url up to '?' (NUL-terminated copy) */
+    const char *query;   /* after '?', "" if none */
+    unsigned short http_major, http_minor;
+    bool upgrade;        /* http-parser saw Upgrade (or CONNECT) */
+    bool keep_alive;     /* http_should_keep_alive() */
+    struct ws_http_header *headers; /* owned array of max_headers */
+    size_t nheaders;
+
+    /* Owned storage for url and header text, max_header_bytes + slack. */
+    char *storage;
+    size_t storage_len;
+    size_t storage_cap;
+    size_t header_bytes; /* bytes of request line + headers seen */
+    size_t body_bytes;
+    int last_cb;         /* which callback ran last, to join split data */
+};
+
+/*
+ * Allocate the storage for one request within the given limits (zero
+ * means the default: 16384 header bytes, 100 headers, 0 body bytes).
+ * Returns 0 or WS_ENOMEM.
+ */
+int ws_http_request_init(struct ws_http_request *r, size_t max_header_bytes,
+                         size_t max_headers, size_t max_body_bytes);
+
+/* Release the storage. */
+void ws_http_request_free(struct ws_http_request *r);
+
+/* Forget the current request and start parsing the next one (keep-alive),
+   keeping the allocations. */
+void ws_http_request_reset(struct ws_http_request *r);
+
+/*
+ * Feed len bytes. Returns the number of bytes consumed (>= 0). Parsing
+ * stops right after the end of one request: then state is DONE and bytes
+ * after the returned count belong to what follows (the first WebSocket
+ * frames after an upgrade, or the next pipelined request). On a malformed
+ * or over-limit request, state becomes ERROR, status tells the HTTP answer
+ * (431 for too many header bytes or headers, 413 for a body over the
+ * limit, 505 for an HTTP major version other than 1, 400 otherwise), and
+ * WS_EHTTP is returned.
+ */
+int ws_http_request_feed(struct ws_http_request *r, const char *data,
+                         size_t len, size_t *consumed);
+
+/* The value of the n-th (from 0) header named name (case-insensitive), or
+   NULL. */
+const char *ws_http_request_header(const struct ws_http_request *r,
+                                   const char *name, size_t n);
+
+/* How many headers are named name. */
+size_t ws_http_request_header_count(const struct ws_http_request *r,
+                                    const char *name);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * loop.h - the event loop: readiness watchers per descriptor, timers, and
+ * run/stop. It knows nothing about HTTP or WebSocket. All calls but
+ * ws_loop_stop() belong to the loop's thread.
+ */
+#ifndef WS_NET_LOOP_H
+#define WS_NET_LOOP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/select.h>
+
+enum { WS_IO_READ = 1, WS_IO_WRITE = 2 };
+
+struct ws_loop;
+
+/* Called when fd is ready; events is a mask of WS_IO_READ/WS_IO_WRITE. */
+typedef void (*ws_io_cb)(struct ws_loop *loop, int fd, int events,
+                         void *arg);
+
+struct ws_timer;
+typedef void (*ws_timer_cb)(struct ws_loop *loop, struct ws_timer *t,
+                            void *arg);
+
+/*
+ * A timer, owned by the caller (usually embedded in a larger struct) and
+ * zero-filled before first use. The loop only keeps a pointer to it while
+ * it is armed, so the owner must stop it before freeing it.
+ */
+struct ws_timer {
+    uint64_t due_ms;  /* loop clock, set by ws_loop_timer_start */
+    uint64_t repeat_ms; /* 0: one-shot */
+    size_t heap_index;  /* position in the loop's heap; internal */
+    bool armed;
+    ws_timer_cb cb;
+    void *arg;
+};
+
+/*
+ * Create a loop with the backend the build selected. Opens a self-pipe so
+ * that ws_loop_stop() can wake it. Returns 0 and sets *out, or WS_ENOMEM,
+ * WS_ESYS.
+ */
+int ws_loop_create(struct ws_loop **out);
+
+/* Free the loop (not the watched descriptors, which the caller owns). */
+void ws_loop_destroy(struct ws_loop *loop);
+
+/* The backend's name ("select"). */
+const char *ws_loop_backend_name(const struct ws_loop *loop);
+
+/*
+ * Set the events watched on fd to events (0 removes the watcher) with cb
+ * and arg. Returns 0, WS_EFDSET for fd >= the backend's limit (FD_SETSIZE
+ * for select: such an fd must never reach an fd_set), WS_EINVAL for
+ * fd < 0, WS_ENOMEM.
+ */
+int ws_loop_watch(struct ws_loop *loop, int fd, int events, ws_io_cb cb,
+                  void *arg);
+
+/* Change only the event mask of an existing watcher (0 keeps the watcher
+   registered but idle). Returns 0 or WS_EINVAL if fd is not watched. */
+int ws_loop_set_events(struct ws_loop *loop, int fd, int events);
+
+/* Remove fd's watcher, if any. Safe from inside any callback: a removed
+   watcher is never called again, even later in the same iteration. */
+void ws_loop_unwatch(struct ws_loop *loop, int fd);
+
+/* The loop's monotonic clock in ms, updated once per iteration. */
+uint64_t ws_loop_now(const struct ws_loop *loop);
+
+/* Refresh the clock from CLOCK_MONOTONIC. */
+void ws_loop_update_time(struct ws_loop *loop);
+
+/*
+ * Arm t to fire after timeout_ms, then every repeat_ms (0: once). An armed
+ * timer is re-armed. Returns 0 or WS_ENOMEM. A timer may be started or
+ * stopped from inside its own callback.
+ */
+int ws_loop_timer_start(struct ws_loop *loop, struct ws_timer *t,
+                        uint64_t timeout_ms, uint64_t repeat_ms,
+                        ws_timer_cb cb, void *arg);
+
+/* Disarm t; harmless when it is not armed. */
+void ws_loop_timer_stop(struct ws_loop *loop, struct ws_timer *t);
+
+/*
+ * Wait up to timeout_ms (-1 forever, capped by the next timer) and
+ * dispatch ready descriptors and due timers. Returns the number of
+ * callbacks made, or WS_ESYS if the backend failed.
+ */
+int ws_loop_run_once(struct ws_loop *loop, int timeout_ms);
+
+/* Run until ws_loop_stop(). Returns 0, or WS_ESYS. */
+int ws_loop_run(struct ws_loop *loop);
+
+/* Make ws_loop_run() return. Async-signal-safe: sets a flag and writes one
+   byte to the self-pipe. */
+void ws_loop_stop(struct ws_loop *loop);
+
+/* True once ws_loop_stop() was called (cleared when ws_loop_run starts). */
+bool ws_loop_stopped(const struct ws_loop *loop);
+
+/*
+ * Embedding: add the watched descriptors to the caller's sets (bits are
+ * only added) and raise *max_fd. Returns 0.
+ */
+int ws_loop_fdset(struct ws_loop *loop, fd_set *r, fd_set *w, int *max_fd);
+
+/* Milliseconds until the next timer is due (0 if overdue), -1 if none. */
+long ws_loop_timeout(struct ws_loop *loop);
+
+/* Dispatch the descriptors marked in r/w (either may be NULL) and due
+   timers. Returns the number of callbacks made. */
+int ws_loop_process(struct ws_loop *loop, const fd_set *r, const fd_set *w);
+
+#endif

@@ -1,0 +1,69 @@
+/*
+ * sock.h - TCP and UDP socket helpers: address resolution with
+ * getaddrinfo(), listeners, accept, options and read/write wrappers that
+ * retry EINTR and never raise SIGPIPE. Functions here return 0 (or a
+ * count) or the negated errno of the call that failed, so that cleanup
+ * cannot overwrite it; resolution failures return WS_ENOTFOUND. Setup
+ * calls take an optional err buffer that receives one line naming the
+ * operation, the address and the cause.
+ */
+#ifndef WS_NET_SOCK_H
+#define WS_NET_SOCK_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/* Enough for "[ffff:...:ffff%interface]:65535". */
+#define WS_NET_ADDRSTRLEN 80
+
+struct ws_net_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+/* Format sa as "127.0.0.1:80" or "[::1]:80" into out[0..cap). */
+void ws_net_addr_format(const struct sockaddr *sa, socklen_t len, char *out,
+                        size_t cap);
+
+/* The port of a bound socket, or -errno. */
+int ws_net_local_port(int fd);
+
+/*
+ * Bind and listen on every address host:port resolves to (host NULL or "*"
+ * means every local address, IPv4 and IPv6; IPv6 listeners are V6ONLY so
+ * both can coexist). Sockets are non-blocking, close-on-exec, SO_REUSEADDR.
+ * Stores up to max descriptors in fds. Returns the number of listeners
+ * (>= 1), WS_ENOTFOUND, or -errno of the first failure (every socket opened
+ * so far is closed).
+ */
+int ws_net_tcp_listen(const char *host, const char *port, int backlog,
+                      int *fds, int max, char *err, size_t errlen);
+
+/*
+ * Accept one connection, non-blocking and close-on-exec (accept4).
+ * Returns the fd, or -errno: -EAGAIN when none is pending, -EMFILE/-ENFILE
+ * when out of descriptors. EINTR is retried; ECONNABORTED is reported as
+ * -EAGAIN-like transient -ECONNABORTED.
+ */
+int ws_net_accept(int listen_fd, struct ws_net_addr *peer);
+
+/* read() that retries EINTR: n > 0, 0 at end of stream, or -errno
+   (-EAGAIN when nothing is available). */
+ssize_t ws_net_read(int fd, void *buf, size_t len);
+
+/* send(MSG_NOSIGNAL) that retries EINTR: bytes written or -errno. */
+ssize_t ws_net_write(int fd, const void *buf, size_t len);
+
+/* sendmsg(MSG_NOSIGNAL) over an iovec, retrying EINTR. */
+ssize_t ws_net_writev(int fd, const struct iovec *iov, int iovcnt);
+
+int ws_net_set_nonblock(int fd);
+int ws_net_set_cloexec(int fd);
+int ws_net_set_nodelay(int fd, int on);
+
+/* close() that keeps errno's value for the caller. */
+void ws_net_close(int fd);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * utf8.h - incremental UTF-8 validation (RFC 3629) for text messages
+ * (RFC 6455 §5.6, §8.1). Pure: no I/O, no allocation.
+ */
+#ifndef WS_UTF8_H
+#define WS_UTF8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Validator state. A zero-filled struct is the valid initial state. It
+ * fails fast: the first byte that can no longer start or continue a valid
+ * sequence (overlong forms, surrogates U+D800-DFFF, code points past
+ * U+10FFFF, stray continuation bytes, 0xC0, 0xC1, 0xF5-0xFF) is rejected at
+ * once, even when the sequence is cut across calls.
+ */
+struct ws_utf8 {
+    uint8_t need;  /* continuation bytes still expected */
+    uint8_t lower; /* allowed range for the next continuation byte */
+    uint8_t upper;
+};
+
+/* Reset v to the initial state. */
+void ws_utf8_reset(struct ws_utf8 *v);
+
+/*
+ * Validate the next len bytes of a stream. Returns 0 when every byte so far
+ * can still be part of valid UTF-8, or WS_EUTF8 at the first invalid byte
+ * (v is then undefined until reset). When non-NULL, *bad receives the index
+ * of that byte in p.
+ */
+int ws_utf8_feed(struct ws_utf8 *v, const uint8_t *p, size_t len,
+                 size_t *bad);
+
+/* True when the stream so far ends on a character boundary. */
+bool ws_utf8_complete(const struct ws_utf8 *v);
+
+/* Validate a whole buffer: true when p[0..len) is valid UTF-8. */
+bool ws_utf8_valid(const uint8_t *p, size_t len);
+
+#endif

@@ -1,0 +1,324 @@
+/*
+ * ws.h - the one public header of the ws library: a small, strict
+ * WebSocket (RFC 6455) server for C programs, driven by a select() loop
+ * that it runs itself or that the application already has.
+ *
+ * Threading: the library starts no threads. Every function here must be
+ * called on the thread that runs the server, except ws_server_stop(), which
+ * is also async-signal-safe.
+ *
+ * Errors: functions return int; zero or a non-negative count is success, a
+ * negative WS_E* code is failure. ws_strerror() and ws_errname() describe a
+ * code.
+ */
+#ifndef WS_WS_H
+#define WS_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/select.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The error codes. One list makes the enum, ws_strerror() and ws_errname(),
+ * so the three cannot drift apart. X(name, value, description).
+ */
+#define WS_ERRNO_MAP(X)                                                        \
+    X(OK, 0, "success")                                                        \
+    X(EAGAIN, -1, "operation would block or needs more input")                 \
+    X(ENOMEM, -2, "out of memory")                                             \
+    X(EINVAL, -3, "invalid argument")                                          \
+    X(ECLOSED, -4, "connection is closing or closed")                          \
+    X(EBUSY, -5, "not allowed from inside a callback")                         \
+    X(ETOOBIG, -6, "size exceeds a configured limit")                          \
+    X(ENOSPC, -7, "output buffer too small")                                   \
+    X(EPROTO, -8, "WebSocket protocol violation")                              \
+    X(EUTF8, -9, "invalid UTF-8 in text")                                      \
+    X(EFULL, -10, "connection output queue is full")                           \
+    X(EFDSET, -11, "descriptor does not fit in an fd_set")                     \
+    X(EADDRINUSE, -12, "address already in use")                               \
+    X(EACCES, -13, "permission denied")                                        \
+    X(ENOTFOUND, -14, "host or service not found")                             \
+    X(ESYS, -15, "system call failed")                                         \
+    X(EHTTP, -16, "malformed HTTP request")                                    \
+    X(ESTATE, -17, "call not valid in the current state")
+
+enum ws_error {
+#define WS_ERROR_ENUM_(name, value, text) WS_##name = (value),
+    WS_ERRNO_MAP(WS_ERROR_ENUM_)
+#undef WS_ERROR_ENUM_
+};
+
+/* A short English sentence for code; never NULL, static storage. */
+const char *ws_strerror(int code);
+
+/* The symbolic name of code ("WS_EPROTO"); never NULL, static storage. */
+const char *ws_errname(int code);
+
+/* RFC 6455 §7.4.1 close status codes the library itself sends. */
+enum ws_close_code {
+    WS_CLOSE_NORMAL = 1000,
+    WS_CLOSE_GOING_AWAY = 1001,
+    WS_CLOSE_PROTOCOL_ERROR = 1002,
+    WS_CLOSE_UNSUPPORTED = 1003,
+    WS_CLOSE_NO_STATUS = 1005, /* reported only, never sent */
+    WS_CLOSE_ABNORMAL = 1006,  /* reported only, never sent */
+    WS_CLOSE_INVALID_DATA = 1007,
+    WS_CLOSE_POLICY = 1008,
+    WS_CLOSE_TOO_BIG = 1009,
+    WS_CLOSE_INTERNAL_ERROR = 1011
+};
+
+/* The type of a whole message. */
+enum ws_msg_type { WS_TEXT = 1, WS_BINARY = 2 };
+
+struct ws_server;   /* opaque; ws_server_create() .. ws_server_destroy() */
+struct ws_conn;     /* opaque; valid from on_open until on_close returns */
+struct ws_request;  /* opaque; valid only during on_upgrade / on_http */
+struct ws_response; /* opaque; valid only during on_http */
+
+/*
+ * Server configuration. Zero-fill it, set what you need, pass it to
+ * ws_server_create(), which copies it (strings and lists included). Zero
+ * means "default" for every field.
+ */
+struct ws_config {
+    const char *host; /* address or name to bind; default "127.0.0.1";
+                         "*" binds every IPv4 and IPv6 address */
+    const char *port; /* service or number; default "0" (the OS picks one,
+                         read it back with ws_server_port()) */
+    /* NULL-terminated list of WebSocket endpoint paths ("/chat"); an
+       upgrade to any other path gets 404. Default: every path. */
+    const char *const *paths;
+    /* NULL-terminated list of subprotocols the server speaks, in order of
+       preference (RFC 6455 §4.2.2 /subprotocol/). Default: none. */
+    const char *const *protocols;
+    size_t max_message_bytes;  /* 1009 above it; default 16 MiB */
+    size_t max_frame_bytes;    /* 1009 above it; default max_message_bytes */
+    size_t max_fragments;      /* 1009 above it; default 1048576 */
+    size_t max_header_bytes;   /* request line + headers; 431 above it;
+                                  default 16384 */
+    size_t max_headers;        /* 431 above it; default 100 */
+    size_t max_connections;    /* refused (503) beyond; default
+                                  FD_SETSIZE - 24 */
+    size_t max_output_bytes;   /* queued unsent bytes per connection; a
+                                  connection past it is dropped; default
+                                  max_message_bytes + 64 MiB */
+    int handshake_timeout_ms;  /* request must be complete; default 10000 */
+    int close_timeout_ms;      /* wait for the peer's close; default 5000 */
+    int backlog;               /* listen() backlog; default 511 */
+};
+
+/*
+ * Callbacks. The library copies the struct at create time; a NULL member
+ * means "not interested". Every callback receives the server's user_data as
+ * its last argument. Data pointers passed in are borrowed: valid until the
+ * callback returns. Inside a callback you may send on or close any
+ * connection; you may not destroy the server (WS_EBUSY).
+ */
+struct ws_callbacks {
+    /*
+     * An upgrade request passed the RFC 6455 §4.2.1 checks and names an
+     * endpoint. Return 0 to accept (the 101 follows) or an HTTP status from
+     * 400 to 599 to refuse (403 for a failed Origin check). c is not open
+     * yet: only ws_conn_set_user_data()/get and ws_conn_peer() may be used.
+     */
+    int (*on_upgrade)(struct ws_conn *c, const struct ws_request *req,
+                      void *user_data);
+    /* The 101 has been queued; the connection is open. */
+    void (*on_open)(struct ws_conn *c, void *user_data);
+    /* A whole message arrived. Text is valid UTF-8, NUL-terminated at
+       data[len] (not counted), for convenience. */
+    void (*on_message)(struct ws_conn *c, enum ws_msg_type type,
+                       const void *data, size_t len, void *user_data);
+    /* The connection is gone. code is the peer's close code, the one the
+       server sent when it failed the connection, or 1006 when TCP broke
+       without a close frame. After this returns, c is freed. */
+    void (*on_close)(struct ws_conn *c, int code, const char *reason,
+                     size_t reason_len, void *user_data);
+    /* Something went wrong that the application may want to log. c may be
+       NULL (for instance an accept() failure). err is a WS_E* code. */
+    void (*on_error)(struct ws_conn *c, int err, const char *detail,
+                     void *user_data);
+    /* A pong arrived (an answer to ws_conn_ping(), or unsolicited). */
+    void (*on_pong)(struct ws_conn *c, const void *data, size_t len,
+                    void *user_data);
+    /*
+     * A plain HTTP request (not an upgrade). Fill res; if this is NULL the
+     * server answers 404 (426 on a WebSocket endpoint).
+     */
+    void (*on_http)(struct ws_conn *c, const struct ws_request *req,
+                    struct ws_response *res, void *user_data);
+};
+
+/*
+ * Allocate a server. cfg and cb may be NULL (all defaults). Nothing is bound
+ * yet: call ws_server_listen(). Returns 0 and sets *out, or WS_EINVAL (bad
+ * field), WS_ENOMEM. On error *out is NULL.
+ */
+int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
+                     const struct ws_callbacks *cb, void *user_data);
+
+/*
+ * Resolve cfg.host/cfg.port with getaddrinfo() and listen on every address
+ * found (IPv4 and IPv6). Returns 0, or WS_ENOTFOUND, WS_EADDRINUSE,
+ * WS_EACCES, WS_EFDSET, WS_ESYS; ws_server_last_error() then has one line
+ * naming the operation, the address and the cause.
+ */
+int ws_server_listen(struct ws_server *s);
+
+/* The last error text of ws_server_listen(); "" when none. */
+const char *ws_server_last_error(const struct ws_server *s);
+
+/* The port of the first listener, or -1 if not listening. */
+int ws_server_port(const struct ws_server *s);
+
+/*
+ * Close every connection (without waiting for close handshakes), every
+ * listener, and free the server. Returns 0, or WS_EBUSY when called from a
+ * callback (nothing is freed then), WS_EINVAL for NULL.
+ */
+int ws_server_destroy(struct ws_server *s);
+
+/*
+ * Run the loop until ws_server_stop(). Returns 0 after a stop, WS_EBUSY from
+ * a callback, or WS_ESYS if select() itself fails.
+ */
+int ws_server_run(struct ws_server *s);
+
+/*
+ * Make ws_server_run() return after the current iteration. Safe from a
+ * signal handler and from callbacks.
+ */
+void ws_server_stop(struct ws_server *s);
+
+/*
+ * Wait up to timeout_ms (-1: until something happens, 0: poll) for
+ * readiness, then handle what is ready and the timers that are due.
+ * Returns the number of events handled (>= 0), WS_EBUSY from a callback, or
+ * WS_ESYS.
+ */
+int ws_server_run_once(struct ws_server *s, int timeout_ms);
+
+/*
+ * For a select() loop the application owns (libcurl multi style): add the
+ * server's descriptors to the caller's sets (FD_ZERO them first: this only
+ * adds bits) and raise *max_fd to the highest one added. Descriptors at or
+ * above FD_SETSIZE are never used by the server. Returns 0 or WS_EINVAL.
+ */
+int ws_server_fdset(struct ws_server *s, fd_set *read_set, fd_set *write_set,
+                    int *max_fd);
+
+/*
+ * The longest the caller's select() may sleep before ws_server_process()
+ * must be called again for the server's timers, in ms; -1 means no timer
+ * is pending. Returns 0 or WS_EINVAL.
+ */
+int ws_server_timeout(struct ws_server *s, long *timeout_ms);
+
+/*
+ * Handle the descriptors that the caller's select() reported ready (sets
+ * may be NULL) and the timers that are due. Returns the number of events
+ * handled, or WS_EBUSY from a callback.
+ */
+int ws_server_process(struct ws_server *s, const fd_set *read_set,
+                      const fd_set *write_set);
+
+/*
+ * Queue one message of type on every open connection. The data is copied.
+ * Returns the number of connections it was queued on (>= 0), or WS_EINVAL.
+ * A connection whose output queue would pass max_output_bytes is dropped
+ * (as with ws_conn_send()).
+ */
+int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
+                        const void *data, size_t len);
+
+/* The number of open WebSocket connections. */
+size_t ws_server_conn_count(const struct ws_server *s);
+
+/*
+ * Queue one message on c; data is copied, so the caller's buffer is free
+ * when this returns. Returns 0, or:
+ *   WS_EINVAL   bad argument or text that is not valid UTF-8;
+ *   WS_ECLOSED  the close handshake has begun: nothing more may be sent;
+ *   WS_ETOOBIG  len is larger than max_message_bytes;
+ *   WS_EFULL    the queue would pass max_output_bytes: the peer is not
+ *               reading, and the connection is dropped (on_close follows);
+ *   WS_ENOMEM.
+ */
+int ws_conn_send(struct ws_conn *c, enum ws_msg_type type, const void *data,
+                 size_t len);
+
+/* ws_conn_send() of a NUL-terminated text. */
+int ws_conn_send_text(struct ws_conn *c, const char *text);
+
+/* ws_conn_send() of a binary message. */
+int ws_conn_send_binary(struct ws_conn *c, const void *data, size_t len);
+
+/*
+ * Send a ping with up to 125 bytes of payload (RFC 6455 §5.5.2); the answer
+ * comes to on_pong. Returns 0, WS_EINVAL (len > 125), WS_ECLOSED, WS_EFULL,
+ * WS_ENOMEM.
+ */
+int ws_conn_ping(struct ws_conn *c, const void *data, size_t len);
+
+/*
+ * Start the closing handshake (RFC 6455 §7.1.2): send a close frame with
+ * code (1000-4999, not 1004-1006/1015) and an optional UTF-8 reason of up to
+ * 123 bytes (reason may be NULL). on_close follows once the peer answers,
+ * or after close_timeout_ms. Returns 0, WS_EINVAL, WS_ECLOSED (already
+ * closing: nothing changes).
+ */
+int ws_conn_close(struct ws_conn *c, int code, const char *reason);
+
+/* Attach and read back the application's pointer for c. */
+void ws_conn_set_user_data(struct ws_conn *c, void *data);
+void *ws_conn_get_user_data(const struct ws_conn *c);
+
+/* The peer address as text ("127.0.0.1:5000", "[::1]:5000"). */
+const char *ws_conn_peer(const struct ws_conn *c);
+
+/* The request path of the upgrade ("/chat"), without the query. */
+const char *ws_conn_path(const struct ws_conn *c);
+
+/* The negotiated subprotocol, or NULL when none. */
+const char *ws_conn_protocol(const struct ws_conn *c);
+
+/* Bytes queued on c and not yet written to the socket. */
+size_t ws_conn_buffered(const struct ws_conn *c);
+
+/* The server c belongs to. */
+struct ws_server *ws_conn_server(const struct ws_conn *c);
+
+/* Request accessors; strings are NUL-terminated and valid during the
+   callback only. */
+const char *ws_request_method(const struct ws_request *r); /* "GET" */
+/* The path as sent (still percent-encoded), without the query. */
+const char *ws_request_path(const struct ws_request *r);
+const char *ws_request_query(const struct ws_request *r);  /* "" if none */
+/* The first header named name (case-insensitive), or NULL. */
+const char *ws_request_header(const struct ws_request *r, const char *name);
+/* The number of headers, and the i-th name and value (0 on success). */
+size_t ws_request_header_count(const struct ws_request *r);
+int ws_request_header_at(const struct ws_request *r, size_t i,
+                         const char **name, const char **value);
+const char *ws_request_peer(const struct ws_request *r);
+
+/*
+ * Response building for on_http. The status defaults to 200. Header names
+ * and values must not contain CR or LF (WS_EINVAL). The body is copied.
+ * Each returns 0, WS_EINVAL or WS_ENOMEM.
+ */
+int ws_response_status(struct ws_response *res, int status);
+int ws_response_header(struct ws_response *res, const char *name,
+                       const char *value);
+int ws_response_body(struct ws_response *res, const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
