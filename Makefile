@@ -43,7 +43,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 LIB_SRC := net/buf.c net/loop.c net/backend_$(BACKEND).c net/sock.c \
            http/request.c http/handshake.c \
-           ws/error.c ws/utf8.c ws/frame.c ws/session.c ws/server.c \
+           ws/error.c ws/utf8.c ws/frame.c ws/session.c ws/server.c ws/conn.c \
            ws/request_api.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libws.a
@@ -88,7 +88,7 @@ $(BUILD)/ws_echo: $(BUILD)/demo/echo.o $(LIB)
 
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o \
-                       $$(patsubst %,$(BUILD)/%.o,$$(MOD_$$*))
+                       $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(MOD_$$*)))
 	$(Q)$(CC) $(LDFLAGS) $^ $(CMOCKA_LIBS) $(LDLIBS) -o $@
 
 $(BUILD)/tests/itest_%: $(BUILD)/tests/itest_%.o $(LIB)

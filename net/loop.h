@@ -32,6 +32,7 @@ struct ws_timer {
     uint64_t due_ms;  /* loop clock, set by ws_loop_timer_start */
     uint64_t repeat_ms; /* 0: one-shot */
     size_t heap_index;  /* position in the loop's heap; internal */
+    uint64_t start_id;  /* start order, FIFO among equal due_ms; internal */
     bool armed;
     ws_timer_cb cb;
     void *arg;
@@ -40,7 +41,7 @@ struct ws_timer {
 /*
  * Create a loop with the backend the build selected. Opens a self-pipe so
  * that ws_loop_stop() can wake it. Returns 0 and sets *out, or WS_ENOMEM,
- * WS_ESYS.
+ * WS_ESYS, WS_EFDSET (the self-pipe got an fd the backend cannot watch).
  */
 int ws_loop_create(struct ws_loop **out);
 
@@ -54,13 +55,15 @@ const char *ws_loop_backend_name(const struct ws_loop *loop);
  * Set the events watched on fd to events (0 removes the watcher) with cb
  * and arg. Returns 0, WS_EFDSET for fd >= the backend's limit (FD_SETSIZE
  * for select: such an fd must never reach an fd_set), WS_EINVAL for
- * fd < 0, WS_ENOMEM.
+ * fd < 0, unknown event bits or a NULL cb with events, WS_ENOMEM, or
+ * WS_ESYS if the backend refused fd. On error nothing changes.
  */
 int ws_loop_watch(struct ws_loop *loop, int fd, int events, ws_io_cb cb,
                   void *arg);
 
 /* Change only the event mask of an existing watcher (0 keeps the watcher
-   registered but idle). Returns 0 or WS_EINVAL if fd is not watched. */
+   registered but idle). Returns 0, WS_EINVAL if fd is not watched or
+   events has unknown bits, WS_ESYS if the backend refused. */
 int ws_loop_set_events(struct ws_loop *loop, int fd, int events);
 
 /* Remove fd's watcher, if any. Safe from inside any callback: a removed
@@ -75,8 +78,11 @@ void ws_loop_update_time(struct ws_loop *loop);
 
 /*
  * Arm t to fire after timeout_ms, then every repeat_ms (0: once). An armed
- * timer is re-armed. Returns 0 or WS_ENOMEM. A timer may be started or
- * stopped from inside its own callback.
+ * timer is re-armed. Returns 0, WS_EINVAL (cb NULL) or WS_ENOMEM (never
+ * for an armed timer). A timer may be started or stopped from inside its
+ * own callback; a repeating timer is already re-armed when its callback
+ * runs, and a stop or start there overrides that. Timers with the same due
+ * time fire in the order they were started.
  */
 int ws_loop_timer_start(struct ws_loop *loop, struct ws_timer *t,
                         uint64_t timeout_ms, uint64_t repeat_ms,
@@ -88,11 +94,13 @@ void ws_loop_timer_stop(struct ws_loop *loop, struct ws_timer *t);
 /*
  * Wait up to timeout_ms (-1 forever, capped by the next timer) and
  * dispatch ready descriptors and due timers. Returns the number of
- * callbacks made, or WS_ESYS if the backend failed.
+ * callbacks made, WS_ESYS if the backend failed, or WS_EBUSY when called
+ * from inside one of this loop's callbacks.
  */
 int ws_loop_run_once(struct ws_loop *loop, int timeout_ms);
 
-/* Run until ws_loop_stop(). Returns 0, or WS_ESYS. */
+/* Run until ws_loop_stop(). Returns 0, WS_ESYS, or WS_EBUSY (called from
+   a callback). */
 int ws_loop_run(struct ws_loop *loop);
 
 /* Make ws_loop_run() return. Async-signal-safe: sets a flag and writes one
@@ -101,6 +109,9 @@ void ws_loop_stop(struct ws_loop *loop);
 
 /* True once ws_loop_stop() was called (cleared when ws_loop_run starts). */
 bool ws_loop_stopped(const struct ws_loop *loop);
+
+/* Forget a stop request, for callers that drive ws_loop_run_once(). */
+void ws_loop_clear_stop(struct ws_loop *loop);
 
 /*
  * Embedding: add the watched descriptors to the caller's sets (bits are
@@ -112,7 +123,8 @@ int ws_loop_fdset(struct ws_loop *loop, fd_set *r, fd_set *w, int *max_fd);
 long ws_loop_timeout(struct ws_loop *loop);
 
 /* Dispatch the descriptors marked in r/w (either may be NULL) and due
-   timers. Returns the number of callbacks made. */
+   timers. Returns the number of callbacks made, or WS_EBUSY when called
+   from inside one of this loop's callbacks. */
 int ws_loop_process(struct ws_loop *loop, const fd_set *r, const fd_set *w);
 
 #endif

@@ -36,7 +36,10 @@ int ws_net_local_port(int fd);
  * both can coexist). Sockets are non-blocking, close-on-exec, SO_REUSEADDR.
  * Stores up to max descriptors in fds. Returns the number of listeners
  * (>= 1), WS_ENOTFOUND, or -errno of the first failure (every socket opened
- * so far is closed).
+ * so far is closed); -EINVAL for NULL fds or port, or max < 1. Addresses
+ * of a family the kernel lacks (EAFNOSUPPORT) are skipped unless none is
+ * left. With port "0" every listener gets the port the kernel chose for
+ * the first. err is emptied on success.
  */
 int ws_net_tcp_listen(const char *host, const char *port, int backlog,
                       int *fds, int max, char *err, size_t errlen);

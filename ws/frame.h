@@ -63,7 +63,9 @@ size_t ws_frame_header_size(uint64_t payload_len, bool masked);
  * Write a frame header into out[0..cap). mask may be NULL (server frames)
  * or point at the 4-byte key (client frames). Returns the bytes written, or
  * WS_ENOSPC when cap is too small (nothing written), or WS_EINVAL for an
- * opcode above 0xF or a control frame that breaks §5.5.
+ * opcode above 0xF, a control frame that breaks §5.5, or a length of 2^63
+ * or more. Reserved opcodes are written as asked, so that tests can make
+ * the frames a hostile peer would send.
  */
 ssize_t ws_frame_header_write(uint8_t *out, size_t cap, bool fin,
                               uint8_t opcode, uint64_t payload_len,
@@ -82,9 +84,10 @@ bool ws_close_code_valid(uint16_t code);
 
 /*
  * Check a close frame payload (already unmasked), RFC 6455 §5.5.1. Returns
- * 0 and sets *code (1005 when the payload is empty) and *reason/*reason_len
- * (pointing into payload), WS_EPROTO for a 1-byte payload or an invalid
- * code, WS_EUTF8 for a reason that is not valid UTF-8.
+ * 0 and sets *code (1005 when the payload is empty), *reason and
+ * *reason_len (pointing into payload); WS_EPROTO for a 1-byte payload, a
+ * payload over 125 bytes or an invalid code; WS_EUTF8 for a reason that is
+ * not valid UTF-8.
  */
 int ws_frame_close_parse(const uint8_t *payload, size_t len, uint16_t *code,
                          const uint8_t **reason, size_t *reason_len);

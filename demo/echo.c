@@ -1,0 +1,95 @@
+/*
+ * echo.c - the echo server that conformance suites are pointed at: every
+ * message comes back with the same type. Written only against ws/ws.h.
+ *   ws_echo [--host H] [--port P] [--verbose]   (default 127.0.0.1:9001)
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ws/ws.h"
+
+static struct ws_server *server;
+static int verbose;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    ws_server_stop(server); /* async-signal-safe */
+}
+
+static void on_open(struct ws_conn *c, void *ud)
+{
+    (void)ud;
+    if (verbose)
+        printf("open  %s %s\n", ws_conn_peer(c), ws_conn_path(c));
+}
+
+static void on_message(struct ws_conn *c, enum ws_msg_type type,
+                       const void *data, size_t len, void *ud)
+{
+    (void)ud;
+    if (verbose)
+        printf("%s %zu bytes from %s\n", type == WS_TEXT ? "text" : "binary",
+               len, ws_conn_peer(c));
+    ws_conn_send(c, type, data, len);
+}
+
+static void on_close(struct ws_conn *c, int code, const char *reason,
+                     size_t len, void *ud)
+{
+    (void)ud;
+    if (verbose)
+        printf("close %s %d %.*s\n", ws_conn_peer(c), code, (int)len, reason);
+}
+
+static void on_error(struct ws_conn *c, int err, const char *detail, void *ud)
+{
+    (void)ud;
+    (void)c;
+    fprintf(stderr, "ws_echo: %s (%s)\n", detail, ws_errname(err));
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: ws_echo [--host HOST] [--port PORT] "
+                    "[--verbose]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    struct ws_config cfg = {.host = "127.0.0.1", .port = "9001"};
+    struct ws_callbacks cb = {.on_open = on_open, .on_message = on_message,
+                              .on_close = on_close, .on_error = on_error};
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--host") == 0 && i + 1 < argc)
+            cfg.host = argv[++i];
+        else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
+            cfg.port = argv[++i];
+        else if (strcmp(argv[i], "--verbose") == 0)
+            verbose = 1;
+        else
+            usage();
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    rc = ws_server_create(&server, &cfg, &cb, NULL);
+    if (rc == 0 && (rc = ws_server_listen(server)) < 0)
+        fprintf(stderr, "ws_echo: %s\n", ws_server_last_error(server));
+    else if (rc < 0)
+        fprintf(stderr, "ws_echo: %s\n", ws_strerror(rc));
+    if (rc < 0) {
+        ws_server_destroy(server);
+        return 1;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    printf("ws_echo listening on %s port %d\n", cfg.host,
+           ws_server_port(server));
+    rc = ws_server_run(server);
+    ws_server_destroy(server);
+    return rc < 0 ? 1 : 0;
+}

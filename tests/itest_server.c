@@ -1,0 +1,620 @@
+/*
+ * itest_server.c - the public API end to end on real sockets (127.0.0.1,
+ * port 0): callbacks and their counts, refusals with their statuses,
+ * re-entrancy rules, the embedding calls, timeouts and limits. The server
+ * runs in this thread; blocking client sockets with timeouts talk to it
+ * while the test pumps ws_server_run_once().
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "ws/frame.h"
+#include "ws/ws.h"
+
+/* What the callbacks saw. */
+struct counts {
+    int upgrade, open, message, close, error, pong, http;
+    int last_close_code;
+    char last_message[256];
+    size_t last_len;
+    enum ws_msg_type last_type;
+    int refuse_status;           /* on_upgrade answer */
+    struct ws_conn *conns[8];    /* opened connections, in order */
+    int busy_destroy, busy_run;  /* results of forbidden calls */
+    bool close_other;            /* on_message closes conns[1] */
+    bool try_forbidden;          /* on_message tries destroy/run_once */
+    struct ws_server *srv;
+};
+
+struct fixture {
+    struct ws_server *srv;
+    struct counts n;
+    int port;
+};
+
+static int on_upgrade(struct ws_conn *c, const struct ws_request *req,
+                      void *ud)
+{
+    struct counts *n = ud;
+
+    (void)c;
+    n->upgrade++;
+    assert_non_null(ws_request_header(req, "host"));
+    return n->refuse_status;
+}
+
+static void on_open(struct ws_conn *c, void *ud)
+{
+    struct counts *n = ud;
+
+    if (n->open < 8)
+        n->conns[n->open] = c;
+    n->open++;
+}
+
+static void on_message(struct ws_conn *c, enum ws_msg_type type,
+                       const void *data, size_t len, void *ud)
+{
+    struct counts *n = ud;
+
+    n->message++;
+    n->last_type = type;
+    n->last_len = len;
+    memcpy(n->last_message, data, len < 255 ? len : 255);
+    n->last_message[len < 255 ? len : 255] = '\0';
+    if (n->try_forbidden) {
+        n->busy_destroy = ws_server_destroy(n->srv);
+        n->busy_run = ws_server_run_once(n->srv, 0);
+    }
+    if (n->close_other && n->open >= 2)
+        ws_conn_close(n->conns[1], 1000, "bye");
+    ws_conn_send(c, type, data, len);
+}
+
+static void on_close(struct ws_conn *c, int code, const char *reason,
+                     size_t len, void *ud)
+{
+    struct counts *n = ud;
+
+    (void)c;
+    (void)reason;
+    (void)len;
+    n->close++;
+    n->last_close_code = code;
+    for (int i = 0; i < 8; i++) {
+        if (n->conns[i] == c)
+            n->conns[i] = NULL;
+    }
+}
+
+static void on_error(struct ws_conn *c, int err, const char *detail, void *ud)
+{
+    struct counts *n = ud;
+
+    (void)c;
+    (void)err;
+    (void)detail;
+    n->error++;
+}
+
+static void on_pong(struct ws_conn *c, const void *data, size_t len, void *ud)
+{
+    struct counts *n = ud;
+
+    (void)c;
+    (void)data;
+    (void)len;
+    n->pong++;
+}
+
+static void on_http(struct ws_conn *c, const struct ws_request *req,
+                    struct ws_response *res, void *ud)
+{
+    struct counts *n = ud;
+
+    (void)c;
+    n->http++;
+    if (strcmp(ws_request_path(req), "/") != 0) {
+        ws_response_status(res, 404);
+        ws_response_body(res, "no\n", 3);
+        return;
+    }
+    assert_int_equal(ws_response_header(res, "X-Bad", "a\r\nInjected: 1"),
+                     WS_EINVAL);
+    ws_response_header(res, "Content-Type", "text/plain");
+    ws_response_body(res, "hello page\n", 11);
+}
+
+static const struct ws_callbacks callbacks = {
+    .on_upgrade = on_upgrade,
+    .on_open = on_open,
+    .on_message = on_message,
+    .on_close = on_close,
+    .on_error = on_error,
+    .on_pong = on_pong,
+    .on_http = on_http,
+};
+
+static const char *const chat_paths[] = {"/chat", "/echo", NULL};
+static const char *const protocols[] = {"chat.v2", "chat.v1", NULL};
+
+/* Create and listen with cfg's limits plus our paths and protocols. */
+static struct fixture *start(struct ws_config cfg,
+                             const struct ws_callbacks *cb)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+
+    assert_non_null(f);
+    cfg.host = "127.0.0.1";
+    cfg.port = "0";
+    cfg.paths = chat_paths;
+    cfg.protocols = protocols;
+    assert_int_equal(ws_server_create(&f->srv, &cfg, cb, &f->n), 0);
+    assert_int_equal(ws_server_listen(f->srv), 0);
+    f->port = ws_server_port(f->srv);
+    assert_true(f->port > 0);
+    f->n.srv = f->srv;
+    return f;
+}
+
+static int setup(void **state)
+{
+    struct ws_config cfg = {0};
+
+    *state = start(cfg, &callbacks);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(ws_server_destroy(f->srv), 0);
+    free(f);
+    return 0;
+}
+
+/* Pump the server for up to ms, until fd is readable (fd < 0: just pump). */
+static bool pump_until_readable(struct fixture *f, int fd, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 5) {
+        ws_server_run_once(f->srv, 5);
+        if (fd >= 0) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+
+            if (poll(&p, 1, 0) == 1)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Pump until cond() holds or ms pass. */
+#define PUMP_UNTIL(f, cond, ms)                                                \
+    do {                                                                       \
+        for (int w_ = 0; w_ < (ms) && !(cond); w_ += 5)                        \
+            ws_server_run_once((f)->srv, 5);                                   \
+    } while (0)
+
+static int client_connect(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = 5};
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    return fd;
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+    assert_int_equal(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* Read what the server sent until fd is quiet; returns the length. */
+static size_t recv_some(struct fixture *f, int fd, char *buf, size_t cap)
+{
+    size_t got = 0;
+
+    while (got < cap - 1 && pump_until_readable(f, fd, 500)) {
+        ssize_t n = recv(fd, buf + got, cap - 1 - got, 0);
+
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    return got;
+}
+
+static const char key_req[] =
+    "Host: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\n";
+
+/* Send an upgrade for path with extra header lines; return the reply. */
+static int upgrade(struct fixture *f, const char *path, const char *extra,
+                   char *reply, size_t cap)
+{
+    char req[1024];
+    int fd = client_connect(f->port);
+
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n%s%s\r\n", path, key_req,
+             extra);
+    send_all(fd, req, strlen(req));
+    recv_some(f, fd, reply, cap);
+    return fd;
+}
+
+/* Send one masked client frame. */
+static void send_frame(int fd, uint8_t opcode, const void *data, size_t len)
+{
+    uint8_t buf[256];
+    const uint8_t key[4] = {1, 2, 3, 4};
+    ssize_t h = ws_frame_header_write(buf, sizeof(buf), true, opcode, len,
+                                      key);
+
+    assert_true(h > 0 && (size_t)h + len <= sizeof(buf));
+    memcpy(buf + h, data, len);
+    ws_frame_mask(buf + h, len, key, 0);
+    send_all(fd, buf, (size_t)h + len);
+}
+
+/* The 101 and one echo of "hi" through the public API, counted. */
+static void echo_roundtrip(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+
+    assert_non_null(strstr(reply, "HTTP/1.1 101"));
+    assert_non_null(strstr(reply, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    assert_int_equal(f->n.open, 1);
+    assert_int_equal(ws_server_conn_count(f->srv), 1);
+    send_frame(fd, WS_OP_TEXT, "hi", 2);
+    assert_int_equal(recv_some(f, fd, reply, sizeof(reply)), 4);
+    assert_memory_equal(reply, "\x81\x02hi", 4);
+    assert_int_equal(f->n.message, 1);
+    assert_string_equal(f->n.last_message, "hi");
+    send_frame(fd, WS_OP_CLOSE, "\x03\xe8", 2);
+    assert_int_equal(recv_some(f, fd, reply, sizeof(reply)), 4);
+    assert_memory_equal(reply, "\x88\x02\x03\xe8", 4);
+    close(fd);
+    PUMP_UNTIL(f, f->n.close == 1, 2000);
+    assert_int_equal(f->n.close, 1);
+    assert_int_equal(f->n.last_close_code, 1000);
+    assert_int_equal(ws_server_conn_count(f->srv), 0);
+}
+
+/* on_upgrade refusing (an Origin check) gives its status, no on_open. */
+static void upgrade_hook_refuses(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int fd;
+
+    f->n.refuse_status = 403;
+    fd = upgrade(f, "/chat", "Origin: http://evil.example\r\n", reply,
+                 sizeof(reply));
+    assert_non_null(strstr(reply, "HTTP/1.1 403 "));
+    assert_int_equal(f->n.upgrade, 1);
+    assert_int_equal(f->n.open, 0);
+    close(fd);
+}
+
+/* Paths with no endpoint get 404; plain GET on an endpoint 426. */
+static void paths_and_plain_http(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int fd = upgrade(f, "/nope", "", reply, sizeof(reply));
+
+    assert_non_null(strstr(reply, "HTTP/1.1 404 "));
+    assert_int_equal(f->n.upgrade, 0);
+    close(fd);
+    fd = client_connect(f->port);
+    send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
+    recv_some(f, fd, reply, sizeof(reply));
+    assert_non_null(strstr(reply, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(reply, "Content-Type: text/plain\r\n"));
+    assert_non_null(strstr(reply, "Content-Length: 11\r\n"));
+    assert_null(strstr(reply, "Injected"));
+    assert_non_null(strstr(reply, "\r\n\r\nhello page\n"));
+    /* Keep-alive: a second request on the same connection. */
+    send_all(fd, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", 28);
+    recv_some(f, fd, reply, sizeof(reply));
+    assert_non_null(strstr(reply, "HTTP/1.1 200 OK\r\n"));
+    assert_null(strstr(reply, "hello page"));
+    assert_int_equal(f->n.http, 2);
+    close(fd);
+}
+
+/* The server's order of preference wins; none matching sends none. */
+static void subprotocol_choice(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int fd = upgrade(f, "/chat", "Sec-WebSocket-Protocol: chat.v1, chat.v2\r\n",
+                     reply, sizeof(reply));
+
+    assert_non_null(strstr(reply, "Sec-WebSocket-Protocol: chat.v2\r\n"));
+    assert_string_equal(ws_conn_protocol(f->n.conns[0]), "chat.v2");
+    close(fd);
+    fd = upgrade(f, "/chat", "Sec-WebSocket-Protocol: other\r\n", reply,
+                 sizeof(reply));
+    assert_non_null(strstr(reply, "HTTP/1.1 101"));
+    assert_null(strstr(reply, "Sec-WebSocket-Protocol"));
+    assert_null(ws_conn_protocol(f->n.conns[1]));
+    close(fd);
+}
+
+/* Destroying or running the server from a callback is refused. */
+static void reentrancy_refused(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+
+    f->n.try_forbidden = true;
+    send_frame(fd, WS_OP_BINARY, "x", 1);
+    recv_some(f, fd, reply, sizeof(reply));
+    assert_int_equal(f->n.busy_destroy, WS_EBUSY);
+    assert_int_equal(f->n.busy_run, WS_EBUSY);
+    close(fd);
+}
+
+/* A callback closes another connection: it gets a close frame, and
+   on_close runs once, outside the callback. */
+static void close_other_from_callback(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int a = upgrade(f, "/chat", "", reply, sizeof(reply));
+    int b = upgrade(f, "/echo", "", reply, sizeof(reply));
+
+    assert_int_equal(f->n.open, 2);
+    f->n.close_other = true;
+    send_frame(a, WS_OP_TEXT, "go", 2);
+    recv_some(f, b, reply, sizeof(reply));
+    assert_memory_equal(reply, "\x88\x05\x03\xe8" "bye", 7);
+    assert_int_equal(ws_conn_send_text(f->n.conns[1], "late"), WS_ECLOSED);
+    send_frame(b, WS_OP_CLOSE, "\x03\xe8", 2);
+    close(b);
+    PUMP_UNTIL(f, f->n.close == 1, 2000);
+    assert_int_equal(f->n.close, 1);
+    assert_int_equal(f->n.last_close_code, 1000);
+    close(a);
+}
+
+/* Broadcast reaches every open connection. */
+static void broadcast_all(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int fds[3];
+
+    for (int i = 0; i < 3; i++)
+        fds[i] = upgrade(f, "/chat", "", reply, sizeof(reply));
+    assert_int_equal(ws_server_broadcast(f->srv, WS_TEXT, "all", 3), 3);
+    assert_int_equal(ws_server_broadcast(f->srv, WS_TEXT, "\xff", 1),
+                     WS_EINVAL);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(recv_some(f, fds[i], reply, sizeof(reply)), 5);
+        assert_memory_equal(reply, "\x81\x03" "all", 5);
+        close(fds[i]);
+    }
+}
+
+/* The fd_set calls drive the server from the caller's own select(). */
+static void embedded_select_loop(void **state)
+{
+    struct fixture *f = *state;
+    char req[1024], reply[2048];
+    size_t got = 0;
+    int fd = client_connect(f->port);
+    long timeout;
+
+    snprintf(req, sizeof(req), "GET /chat HTTP/1.1\r\n%s\r\n", key_req);
+    send_all(fd, req, strlen(req));
+    for (int i = 0; i < 200 && f->n.open == 0; i++) {
+        fd_set r, w;
+        int max_fd = -1;
+        struct timeval tv = {0, 10000};
+
+        FD_ZERO(&r);
+        FD_ZERO(&w);
+        assert_int_equal(ws_server_fdset(f->srv, &r, &w, &max_fd), 0);
+        assert_true(max_fd >= 0);
+        assert_int_equal(ws_server_timeout(f->srv, &timeout), 0);
+        assert_true(timeout >= -1);
+        if (select(max_fd + 1, &r, &w, NULL, &tv) >= 0)
+            ws_server_process(f->srv, &r, &w);
+    }
+    assert_int_equal(f->n.open, 1);
+    got = recv_some(f, fd, reply, sizeof(reply));
+    assert_true(got > 12);
+    assert_non_null(strstr(reply, "101 Switching Protocols"));
+    close(fd);
+}
+
+static struct ws_server *alarm_server;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    ws_server_stop(alarm_server);
+}
+
+/* ws_server_stop() from a signal handler ends ws_server_run(). */
+static void stop_from_signal(void **state)
+{
+    struct fixture *f = *state;
+    struct itimerval it = {.it_value = {0, 50000}};
+
+    alarm_server = f->srv;
+    signal(SIGALRM, on_alarm);
+    setitimer(ITIMER_REAL, &it, NULL);
+    assert_int_equal(ws_server_run(f->srv), 0);
+    signal(SIGALRM, SIG_DFL);
+}
+
+/* A client that never finishes its request is cut off. */
+static void handshake_timeout(void **state)
+{
+    struct ws_config cfg = {.handshake_timeout_ms = 100};
+    struct fixture *f = start(cfg, &callbacks);
+    char buf[64];
+    int fd = client_connect(f->port);
+
+    send_all(fd, "GET /chat HTTP/1.1\r\nHo", 22);
+    assert_true(pump_until_readable(f, fd, 3000));
+    assert_int_equal(recv(fd, buf, sizeof(buf), 0), 0);
+    close(fd);
+    *state = f;
+}
+
+/* Our close gets no answer: on_close reports 1006 after the timeout. */
+static void close_timeout(void **state)
+{
+    struct ws_config cfg = {.close_timeout_ms = 100};
+    struct fixture *f = start(cfg, &callbacks);
+    char reply[2048];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+
+    assert_int_equal(ws_conn_close(f->n.conns[0], 4000, "x"), 0);
+    assert_int_equal(ws_conn_close(f->n.conns[0], 4000, "x"), WS_ECLOSED);
+    PUMP_UNTIL(f, f->n.close == 1, 3000);
+    assert_int_equal(f->n.close, 1);
+    assert_int_equal(f->n.last_close_code, 1006);
+    close(fd);
+    *state = f;
+}
+
+/* Beyond max_connections a client gets 503 and the others carry on. */
+static void connection_limit(void **state)
+{
+    struct ws_config cfg = {.max_connections = 2};
+    struct fixture *f = start(cfg, &callbacks);
+    char reply[2048];
+    int a = upgrade(f, "/chat", "", reply, sizeof(reply));
+    int b = upgrade(f, "/chat", "", reply, sizeof(reply));
+    int c = upgrade(f, "/chat", "", reply, sizeof(reply));
+
+    assert_non_null(strstr(reply, "HTTP/1.1 503 "));
+    assert_int_equal(f->n.open, 2);
+    close(a);
+    close(b);
+    close(c);
+    *state = f;
+}
+
+/* A port in use gives WS_EADDRINUSE and a line that says so. */
+static void address_in_use(void **state)
+{
+    struct fixture *f = *state;
+    char port[16];
+    struct ws_config cfg = {.host = "127.0.0.1", .port = port};
+    struct ws_server *s2;
+
+    snprintf(port, sizeof(port), "%d", f->port);
+    assert_int_equal(ws_server_create(&s2, &cfg, NULL, NULL), 0);
+    assert_int_equal(ws_server_listen(s2), WS_EADDRINUSE);
+    assert_non_null(strstr(ws_server_last_error(s2), "in use"));
+    assert_non_null(strstr(ws_server_last_error(s2), port));
+    assert_int_equal(ws_server_destroy(s2), 0);
+}
+
+/* Bad configurations are refused at create. */
+static void config_checked(void **state)
+{
+    struct ws_config cfg = {.max_message_bytes = 1000,
+                            .max_output_bytes = 10};
+    struct ws_server *s = (struct ws_server *)1;
+
+    (void)state;
+    assert_int_equal(ws_server_create(&s, &cfg, NULL, NULL), WS_EINVAL);
+    assert_null(s);
+    assert_int_equal(ws_server_create(NULL, NULL, NULL, NULL), WS_EINVAL);
+    assert_int_equal(ws_server_destroy(NULL), WS_EINVAL);
+    assert_string_equal(ws_errname(WS_EPROTO), "WS_EPROTO");
+    assert_string_equal(ws_strerror(0), "success");
+}
+
+/* Sends are checked: bad UTF-8, bad close codes, big pings. */
+static void send_arguments_checked(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048], big[200] = {0};
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+    struct ws_conn *c = f->n.conns[0];
+
+    assert_int_equal(ws_conn_send(c, WS_TEXT, "\xc0\xaf", 2), WS_EINVAL);
+    assert_int_equal(ws_conn_send(c, (enum ws_msg_type)9, "x", 1),
+                     WS_EINVAL);
+    assert_int_equal(ws_conn_ping(c, big, sizeof(big)), WS_EINVAL);
+    assert_int_equal(ws_conn_close(c, 1005, NULL), WS_EINVAL);
+    assert_int_equal(ws_conn_close(c, 999, NULL), WS_EINVAL);
+    assert_int_equal(ws_conn_ping(c, "p", 1), 0);
+    recv_some(f, fd, reply, sizeof(reply));
+    assert_memory_equal(reply, "\x89\x01p", 3);
+    send_frame(fd, WS_OP_PONG, "p", 1);
+    PUMP_UNTIL(f, f->n.pong == 1, 2000);
+    assert_int_equal(f->n.pong, 1);
+    ws_conn_set_user_data(c, &f->n);
+    assert_ptr_equal(ws_conn_get_user_data(c), &f->n);
+    assert_ptr_equal(ws_conn_server(c), f->srv);
+    assert_string_equal(ws_conn_path(c), "/chat");
+    assert_non_null(strstr(ws_conn_peer(c), "127.0.0.1:"));
+    close(fd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(echo_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(upgrade_hook_refuses, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(paths_and_plain_http, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(subprotocol_choice, setup, teardown),
+        cmocka_unit_test_setup_teardown(reentrancy_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_other_from_callback, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(broadcast_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(embedded_select_loop, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(stop_from_signal, setup, teardown),
+        cmocka_unit_test_teardown(handshake_timeout, teardown),
+        cmocka_unit_test_teardown(close_timeout, teardown),
+        cmocka_unit_test_teardown(connection_limit, teardown),
+        cmocka_unit_test_setup_teardown(address_in_use, setup, teardown),
+        cmocka_unit_test(config_checked),
+        cmocka_unit_test_setup_teardown(send_arguments_checked, setup,
+                                        teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,727 @@
+/*
+ * test_utf8.c - unit tests for ws/utf8.c: RFC 3629 vectors, Markus Kuhn's
+ * UTF-8 stress test as transcribed in Autobahn's case 6, every way of
+ * cutting each vector into pieces, every code point, and a randomized
+ * cross-check against a slow reference decoder written here.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ws/utf8.h"
+#include "ws/ws.h"
+
+/* What feeding a whole vector must end with. */
+enum verdict {
+    VALID, /* every byte accepted, ends on a character boundary */
+    TRUNC, /* every byte accepted, ends inside a sequence */
+    BAD    /* WS_EUTF8 at byte row.bad */
+};
+
+struct row {
+    const char *label;
+    const uint8_t *in;
+    size_t len;
+    enum verdict verdict;
+    size_t bad; /* absolute index of the first bad byte, for BAD */
+};
+
+#define ROW(label, s, verdict, bad)                                            \
+    {                                                                          \
+        label, (const uint8_t *)(s), sizeof(s) - 1, verdict, bad               \
+    }
+
+/* "κόσμε", the sample word of Kuhn's test (Autobahn 6.2.x). */
+#define KOSME "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5"
+
+static const struct row rows[] = {
+    /* RFC 3629 §4: one row of the UTF8-octets table per sequence form. */
+    ROW("empty", "", VALID, 0),
+    ROW("ascii", "Hello, world", VALID, 0),
+    ROW("ascii NUL and DEL", "\x00\x7F", VALID, 0),
+    ROW("2-byte U+00E9", "\xC3\xA9", VALID, 0),
+    ROW("3-byte U+20AC", "\xE2\x82\xAC", VALID, 0),
+    ROW("4-byte U+1F600", "\xF0\x9F\x98\x80", VALID, 0),
+    ROW("U+FFFF", "\xEF\xBF\xBF", VALID, 0),
+    ROW("BOM U+FEFF", "\xEF\xBB\xBF", VALID, 0),
+    ROW("U+10FFFF", "\xF4\x8F\xBF\xBF", VALID, 0),
+    ROW("ascii runs around 2- and 4-byte forms",
+        "abcdefghijklmnop\xC3\xA9qrstuvwxyz0123456789\xF0\x9F\x98\x80xyz",
+        VALID, 0),
+    ROW("long ascii then 0xFF", "abcdefghijklmnopq\xFF", BAD, 17),
+    /* RFC 3629 §7 examples. */
+    ROW("RFC 3629 §7 A<NOT IDENTICAL TO><ALPHA>.", "\x41\xE2\x89\xA2\xCE\x91.",
+        VALID, 0),
+    ROW("RFC 3629 §7 Korean", "\xED\x95\x9C\xEA\xB5\xAD\xEC\x96\xB4", VALID, 0),
+    ROW("RFC 3629 §7 Japanese", "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E", VALID,
+        0),
+    ROW("RFC 3629 §7 BOM + U+233B4", "\xEF\xBB\xBF\xF0\xA3\x8E\xB4", VALID, 0),
+    /* RFC 3629 §3: overlong forms fail at the first byte that makes them
+       overlong. */
+    ROW("overlong C0 80", "\xC0\x80", BAD, 0),
+    ROW("overlong C1 BF", "\xC1\xBF", BAD, 0),
+    ROW("overlong E0 80 80", "\xE0\x80\x80", BAD, 1),
+    ROW("overlong E0 9F BF", "\xE0\x9F\xBF", BAD, 1),
+    ROW("overlong F0 80 80 80", "\xF0\x80\x80\x80", BAD, 1),
+    ROW("overlong F0 8F BF BF", "\xF0\x8F\xBF\xBF", BAD, 1),
+    ROW("overlong E0 80 cut", "\xE0\x80", BAD, 1),
+    /* RFC 3629 §3: surrogates U+D800-DFFF are not characters. */
+    ROW("surrogate ED A0 80", "\xED\xA0\x80", BAD, 1),
+    ROW("surrogate ED BF BF", "\xED\xBF\xBF", BAD, 1),
+    ROW("surrogate pair", "\xED\xA0\x80\xED\xB0\x80", BAD, 1),
+    ROW("surrogate ED A0 cut", "\xED\xA0", BAD, 1),
+    ROW("after surrogate ED 9F BF", "\xED\x9F\xBF", VALID, 0),
+    ROW("ascii then surrogate", "ab\xED\xB0\x80", BAD, 3),
+    /* RFC 3629 §3: nothing past U+10FFFF. */
+    ROW("F4 90 80 80", "\xF4\x90\x80\x80", BAD, 1),
+    ROW("F4 90 cut", "\xF4\x90", BAD, 1),
+    ROW("F5 80 80 80", "\xF5\x80\x80\x80", BAD, 0),
+    ROW("F7 BF BF BF", "\xF7\xBF\xBF\xBF", BAD, 0),
+    ROW("F8 88 80 80 80", "\xF8\x88\x80\x80\x80", BAD, 0),
+    ROW("FC 84 80 80 80 80", "\xFC\x84\x80\x80\x80\x80", BAD, 0),
+    ROW("FE", "\xFE", BAD, 0),
+    ROW("FF", "\xFF", BAD, 0),
+    /* Stray continuation bytes. */
+    ROW("lone 80", "\x80", BAD, 0),
+    ROW("lone BF", "\xBF", BAD, 0),
+    ROW("ascii then 80", "a\x80", BAD, 1),
+    ROW("2-byte then 80", "\xC3\xA9\x80", BAD, 2),
+    ROW("4-byte then BF", "\xF0\x9F\x98\x80\xBF", BAD, 4),
+    /* Truncated at the end: accepted so far, but not complete. */
+    ROW("cut 2-byte", "\xC3", TRUNC, 0),
+    ROW("cut 3-byte", "\xE2\x82", TRUNC, 0),
+    ROW("cut 4-byte", "\xF0\x9F\x98", TRUNC, 0),
+    ROW("ascii then cut F4", "abc\xF4", TRUNC, 0),
+    ROW("cut F4 8F", "\xF4\x8F", TRUNC, 0),
+    ROW("cut ED 9F", "\xED\x9F", TRUNC, 0),
+    /* A sequence interrupted by something that is not a continuation. */
+    ROW("3-byte interrupted by ascii", "\xE2\x82\x41", BAD, 2),
+    ROW("4-byte interrupted by ascii", "\xF0\x9F\x98\x41", BAD, 3),
+    ROW("2-byte interrupted by lead", "\xC3\xC3\xA9", BAD, 1),
+
+    /*
+     * The rest are transcribed from Autobahn's case 6 table
+     * (autobahntestsuite/case/case6_x_x.py), which follows Markus Kuhn's
+     * UTF-8 decoder capability and stress test
+     * (https://www.cl.cam.ac.uk/~mgk25/ucs/examples/UTF-8-test.txt). Its
+     * section numbers are given. Where Autobahn calls a sequence invalid
+     * only because the message ends inside it, the row says TRUNC.
+     */
+    ROW("Kuhn 1 hello$world", "hello\x24world", VALID, 0),
+    ROW("Kuhn 1 U+00A2", "hello\xC2\xA2world", VALID, 0),
+    ROW("Kuhn 1 U+20AC", "hello\xE2\x82\xACworld", VALID, 0),
+    ROW("Kuhn 1 U+24B62", "hello\xF0\xA4\xAD\xA2world", VALID, 0),
+    ROW("Kuhn 1 kosme", KOSME, VALID, 0),
+    ROW("Autobahn 6.3.1 kosme + surrogate",
+        "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5\xED\xA0\x80"
+        "\x65\x64\x69\x74\x65\x64",
+        BAD, 12),
+    ROW("Autobahn 6.4.1 kosme + F4 90",
+        "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5\xF4\x90\x80\x80"
+        "\x65\x64\x69\x74\x65\x64",
+        BAD, 12),
+    ROW("Autobahn incremental mu@ss...",
+        "\xC2\xB5\x40\xC3\x9F\xC3\xB6\xC3\xA4\xC3\xBC\xC3\xA0\xC3\xA1", VALID,
+        0),
+    ROW("Autobahn incremental F5", "\xF5", BAD, 0),
+    ROW("Autobahn incremental edited + ED A0", "edited\xED\xA0\x80", BAD, 7),
+    ROW("Kuhn 2.1 first 1-byte", "\x00", VALID, 0),
+    ROW("Kuhn 2.1 first 2-byte", "\xC2\x80", VALID, 0),
+    ROW("Kuhn 2.1 first 3-byte", "\xE0\xA0\x80", VALID, 0),
+    ROW("Kuhn 2.1 first 4-byte", "\xF0\x90\x80\x80", VALID, 0),
+    ROW("Kuhn 2.1 first 5-byte", "\xF8\x88\x80\x80\x80", BAD, 0),
+    ROW("Kuhn 2.1 first 6-byte", "\xFC\x84\x80\x80\x80\x80", BAD, 0),
+    ROW("Kuhn 2.2 last 1-byte", "\x7F", VALID, 0),
+    ROW("Kuhn 2.2 last 2-byte", "\xDF\xBF", VALID, 0),
+    ROW("Kuhn 2.2 last 3-byte", "\xEF\xBF\xBF", VALID, 0),
+    ROW("Kuhn 2.2 last 4-byte", "\xF4\x8F\xBF\xBF", VALID, 0),
+    ROW("Kuhn 2.2 last 4-byte form", "\xF7\xBF\xBF\xBF", BAD, 0),
+    ROW("Kuhn 2.2 last 5-byte form", "\xFB\xBF\xBF\xBF\xBF", BAD, 0),
+    ROW("Kuhn 2.2 last 6-byte form", "\xFD\xBF\xBF\xBF\xBF\xBF", BAD, 0),
+    ROW("Kuhn 2.3 U+D7FF", "\xED\x9F\xBF", VALID, 0),
+    ROW("Kuhn 2.3 U+E000", "\xEE\x80\x80", VALID, 0),
+    ROW("Kuhn 2.3 U+FFFD", "\xEF\xBF\xBD", VALID, 0),
+    ROW("Kuhn 2.3 U+10FFFF", "\xF4\x8F\xBF\xBF", VALID, 0),
+    ROW("Kuhn 2.3 U+110000", "\xF4\x90\x80\x80", BAD, 1),
+    ROW("Kuhn 3.1 80", "\x80", BAD, 0),
+    ROW("Kuhn 3.1 BF", "\xBF", BAD, 0),
+    ROW("Kuhn 3.1 80 BF", "\x80\xBF", BAD, 0),
+    ROW("Kuhn 3.1 80 BF 80", "\x80\xBF\x80", BAD, 0),
+    ROW("Kuhn 3.1 80 BF 80 BF", "\x80\xBF\x80\xBF", BAD, 0),
+    ROW("Kuhn 3.1 80 BF 80 BF 80", "\x80\xBF\x80\xBF\x80", BAD, 0),
+    ROW("Kuhn 3.1 80 BF 80 BF 80 BF", "\x80\xBF\x80\xBF\x80\xBF", BAD, 0),
+    ROW("Kuhn 3.1 all continuation bytes",
+        "\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8A\x8B\x8C\x8D"
+        "\x8E\x8F\x90\x91\x92\x93\x94\x95\x96\x97\x98\x99\x9A\x9B"
+        "\x9C\x9D\x9E\x9F\xA0\xA1\xA2\xA3\xA4\xA5\xA6\xA7\xA8\xA9"
+        "\xAA\xAB\xAC\xAD\xAE\xAF\xB0\xB1\xB2\xB3\xB4\xB5\xB6\xB7"
+        "\xB8\xB9\xBA\xBB\xBC\xBD\xBE",
+        BAD, 0),
+    ROW("Kuhn 3.2 lonely 2-byte starts",
+        "\xC0 \xC1 \xC2 \xC3 \xC4 \xC5 \xC6 \xC7 \xC8 \xC9 "
+        "\xCA \xCB \xCC \xCD \xCE \xCF \xD0 \xD1 \xD2 \xD3 "
+        "\xD4 \xD5 \xD6 \xD7 \xD8 \xD9 \xDA \xDB \xDC \xDD "
+        "\xDE ",
+        BAD, 0),
+    ROW("Kuhn 3.2 lonely 3-byte starts",
+        "\xE0 \xE1 \xE2 \xE3 \xE4 \xE5 \xE6 \xE7 \xE8 \xE9 "
+        "\xEA \xEB \xEC \xED \xEE ",
+        BAD, 1),
+    ROW("Kuhn 3.2 lonely 4-byte starts", "\xF0 \xF1 \xF2 \xF3 \xF4 \xF5 \xF6 ",
+        BAD, 1),
+    ROW("Kuhn 3.2 lonely 5-byte starts", "\xF8 \xF9 \xFA ", BAD, 0),
+    ROW("Kuhn 3.2 lonely 6-byte starts", "\xFC ", BAD, 0),
+    ROW("Kuhn 3.2 lonely C2", "\xC2 ", BAD, 1),
+    ROW("Kuhn 3.3 C0", "\xC0", BAD, 0),
+    ROW("Kuhn 3.3 E0 80", "\xE0\x80", BAD, 1),
+    ROW("Kuhn 3.3 F0 80 80", "\xF0\x80\x80", BAD, 1),
+    ROW("Kuhn 3.3 F8 80 80 80", "\xF8\x80\x80\x80", BAD, 0),
+    ROW("Kuhn 3.3 FC 80 80 80 80", "\xFC\x80\x80\x80\x80", BAD, 0),
+    ROW("Kuhn 3.3 DF", "\xDF", TRUNC, 0),
+    ROW("Kuhn 3.3 EF BF", "\xEF\xBF", TRUNC, 0),
+    ROW("Kuhn 3.3 F7 BF BF", "\xF7\xBF\xBF", BAD, 0),
+    ROW("Kuhn 3.3 FB BF BF BF", "\xFB\xBF\xBF\xBF", BAD, 0),
+    ROW("Kuhn 3.3 FD BF BF BF BF", "\xFD\xBF\xBF\xBF\xBF", BAD, 0),
+    ROW("Kuhn 3.4 concatenated incomplete sequences",
+        "\xC0\xE0\x80\xF0\x80\x80\xF8\x80\x80\x80\xFC\x80\x80\x80\x80"
+        "\xDF\xEF\xBF\xF7\xBF\xBF\xFB\xBF\xBF\xBF\xFD\xBF\xBF\xBF\xBF",
+        BAD, 0),
+    ROW("Kuhn 3.4 from DF on", "\xDF\xEF\xBF", BAD, 1),
+    ROW("Kuhn 3.5 FE", "\xFE", BAD, 0),
+    ROW("Kuhn 3.5 FF", "\xFF", BAD, 0),
+    ROW("Kuhn 3.5 FE FE FF FF", "\xFE\xFE\xFF\xFF", BAD, 0),
+    ROW("Kuhn 4.1 C0 AF", "\xC0\xAF", BAD, 0),
+    ROW("Kuhn 4.1 E0 80 AF", "\xE0\x80\xAF", BAD, 1),
+    ROW("Kuhn 4.1 F0 80 80 AF", "\xF0\x80\x80\xAF", BAD, 1),
+    ROW("Kuhn 4.1 F8 80 80 80 AF", "\xF8\x80\x80\x80\xAF", BAD, 0),
+    ROW("Kuhn 4.1 FC 80 80 80 80 AF", "\xFC\x80\x80\x80\x80\xAF", BAD, 0),
+    ROW("Kuhn 4.2 C1 BF", "\xC1\xBF", BAD, 0),
+    ROW("Kuhn 4.2 E0 9F BF", "\xE0\x9F\xBF", BAD, 1),
+    ROW("Kuhn 4.2 F0 8F BF BF", "\xF0\x8F\xBF\xBF", BAD, 1),
+    ROW("Kuhn 4.2 F8 87 BF BF BF", "\xF8\x87\xBF\xBF\xBF", BAD, 0),
+    ROW("Kuhn 4.2 FC 83 BF BF BF BF", "\xFC\x83\xBF\xBF\xBF\xBF", BAD, 0),
+    ROW("Kuhn 4.3 C0 80", "\xC0\x80", BAD, 0),
+    ROW("Kuhn 4.3 E0 80 80", "\xE0\x80\x80", BAD, 1),
+    ROW("Kuhn 4.3 F0 80 80 80", "\xF0\x80\x80\x80", BAD, 1),
+    ROW("Kuhn 4.3 F8 80 80 80 80", "\xF8\x80\x80\x80\x80", BAD, 0),
+    ROW("Kuhn 4.3 FC 80 80 80 80 80", "\xFC\x80\x80\x80\x80\x80", BAD, 0),
+    ROW("Kuhn 5.1 U+D800", "\xED\xA0\x80", BAD, 1),
+    ROW("Kuhn 5.1 U+DB7F", "\xED\xAD\xBF", BAD, 1),
+    ROW("Kuhn 5.1 U+DB80", "\xED\xAE\x80", BAD, 1),
+    ROW("Kuhn 5.1 U+DBFF", "\xED\xAF\xBF", BAD, 1),
+    ROW("Kuhn 5.1 U+DC00", "\xED\xB0\x80", BAD, 1),
+    ROW("Kuhn 5.1 U+DF80", "\xED\xBE\x80", BAD, 1),
+    ROW("Kuhn 5.1 U+DFFF", "\xED\xBF\xBF", BAD, 1),
+    ROW("Kuhn 5.2 U+D800 U+DC00", "\xED\xA0\x80\xED\xB0\x80", BAD, 1),
+    ROW("Kuhn 5.2 U+D800 U+DFFF", "\xED\xA0\x80\xED\xBF\xBF", BAD, 1),
+    ROW("Kuhn 5.2 U+DB7F U+DC00", "\xED\xAD\xBF\xED\xB0\x80", BAD, 1),
+    ROW("Kuhn 5.2 U+DB7F U+DFFF", "\xED\xAD\xBF\xED\xBF\xBF", BAD, 1),
+    ROW("Kuhn 5.2 U+DB80 U+DC00", "\xED\xAE\x80\xED\xB0\x80", BAD, 1),
+    ROW("Kuhn 5.2 U+DB80 U+DFFF", "\xED\xAE\x80\xED\xBF\xBF", BAD, 1),
+    ROW("Kuhn 5.2 U+DBFF U+DC00", "\xED\xAF\xBF\xED\xB0\x80", BAD, 1),
+    ROW("Kuhn 5.2 U+DBFF U+DFFF", "\xED\xAF\xBF\xED\xBF\xBF", BAD, 1),
+    ROW("Kuhn 5.3 U+FFFE", "\xEF\xBF\xBE", VALID, 0),
+    ROW("Kuhn 5.3 U+FFFF", "\xEF\xBF\xBF", VALID, 0),
+    ROW("Kuhn 5.3 U+1FFFE", "\xF0\x9F\xBF\xBE", VALID, 0),
+    ROW("Kuhn 5.3 U+3FFFF", "\xF0\xBF\xBF\xBF", VALID, 0),
+    ROW("Kuhn 5.3 U+4FFFE", "\xF1\x8F\xBF\xBE", VALID, 0),
+    ROW("Kuhn 5.3 U+FFFFF", "\xF3\xBF\xBF\xBF", VALID, 0),
+    ROW("Kuhn 5.3 U+10FFFE", "\xF4\x8F\xBF\xBE", VALID, 0),
+    ROW("Kuhn 5.3 U+FDD0", "\xEF\xB7\x90", VALID, 0),
+    ROW("Kuhn 5.3 U+FDEF", "\xEF\xB7\xAF", VALID, 0),
+    ROW("Autobahn specials U+FFF9..U+FFFD",
+        "\xEF\xBF\xB9\xEF\xBF\xBA\xEF\xBF\xBB\xEF\xBF\xBC\xEF\xBF\xBD", VALID,
+        0),
+};
+
+#define NROWS (sizeof rows / sizeof rows[0])
+
+/* How a feed ended: the code, the absolute bad index, the boundary flag. */
+struct result {
+    int rc;
+    size_t bad;
+    bool complete;
+};
+
+/* Copy in[0..len) into an allocation of exactly len bytes. */
+static uint8_t *exact_copy(const uint8_t *in, size_t len)
+{
+    uint8_t *p = malloc(len);
+
+    if (len > 0) {
+        assert_non_null(p);
+        memcpy(p, in, len);
+    }
+    return p;
+}
+
+/* Feed in[0..len) in pieces that end at cuts[0..ncuts) and then at len. */
+static struct result feed_pieces(const uint8_t *in, size_t len,
+                                 const size_t *cuts, size_t ncuts)
+{
+    struct ws_utf8 v;
+    struct result r = {0, 0, false};
+    size_t start = 0;
+
+    memset(&v, 0, sizeof v); /* the zero-filled state is the initial one */
+    for (size_t k = 0; k <= ncuts; k++) {
+        size_t end = k < ncuts ? cuts[k] : len;
+        size_t n = end - start, bad = SIZE_MAX;
+        uint8_t *piece = exact_copy(in + start, n);
+        int rc = ws_utf8_feed(&v, piece, n, &bad);
+
+        free(piece);
+        if (rc != 0) {
+            assert_int_equal(rc, WS_EUTF8);
+            assert_true(bad < n);
+            r.rc = rc;
+            r.bad = start + bad;
+            return r;
+        }
+        start = end;
+    }
+    r.complete = ws_utf8_complete(&v);
+    return r;
+}
+
+/* Fail with the label unless r is what verdict and bad call for. */
+static void expect(const char *label, const char *how, struct result r,
+                   enum verdict verdict, size_t bad)
+{
+    bool ok;
+
+    if (verdict == BAD)
+        ok = r.rc == WS_EUTF8 && r.bad == bad;
+    else
+        ok = r.rc == 0 && r.complete == (verdict == VALID);
+    if (!ok)
+        fail_msg("%s (%s): rc %d, bad %zu, complete %d", label, how, r.rc,
+                 r.bad, (int)r.complete);
+}
+
+/* Check one vector fed whole. */
+static void check_whole(const struct row *w)
+{
+    expect(w->label, "whole", feed_pieces(w->in, w->len, NULL, 0), w->verdict,
+           w->bad);
+}
+
+/* Check one vector fed one byte at a time. */
+static void check_bytewise(const struct row *w)
+{
+    size_t *cuts = malloc((w->len + 1) * sizeof *cuts);
+
+    assert_non_null(cuts);
+    for (size_t i = 0; i < w->len; i++)
+        cuts[i] = i + 1;
+    expect(w->label, "bytewise", feed_pieces(w->in, w->len, cuts, w->len),
+           w->verdict, w->bad);
+    free(cuts);
+}
+
+/* Check one vector cut in two at every offset, empty pieces included. */
+static void check_split2(const struct row *w)
+{
+    for (size_t i = 0; i <= w->len; i++) {
+        char how[32];
+
+        snprintf(how, sizeof how, "split at %zu", i);
+        expect(w->label, how, feed_pieces(w->in, w->len, &i, 1), w->verdict,
+               w->bad);
+    }
+}
+
+/* Check one short vector cut in three at every pair of offsets. */
+static void check_split3(const struct row *w)
+{
+    if (w->len > 24)
+        return;
+    for (size_t i = 0; i <= w->len; i++) {
+        for (size_t j = i; j <= w->len; j++) {
+            size_t cuts[2] = {i, j};
+            char how[48];
+
+            snprintf(how, sizeof how, "split at %zu and %zu", i, j);
+            expect(w->label, how, feed_pieces(w->in, w->len, cuts, 2),
+                   w->verdict, w->bad);
+        }
+    }
+}
+
+/* Check ws_utf8_valid() on one vector. */
+static void check_valid(const struct row *w)
+{
+    uint8_t *p = exact_copy(w->in, w->len);
+    bool got = ws_utf8_valid(p, w->len);
+
+    free(p);
+    if (got != (w->verdict == VALID))
+        fail_msg("%s: ws_utf8_valid() says %d", w->label, (int)got);
+}
+
+/* Every vector, every way. */
+static void check_all_ways(const struct row *w)
+{
+    check_whole(w);
+    check_bytewise(w);
+    check_split2(w);
+    check_split3(w);
+    check_valid(w);
+}
+
+/* Read the lead byte b by its RFC 3629 §3 bit pattern: the sequence
+   length, the payload bits, the smallest value that length may carry. */
+static bool ref_lead(uint8_t b, size_t *n, uint32_t *cp, uint32_t *min)
+{
+    static const struct {
+        uint8_t mask, match;
+        size_t n;
+        uint32_t min;
+    } forms[4] = {
+        {0x80, 0x00, 1, 0},
+        {0xE0, 0xC0, 2, 0x80},
+        {0xF0, 0xE0, 3, 0x800},
+        {0xF8, 0xF0, 4, 0x10000},
+    };
+
+    for (size_t i = 0; i < 4; i++) {
+        if ((b & forms[i].mask) == forms[i].match) {
+            *n = forms[i].n;
+            *cp = b & (uint8_t)~forms[i].mask;
+            *min = forms[i].min;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The reference decoder: slow and plain on purpose. It decodes each code
+ * point by the bit patterns of RFC 3629 §3, then rejects overlong forms,
+ * surrogates and values past U+10FFFF, the rules that the fast validator
+ * builds into its byte ranges.
+ */
+static bool ref_valid(const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        uint32_t cp, min;
+        size_t n;
+
+        if (!ref_lead(p[i], &n, &cp, &min) || len - i < n)
+            return false;
+        for (size_t k = 1; k < n; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + k] & 0x3Fu);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+/*
+ * True when p[0..n) can still become valid UTF-8. A valid ending needs at
+ * most three more continuation bytes, and every range the rules use is a
+ * union of 80-8F, 90-9F and A0-BF, so one byte from each stands for all.
+ */
+static bool ref_completable(const uint8_t *p, size_t n)
+{
+    static const uint8_t reps[3] = {0x80, 0x90, 0xA0};
+    uint8_t buf[64];
+
+    assert_true(n + 3 <= sizeof buf);
+    memcpy(buf, p, n);
+    for (size_t k = 0, combos = 1; k <= 3; k++, combos *= 3) {
+        for (size_t combo = 0; combo < combos; combo++) {
+            size_t c = combo;
+            for (size_t j = 0; j < k; j++, c /= 3)
+                buf[n + j] = reps[c % 3];
+            if (ref_valid(buf, n + k))
+                return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Check ws_utf8_feed() on p[0..len), split at cut, against the reference:
+ * accepted bytes must be completable, and the byte reported bad must be
+ * the first after which nothing can complete the text.
+ */
+static void check_against_ref(const uint8_t *p, size_t len, size_t cut)
+{
+    struct result r = feed_pieces(p, len, &cut, 1);
+
+    if (r.rc == 0) {
+        if (!ref_completable(p, len) || r.complete != ref_valid(p, len))
+            fail_msg("accepted %zu bytes the reference rejects", len);
+    } else if (!ref_completable(p, r.bad) || ref_completable(p, r.bad + 1)) {
+        fail_msg("rejected byte %zu of %zu, not the first bad one", r.bad, len);
+    }
+}
+
+/* A fixed-seed xorshift64* generator, so failures reproduce. */
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * UINT64_C(0x2545F4914F6CDD1D);
+}
+
+/* Encode cp (up to 21 bits, surrogates allowed) in n bytes, n >= needed. */
+static size_t encode_n(uint32_t cp, size_t n, uint8_t *out)
+{
+    static const uint8_t lead[5] = {0, 0x00, 0xC0, 0xE0, 0xF0};
+
+    for (size_t i = n - 1; i > 0; i--, cp >>= 6)
+        out[i] = (uint8_t)(0x80 | (cp & 0x3F));
+    out[0] = (uint8_t)(lead[n] | cp);
+    return n;
+}
+
+/* The shortest UTF-8 length for cp. */
+static size_t utf8_len(uint32_t cp)
+{
+    return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+/* Random bytes, mostly high: lead bytes and continuation bytes. */
+static size_t gen_bytes(uint64_t *s, uint8_t *out)
+{
+    size_t len = (size_t)(rng_next(s) % 13);
+
+    for (size_t i = 0; i < len; i++) {
+        uint64_t r = rng_next(s);
+        switch (r % 8) {
+        case 0:
+        case 1:
+            out[i] = (uint8_t)((r >> 8) & 0x7F);
+            break;
+        case 2:
+        case 3:
+        case 4:
+            out[i] = (uint8_t)(0x80 | ((r >> 8) & 0x3F));
+            break;
+        default:
+            out[i] = (uint8_t)(0xC0 | ((r >> 8) & 0x3F));
+            break;
+        }
+    }
+    return len;
+}
+
+/* Encoded code points, sometimes overlong, mutated or truncated. */
+static size_t gen_encoded(uint64_t *s, uint8_t *out)
+{
+    static const uint32_t span[5] = {0x80, 0x800, 0x10000, 0x110000, 0x200000};
+    size_t len = 0, count = 1 + (size_t)(rng_next(s) % 4);
+
+    for (size_t i = 0; i < count; i++) {
+        uint32_t cp = (uint32_t)(rng_next(s) % span[rng_next(s) % 5]);
+        size_t n = utf8_len(cp);
+
+        if (n < 4 && rng_next(s) % 8 == 0)
+            n++; /* overlong */
+        len += encode_n(cp, n, out + len);
+    }
+    if (len > 0 && rng_next(s) % 2 == 0)
+        out[rng_next(s) % len] = (uint8_t)(0x80 | rng_next(s));
+    if (len > 0 && rng_next(s) % 4 == 0)
+        len -= 1 + (size_t)(rng_next(s) % len) / 2;
+    return len;
+}
+
+static void test_rows_whole(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NROWS; i++)
+        check_whole(&rows[i]);
+}
+
+static void test_rows_bytewise(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NROWS; i++)
+        check_bytewise(&rows[i]);
+}
+
+static void test_rows_split2(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NROWS; i++)
+        check_split2(&rows[i]);
+}
+
+static void test_rows_split3(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NROWS; i++)
+        check_split3(&rows[i]);
+}
+
+static void test_rows_valid(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < NROWS; i++)
+        check_valid(&rows[i]);
+}
+
+/* Autobahn 6.6.x: every prefix of "κόσμε", which ends on a boundary only
+   after 2, 5, 7, 9 and 11 bytes. */
+static void test_kosme_prefixes(void **state)
+{
+    static const uint8_t k[] = KOSME;
+
+    (void)state;
+    for (size_t n = 1; n < sizeof k; n++) {
+        bool whole = n == 2 || n == 5 || n == 7 || n == 9 || n == 11;
+        char label[32];
+        struct row w = {label, k, n, whole ? VALID : TRUNC, 0};
+
+        snprintf(label, sizeof label, "kosme prefix %zu", n);
+        check_all_ways(&w);
+    }
+}
+
+/* The 8-byte ASCII skip: a bad byte or a 2-byte form at every position and
+   alignment around the word boundaries. */
+static void test_ascii_fast_path(void **state)
+{
+    (void)state;
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t n = 1; n <= 40; n++) {
+            for (size_t pos = 0; pos < n; pos++) {
+                uint8_t *buf = malloc(off + n);
+                size_t bad = SIZE_MAX;
+                struct ws_utf8 v = {0, 0, 0};
+
+                assert_non_null(buf);
+                memset(buf + off, 'a', n);
+                buf[off + pos] = 0x80;
+                assert_int_equal(ws_utf8_feed(&v, buf + off, n, &bad),
+                                 WS_EUTF8);
+                assert_int_equal(bad, pos);
+                if (pos + 1 < n) {
+                    buf[off + pos] = 0xC3;
+                    buf[off + pos + 1] = 0xA9;
+                    assert_true(ws_utf8_valid(buf + off, n));
+                }
+                free(buf);
+            }
+        }
+    }
+}
+
+/* RFC 3629 §3: every scalar value is valid in its shortest form, and no
+   surrogate or overlong form is, at the byte the rules name. */
+static void test_every_code_point(void **state)
+{
+    (void)state;
+    for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+        uint8_t buf[4];
+        size_t n = encode_n(cp, utf8_len(cp), buf), bad = SIZE_MAX;
+        struct ws_utf8 v = {0, 0, 0};
+        int rc = ws_utf8_feed(&v, buf, n, &bad);
+
+        if (cp >= 0xD800 && cp <= 0xDFFF) {
+            assert_int_equal(rc, WS_EUTF8);
+            assert_int_equal(bad, 1);
+        } else if (rc != 0 || !ws_utf8_complete(&v)) {
+            fail_msg("U+%04X rejected", (unsigned)cp);
+        }
+        if (n < 4) {
+            /* One byte longer is overlong: 2-byte forms fail on C0/C1, the
+               others on the second byte. */
+            n = encode_n(cp, n + 1, buf);
+            assert_false(ws_utf8_valid(buf, n));
+        }
+    }
+}
+
+/* Every string of up to two bytes against the reference. */
+static void test_all_short_strings(void **state)
+{
+    (void)state;
+    for (uint32_t x = 0; x < 0x10000; x++) {
+        uint8_t p[2] = {(uint8_t)(x >> 8), (uint8_t)x};
+
+        check_against_ref(p, 1, (size_t)(x & 1));
+        check_against_ref(p, 2, (size_t)(x % 3));
+    }
+}
+
+/* A few hundred thousand random strings: the verdict of ws_utf8_valid()
+   must match the reference; every fourth gets the full byte-index check. */
+static void test_random_vs_reference(void **state)
+{
+    uint64_t seed = UINT64_C(0x9E3779B97F4A7C15);
+
+    (void)state;
+    for (unsigned i = 0; i < 300000; i++) {
+        uint8_t tmp[64];
+        size_t len = i % 2 ? gen_bytes(&seed, tmp) : gen_encoded(&seed, tmp);
+        uint8_t *p = exact_copy(tmp, len);
+
+        if (ws_utf8_valid(p, len) != ref_valid(p, len))
+            fail_msg("string %u (%zu bytes): verdicts differ", i, len);
+        if (i % 4 < 2)
+            check_against_ref(p, len, (size_t)(rng_next(&seed) % (len + 1)));
+        free(p);
+    }
+}
+
+/* The zero-filled struct and ws_utf8_reset() give the initial state; *bad
+   may be NULL; an empty feed changes nothing. */
+static void test_reset_and_edges(void **state)
+{
+    struct ws_utf8 v = {0, 0, 0};
+    const uint8_t bad_byte[1] = {0xFF}, lead[1] = {0xE2}, ok[1] = {'a'};
+    size_t bad = 42;
+
+    (void)state;
+    assert_true(ws_utf8_complete(&v));
+    assert_int_equal(ws_utf8_feed(&v, NULL, 0, &bad), 0);
+    assert_int_equal(bad, 42);
+    assert_int_equal(ws_utf8_feed(&v, bad_byte, 1, NULL), WS_EUTF8);
+    ws_utf8_reset(&v);
+    assert_int_equal(ws_utf8_feed(&v, lead, 1, NULL), 0);
+    assert_false(ws_utf8_complete(&v));
+    assert_int_equal(ws_utf8_feed(&v, NULL, 0, NULL), 0);
+    assert_false(ws_utf8_complete(&v));
+    ws_utf8_reset(&v);
+    assert_true(ws_utf8_complete(&v));
+    assert_int_equal(ws_utf8_feed(&v, ok, 1, &bad), 0);
+    assert_true(ws_utf8_complete(&v));
+    assert_true(ws_utf8_valid(NULL, 0));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rows_whole),
+        cmocka_unit_test(test_rows_bytewise),
+        cmocka_unit_test(test_rows_split2),
+        cmocka_unit_test(test_rows_split3),
+        cmocka_unit_test(test_rows_valid),
+        cmocka_unit_test(test_kosme_prefixes),
+        cmocka_unit_test(test_ascii_fast_path),
+        cmocka_unit_test(test_every_code_point),
+        cmocka_unit_test(test_all_short_strings),
+        cmocka_unit_test(test_random_vs_reference),
+        cmocka_unit_test(test_reset_and_edges),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

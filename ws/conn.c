@@ -1,0 +1,650 @@
+/*
+ * conn.c - one connection's bytes: read into its input buffer, through
+ * http-parser until the upgrade, then through the session; output queued
+ * in its buffer and written as the socket takes it. The only code that
+ * reads or writes a client socket. Never frees a connection that an event
+ * still uses: teardown is queued with ws_server_kill().
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "http/handshake.h"
+#include "ws/request_api.h"
+#include "ws/server.h"
+
+#define READ_CHUNK 65536u        /* bytes asked of one read() */
+#define READS_PER_WAKE 4         /* fairness: reads per readiness event */
+#define WRITE_PER_WAKE (1u << 20) /* fairness: bytes per flush */
+#define READ_PAUSE_BYTES (1u << 20) /* stop reading while this much waits */
+#define IDLE_BUF_KEEP 0u         /* idle connections keep no buffers */
+
+static void on_io(struct ws_loop *loop, int fd, int events, void *arg);
+static void on_timer(struct ws_loop *loop, struct ws_timer *t, void *arg);
+
+/* Arm c's single timer for ms milliseconds (handshake, close, linger). */
+static void conn_timer(struct ws_conn *c, int ms)
+{
+    ws_loop_timer_start(c->srv->loop, &c->timer, (uint64_t)ms, 0, on_timer,
+                        c);
+}
+
+/* Whether c wants to read now: not while a large reply waits (backpressure)
+   and not once the session has stopped taking input. */
+static bool wants_read(const struct ws_conn *c)
+{
+    switch (c->phase) {
+    case WS_CONN_HTTP:
+        return !c->close_after_write &&
+               ws_buf_size(&c->out) < READ_PAUSE_BYTES;
+    case WS_CONN_WS:
+        return !ws_session_finished(&c->session) &&
+               ws_buf_size(&c->out) < READ_PAUSE_BYTES;
+    case WS_CONN_LINGER:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Watch exactly the events c needs now. */
+static void update_interest(struct ws_conn *c)
+{
+    int events = 0;
+
+    if (c->phase == WS_CONN_DEAD)
+        return;
+    if (wants_read(c))
+        events |= WS_IO_READ;
+    if (ws_buf_size(&c->out) > 0)
+        events |= WS_IO_WRITE;
+    ws_loop_set_events(c->srv->loop, c->fd, events);
+}
+
+int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
+{
+    struct ws_conn *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (c == NULL)
+        return WS_ENOMEM;
+    c->srv = s;
+    c->fd = fd;
+    c->phase = WS_CONN_HTTP;
+    ws_net_addr_format((const struct sockaddr *)&a->ss, a->len, c->peer,
+                       sizeof(c->peer));
+    c->http = malloc(sizeof(*c->http));
+    rc = c->http ? ws_http_request_init(c->http, s->cfg.max_header_bytes,
+                                        s->cfg.max_headers, 0)
+                 : WS_ENOMEM;
+    if (rc < 0)
+        goto fail_http;
+    rc = ws_loop_watch(s->loop, fd, WS_IO_READ, on_io, c);
+    if (rc < 0)
+        goto fail_watch;
+    conn_timer(c, s->cfg.handshake_timeout_ms);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    return 0;
+
+fail_watch:
+    ws_http_request_free(c->http);
+fail_http:
+    free(c->http);
+    free(c);
+    return rc;
+}
+
+void ws_conn_free(struct ws_conn *c)
+{
+    if (c->http) {
+        ws_http_request_free(c->http);
+        free(c->http);
+    }
+    ws_session_free(&c->session); /* zero-filled until the upgrade */
+    free(c->close_reason);
+    ws_buf_free(&c->in);
+    ws_buf_free(&c->out);
+    free(c->path);
+    free(c);
+}
+
+void ws_conn_teardown(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+
+    if (c->phase == WS_CONN_DEAD)
+        return;
+    ws_loop_timer_stop(s->loop, &c->timer);
+    ws_loop_unwatch(s->loop, c->fd);
+    ws_net_close(c->fd);
+    c->fd = -1;
+    c->phase = WS_CONN_DEAD;
+    if (c->opened) {
+        s->nopen--;
+        const char *reason = c->close_reason ? c->close_reason : "";
+
+        if (s->cb.on_close)
+            WS_CALLBACK(s, s->cb.on_close(c, c->kill_code, reason,
+                                          c->close_reason_len, s->user_data));
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    c->dead_next = s->dead_list;
+    s->dead_list = c;
+}
+
+/* The code on_close reports once the session has ended. */
+static int session_end_code(const struct ws_conn *c)
+{
+    const struct ws_session *ss = &c->session;
+
+    if (ss->state == WS_SESSION_ABORTED)
+        return WS_CLOSE_ABNORMAL;
+    if (ss->close_received || ss->state == WS_SESSION_FAILED)
+        return ss->close_code;
+    return WS_CLOSE_ABNORMAL;
+}
+
+/*
+ * Our last bytes are out: send FIN and wait (bounded) for the peer's, so
+ * that unread input does not turn our close into a reset that could
+ * destroy the close frame in flight (RFC 6455 §7.1.1: the server closes
+ * the TCP connection first).
+ */
+static void begin_linger(struct ws_conn *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    c->phase = WS_CONN_LINGER;
+    ws_buf_clear(&c->in);
+    conn_timer(c, c->srv->cfg.close_timeout_ms);
+}
+
+/* Decide what the session's state asks for after input or a send. */
+static void after_session(struct ws_conn *c)
+{
+    if (c->phase != WS_CONN_WS)
+        return;
+    switch (c->session.state) {
+    case WS_SESSION_OPEN:
+        break;
+    case WS_SESSION_CLOSE_SENT:
+        if (!c->timer.armed)
+            conn_timer(c, c->srv->cfg.close_timeout_ms);
+        break;
+    case WS_SESSION_ABORTED:
+        ws_server_kill(c, WS_CLOSE_ABNORMAL);
+        return;
+    case WS_SESSION_DONE:
+    case WS_SESSION_FAILED:
+        c->kill_code = session_end_code(c);
+        if (!c->timer.armed)
+            conn_timer(c, c->srv->cfg.close_timeout_ms);
+        break;
+    }
+    ws_server_want_flush(c);
+}
+
+/* Write what the socket takes, up to the per-wake budget. */
+static void flush(struct ws_conn *c)
+{
+    size_t budget = WRITE_PER_WAKE;
+
+    while (ws_buf_size(&c->out) > 0 && budget > 0) {
+        size_t n = ws_buf_size(&c->out);
+        ssize_t w = ws_net_write(c->fd, ws_buf_head(&c->out),
+                                 n < budget ? n : budget);
+
+        if (w == -EAGAIN)
+            break;
+        if (w < 0) {
+            ws_server_kill(c, WS_CLOSE_ABNORMAL);
+            return;
+        }
+        ws_buf_consume(&c->out, (size_t)w);
+        budget -= (size_t)w;
+    }
+    if (ws_buf_size(&c->out) == 0) {
+        ws_buf_shrink(&c->out, IDLE_BUF_KEEP);
+        if (c->close_after_write ||
+            (c->phase == WS_CONN_WS && ws_session_finished(&c->session))) {
+            begin_linger(c);
+        }
+    }
+    update_interest(c);
+}
+
+void ws_conn_flush(struct ws_conn *c)
+{
+    if (c->phase != WS_CONN_DEAD && !c->queued_kill)
+        flush(c);
+}
+
+/* Queue a complete error response and close once it is written. */
+static void respond_error(struct ws_conn *c, int status)
+{
+    char text[512];
+    ssize_t n = ws_http_write_error(text, sizeof(text), status);
+
+    c->close_after_write = true;
+    if (n < 0 || ws_buf_append(&c->out, text, (size_t)n,
+                               c->srv->cfg.max_output_bytes) < 0) {
+        ws_server_kill(c, WS_CLOSE_ABNORMAL);
+        return;
+    }
+    ws_server_want_flush(c);
+}
+
+/* True when path names a WebSocket endpoint of the server. */
+static bool is_endpoint(const struct ws_server *s, const char *path)
+{
+    if (s->paths == NULL)
+        return true;
+    for (char **p = s->paths; *p; p++) {
+        if (strcmp(*p, path) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Session events, raised inside ws_session_feed(). */
+static void sess_message(void *ctx, uint8_t opcode, const uint8_t *data,
+                         size_t len)
+{
+    struct ws_conn *c = ctx;
+    struct ws_server *s = c->srv;
+
+    if (s->cb.on_message)
+        WS_CALLBACK(s, s->cb.on_message(c, (enum ws_msg_type)opcode, data,
+                                        len, s->user_data));
+}
+
+static void sess_pong(void *ctx, const uint8_t *data, size_t len)
+{
+    struct ws_conn *c = ctx;
+    struct ws_server *s = c->srv;
+
+    if (s->cb.on_pong)
+        WS_CALLBACK(s, s->cb.on_pong(c, data, len, s->user_data));
+}
+
+/* The peer's close frame: keep its reason for on_close. */
+static void sess_close(void *ctx, uint16_t code, const uint8_t *reason,
+                       size_t len)
+{
+    struct ws_conn *c = ctx;
+
+    (void)code;
+    free(c->close_reason);
+    c->close_reason = NULL;
+    c->close_reason_len = 0;
+    if (len > 0 && (c->close_reason = malloc(len + 1)) != NULL) {
+        memcpy(c->close_reason, reason, len);
+        c->close_reason[len] = '\0';
+        c->close_reason_len = len;
+    }
+}
+
+static const struct ws_session_handler session_events = {
+    .message = sess_message,
+    .pong = sess_pong,
+    .close = sess_close,
+};
+
+/* Write the 101 and switch c to the session (RFC 6455 §4.2.2). */
+static int switch_protocols(struct ws_conn *c, const char *key,
+                            size_t key_len)
+{
+    struct ws_server *s = c->srv;
+    char accept[WS_ACCEPT_KEY_LEN + 1], text[512];
+    int pick = s->protocols ? ws_handshake_pick_protocol(
+                                  c->http, (const char *const *)s->protocols)
+                            : -1;
+    ssize_t n;
+    struct ws_session_limits lim = {
+        .max_message = s->cfg.max_message_bytes,
+        .max_frame = s->cfg.max_frame_bytes,
+        .max_fragments = s->cfg.max_fragments,
+        .max_output = s->cfg.max_output_bytes,
+    };
+
+    c->protocol = pick >= 0 ? s->protocols[pick] : NULL;
+    if (ws_handshake_accept_key(key, key_len, accept) < 0)
+        return WS_EINVAL;
+    n = ws_handshake_write_101(text, sizeof(text), accept, c->protocol);
+    if (n < 0 || ws_buf_append(&c->out, text, (size_t)n,
+                               s->cfg.max_output_bytes) < 0)
+        return WS_ENOMEM;
+    c->path = strdup(c->http->path);
+    if (c->path == NULL)
+        return WS_ENOMEM;
+    ws_http_request_free(c->http);
+    free(c->http);
+    c->http = NULL;
+    ws_loop_timer_stop(s->loop, &c->timer);
+    ws_session_init(&c->session, &lim, &session_events, c);
+    c->phase = WS_CONN_WS;
+    c->opened = true;
+    s->nopen++;
+    if (s->cb.on_open)
+        WS_CALLBACK(s, s->cb.on_open(c, s->user_data));
+    after_session(c);
+    return 0;
+}
+
+/* An upgrade request: check it, ask the application, answer. */
+static void handle_upgrade(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+    const char *key = NULL;
+    size_t key_len = 0;
+    int status = ws_handshake_check(c->http, &key, &key_len);
+
+    if (status == 0 && !is_endpoint(s, c->http->path))
+        status = 404;
+    if (status == 0 && s->cb.on_upgrade) {
+        struct ws_request req = {c->http, c->peer};
+
+        WS_CALLBACK(s, status = s->cb.on_upgrade(c, &req, s->user_data));
+        if (status != 0 && (status < 400 || status > 599))
+            status = 500;
+    }
+    if (status == 0 && switch_protocols(c, key, key_len) < 0)
+        status = 500;
+    if (status != 0)
+        respond_error(c, status);
+}
+
+/* A plain HTTP request: the application's handler, or 404/426. */
+static void handle_plain(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+    struct ws_http_request *r = c->http;
+    bool keep = r->keep_alive;
+    struct ws_response res;
+    struct ws_request req = {r, c->peer};
+    int rc;
+
+    if (s->cb.on_http == NULL) {
+        /* RFC 7231 §6.5.15: a WebSocket endpoint says what it needs. */
+        respond_error(c, is_endpoint(s, r->path) && s->paths ? 426 : 404);
+        return;
+    }
+    ws_response_init(&res, s->cfg.max_output_bytes);
+    WS_CALLBACK(s, s->cb.on_http(c, &req, &res, s->user_data));
+    rc = res.failed ? WS_ENOMEM
+                    : ws_response_write(&res, &c->out, s->cfg.max_output_bytes,
+                                        keep, strcmp(r->method, "HEAD") == 0);
+    ws_response_free(&res);
+    if (rc < 0) {
+        ws_buf_clear(&c->out);
+        respond_error(c, 500);
+        return;
+    }
+    c->close_after_write = !keep;
+    ws_http_request_reset(r);
+    conn_timer(c, s->cfg.handshake_timeout_ms); /* the keep-alive wait */
+    ws_server_want_flush(c);
+}
+
+/* Feed buffered input to http-parser; act on a complete request. */
+static bool input_http(struct ws_conn *c)
+{
+    size_t used = 0;
+    int rc;
+
+    if (c->close_after_write)
+        return false; /* an answer that ends the connection is queued */
+    rc = ws_http_request_feed(c->http, (const char *)ws_buf_head(&c->in),
+                              ws_buf_size(&c->in), &used);
+    ws_buf_consume(&c->in, used);
+    if (rc < 0) {
+        respond_error(c, c->http->status);
+        return false;
+    }
+    if (c->http->state != WS_HTTP_REQ_DONE)
+        return false;
+    if (ws_handshake_is_upgrade(c->http))
+        handle_upgrade(c);
+    else
+        handle_plain(c);
+    return true;
+}
+
+/* Feed buffered input to the session. */
+static bool input_ws(struct ws_conn *c)
+{
+    size_t used = ws_session_feed(&c->session, ws_buf_head(&c->in),
+                                  ws_buf_size(&c->in), &c->out);
+
+    ws_buf_consume(&c->in, used);
+    after_session(c);
+    return used > 0;
+}
+
+/* Hand buffered input to the layer that owns the connection now. Bytes
+   after the upgrade request stay in c->in and go to the session. */
+static void process_input(struct ws_conn *c)
+{
+    bool progress = true;
+
+    while (progress && ws_buf_size(&c->in) > 0 && !c->queued_kill) {
+        if (c->phase == WS_CONN_HTTP)
+            progress = input_http(c);
+        else if (c->phase == WS_CONN_WS)
+            progress = input_ws(c);
+        else
+            progress = false;
+    }
+}
+
+/* The peer closed its side (read returned 0). */
+static void on_eof(struct ws_conn *c)
+{
+    if (c->phase == WS_CONN_LINGER)
+        ws_server_kill(c, c->kill_code);
+    else if (c->phase == WS_CONN_WS && ws_session_finished(&c->session))
+        ws_server_kill(c, session_end_code(c));
+    else
+        ws_server_kill(c, WS_CLOSE_ABNORMAL);
+}
+
+/* Read and discard: after our FIN we wait only for the peer's. */
+static void drain(struct ws_conn *c)
+{
+    uint8_t scratch[4096];
+
+    for (int i = 0; i < READS_PER_WAKE; i++) {
+        ssize_t n = ws_net_read(c->fd, scratch, sizeof(scratch));
+
+        if (n == -EAGAIN)
+            return;
+        if (n <= 0) {
+            ws_server_kill(c, c->kill_code);
+            return;
+        }
+    }
+}
+
+/* Read what the socket has, up to the per-wake budget, and process it. */
+static void readable(struct ws_conn *c)
+{
+    size_t max_in = READ_CHUNK + WS_FRAME_MAX_HEADER + 1;
+
+    if (c->phase == WS_CONN_LINGER) {
+        drain(c);
+        return;
+    }
+    if (c->phase == WS_CONN_HTTP)
+        max_in += c->srv->cfg.max_header_bytes;
+    for (int i = 0; i < READS_PER_WAKE && wants_read(c); i++) {
+        ssize_t n;
+
+        if (ws_buf_reserve(&c->in, READ_CHUNK + 1, max_in) < 0) {
+            ws_server_kill(c, WS_CLOSE_ABNORMAL);
+            return;
+        }
+        /* One byte stays free: the session borrows in[len] for a NUL. */
+        n = ws_net_read(c->fd, ws_buf_tail(&c->in), READ_CHUNK);
+        if (n == -EAGAIN)
+            break;
+        if (n <= 0) {
+            if (n == 0)
+                on_eof(c);
+            else
+                ws_server_kill(c, WS_CLOSE_ABNORMAL);
+            return;
+        }
+        ws_buf_commit(&c->in, (size_t)n);
+        process_input(c);
+        if (c->queued_kill || (size_t)n < READ_CHUNK)
+            break;
+    }
+    if (ws_buf_size(&c->in) == 0)
+        ws_buf_shrink(&c->in, IDLE_BUF_KEEP);
+    update_interest(c);
+}
+
+/* Readiness on a client socket. */
+static void on_io(struct ws_loop *loop, int fd, int events, void *arg)
+{
+    struct ws_conn *c = arg;
+
+    (void)loop;
+    (void)fd;
+    if ((events & WS_IO_WRITE) && !c->queued_kill)
+        flush(c);
+    if ((events & WS_IO_READ) && !c->queued_kill &&
+        c->phase != WS_CONN_DEAD)
+        readable(c);
+    ws_server_settle(c->srv);
+}
+
+/* The connection's one timer: handshake, keep-alive, close or linger. */
+static void on_timer(struct ws_loop *loop, struct ws_timer *t, void *arg)
+{
+    struct ws_conn *c = arg;
+
+    (void)loop;
+    (void)t;
+    if (c->phase == WS_CONN_HTTP)
+        ws_server_kill(c, WS_CLOSE_ABNORMAL);
+    else if (c->phase == WS_CONN_WS &&
+             c->session.state == WS_SESSION_CLOSE_SENT)
+        ws_server_kill(c, WS_CLOSE_ABNORMAL); /* no answer to our close */
+    else
+        ws_server_kill(c, c->kill_code ? c->kill_code : WS_CLOSE_ABNORMAL);
+    ws_server_settle(c->srv);
+}
+
+/* Check that c may send: open and not being torn down. */
+static int sendable(const struct ws_conn *c)
+{
+    if (c == NULL)
+        return WS_EINVAL;
+    if (c->phase != WS_CONN_WS || c->queued_kill)
+        return WS_ECLOSED;
+    return 0;
+}
+
+/* Queue a frame through the session and arrange its write. */
+static int conn_send(struct ws_conn *c, uint8_t opcode, const void *data,
+                     size_t len)
+{
+    int rc = sendable(c);
+
+    if (rc < 0)
+        return rc;
+    rc = ws_session_send(&c->session, &c->out, opcode, data, len);
+    if (rc == 0 || rc == WS_EFULL)
+        after_session(c);
+    return rc;
+}
+
+int ws_conn_send(struct ws_conn *c, enum ws_msg_type type, const void *data,
+                 size_t len)
+{
+    if (type != WS_TEXT && type != WS_BINARY)
+        return WS_EINVAL;
+    return conn_send(c, (uint8_t)type, data, len);
+}
+
+int ws_conn_send_text(struct ws_conn *c, const char *text)
+{
+    if (text == NULL)
+        return WS_EINVAL;
+    return conn_send(c, WS_OP_TEXT, text, strlen(text));
+}
+
+int ws_conn_send_binary(struct ws_conn *c, const void *data, size_t len)
+{
+    return conn_send(c, WS_OP_BINARY, data, len);
+}
+
+int ws_conn_ping(struct ws_conn *c, const void *data, size_t len)
+{
+    if (len > WS_FRAME_MAX_CONTROL)
+        return WS_EINVAL;
+    return conn_send(c, WS_OP_PING, data, len);
+}
+
+int ws_conn_close(struct ws_conn *c, int code, const char *reason)
+{
+    int rc = sendable(c);
+    size_t len = reason ? strlen(reason) : 0;
+
+    if (rc < 0)
+        return rc;
+    if (code < 0 || code > 65535)
+        return WS_EINVAL;
+    rc = ws_session_close(&c->session, &c->out, (uint16_t)code, reason, len);
+    if (rc == 0 || rc == WS_EFULL)
+        after_session(c);
+    return rc;
+}
+
+void ws_conn_set_user_data(struct ws_conn *c, void *data)
+{
+    c->user_data = data;
+}
+
+void *ws_conn_get_user_data(const struct ws_conn *c)
+{
+    return c->user_data;
+}
+
+const char *ws_conn_peer(const struct ws_conn *c)
+{
+    return c->peer;
+}
+
+const char *ws_conn_path(const struct ws_conn *c)
+{
+    if (c->path)
+        return c->path;
+    return c->http && c->http->path ? c->http->path : "";
+}
+
+const char *ws_conn_protocol(const struct ws_conn *c)
+{
+    return c->protocol;
+}
+
+size_t ws_conn_buffered(const struct ws_conn *c)
+{
+    return ws_buf_size(&c->out);
+}
+
+struct ws_server *ws_conn_server(const struct ws_conn *c)
+{
+    return c->srv;
+}

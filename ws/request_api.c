@@ -1,0 +1,156 @@
+/*
+ * request_api.c - the public accessors of a parsed request and the builder
+ * of plain HTTP responses for on_http. No sockets: responses are written
+ * into the connection's output buffer by the caller.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/handshake.h"
+#include "ws/request_api.h"
+#include "ws/ws.h"
+
+const char *ws_request_method(const struct ws_request *r)
+{
+    return r->http->method ? r->http->method : "";
+}
+
+const char *ws_request_path(const struct ws_request *r)
+{
+    return r->http->path ? r->http->path : "";
+}
+
+const char *ws_request_query(const struct ws_request *r)
+{
+    return r->http->query ? r->http->query : "";
+}
+
+const char *ws_request_header(const struct ws_request *r, const char *name)
+{
+    return ws_http_request_header(r->http, name, 0);
+}
+
+size_t ws_request_header_count(const struct ws_request *r)
+{
+    return r->http->nheaders;
+}
+
+int ws_request_header_at(const struct ws_request *r, size_t i,
+                         const char **name, const char **value)
+{
+    if (i >= r->http->nheaders)
+        return WS_EINVAL;
+    *name = r->http->headers[i].name;
+    *value = r->http->headers[i].value;
+    return 0;
+}
+
+const char *ws_request_peer(const struct ws_request *r)
+{
+    return r->peer;
+}
+
+void ws_response_init(struct ws_response *res, size_t max_bytes)
+{
+    memset(res, 0, sizeof(*res));
+    res->status = 200;
+    res->max_bytes = max_bytes;
+}
+
+void ws_response_free(struct ws_response *res)
+{
+    ws_buf_free(&res->headers);
+    ws_buf_free(&res->body);
+}
+
+int ws_response_status(struct ws_response *res, int status)
+{
+    if (res == NULL || status < 100 || status > 599)
+        return WS_EINVAL;
+    res->status = status;
+    return 0;
+}
+
+/* True when s is a valid HTTP token (RFC 7230 §3.2.6 tchar). */
+static bool is_token(const char *s)
+{
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+
+    if (*s == '\0')
+        return false;
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if (!(ch >= '0' && ch <= '9') && !(ch >= 'a' && ch <= 'z') &&
+            !(ch >= 'A' && ch <= 'Z') && strchr(extra, ch) == NULL)
+            return false;
+    }
+    return true;
+}
+
+/* The library writes these itself; the application may not. */
+static bool is_reserved_header(const char *name)
+{
+    return strcasecmp(name, "Content-Length") == 0 ||
+           strcasecmp(name, "Connection") == 0 ||
+           strcasecmp(name, "Transfer-Encoding") == 0;
+}
+
+int ws_response_header(struct ws_response *res, const char *name,
+                       const char *value)
+{
+    int rc;
+
+    if (res == NULL || name == NULL || value == NULL || !is_token(name))
+        return WS_EINVAL;
+    /* Response splitting: no CR or LF may reach the wire from a value. */
+    if (strpbrk(value, "\r\n") != NULL || is_reserved_header(name))
+        return WS_EINVAL;
+    rc = ws_buf_append(&res->headers, name, strlen(name), res->max_bytes);
+    if (rc == 0)
+        rc = ws_buf_append(&res->headers, ": ", 2, res->max_bytes);
+    if (rc == 0)
+        rc = ws_buf_append(&res->headers, value, strlen(value),
+                           res->max_bytes);
+    if (rc == 0)
+        rc = ws_buf_append(&res->headers, "\r\n", 2, res->max_bytes);
+    if (rc < 0)
+        res->failed = true;
+    return rc;
+}
+
+int ws_response_body(struct ws_response *res, const void *data, size_t len)
+{
+    int rc;
+
+    if (res == NULL || (data == NULL && len > 0))
+        return WS_EINVAL;
+    ws_buf_clear(&res->body);
+    rc = ws_buf_append(&res->body, data, len, res->max_bytes);
+    if (rc < 0)
+        res->failed = true;
+    return rc;
+}
+
+int ws_response_write(const struct ws_response *res, struct ws_buf *out,
+                      size_t max_out, bool keep_alive, bool head_only)
+{
+    char head[256];
+    size_t body = ws_buf_size(&res->body);
+    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n", res->status,
+                     ws_http_reason(res->status));
+    int rc = ws_buf_append(out, head, (size_t)n, max_out);
+
+    if (rc == 0)
+        rc = ws_buf_append(out, ws_buf_head(&res->headers),
+                           ws_buf_size(&res->headers), max_out);
+    if (rc < 0)
+        return rc;
+    n = snprintf(head, sizeof(head), "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
+                 body, keep_alive ? "keep-alive" : "close");
+    rc = ws_buf_append(out, head, (size_t)n, max_out);
+    if (rc == 0 && !head_only)
+        rc = ws_buf_append(out, ws_buf_head(&res->body), body, max_out);
+    return rc;
+}

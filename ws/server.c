@@ -1,0 +1,492 @@
+/*
+ * server.c - the public server API: configuration, listeners, accepting,
+ * running the loop (or being driven by the application's), broadcast,
+ * and the end-of-event step that writes queued output and tears down
+ * connections. With conn.c, the only code that knows net, http and ws.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ws/server.h"
+
+#define ACCEPTS_PER_WAKE 64     /* fairness between accepting and serving */
+#define ACCEPT_PAUSE_MS 1000    /* back-off after EMFILE/ENFILE */
+#define MAX_PROTOCOL_NAME 128   /* fits the 101 response buffer */
+
+static const char busy_reply[] =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+    "Content-Length: 24\r\nConnection: close\r\n\r\n"
+    "503 Service Unavailable\n";
+
+/* Copy a NULL-terminated string list; *out stays NULL for a NULL list. */
+static int copy_list(const char *const *in, char ***out)
+{
+    size_t n = 0;
+
+    *out = NULL;
+    if (in == NULL)
+        return 0;
+    while (in[n])
+        n++;
+    *out = calloc(n + 1, sizeof(char *));
+    if (*out == NULL)
+        return WS_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i] = strdup(in[i]);
+        if ((*out)[i] == NULL)
+            return WS_ENOMEM;
+    }
+    return 0;
+}
+
+static void free_list(char **list)
+{
+    for (char **p = list; p && *p; p++)
+        free(*p);
+    free(list);
+}
+
+/* Fill in the defaults for every zero field (see struct ws_config). */
+static void apply_defaults(struct ws_config *c)
+{
+    if (c->max_message_bytes == 0)
+        c->max_message_bytes = 16u << 20;
+    if (c->max_frame_bytes == 0)
+        c->max_frame_bytes = c->max_message_bytes;
+    if (c->max_fragments == 0)
+        c->max_fragments = 1u << 20;
+    if (c->max_header_bytes == 0)
+        c->max_header_bytes = 16384;
+    if (c->max_headers == 0)
+        c->max_headers = 100;
+    if (c->max_connections == 0)
+        c->max_connections = FD_SETSIZE - 24;
+    if (c->max_output_bytes == 0)
+        c->max_output_bytes = c->max_message_bytes + (64u << 20);
+    if (c->handshake_timeout_ms == 0)
+        c->handshake_timeout_ms = 10000;
+    if (c->close_timeout_ms == 0)
+        c->close_timeout_ms = 5000;
+    if (c->backlog == 0)
+        c->backlog = 511;
+}
+
+/* Reject settings that cannot work. */
+static int check_config(const struct ws_config *c)
+{
+    if (c->handshake_timeout_ms < 0 || c->close_timeout_ms < 0 ||
+        c->backlog < 0)
+        return WS_EINVAL;
+    /* An echo of the largest message must fit in the output queue. */
+    if (c->max_output_bytes < c->max_message_bytes + WS_FRAME_MAX_HEADER)
+        return WS_EINVAL;
+    if (c->max_message_bytes > SIZE_MAX / 2)
+        return WS_EINVAL;
+    for (const char *const *p = c->protocols; p && *p; p++) {
+        if (**p == '\0' || strlen(*p) > MAX_PROTOCOL_NAME)
+            return WS_EINVAL;
+    }
+    return 0;
+}
+
+/* Copy the configuration and every string it points to into s. */
+static int copy_config(struct ws_server *s, const struct ws_config *cfg)
+{
+    if (cfg)
+        s->cfg = *cfg;
+    apply_defaults(&s->cfg);
+    if (check_config(&s->cfg) < 0)
+        return WS_EINVAL;
+    s->host = strdup(s->cfg.host ? s->cfg.host : "127.0.0.1");
+    s->port = strdup(s->cfg.port ? s->cfg.port : "0");
+    if (s->host == NULL || s->port == NULL)
+        return WS_ENOMEM;
+    if (copy_list(s->cfg.paths, &s->paths) < 0 ||
+        copy_list(s->cfg.protocols, &s->protocols) < 0)
+        return WS_ENOMEM;
+    s->cfg.host = s->host;
+    s->cfg.port = s->port;
+    s->cfg.paths = (const char *const *)s->paths;
+    s->cfg.protocols = (const char *const *)s->protocols;
+    return 0;
+}
+
+/* Free everything create acquired; the server holds no connection. */
+static void free_server(struct ws_server *s)
+{
+    for (int i = 0; i < s->nlisten; i++)
+        ws_net_close(s->listen_fds[i]);
+    if (s->loop)
+        ws_loop_destroy(s->loop);
+    free(s->host);
+    free(s->port);
+    free_list(s->paths);
+    free_list(s->protocols);
+    free(s);
+}
+
+int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
+                     const struct ws_callbacks *cb, void *user_data)
+{
+    struct ws_server *s;
+    int rc;
+
+    if (out == NULL)
+        return WS_EINVAL;
+    *out = NULL;
+    s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return WS_ENOMEM;
+    if (cb)
+        s->cb = *cb;
+    s->user_data = user_data;
+    rc = copy_config(s, cfg);
+    if (rc == 0)
+        rc = ws_loop_create(&s->loop);
+    if (rc < 0) {
+        free_server(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void ws_server_error(struct ws_server *s, struct ws_conn *c, int err,
+                     const char *fmt, ...)
+{
+    char detail[256];
+    va_list ap;
+
+    if (s->cb.on_error == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    WS_CALLBACK(s, s->cb.on_error(c, err, detail, s->user_data));
+}
+
+/* Answer 503 without a connection object: one best-effort write. */
+static void refuse_busy(int fd)
+{
+    ws_net_write(fd, busy_reply, sizeof(busy_reply) - 1);
+    ws_net_close(fd);
+}
+
+static void on_listen(struct ws_loop *loop, int fd, int events, void *arg);
+
+/* Stop or resume watching the listeners. */
+static void watch_listeners(struct ws_server *s, bool on)
+{
+    for (int i = 0; i < s->nlisten; i++)
+        ws_loop_set_events(s->loop, s->listen_fds[i], on ? WS_IO_READ : 0);
+}
+
+static void resume_accept(struct ws_loop *loop, struct ws_timer *t, void *arg)
+{
+    (void)loop;
+    (void)t;
+    watch_listeners(arg, true);
+}
+
+/*
+ * Out of descriptors: a level-triggered select() would report the listener
+ * ready forever, so stop watching it for a second (as tmux and httpd do).
+ */
+static void pause_accept(struct ws_server *s, int err)
+{
+    watch_listeners(s, false);
+    ws_loop_timer_start(s->loop, &s->accept_timer, ACCEPT_PAUSE_MS, 0,
+                        resume_accept, s);
+    ws_server_error(s, NULL, WS_ESYS, "accept: %s; pausing for %d ms",
+                    strerror(-err), ACCEPT_PAUSE_MS);
+}
+
+/* Take one accepted socket on, or refuse it cleanly. */
+static void adopt(struct ws_server *s, int fd, const struct ws_net_addr *a)
+{
+    int rc;
+
+    if (s->nconns >= s->cfg.max_connections) {
+        refuse_busy(fd);
+        return;
+    }
+    rc = ws_conn_create(s, fd, a);
+    if (rc == WS_EFDSET) {
+        /* select() cannot watch it: never let it near an fd_set. */
+        refuse_busy(fd);
+        ws_server_error(s, NULL, rc, "accept: descriptor %d >= FD_SETSIZE",
+                        fd);
+    } else if (rc < 0) {
+        ws_net_close(fd);
+        ws_server_error(s, NULL, rc, "accept: %s", ws_strerror(rc));
+    }
+}
+
+/* A listener is readable: accept until EAGAIN, within the budget. */
+static void on_listen(struct ws_loop *loop, int fd, int events, void *arg)
+{
+    struct ws_server *s = arg;
+
+    (void)loop;
+    (void)events;
+    for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
+        struct ws_net_addr a;
+        int cfd = ws_net_accept(fd, &a);
+
+        if (cfd == -EAGAIN || cfd == -EWOULDBLOCK || cfd == -ECONNABORTED ||
+            cfd == -EINTR)
+            break;
+        if (cfd == -EMFILE || cfd == -ENFILE) {
+            pause_accept(s, cfd);
+            break;
+        }
+        if (cfd < 0) {
+            ws_server_error(s, NULL, WS_ESYS, "accept: %s", strerror(-cfd));
+            break;
+        }
+        adopt(s, cfd, &a);
+    }
+    ws_server_settle(s);
+}
+
+/* The public code for a negated errno from the socket layer. */
+static int public_error(int err)
+{
+    switch (err) {
+    case -EADDRINUSE:
+        return WS_EADDRINUSE;
+    case -EACCES:
+    case -EPERM:
+        return WS_EACCES;
+    case WS_ENOTFOUND:
+        return WS_ENOTFOUND;
+    default:
+        return WS_ESYS;
+    }
+}
+
+int ws_server_listen(struct ws_server *s)
+{
+    int n;
+
+    if (s == NULL || s->nlisten > 0)
+        return WS_EINVAL;
+    s->error[0] = '\0';
+    n = ws_net_tcp_listen(strcmp(s->host, "*") == 0 ? NULL : s->host,
+                          s->port, s->cfg.backlog, s->listen_fds,
+                          WS_SERVER_MAX_LISTENERS, s->error, sizeof(s->error));
+    if (n < 0)
+        return public_error(n);
+    s->nlisten = n;
+    for (int i = 0; i < n; i++) {
+        int rc = ws_loop_watch(s->loop, s->listen_fds[i], WS_IO_READ,
+                               on_listen, s);
+
+        if (rc < 0) {
+            snprintf(s->error, sizeof(s->error), "listen %s:%s: %s", s->host,
+                     s->port, ws_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+const char *ws_server_last_error(const struct ws_server *s)
+{
+    return s ? s->error : "";
+}
+
+int ws_server_port(const struct ws_server *s)
+{
+    if (s == NULL || s->nlisten == 0)
+        return -1;
+    return ws_net_local_port(s->listen_fds[0]);
+}
+
+void ws_server_kill(struct ws_conn *c, int code)
+{
+    if (c->queued_kill || c->phase == WS_CONN_DEAD)
+        return;
+    c->queued_kill = true;
+    c->kill_code = code;
+    c->kill_next = c->srv->kill_list;
+    c->srv->kill_list = c;
+}
+
+void ws_server_want_flush(struct ws_conn *c)
+{
+    if (c->queued_flush || c->phase == WS_CONN_DEAD)
+        return;
+    c->queued_flush = true;
+    c->flush_next = c->srv->flush_list;
+    c->srv->flush_list = c;
+}
+
+/* Free the connections torn down by earlier events. Only called where no
+   event handler is on the stack. */
+static void free_dead(struct ws_server *s)
+{
+    while (s->dead_list) {
+        struct ws_conn *c = s->dead_list;
+
+        s->dead_list = c->dead_next;
+        ws_conn_free(c);
+    }
+}
+
+void ws_server_settle(struct ws_server *s)
+{
+    /* Writes first (they may fail and kill), then teardowns (whose
+       on_close may send on others, so go round until both are empty). */
+    while (s->flush_list || s->kill_list) {
+        while (s->flush_list) {
+            struct ws_conn *c = s->flush_list;
+
+            s->flush_list = c->flush_next;
+            c->queued_flush = false;
+            ws_conn_flush(c);
+        }
+        while (s->kill_list) {
+            struct ws_conn *c = s->kill_list;
+
+            s->kill_list = c->kill_next;
+            ws_conn_teardown(c);
+        }
+    }
+}
+
+/* True when sends or closes made outside any event still wait to be
+   written or torn down. */
+static bool work_pending(const struct ws_server *s)
+{
+    return s->flush_list != NULL || s->kill_list != NULL;
+}
+
+/*
+ * Finish what the application queued between iterations (a send from its
+ * own code, not from a callback), so it is written without waiting for an
+ * unrelated event.
+ */
+static bool settle_pending(struct ws_server *s)
+{
+    bool pending = work_pending(s);
+
+    ws_server_settle(s);
+    free_dead(s);
+    return pending;
+}
+
+int ws_server_run_once(struct ws_server *s, int timeout_ms)
+{
+    int rc;
+
+    if (s == NULL)
+        return WS_EINVAL;
+    if (s->depth > 0)
+        return WS_EBUSY;
+    if (settle_pending(s))
+        timeout_ms = 0;
+    rc = ws_loop_run_once(s->loop, timeout_ms);
+    free_dead(s);
+    return rc;
+}
+
+int ws_server_run(struct ws_server *s)
+{
+    if (s == NULL)
+        return WS_EINVAL;
+    if (s->depth > 0)
+        return WS_EBUSY;
+    while (!ws_loop_stopped(s->loop)) {
+        int rc = ws_server_run_once(s, -1);
+
+        if (rc < 0)
+            return rc;
+    }
+    ws_loop_clear_stop(s->loop);
+    return 0;
+}
+
+void ws_server_stop(struct ws_server *s)
+{
+    if (s)
+        ws_loop_stop(s->loop);
+}
+
+int ws_server_fdset(struct ws_server *s, fd_set *r, fd_set *w, int *max_fd)
+{
+    if (s == NULL || max_fd == NULL)
+        return WS_EINVAL;
+    return ws_loop_fdset(s->loop, r, w, max_fd);
+}
+
+int ws_server_timeout(struct ws_server *s, long *timeout_ms)
+{
+    if (s == NULL || timeout_ms == NULL)
+        return WS_EINVAL;
+    *timeout_ms = work_pending(s) ? 0 : ws_loop_timeout(s->loop);
+    return 0;
+}
+
+int ws_server_process(struct ws_server *s, const fd_set *r, const fd_set *w)
+{
+    int rc;
+
+    if (s == NULL)
+        return WS_EINVAL;
+    if (s->depth > 0)
+        return WS_EBUSY;
+    settle_pending(s);
+    rc = ws_loop_process(s->loop, r, w);
+    free_dead(s);
+    return rc;
+}
+
+int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
+                        const void *data, size_t len)
+{
+    int sent = 0;
+
+    if (s == NULL || (type != WS_TEXT && type != WS_BINARY))
+        return WS_EINVAL;
+    /* Text is checked once here rather than per connection. */
+    if (type == WS_TEXT && !ws_utf8_valid(data, len))
+        return WS_EINVAL;
+    for (struct ws_conn *c = s->conns; c; c = c->next) {
+        if (c->phase == WS_CONN_WS && !c->queued_kill &&
+            ws_conn_send(c, type, data, len) == 0)
+            sent++;
+    }
+    return sent;
+}
+
+size_t ws_server_conn_count(const struct ws_server *s)
+{
+    return s ? s->nopen : 0;
+}
+
+int ws_server_destroy(struct ws_server *s)
+{
+    if (s == NULL)
+        return WS_EINVAL;
+    if (s->depth > 0)
+        return WS_EBUSY;
+    ws_server_settle(s);
+    /* RFC 6455 §7.4.1: 1001, the server is going away. One best-effort
+       write each: destroy never waits for a peer. */
+    for (struct ws_conn *c = s->conns; c; c = c->next) {
+        if (c->phase == WS_CONN_WS &&
+            ws_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutdown") == 0)
+            ws_conn_flush(c);
+        ws_server_kill(c, WS_CLOSE_GOING_AWAY);
+    }
+    ws_server_settle(s);
+    free_dead(s);
+    ws_loop_timer_stop(s->loop, &s->accept_timer);
+    free_server(s);
+    return 0;
+}

@@ -1,0 +1,111 @@
+/*
+ * server.h - the structs behind struct ws_server and struct ws_conn, shared
+ * by the files of the server glue (server.c: lifecycle, listeners, public
+ * API; conn.c: one connection's bytes through HTTP and the session).
+ * Internal to the library.
+ */
+#ifndef WS_SERVER_H
+#define WS_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "http/request.h"
+#include "net/buf.h"
+#include "net/loop.h"
+#include "net/sock.h"
+#include "ws/session.h"
+#include "ws/ws.h"
+
+#define WS_SERVER_MAX_LISTENERS 16
+
+/* Where a connection is in its life. */
+enum ws_conn_phase {
+    WS_CONN_HTTP,   /* reading a request; plain responses may be queued */
+    WS_CONN_WS,     /* upgraded: the session owns the bytes */
+    WS_CONN_LINGER, /* our FIN is out; reading until the peer's */
+    WS_CONN_DEAD    /* torn down; freed after the current dispatch */
+};
+
+struct ws_conn {
+    struct ws_server *srv;
+    int fd;
+    enum ws_conn_phase phase;
+    struct ws_buf in;             /* owned: bytes read, not yet consumed */
+    struct ws_buf out;            /* owned: bytes queued, not yet written */
+    struct ws_http_request *http; /* owned; only in WS_CONN_HTTP */
+    struct ws_session session;    /* valid in WS_CONN_WS and after */
+    struct ws_timer timer;        /* handshake, idle or close timeout */
+    void *user_data;              /* the application's */
+    char *path;                   /* owned copy of the upgrade path */
+    const char *protocol;         /* into srv->protocols, or NULL */
+    char *close_reason;           /* owned: the peer's close reason */
+    size_t close_reason_len;
+    char peer[WS_NET_ADDRSTRLEN];
+    bool opened;        /* on_open ran, so on_close is owed */
+    bool close_after_write; /* plain HTTP: close once out is empty */
+    bool queued_kill;   /* on srv->kill_list */
+    bool queued_flush;  /* on srv->flush_list */
+    int kill_code;      /* close code to report when torn down */
+    struct ws_conn *prev, *next; /* srv->conns, all live connections */
+    struct ws_conn *kill_next;   /* srv->kill_list */
+    struct ws_conn *flush_next;  /* srv->flush_list */
+    struct ws_conn *dead_next;   /* srv->dead_list */
+};
+
+struct ws_server {
+    struct ws_config cfg;       /* copy; strings below are owned */
+    char *host, *port;
+    char **paths;               /* owned NULL-terminated copy, or NULL */
+    char **protocols;           /* owned NULL-terminated copy, or NULL */
+    struct ws_callbacks cb;
+    void *user_data;
+    struct ws_loop *loop;       /* owned */
+    int listen_fds[WS_SERVER_MAX_LISTENERS];
+    int nlisten;
+    struct ws_timer accept_timer; /* re-enables accept after EMFILE */
+    struct ws_conn *conns;      /* every live connection */
+    size_t nconns;
+    size_t nopen;               /* connections in WS_CONN_WS, opened */
+    struct ws_conn *kill_list;  /* to tear down after this event */
+    struct ws_conn *flush_list; /* to write out after this event */
+    struct ws_conn *dead_list;  /* torn down, to free */
+    int depth;                  /* > 0 while a user callback runs */
+    char error[256];
+};
+
+/* conn.c: accept one new socket as a connection. Returns 0 or WS_E*. */
+int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a);
+
+/* conn.c: free a torn-down connection. */
+void ws_conn_free(struct ws_conn *c);
+
+/* conn.c: write c's queued output now (after an event). */
+void ws_conn_flush(struct ws_conn *c);
+
+/* conn.c: tear c down now (on_close, unwatch, close the socket). */
+void ws_conn_teardown(struct ws_conn *c);
+
+/* server.c: queue c for teardown after the current event, reporting code. */
+void ws_server_kill(struct ws_conn *c, int code);
+
+/* server.c: queue c for a write attempt after the current event. */
+void ws_server_want_flush(struct ws_conn *c);
+
+/* server.c: the end of every event: flush, tear down. */
+void ws_server_settle(struct ws_server *s);
+
+/* server.c: report err to on_error with a formatted detail. */
+void ws_server_error(struct ws_server *s, struct ws_conn *c, int err,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Run a user callback with the re-entrancy guard held. */
+#define WS_CALLBACK(srv, call)                                                 \
+    do {                                                                       \
+        (srv)->depth++;                                                        \
+        call;                                                                  \
+        (srv)->depth--;                                                        \
+    } while (0)
+
+#endif

@@ -1,0 +1,413 @@
+/*
+ * session.c - the RFC 6455 protocol state machine for one connection after
+ * the handshake: frame order (§5.4), control frames (§5.5), UTF-8 text
+ * (§5.6, §8.1), closing (§7) and the limits. It never reads or writes a
+ * socket: bytes come in through ws_session_feed(), frames go out into a
+ * caller's buffer.
+ */
+#include <string.h>
+
+#include "ws/session.h"
+#include "ws/ws.h"
+
+/* Bytes kept by an idle message buffer between messages. */
+#define WS_SESSION_MSG_KEEP 4096u
+
+/* Short reasons sent with the close codes the session chooses itself. */
+static const char *close_reason(uint16_t code)
+{
+    switch (code) {
+    case WS_CLOSE_PROTOCOL_ERROR:
+        return "protocol error";
+    case WS_CLOSE_INVALID_DATA:
+        return "invalid UTF-8";
+    case WS_CLOSE_TOO_BIG:
+        return "message too big";
+    default:
+        return "";
+    }
+}
+
+/* Map a codec error to the RFC 6455 §7.4.1 close code that reports it. */
+static uint16_t close_code_for(int err)
+{
+    switch (err) {
+    case WS_EUTF8:
+        return WS_CLOSE_INVALID_DATA;
+    case WS_ETOOBIG:
+        return WS_CLOSE_TOO_BIG;
+    default:
+        return WS_CLOSE_PROTOCOL_ERROR;
+    }
+}
+
+void ws_session_init(struct ws_session *s, const struct ws_session_limits *l,
+                     const struct ws_session_handler *h, void *ctx)
+{
+    memset(s, 0, sizeof(*s));
+    s->state = WS_SESSION_OPEN;
+    s->lim = *l;
+    s->handler = h;
+    s->ctx = ctx;
+}
+
+void ws_session_free(struct ws_session *s)
+{
+    ws_buf_free(&s->msg);
+}
+
+bool ws_session_finished(const struct ws_session *s)
+{
+    return s->state != WS_SESSION_OPEN && s->state != WS_SESSION_CLOSE_SENT;
+}
+
+/* Append one unmasked server frame to out, header and payload together. */
+static int queue_frame(struct ws_session *s, struct ws_buf *out,
+                       uint8_t opcode, const void *data, size_t len)
+{
+    size_t hlen = ws_frame_header_size(len, false);
+    int rc;
+
+    if (len > SIZE_MAX - hlen)
+        return WS_ETOOBIG;
+    rc = ws_buf_reserve(out, hlen + len, s->lim.max_output);
+    if (rc == WS_ETOOBIG) {
+        /* The peer is not reading: nothing more can be said to it. */
+        s->state = WS_SESSION_ABORTED;
+        return WS_EFULL;
+    }
+    if (rc < 0)
+        return rc;
+    ws_frame_header_write(ws_buf_tail(out), ws_buf_space(out), true, opcode,
+                          len, NULL);
+    if (len > 0)
+        memcpy(ws_buf_tail(out) + hlen, data, len);
+    ws_buf_commit(out, hlen + len);
+    return 0;
+}
+
+/* Queue a close frame with code and reason; the caller sets the state. */
+static int queue_close(struct ws_session *s, struct ws_buf *out,
+                       uint16_t code, const char *reason, size_t reason_len)
+{
+    uint8_t payload[WS_FRAME_MAX_CONTROL];
+    ssize_t n = 0;
+
+    /* RFC 6455 §5.5.1: a close frame may have no body at all; that is how
+       a close without a code (1005) is echoed. */
+    if (code != WS_CLOSE_NO_STATUS) {
+        n = ws_frame_close_payload(payload, sizeof(payload), code,
+                                   (const uint8_t *)reason, reason_len);
+        if (n < 0)
+            return (int)n;
+    }
+    s->close_sent = true;
+    return queue_frame(s, out, WS_OP_CLOSE, payload, (size_t)n);
+}
+
+/*
+ * Fail the WebSocket connection (RFC 6455 §7.1.7): send a close frame with
+ * code, unless one was sent already, and consume nothing more.
+ */
+static void fail(struct ws_session *s, struct ws_buf *out, uint16_t code)
+{
+    bool already = s->close_sent;
+
+    s->close_code = code;
+    if (!already) {
+        const char *why = close_reason(code);
+
+        queue_close(s, out, code, why, strlen(why));
+    }
+    if (s->state != WS_SESSION_ABORTED)
+        s->state = WS_SESSION_FAILED;
+}
+
+/* Call the message handler with data[len] temporarily set to NUL. */
+static void deliver(struct ws_session *s, uint8_t opcode, uint8_t *data,
+                    size_t len)
+{
+    uint8_t saved = data[len];
+
+    data[len] = 0;
+    /* RFC 6455 §7.1.2: once our close is out, data is not delivered. */
+    if (s->state == WS_SESSION_OPEN && s->handler->message)
+        s->handler->message(s->ctx, opcode, data, len);
+    data[len] = saved;
+}
+
+/*
+ * Check a newly parsed frame header against the message state (RFC 6455
+ * §5.4) and the limits. Returns 0 or the close code to fail with.
+ */
+static uint16_t check_frame_start(const struct ws_session *s,
+                                  const struct ws_frame_header *h)
+{
+    if (ws_frame_is_control(h->opcode))
+        return 0; /* §5.4: control frames may come between fragments */
+    if (h->opcode == WS_OP_CONT && !s->in_message)
+        return WS_CLOSE_PROTOCOL_ERROR; /* nothing to continue */
+    if (h->opcode != WS_OP_CONT && s->in_message)
+        return WS_CLOSE_PROTOCOL_ERROR; /* new message inside another */
+    if (h->payload_len > s->lim.max_frame)
+        return WS_CLOSE_TOO_BIG;
+    /* Checked before any payload is buffered; msg size <= max_message. */
+    if (h->payload_len > s->lim.max_message - ws_buf_size(&s->msg))
+        return WS_CLOSE_TOO_BIG;
+    if (s->fragments >= s->lim.max_fragments)
+        return WS_CLOSE_TOO_BIG;
+    return 0;
+}
+
+/* Start tracking a data frame: a new message, or the next fragment. */
+static void begin_data_frame(struct ws_session *s)
+{
+    if (s->frame.opcode != WS_OP_CONT) {
+        s->in_message = true;
+        s->msg_opcode = s->frame.opcode;
+        s->fragments = 0;
+        ws_utf8_reset(&s->utf8);
+    }
+    s->fragments++;
+}
+
+/* Answer a ping with a pong carrying the same payload (§5.5.2, §5.5.3). */
+static void on_ping(struct ws_session *s, struct ws_buf *out, size_t len)
+{
+    if (s->state != WS_SESSION_OPEN)
+        return; /* after our close, §5.5.1 allows no more frames */
+    queue_frame(s, out, WS_OP_PONG, s->ctrl, len);
+}
+
+/* Handle the peer's close frame (§5.5.1, §7.1.2, §7.4). */
+static void on_close(struct ws_session *s, struct ws_buf *out, size_t len)
+{
+    uint16_t code;
+    const uint8_t *reason;
+    size_t reason_len;
+    int rc = ws_frame_close_parse(s->ctrl, len, &code, &reason, &reason_len);
+
+    if (rc < 0) {
+        fail(s, out, close_code_for(rc));
+        return;
+    }
+    s->close_received = true;
+    s->close_code = code;
+    if (s->handler->close)
+        s->handler->close(s->ctx, code, reason, reason_len);
+    /* Echo the status code (§5.5.1) unless our own close went out first. */
+    if (!s->close_sent)
+        queue_close(s, out, code, NULL, 0);
+    if (s->state != WS_SESSION_ABORTED)
+        s->state = WS_SESSION_DONE;
+}
+
+/* A whole control frame is in s->ctrl: act on it. */
+static void finish_control(struct ws_session *s, struct ws_buf *out)
+{
+    size_t len = (size_t)s->frame.payload_len;
+
+    s->ctrl[len] = 0;
+    switch (s->frame.opcode) {
+    case WS_OP_PING:
+        on_ping(s, out, len);
+        break;
+    case WS_OP_PONG:
+        if (s->state == WS_SESSION_OPEN && s->handler->pong)
+            s->handler->pong(s->ctx, s->ctrl, len);
+        break;
+    case WS_OP_CLOSE:
+        on_close(s, out, len);
+        break;
+    }
+}
+
+/* The last fragment is in: check the text ends whole and deliver it. */
+static void finish_message(struct ws_session *s, struct ws_buf *out)
+{
+    size_t len = ws_buf_size(&s->msg);
+    int rc;
+
+    if (s->msg_opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8)) {
+        fail(s, out, WS_CLOSE_INVALID_DATA); /* §8.1: cut sequence */
+        return;
+    }
+    /* One spare byte for the NUL that deliver() borrows. */
+    rc = ws_buf_reserve(&s->msg, 1, s->lim.max_message + 1);
+    if (rc < 0) {
+        fail(s, out, WS_CLOSE_INTERNAL_ERROR);
+        return;
+    }
+    s->in_message = false;
+    deliver(s, s->msg_opcode, ws_buf_head(&s->msg), len);
+    ws_buf_clear(&s->msg);
+    ws_buf_shrink(&s->msg, WS_SESSION_MSG_KEEP);
+}
+
+/*
+ * Take n payload bytes of the current frame at p: unmask them, then copy
+ * them to the control buffer, or validate and append them to the message.
+ */
+static int take_payload(struct ws_session *s, uint8_t *p, size_t n)
+{
+    int rc;
+
+    if (s->frame.masked)
+        ws_frame_mask(p, n, s->frame.mask, s->frame_pos);
+    if (ws_frame_is_control(s->frame.opcode)) {
+        memcpy(s->ctrl + s->frame_pos, p, n);
+        return 0;
+    }
+    if (s->msg_opcode == WS_OP_TEXT) {
+        /* Fail fast, at the first bad byte, even mid-fragment (§8.1). */
+        rc = ws_utf8_feed(&s->utf8, p, n, NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return ws_buf_append(&s->msg, p, n, s->lim.max_message);
+}
+
+/* The current frame's payload is complete. */
+static void finish_frame(struct ws_session *s, struct ws_buf *out)
+{
+    s->in_frame = false;
+    if (ws_frame_is_control(s->frame.opcode))
+        finish_control(s, out);
+    else if (s->frame.fin)
+        finish_message(s, out);
+}
+
+/*
+ * The fast path: a whole single-frame data message sits in the input, so
+ * it is unmasked, validated and delivered in place, with no copy.
+ */
+static bool deliver_in_place(struct ws_session *s, struct ws_buf *out,
+                             uint8_t *p, size_t avail)
+{
+    const struct ws_frame_header *h = &s->frame;
+    size_t len;
+
+    if (!h->fin || h->opcode == WS_OP_CONT || ws_frame_is_control(h->opcode))
+        return false;
+    if (h->payload_len > avail)
+        return false;
+    len = (size_t)h->payload_len;
+    if (h->masked)
+        ws_frame_mask(p, len, h->mask, 0);
+    if (h->opcode == WS_OP_TEXT && !ws_utf8_valid(p, len)) {
+        fail(s, out, WS_CLOSE_INVALID_DATA);
+        return true;
+    }
+    s->in_frame = false;
+    s->in_message = false;
+    deliver(s, h->opcode, p, len);
+    return true;
+}
+
+/*
+ * Parse the next frame header at p. Returns the bytes it took (0 when more
+ * input is needed or the session failed).
+ */
+static size_t start_frame(struct ws_session *s, struct ws_buf *out,
+                          const uint8_t *p, size_t avail)
+{
+    int rc = ws_frame_header_parse(p, avail, WS_FRAME_FROM_CLIENT, &s->frame);
+    uint16_t code;
+
+    if (rc == WS_EAGAIN)
+        return 0;
+    if (rc < 0) {
+        fail(s, out, WS_CLOSE_PROTOCOL_ERROR);
+        return 0;
+    }
+    code = check_frame_start(s, &s->frame);
+    if (code != 0) {
+        fail(s, out, code);
+        return 0;
+    }
+    if (!ws_frame_is_control(s->frame.opcode))
+        begin_data_frame(s);
+    s->in_frame = true;
+    s->frame_pos = 0;
+    return (size_t)rc;
+}
+
+size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
+                       struct ws_buf *out)
+{
+    size_t pos = 0;
+
+    while (!ws_session_finished(s)) {
+        if (!s->in_frame) {
+            size_t hlen = start_frame(s, out, in + pos, len - pos);
+
+            if (hlen == 0)
+                break;
+            pos += hlen;
+            if (deliver_in_place(s, out, in + pos, len - pos)) {
+                pos += (size_t)s->frame.payload_len;
+                continue;
+            }
+        }
+        uint64_t left = s->frame.payload_len - s->frame_pos;
+        size_t n = len - pos < left ? len - pos : (size_t)left;
+        int rc = take_payload(s, in + pos, n);
+
+        if (rc < 0) {
+            fail(s, out, close_code_for(rc));
+            break;
+        }
+        pos += n;
+        s->frame_pos += n;
+        if (s->frame_pos < s->frame.payload_len)
+            break; /* the rest of the payload has not arrived */
+        finish_frame(s, out);
+    }
+    return pos;
+}
+
+int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
+                    const void *data, size_t len)
+{
+    if (s->state != WS_SESSION_OPEN)
+        return WS_ECLOSED;
+    if (len > 0 && data == NULL)
+        return WS_EINVAL;
+    switch (opcode) {
+    case WS_OP_TEXT:
+        if (!ws_utf8_valid(data, len))
+            return WS_EINVAL;
+        /* fall through */
+    case WS_OP_BINARY:
+        if (len > s->lim.max_message)
+            return WS_ETOOBIG;
+        break;
+    case WS_OP_PING:
+    case WS_OP_PONG:
+        if (len > WS_FRAME_MAX_CONTROL)
+            return WS_ETOOBIG;
+        break;
+    default:
+        return WS_EINVAL;
+    }
+    return queue_frame(s, out, opcode, data, len);
+}
+
+int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
+                     const char *reason, size_t reason_len)
+{
+    int rc;
+
+    if (s->close_sent || s->state != WS_SESSION_OPEN)
+        return WS_ECLOSED;
+    if (!ws_close_code_valid(code) || reason_len > WS_FRAME_MAX_CONTROL - 2)
+        return WS_EINVAL;
+    if (reason_len > 0 && !ws_utf8_valid((const uint8_t *)reason, reason_len))
+        return WS_EINVAL;
+    rc = queue_close(s, out, code, reason, reason_len);
+    if (rc < 0)
+        return rc;
+    s->state = WS_SESSION_CLOSE_SENT;
+    s->close_code = code;
+    return 0;
+}

@@ -1,0 +1,117 @@
+/*
+ * session.h - the per-connection RFC 6455 protocol state machine after the
+ * opening handshake. I/O-free: it consumes input bytes, raises events
+ * through a handler, and appends outgoing frames (pongs, closes,
+ * application messages) to an output buffer that its owner flushes.
+ */
+#ifndef WS_SESSION_H
+#define WS_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/buf.h"
+#include "ws/frame.h"
+#include "ws/utf8.h"
+
+struct ws_session_limits {
+    size_t max_message;   /* bytes of one assembled message */
+    size_t max_frame;     /* payload bytes of one frame */
+    size_t max_fragments; /* frames in one message */
+    size_t max_output;    /* bytes queued in the output buffer */
+};
+
+/*
+ * RFC 6455 §7 closing states, from the server's point of view.
+ *   OPEN       messages flow both ways;
+ *   CLOSE_SENT we sent a close (ws_session_close) and wait for the peer's;
+ *   DONE       the closing handshake is complete: flush, then close TCP;
+ *   FAILED     we failed the connection (§7.1.7): a close frame with the
+ *              reason is queued, input is ignored: flush, then close TCP;
+ *   ABORTED    the output limit was hit: drop TCP at once, nothing more
+ *              can be said to this peer.
+ */
+enum ws_session_state {
+    WS_SESSION_OPEN,
+    WS_SESSION_CLOSE_SENT,
+    WS_SESSION_DONE,
+    WS_SESSION_FAILED,
+    WS_SESSION_ABORTED
+};
+
+/* Events raised while ws_session_feed() runs; ctx is the owner's. Data is
+   borrowed for the duration of the call; data[len] is a NUL byte. */
+struct ws_session_handler {
+    void (*message)(void *ctx, uint8_t opcode, const uint8_t *data,
+                    size_t len);
+    void (*pong)(void *ctx, const uint8_t *data, size_t len);
+    void (*close)(void *ctx, uint16_t code, const uint8_t *reason,
+                  size_t len);
+};
+
+struct ws_session {
+    enum ws_session_state state;
+    struct ws_session_limits lim;
+    const struct ws_session_handler *handler; /* not owned */
+    void *ctx;                                /* not owned */
+
+    /* The frame whose payload is being read. */
+    bool in_frame;
+    struct ws_frame_header frame;
+    uint64_t frame_pos; /* payload bytes of it consumed so far */
+
+    /* The data message being assembled from fragments (§5.4). */
+    bool in_message;
+    uint8_t msg_opcode;
+    size_t fragments;
+    struct ws_buf msg; /* owned */
+    struct ws_utf8 utf8;
+
+    /* A control frame's payload (§5.5: at most 125 bytes) + NUL. */
+    uint8_t ctrl[WS_FRAME_MAX_CONTROL + 1];
+
+    bool close_sent;
+    bool close_received;
+    uint16_t close_code; /* the peer's, or the one we failed with */
+};
+
+/* Start a session in OPEN with the given limits and event handler. */
+void ws_session_init(struct ws_session *s, const struct ws_session_limits *l,
+                     const struct ws_session_handler *h, void *ctx);
+
+/* Release the message buffer. */
+void ws_session_free(struct ws_session *s);
+
+/*
+ * Consume input. in[0..len) is modified (unmasked in place) and in[len]
+ * must be writable (it is borrowed for a NUL byte and restored). Returns
+ * the bytes consumed; unconsumed bytes (a partial frame header) must be
+ * passed again with what follows. Consumes nothing unless the state is
+ * OPEN or CLOSE_SENT; check the state after every call.
+ */
+size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
+                       struct ws_buf *out);
+
+/*
+ * Queue a frame with opcode (text, binary, ping or pong) in out. Text must
+ * be valid UTF-8 (checked). Returns 0, WS_ECLOSED (not OPEN), WS_EINVAL,
+ * WS_ETOOBIG (above max_message, or a control frame above 125 bytes), or
+ * WS_EFULL (out would pass max_output: the state becomes ABORTED).
+ */
+int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
+                    const void *data, size_t len);
+
+/*
+ * Start the closing handshake with code and reason (§7.1.2): queue the
+ * close frame and enter CLOSE_SENT. Returns 0, WS_ECLOSED (a close was
+ * already sent), WS_EINVAL (code or reason not allowed), WS_EFULL.
+ */
+int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
+                     const char *reason, size_t reason_len);
+
+/* True when the session will consume no more input (DONE, FAILED,
+   ABORTED). */
+bool ws_session_finished(const struct ws_session *s);
+
+#endif
