@@ -67,7 +67,7 @@ ITEST := server
 ITEST_BIN := $(ITEST:%=$(BUILD)/tests/itest_%)
 
 .PHONY: all deps test unit integration asan valgrind format format-check \
-        clean run-echo
+        clean run
 all: deps $(LIB) $(PROGS)
 
 deps:
@@ -95,13 +95,13 @@ $(BUILD)/tests/itest_%: $(BUILD)/tests/itest_%.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(CMOCKA_LIBS) $(LDLIBS) -o $@
 
 test: deps $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN)
-	$(Q)BUILD=$(BUILD) sh tests/run_all.sh
+	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh
 
 unit: deps $(UNIT_BIN)
-	$(Q)BUILD=$(BUILD) sh tests/run_all.sh unit
+	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh unit
 
 integration: deps $(PROGS) $(ITEST_BIN)
-	$(Q)BUILD=$(BUILD) sh tests/run_all.sh integration
+	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh integration
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \
@@ -110,7 +110,7 @@ asan:
 valgrind: deps $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN)
 	$(Q)BUILD=$(BUILD) VALGRIND=1 sh tests/run_all.sh
 
-run-echo: all
+run: all
 	$(BUILD)/ws_echo --verbose
 
 format:

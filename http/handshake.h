@@ -32,11 +32,12 @@ bool ws_handshake_is_upgrade(const struct ws_http_request *r);
  * acceptable and fills key/key_len with the Sec-WebSocket-Key (pointing
  * into r), or the HTTP status to answer:
  *   405 the method is not GET;
- *   400 HTTP older than 1.1, no Host, Connection without "Upgrade", no or
- *       several Sec-WebSocket-Key, a key that does not base64-decode to
- *       exactly 16 bytes;
- *   426 Sec-WebSocket-Version missing or not 13 (answer with
+ *   400 HTTP older than 1.1, no or several Host, no Upgrade "websocket",
+ *       Connection without "Upgrade", no or several Sec-WebSocket-Key, a
+ *       key that is not the canonical base64 of exactly 16 bytes;
+ *   426 Sec-WebSocket-Version missing, repeated or not 13 (answer with
  *       Sec-WebSocket-Version: 13).
+ * Returns WS_EINVAL for a NULL argument or a request not in state DONE.
  */
 int ws_handshake_check(const struct ws_http_request *r, const char **key,
                        size_t *key_len);
@@ -60,7 +61,9 @@ int ws_handshake_pick_protocol(const struct ws_http_request *r,
 
 /*
  * Write the 101 response with accept and protocol (may be NULL) into
- * out[0..cap). Returns the length, or WS_ENOSPC.
+ * out[0..cap); no NUL is added. Returns the length, WS_ENOSPC (nothing
+ * written), or WS_EINVAL when accept is not 28 characters or protocol is
+ * not an RFC 7230 token.
  */
 ssize_t ws_handshake_write_101(char *out, size_t cap, const char *accept,
                                const char *protocol);
@@ -70,8 +73,11 @@ const char *ws_http_reason(int status);
 
 /*
  * Write a complete error response for status with a short text/plain body
- * and "Connection: close". For 426 it adds "Sec-WebSocket-Version: 13"
- * and "Upgrade: websocket". Returns the length, or WS_ENOSPC.
+ * ("404 Not Found\n") and "Connection: close"; no NUL is added. For 405 it
+ * adds "Allow: GET"; for 426 "Upgrade: websocket",
+ * "Sec-WebSocket-Version: 13" and "Connection: Upgrade, close" (RFC 7230
+ * §6.7). Returns the length, WS_ENOSPC (nothing written), or WS_EINVAL for
+ * a status outside 400-599.
  */
 ssize_t ws_http_write_error(char *out, size_t cap, int status);
 

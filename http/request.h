@@ -39,15 +39,16 @@ struct ws_http_request {
     const char *method;  /* "GET", from http_method_str */
     const char *url;     /* the request target as sent */
     size_t url_len;
-    const char *path;    /* url up to '?' (NUL-terminated copy) */
-    const char *query;   /* after '?', "" if none */
+    const char *path;    /* url up to '?' or '#' (NUL-terminated copy) */
+    const char *query;   /* after '?', up to '#'; "" if none */
     unsigned short http_major, http_minor;
     bool upgrade;        /* http-parser saw Upgrade (or CONNECT) */
     bool keep_alive;     /* http_should_keep_alive() */
     struct ws_http_header *headers; /* owned array of max_headers */
     size_t nheaders;
 
-    /* Owned storage for url and header text, max_header_bytes + slack. */
+    /* Owned storage for url, path, query and header text:
+       2 * max_header_bytes + 2 * max_headers + 8 bytes. */
     char *storage;
     size_t storage_len;
     size_t storage_cap;

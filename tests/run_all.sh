@@ -39,6 +39,8 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
         [ -x "$t" ] || continue
         run "$(basename "$t")" $VG "$t"
     done
+    run readme_example env BUILD="$BUILD" LDFLAGS="${SANITIZE_LDFLAGS:-}" \
+        sh tests/readme_example.sh
     for t in tests/integration/test_*.py; do
         [ -f "$t" ] || continue
         run "$(basename "$t")" env BUILD="$BUILD" $PY "$t"

@@ -1,0 +1,503 @@
+/*
+ * request.c - drives http-parser (HTTP_REQUEST) over bytes as they arrive,
+ * copies the request line and headers into bounded storage and enforces the
+ * header, header-count and body limits. It never touches a socket and never
+ * consumes a byte past the end of one request (RFC 7230 §3).
+ */
+#include "http/request.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ws/ws.h"
+
+#define WS_REQ_DEFAULT_HEADER_BYTES 16384
+#define WS_REQ_DEFAULT_HEADERS 100
+
+/* Which data callback ran last: consecutive pieces of one kind are one
+   element that a feed boundary cut in two. */
+enum ws_req_cb { WS_CB_NONE, WS_CB_URL, WS_CB_FIELD, WS_CB_VALUE };
+
+/* RFC 7230 §3.2.6: tchar, the characters of a token. */
+static bool is_tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+        (c >= 'A' && c <= 'Z'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* RFC 7230 §3.2.3: OWS is spaces and horizontal tabs. */
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* True when at[0..n) holds a control character (CTL, RFC 5234 B.1) or,
+   unless ws_ok, a space or tab. */
+static bool has_ctl(const char *at, size_t n, bool ws_ok)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)at[i];
+        if ((c < 0x20 || c == 0x7f) && !(ws_ok && c == '\t'))
+            return true;
+        if (c == ' ' && !ws_ok)
+            return true;
+    }
+    return false;
+}
+
+/* ASCII-only case-insensitive equality of two NUL-terminated strings. */
+static bool ascii_case_equal(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+        if (x == '\0')
+            return true;
+    }
+}
+
+/* Record the HTTP status to answer and make http-parser stop. */
+static int req_fail(struct ws_http_request *r, int status)
+{
+    r->status = status;
+    return -1;
+}
+
+/*
+ * Storage holds NUL-terminated elements back to back. The open element
+ * ends at storage_len, where a NUL always sits (not yet counted); closing
+ * it counts that NUL. The caller guarantees storage_len < storage_cap.
+ */
+static char *store_begin(struct ws_http_request *r)
+{
+    r->storage[r->storage_len] = '\0';
+    return r->storage + r->storage_len;
+}
+
+/* Append n bytes to the open element; false when storage is full. */
+static bool store_append(struct ws_http_request *r, const char *at, size_t n)
+{
+    if (n >= r->storage_cap - r->storage_len)
+        return false;
+    memcpy(r->storage + r->storage_len, at, n);
+    r->storage_len += n;
+    r->storage[r->storage_len] = '\0';
+    return true;
+}
+
+/* Close the open element, keeping its NUL; false when storage is full. */
+static bool store_close(struct ws_http_request *r)
+{
+    if (r->storage_cap - r->storage_len < 2)
+        return false;
+    r->storage_len++;
+    return true;
+}
+
+/* Trim OWS around the last header's value (RFC 7230 §3.2.4). */
+static void value_trim(struct ws_http_request *r)
+{
+    struct ws_http_header *h = &r->headers[r->nheaders - 1];
+    char *v = r->storage + r->storage_len - h->value_len;
+    size_t len = h->value_len;
+
+    while (len > 0 && is_ows(v[len - 1]))
+        len--;
+    v[len] = '\0';
+    while (len > 0 && is_ows(*v)) {
+        v++;
+        len--;
+    }
+    h->value = v;
+    h->value_len = len;
+}
+
+/* RFC 7230 §3.2.4: a field name is a token; whitespace before the colon
+   must be rejected with 400 (http-parser lets it through). */
+static bool name_is_token(const struct ws_http_header *h)
+{
+    if (h->name_len == 0)
+        return false;
+    for (size_t i = 0; i < h->name_len; i++)
+        if (!is_tchar((unsigned char)h->name[i]))
+            return false;
+    return true;
+}
+
+/* Finish whatever element the last data callback was filling. */
+static int element_close(struct ws_http_request *r)
+{
+    if (r->last_cb == WS_CB_NONE)
+        return 0;
+    if (r->last_cb == WS_CB_VALUE)
+        value_trim(r);
+    if (r->last_cb == WS_CB_FIELD &&
+        !name_is_token(&r->headers[r->nheaders - 1]))
+        return req_fail(r, 400);
+    if (!store_close(r))
+        return req_fail(r, 431);
+    r->last_cb = WS_CB_NONE;
+    return 0;
+}
+
+/* Count n body bytes (RFC 7231 §6.5.11: 413 past the limit). */
+static int body_count(struct ws_http_request *r, size_t n)
+{
+    if (n > r->max_body_bytes - r->body_bytes)
+        return req_fail(r, 413);
+    r->body_bytes += n;
+    return 0;
+}
+
+/* http-parser: a piece of the request target. */
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+    struct ws_http_request *r = p->data;
+
+    if (r->last_cb != WS_CB_URL) {
+        if (element_close(r) != 0)
+            return -1;
+        r->url = store_begin(r);
+        r->url_len = 0;
+        r->last_cb = WS_CB_URL;
+    }
+    /* RFC 7230 §3.1.1: no white space or controls in the target;
+       http-parser lets tabs and form feeds through. */
+    if (has_ctl(at, n, false))
+        return req_fail(r, 400);
+    if (!store_append(r, at, n))
+        return req_fail(r, 431);
+    r->url_len += n;
+    return 0;
+}
+
+/* http-parser: a piece of a header name; a new name starts a header. */
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    struct ws_http_request *r = p->data;
+    struct ws_http_header *h;
+
+    /* RFC 7230 §4.1.2: trailer fields may be discarded; they count as
+       body so that they stay bounded. */
+    if (r->state == WS_HTTP_REQ_BODY)
+        return body_count(r, n);
+    if (r->last_cb != WS_CB_FIELD) {
+        if (element_close(r) != 0)
+            return -1;
+        if (r->nheaders >= r->max_headers)
+            return req_fail(r, 431); /* RFC 6585 §5 */
+        h = &r->headers[r->nheaders++];
+        h->name = store_begin(r);
+        h->name_len = 0;
+        h->value = "";
+        h->value_len = 0;
+        r->last_cb = WS_CB_FIELD;
+    }
+    h = &r->headers[r->nheaders - 1];
+    if (!store_append(r, at, n))
+        return req_fail(r, 431);
+    h->name_len += n;
+    return 0;
+}
+
+/* http-parser: a piece of a header value (possibly empty). */
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    struct ws_http_request *r = p->data;
+    struct ws_http_header *h;
+
+    if (r->state == WS_HTTP_REQ_BODY)
+        return body_count(r, n); /* a trailer, as above */
+    if (r->nheaders == 0)
+        return req_fail(r, 400);
+    h = &r->headers[r->nheaders - 1];
+    if (r->last_cb != WS_CB_VALUE) {
+        if (element_close(r) != 0)
+            return -1;
+        h->value = store_begin(r);
+        h->value_len = 0;
+        r->last_cb = WS_CB_VALUE;
+    }
+    /* RFC 7230 §3.2: field-value is VCHAR, obs-text, SP and HTAB;
+       http-parser does not check the first octet of a value. */
+    if (has_ctl(at, n, true))
+        return req_fail(r, 400);
+    if (!store_append(r, at, n))
+        return req_fail(r, 431);
+    h->value_len += n;
+    return 0;
+}
+
+/* Copy text[0..n) into storage as a new NUL-terminated element. */
+static const char *store_copy(struct ws_http_request *r, const char *text,
+                              size_t n)
+{
+    const char *s = store_begin(r);
+
+    if (!store_append(r, text, n) || !store_close(r))
+        return NULL;
+    return s;
+}
+
+/* Split the target into path (up to '?' or '#') and query (RFC 3986 §3). */
+static int url_split(struct ws_http_request *r)
+{
+    size_t path_len = strcspn(r->url, "?#");
+    size_t q = path_len, q_len = 0;
+
+    if (r->url[q] == '?') {
+        q++;
+        q_len = strcspn(r->url + q, "#");
+    }
+    r->path = store_copy(r, r->url, path_len);
+    r->query = store_copy(r, r->url + q, q_len);
+    if (r->path == NULL || r->query == NULL)
+        return req_fail(r, 431);
+    return 0;
+}
+
+/* http-parser: the request line and headers are complete. */
+static int on_headers_complete(http_parser *p)
+{
+    struct ws_http_request *r = p->data;
+
+    if (element_close(r) != 0)
+        return -1;
+    if (r->url == NULL)
+        return req_fail(r, 400);
+    if (url_split(r) != 0)
+        return -1;
+    r->method = http_method_str((enum http_method)p->method);
+    r->http_major = p->http_major;
+    r->http_minor = p->http_minor;
+    r->upgrade = p->upgrade != 0;
+    /* RFC 7230 §2.6: HTTP/0.9 and 2.x and later are not ours to speak. */
+    if (p->http_major != 1)
+        return req_fail(r, 505);
+    /* RFC 7230 §3.3.2: refuse a declared length over the limit before
+       reading it. A chunked body has content_length ULLONG_MAX here. */
+    if (p->content_length != UINT64_MAX &&
+        p->content_length > r->max_body_bytes)
+        return req_fail(r, 413);
+    r->state = WS_HTTP_REQ_BODY;
+    /* Stop here so that the feed loop can count the header bytes exactly;
+       it resumes the parser at once. */
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+/* http-parser: a chunk size line (RFC 7230 §4.1); refuse early. */
+static int on_chunk_header(http_parser *p)
+{
+    struct ws_http_request *r = p->data;
+
+    if (p->content_length > r->max_body_bytes - r->body_bytes)
+        return req_fail(r, 413);
+    return 0;
+}
+
+/* http-parser: body bytes, counted against the limit and dropped. */
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    (void)at;
+    return body_count(p->data, n);
+}
+
+/* http-parser: one whole request is here; pause so nothing after it is
+   consumed (the next request, or WebSocket frames after an upgrade). */
+static int on_message_complete(http_parser *p)
+{
+    struct ws_http_request *r = p->data;
+
+    r->keep_alive = http_should_keep_alive(p) != 0;
+    r->upgrade = p->upgrade != 0;
+    r->state = WS_HTTP_REQ_DONE;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+/* Set the limits, allocate storage and headers, and get ready to parse. */
+int ws_http_request_init(struct ws_http_request *r, size_t max_header_bytes,
+                         size_t max_headers, size_t max_body_bytes)
+{
+    size_t cap;
+
+    memset(r, 0, sizeof(*r));
+    r->max_header_bytes =
+        max_header_bytes ? max_header_bytes : WS_REQ_DEFAULT_HEADER_BYTES;
+    r->max_headers = max_headers ? max_headers : WS_REQ_DEFAULT_HEADERS;
+    r->max_body_bytes = max_body_bytes;
+    /* At most max_header_bytes + 1 bytes reach the callbacks; the target
+       is stored twice (as sent, and as path and query), and each element
+       takes a NUL. */
+    if (r->max_header_bytes > SIZE_MAX / 4 || r->max_headers > SIZE_MAX / 4)
+        return WS_ENOMEM;
+    cap = 2 * r->max_header_bytes + 2 * r->max_headers + 8;
+    r->storage = malloc(cap);
+    if (r->storage == NULL)
+        goto fail;
+    r->headers = calloc(r->max_headers, sizeof(*r->headers));
+    if (r->headers == NULL)
+        goto fail_storage;
+    r->storage_cap = cap;
+    http_parser_settings_init(&r->settings);
+    r->settings.on_url = on_url;
+    r->settings.on_header_field = on_header_field;
+    r->settings.on_header_value = on_header_value;
+    r->settings.on_headers_complete = on_headers_complete;
+    r->settings.on_chunk_header = on_chunk_header;
+    r->settings.on_body = on_body;
+    r->settings.on_message_complete = on_message_complete;
+    ws_http_request_reset(r);
+    return 0;
+
+fail_storage:
+    free(r->storage);
+    r->storage = NULL;
+fail:
+    return WS_ENOMEM;
+}
+
+/* Release the allocations; safe twice and after a failed init. */
+void ws_http_request_free(struct ws_http_request *r)
+{
+    free(r->headers);
+    free(r->storage);
+    r->headers = NULL;
+    r->storage = NULL;
+    r->storage_cap = 0;
+    r->storage_len = 0;
+    r->nheaders = 0;
+}
+
+/* Forget the request, keep the allocations, expect the next one. */
+void ws_http_request_reset(struct ws_http_request *r)
+{
+    /* A fresh parser: the old one is paused, or dead after a request
+       that asked to close. */
+    http_parser_init(&r->parser, HTTP_REQUEST);
+    r->parser.data = r;
+    r->state = WS_HTTP_REQ_HEADERS;
+    r->status = 0;
+    r->method = NULL;
+    r->url = NULL;
+    r->url_len = 0;
+    r->path = NULL;
+    r->query = NULL;
+    r->http_major = 0;
+    r->http_minor = 0;
+    r->upgrade = false;
+    r->keep_alive = false;
+    r->nheaders = 0;
+    r->storage_len = 0;
+    r->header_bytes = 0;
+    r->body_bytes = 0;
+    r->last_cb = WS_CB_NONE;
+}
+
+/* Turn a stopped parser into state ERROR with the status to answer. */
+static int feed_error(struct ws_http_request *r, enum http_errno e)
+{
+    r->state = WS_HTTP_REQ_ERROR;
+    if (r->status != 0)
+        return WS_EHTTP; /* a callback chose it */
+    /* RFC 6585 §5: http-parser's own header size cap (80 KiB) is 431. */
+    r->status = e == HPE_HEADER_OVERFLOW ? 431 : 400;
+    return WS_EHTTP;
+}
+
+/*
+ * Run http-parser once over data[0..len) and report in *n what it took.
+ * While in the headers at most max_header_bytes + 1 bytes are given, so an
+ * endless header is refused without reading it all (RFC 6585 §5).
+ */
+static int feed_step(struct ws_http_request *r, const char *data, size_t len,
+                     size_t *n)
+{
+    bool in_headers = r->state == WS_HTTP_REQ_HEADERS;
+    size_t chunk = len;
+    enum http_errno e;
+
+    if (in_headers) {
+        size_t room = r->max_header_bytes - r->header_bytes;
+        if (room < SIZE_MAX)
+            room++;
+        if (chunk > room)
+            chunk = room;
+    }
+    *n = http_parser_execute(&r->parser, &r->settings, data, chunk);
+    e = HTTP_PARSER_ERRNO(&r->parser);
+    if (e != HPE_OK && e != HPE_PAUSED)
+        return feed_error(r, e);
+    if (in_headers) {
+        /* Paused in on_headers_complete before the final LF, which the
+           next step parses again: count it now. */
+        r->header_bytes += *n + (r->state != WS_HTTP_REQ_HEADERS);
+        if (r->header_bytes > r->max_header_bytes) {
+            r->status = 431; /* RFC 6585 §5 */
+            return feed_error(r, e);
+        }
+    }
+    if (e == HPE_PAUSED && r->state == WS_HTTP_REQ_BODY)
+        http_parser_pause(&r->parser, 0);
+    else if (r->state != WS_HTTP_REQ_DONE && *n < chunk)
+        return feed_error(r, HPE_UNKNOWN); /* never expected */
+    return 0;
+}
+
+/* Parse data until one request ends, the input ends or an error. */
+int ws_http_request_feed(struct ws_http_request *r, const char *data,
+                         size_t len, size_t *consumed)
+{
+    size_t off = 0, n;
+    int rc;
+
+    *consumed = 0;
+    if (r->state == WS_HTTP_REQ_ERROR)
+        return WS_EHTTP;
+    /* len 0 would tell http-parser the stream ended: never pass it. */
+    while (off < len &&
+           (r->state == WS_HTTP_REQ_HEADERS || r->state == WS_HTTP_REQ_BODY)) {
+        rc = feed_step(r, data + off, len - off, &n);
+        off += n;
+        if (rc != 0) {
+            *consumed = off;
+            return rc;
+        }
+    }
+    *consumed = off;
+    return 0;
+}
+
+/* The value of the n-th header called name, or NULL. */
+const char *ws_http_request_header(const struct ws_http_request *r,
+                                   const char *name, size_t n)
+{
+    for (size_t i = 0; i < r->nheaders; i++) {
+        if (!ascii_case_equal(r->headers[i].name, name))
+            continue;
+        if (n == 0)
+            return r->headers[i].value;
+        n--;
+    }
+    return NULL;
+}
+
+/* The number of headers called name. */
+size_t ws_http_request_header_count(const struct ws_http_request *r,
+                                    const char *name)
+{
+    size_t count = 0;
+
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (ascii_case_equal(r->headers[i].name, name))
+            count++;
+    return count;
+}

@@ -1,0 +1,917 @@
+/*
+ * test_request.c - http/request.c over captured browser requests, limits,
+ * malformed requests and pipelining. Every row is fed whole, one byte at a
+ * time and split at every offset (three pieces for short rows), each piece
+ * in an allocation of exactly its size; the results must not differ.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http/request.h"
+#include "ws/ws.h"
+
+/* RFC 6455 §5.7: a single-frame masked text message "Hello". */
+#define FRAME_HELLO "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"
+
+/* Captured from Chrome 120 (key replaced by the RFC 6455 §1.3 sample). */
+#define CHROME_REQ                                                             \
+    "GET /chat HTTP/1.1\r\n"                                                   \
+    "Host: 127.0.0.1:8080\r\n"                                                 \
+    "Connection: Upgrade\r\n"                                                  \
+    "Pragma: no-cache\r\n"                                                     \
+    "Cache-Control: no-cache\r\n"                                              \
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "          \
+    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\r\n"                   \
+    "Upgrade: websocket\r\n"                                                   \
+    "Origin: http://127.0.0.1:8080\r\n"                                        \
+    "Sec-WebSocket-Version: 13\r\n"                                            \
+    "Accept-Encoding: gzip, deflate, br\r\n"                                   \
+    "Accept-Language: en-US,en;q=0.9\r\n"                                      \
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"                          \
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" \
+    "\r\n"
+
+/* Captured from Firefox 121. */
+#define FIREFOX_REQ                                                            \
+    "GET /chat?room=lobby HTTP/1.1\r\n"                                        \
+    "Host: localhost:8080\r\n"                                                 \
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 "    \
+    "Firefox/121.0\r\n"                                                        \
+    "Accept: */*\r\n"                                                          \
+    "Accept-Language: en-US,en;q=0.5\r\n"                                      \
+    "Accept-Encoding: gzip, deflate, br\r\n"                                   \
+    "Sec-WebSocket-Version: 13\r\n"                                            \
+    "Origin: http://localhost:8080\r\n"                                        \
+    "Sec-WebSocket-Extensions: permessage-deflate\r\n"                         \
+    "Sec-WebSocket-Key: x3JJHMbDL1EzLkh9GBhXDw==\r\n"                          \
+    "Connection: keep-alive, Upgrade\r\n"                                      \
+    "Sec-Fetch-Dest: empty\r\n"                                                \
+    "Sec-Fetch-Mode: websocket\r\n"                                            \
+    "Sec-Fetch-Site: same-origin\r\n"                                          \
+    "Pragma: no-cache\r\n"                                                     \
+    "Cache-Control: no-cache\r\n"                                              \
+    "Upgrade: websocket\r\n"                                                   \
+    "\r\n"
+
+/* RFC 6455 §1.3: the sample client handshake. */
+#define RFC_REQ                                                                \
+    "GET /chat HTTP/1.1\r\n"                                                   \
+    "Host: server.example.com\r\n"                                             \
+    "Upgrade: websocket\r\n"                                                   \
+    "Connection: Upgrade\r\n"                                                  \
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"                          \
+    "Origin: http://example.com\r\n"                                           \
+    "Sec-WebSocket-Protocol: chat, superchat\r\n"                              \
+    "Sec-WebSocket-Version: 13\r\n"                                            \
+    "\r\n"
+
+#define SMALL_REQ                                                              \
+    "GET / HTTP/1.1\r\nHost: example.com\r\nX-Pad: 0123456789\r\n\r\n"
+#define POST_HEAD "POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n"
+#define CHUNK_HEAD                                                             \
+    "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+#define CHUNK_BODY "5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n"
+#define CONNECT_REQ                                                            \
+    "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n"
+#define NOCONN_REQ "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n"
+#define PIPE_1 "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+#define PIPE_2 "GET /b?q=2 HTTP/1.1\r\nHost: y\r\n\r\n"
+
+#define SLEN(s) (sizeof(s) - 1)
+
+struct hdr {
+    const char *name;
+    const char *value;
+};
+
+/* One vector: input, limits (0: defaults) and the expected outcome. */
+struct req_row {
+    const char *label;
+    const char *raw;
+    size_t raw_len; /* 0: strlen(raw) */
+    size_t max_header_bytes, max_headers, max_body_bytes;
+    int rc;
+    enum ws_http_request_state state;
+    int status;          /* when ERROR */
+    size_t consumed;     /* when DONE; otherwise all of raw */
+    size_t header_bytes; /* when DONE */
+    const char *method, *url, *path, *query;
+    unsigned short major, minor;
+    bool upgrade, keep_alive;
+    struct hdr headers[20]; /* a NULL name ends the list */
+};
+
+#define ERR_ROW(lbl, input, st)                                                \
+    {                                                                          \
+        .label = lbl, .raw = input, .rc = WS_EHTTP,                            \
+        .state = WS_HTTP_REQ_ERROR, .status = st                               \
+    }
+
+static const struct req_row rows[] = {
+    {.label = "Chrome upgrade, then a masked frame (RFC 6455 §5.7)",
+     .raw = CHROME_REQ FRAME_HELLO,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(CHROME_REQ),
+     .header_bytes = SLEN(CHROME_REQ),
+     .method = "GET",
+     .url = "/chat",
+     .path = "/chat",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .upgrade = true,
+     .keep_alive = true,
+     .headers = {{"Host", "127.0.0.1:8080"},
+                 {"Connection", "Upgrade"},
+                 {"Pragma", "no-cache"},
+                 {"Cache-Control", "no-cache"},
+                 {"User-Agent",
+                  "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+                  "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"},
+                 {"Upgrade", "websocket"},
+                 {"Origin", "http://127.0.0.1:8080"},
+                 {"Sec-WebSocket-Version", "13"},
+                 {"Accept-Encoding", "gzip, deflate, br"},
+                 {"Accept-Language", "en-US,en;q=0.9"},
+                 {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                 {"Sec-WebSocket-Extensions",
+                  "permessage-deflate; client_max_window_bits"}}},
+    {.label = "Firefox upgrade, then a masked frame",
+     .raw = FIREFOX_REQ FRAME_HELLO,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(FIREFOX_REQ),
+     .header_bytes = SLEN(FIREFOX_REQ),
+     .method = "GET",
+     .url = "/chat?room=lobby",
+     .path = "/chat",
+     .query = "room=lobby",
+     .major = 1,
+     .minor = 1,
+     .upgrade = true,
+     .keep_alive = true,
+     .headers = {{"Host", "localhost:8080"},
+                 {"User-Agent", "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) "
+                                "Gecko/20100101 Firefox/121.0"},
+                 {"Accept", "*/*"},
+                 {"Accept-Language", "en-US,en;q=0.5"},
+                 {"Accept-Encoding", "gzip, deflate, br"},
+                 {"Sec-WebSocket-Version", "13"},
+                 {"Origin", "http://localhost:8080"},
+                 {"Sec-WebSocket-Extensions", "permessage-deflate"},
+                 {"Sec-WebSocket-Key", "x3JJHMbDL1EzLkh9GBhXDw=="},
+                 {"Connection", "keep-alive, Upgrade"},
+                 {"Sec-Fetch-Dest", "empty"},
+                 {"Sec-Fetch-Mode", "websocket"},
+                 {"Sec-Fetch-Site", "same-origin"},
+                 {"Pragma", "no-cache"},
+                 {"Cache-Control", "no-cache"},
+                 {"Upgrade", "websocket"}}},
+    {.label = "RFC 6455 §1.3 sample handshake",
+     .raw = RFC_REQ,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(RFC_REQ),
+     .header_bytes = SLEN(RFC_REQ),
+     .method = "GET",
+     .url = "/chat",
+     .path = "/chat",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .upgrade = true,
+     .keep_alive = true,
+     .headers = {{"Host", "server.example.com"},
+                 {"Upgrade", "websocket"},
+                 {"Connection", "Upgrade"},
+                 {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="},
+                 {"Origin", "http://example.com"},
+                 {"Sec-WebSocket-Protocol", "chat, superchat"},
+                 {"Sec-WebSocket-Version", "13"}}},
+    {.label = "query and fragment split off the path (RFC 3986 §3)",
+     .raw = "GET /a/b?x=1&y=2#frag HTTP/1.1\r\nHost: h\r\n\r\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 43,
+     .header_bytes = 43,
+     .method = "GET",
+     .url = "/a/b?x=1&y=2#frag",
+     .path = "/a/b",
+     .query = "x=1&y=2",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "h"}}},
+    {.label = "empty query",
+     .raw = "GET /p? HTTP/1.1\r\n\r\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 20,
+     .header_bytes = 20,
+     .method = "GET",
+     .url = "/p?",
+     .path = "/p",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true},
+    {.label = "OWS trimmed around values (RFC 7230 §3.2.4)",
+     .raw = "GET / HTTP/1.1\r\nA:   v1  \t\r\nB:\t\tv 2\r\nC:\r\n"
+            "D:    \r\nE:x\r\n\r\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 56,
+     .header_bytes = 56,
+     .method = "GET",
+     .url = "/",
+     .path = "/",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"A", "v1"}, {"B", "v 2"}, {"C", ""}, {"D", ""}, {"E", "x"}}},
+    {.label = "obs-fold keeps its white space (RFC 7230 §3.2.4)",
+     .raw = "GET / HTTP/1.1\r\nX-Fold: a\r\n\tb  \r\n c\r\nY: 1\r\n\r\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 45,
+     .header_bytes = 45,
+     .method = "GET",
+     .url = "/",
+     .path = "/",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"X-Fold", "a\tb   c"}, {"Y", "1"}}},
+    {.label = "repeated headers kept in order",
+     .raw = "GET / HTTP/1.1\r\nSec-WebSocket-Protocol: chat\r\nX: 1\r\n"
+            "sec-websocket-protocol: superchat, v2\r\nX: 2\r\n\r\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 99,
+     .header_bytes = 99,
+     .method = "GET",
+     .url = "/",
+     .path = "/",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Sec-WebSocket-Protocol", "chat"},
+                 {"X", "1"},
+                 {"sec-websocket-protocol", "superchat, v2"},
+                 {"X", "2"}}},
+    {.label = "bare LF line ends (RFC 7230 §3.5)",
+     .raw = "GET /lf HTTP/1.1\nHost: h\n\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 26,
+     .header_bytes = 26,
+     .method = "GET",
+     .url = "/lf",
+     .path = "/lf",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "h"}}},
+    {.label = "HTTP/1.0 closes by default (RFC 7230 §6.3)",
+     .raw = "GET / HTTP/1.0\r\n\r\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 18,
+     .header_bytes = 18,
+     .method = "GET",
+     .url = "/",
+     .path = "/",
+     .query = "",
+     .major = 1,
+     .minor = 0},
+    {.label = "HTTP/1.0 with Connection: keep-alive",
+     .raw = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 42,
+     .header_bytes = 42,
+     .method = "GET",
+     .url = "/",
+     .path = "/",
+     .query = "",
+     .major = 1,
+     .minor = 0,
+     .keep_alive = true,
+     .headers = {{"Connection", "keep-alive"}}},
+    {.label = "HTTP/1.1 with Connection: close",
+     .raw = "HEAD /x HTTP/1.1\r\nConnection: close\r\n\r\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 39,
+     .header_bytes = 39,
+     .method = "HEAD",
+     .url = "/x",
+     .path = "/x",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .headers = {{"Connection", "close"}}},
+    {.label = "Content-Length body within the limit, next request left",
+     .raw = POST_HEAD "hello" PIPE_1,
+     .max_body_bytes = 5,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(POST_HEAD) + 5,
+     .header_bytes = SLEN(POST_HEAD),
+     .method = "POST",
+     .url = "/form",
+     .path = "/form",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "h"}, {"Content-Length", "5"}}},
+    {.label = "chunked body within the limit (RFC 7230 §4.1)",
+     .raw = CHUNK_HEAD CHUNK_BODY,
+     .max_body_bytes = 8,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(CHUNK_HEAD CHUNK_BODY),
+     .header_bytes = SLEN(CHUNK_HEAD),
+     .method = "POST",
+     .url = "/up",
+     .path = "/up",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "h"}, {"Transfer-Encoding", "chunked"}}},
+    {.label = "chunked trailer fields counted as body, not kept (RFC 7230 "
+              "§4.1.2)",
+     .raw = CHUNK_HEAD "5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n" PIPE_1,
+     .max_body_bytes = 9,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(CHUNK_HEAD "5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n"),
+     .header_bytes = SLEN(CHUNK_HEAD),
+     .method = "POST",
+     .url = "/up",
+     .path = "/up",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "h"}, {"Transfer-Encoding", "chunked"}}},
+    {.label = "Content-Length: 0 under the default zero body limit",
+     .raw = "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 38,
+     .header_bytes = 38,
+     .method = "POST",
+     .url = "/",
+     .path = "/",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Content-Length", "0"}}},
+    {.label = "CONNECT stops after the headers",
+     .raw = CONNECT_REQ "\x16\x03\x01",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(CONNECT_REQ),
+     .header_bytes = SLEN(CONNECT_REQ),
+     .method = "CONNECT",
+     .url = "example.com:443",
+     .path = "example.com:443",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .upgrade = true,
+     .keep_alive = true,
+     .headers = {{"Host", "example.com"}}},
+    {.label = "Upgrade without Connection: upgrade still stops at its end",
+     .raw = NOCONN_REQ FRAME_HELLO,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(NOCONN_REQ),
+     .header_bytes = SLEN(NOCONN_REQ),
+     .method = "GET",
+     .url = "/ws",
+     .path = "/ws",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "h"}, {"Upgrade", "websocket"}}},
+    {.label = "pipelined GETs: only the first is consumed",
+     .raw = PIPE_1 PIPE_2,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(PIPE_1),
+     .header_bytes = SLEN(PIPE_1),
+     .method = "GET",
+     .url = "/a",
+     .path = "/a",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "x"}}},
+    {.label = "header bytes exactly at the limit",
+     .raw = SMALL_REQ,
+     .max_header_bytes = SLEN(SMALL_REQ),
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(SMALL_REQ),
+     .header_bytes = SLEN(SMALL_REQ),
+     .method = "GET",
+     .url = "/",
+     .path = "/",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "example.com"}, {"X-Pad", "0123456789"}}},
+    {.label = "max_headers headers exactly",
+     .raw = SMALL_REQ,
+     .max_headers = 2,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(SMALL_REQ),
+     .header_bytes = SLEN(SMALL_REQ),
+     .method = "GET",
+     .url = "/",
+     .path = "/",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "example.com"}, {"X-Pad", "0123456789"}}},
+    {.label = "incomplete headers need more input",
+     .raw = "GET /slow HTTP/1.1\r\nHost: h\r\nX-Half: abc",
+     .state = WS_HTTP_REQ_HEADERS},
+    {.label = "incomplete body needs more input",
+     .raw = POST_HEAD "hel",
+     .max_body_bytes = 5,
+     .state = WS_HTTP_REQ_BODY},
+    {.label = "431: header bytes one over the limit (RFC 6585 §5)",
+     .raw = SMALL_REQ,
+     .max_header_bytes = SLEN(SMALL_REQ) - 1,
+     .rc = WS_EHTTP,
+     .state = WS_HTTP_REQ_ERROR,
+     .status = 431},
+    {.label = "431: endless request line refused before its end",
+     .raw = "GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+     .max_header_bytes = 32,
+     .rc = WS_EHTTP,
+     .state = WS_HTTP_REQ_ERROR,
+     .status = 431},
+    {.label = "431: one header too many (RFC 6585 §5)",
+     .raw = SMALL_REQ,
+     .max_headers = 1,
+     .rc = WS_EHTTP,
+     .state = WS_HTTP_REQ_ERROR,
+     .status = 431},
+    {.label = "413: Content-Length over the limit (RFC 7231 §6.5.11)",
+     .raw = POST_HEAD "hello",
+     .max_body_bytes = 4,
+     .rc = WS_EHTTP,
+     .state = WS_HTTP_REQ_ERROR,
+     .status = 413},
+    ERR_ROW("413: any body under the default zero limit",
+            "POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 413),
+    {.label = "413: a chunk over the limit",
+     .raw = CHUNK_HEAD CHUNK_BODY,
+     .max_body_bytes = 4,
+     .rc = WS_EHTTP,
+     .state = WS_HTTP_REQ_ERROR,
+     .status = 413},
+    {.label = "413: chunks adding up over the limit",
+     .raw = CHUNK_HEAD CHUNK_BODY,
+     .max_body_bytes = 7,
+     .rc = WS_EHTTP,
+     .state = WS_HTTP_REQ_ERROR,
+     .status = 413},
+    {.label = "413: chunked trailer fields over the limit",
+     .raw = CHUNK_HEAD "5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n",
+     .max_body_bytes = 8,
+     .rc = WS_EHTTP,
+     .state = WS_HTTP_REQ_ERROR,
+     .status = 413},
+    ERR_ROW("400: white space before the colon (RFC 7230 §3.2.4)",
+            "GET / HTTP/1.1\r\nHost : h\r\n\r\n", 400),
+    ERR_ROW("400: header line without a colon",
+            "GET / HTTP/1.1\r\nHost h\r\n\r\n", 400),
+    ERR_ROW("400: header line starting with a colon",
+            "GET / HTTP/1.1\r\n: h\r\n\r\n", 400),
+    ERR_ROW("400: unknown method", "FETCH / HTTP/1.1\r\n\r\n", 400),
+    ERR_ROW("400: garbage", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03", 400),
+    ERR_ROW("400: control character in a value",
+            "GET / HTTP/1.1\r\nX: a\x01z\r\n\r\n", 400),
+    ERR_ROW("400: control character first in a value",
+            "GET / HTTP/1.1\r\nX:\x01z\r\n\r\n", 400),
+    ERR_ROW("400: escape first in a value",
+            "GET / HTTP/1.1\r\nUpgrade: \x1bwebsocket\r\n\r\n", 400),
+    ERR_ROW("400: tab in the target", "GET /a\tb HTTP/1.1\r\n\r\n", 400),
+    ERR_ROW("400: form feed in the target", "GET /a\f HTTP/1.1\r\n\r\n", 400),
+    {.label = "400: NUL first in a value",
+     .raw = "GET / HTTP/1.1\r\nUpgrade:\0websocket\r\n\r\n",
+     .raw_len = 38,
+     .rc = WS_EHTTP,
+     .state = WS_HTTP_REQ_ERROR,
+     .status = 400},
+    ERR_ROW("400: DEL in a value", "GET / HTTP/1.1\r\nX: a\x7f\r\n\r\n", 400),
+    ERR_ROW("400: space in the target", "GET /a b HTTP/1.1\r\n\r\n", 400),
+    ERR_ROW("400: bad version", "GET / HTTP/1.x\r\n\r\n", 400),
+    ERR_ROW("400: lower-case protocol name", "GET / http/1.1\r\n\r\n", 400),
+    ERR_ROW("400: two-digit version", "GET / HTTP/10.1\r\n\r\n", 400),
+    ERR_ROW("400: CR without LF", "GET / HTTP/1.1\rX\r\n\r\n", 400),
+    ERR_ROW("400: two Content-Length (RFC 7230 §3.3.2)",
+            "POST / HTTP/1.1\r\nContent-Length: 1\r\n"
+            "Content-Length: 2\r\n\r\n",
+            400),
+    ERR_ROW("400: bad Content-Length",
+            "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 400),
+    ERR_ROW("400: Transfer-Encoding not ending in chunked (RFC 7230 §3.3.3)",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 400),
+    ERR_ROW("400: bad chunk size",
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    {.label = "400: NUL in the target",
+     .raw = "GET /a\0b HTTP/1.1\r\n\r\n",
+     .raw_len = 21,
+     .rc = WS_EHTTP,
+     .state = WS_HTTP_REQ_ERROR,
+     .status = 400},
+    {.label = "400: NUL in a value",
+     .raw = "GET / HTTP/1.1\r\nX: a\0b\r\n\r\n",
+     .raw_len = 26,
+     .rc = WS_EHTTP,
+     .state = WS_HTTP_REQ_ERROR,
+     .status = 400},
+    ERR_ROW("505: HTTP/2.0 (RFC 7230 §2.6)", "GET / HTTP/2.0\r\n\r\n", 505),
+    ERR_ROW("505: HTTP/3.0", "GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505),
+    ERR_ROW("505: HTTP/0.9 simple request", "GET /\r\n\r\n", 505),
+};
+
+/* What one run returned, summed over its feeds. */
+struct outcome {
+    int rc;
+    size_t consumed;
+};
+
+static size_t row_len(const struct req_row *row)
+{
+    return row->raw_len ? row->raw_len : strlen(row->raw);
+}
+
+/* Feed raw[from..to) from an allocation of exactly its size. */
+static int feed_copy(struct ws_http_request *r, const char *raw, size_t from,
+                     size_t to, size_t *consumed)
+{
+    char *piece = malloc(to - from);
+    int rc;
+
+    assert_non_null(piece);
+    memcpy(piece, raw + from, to - from);
+    rc = ws_http_request_feed(r, piece, to - from, consumed);
+    free(piece);
+    return rc;
+}
+
+/* Feed raw cut at the ascending offsets cuts[0..ncuts), as a server would:
+   stop at the first error or at the end of the request. */
+static struct outcome feed_cuts(struct ws_http_request *r, const char *raw,
+                                size_t len, const size_t *cuts, size_t ncuts)
+{
+    struct outcome o = {0, 0};
+    size_t start = 0;
+
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t end = i < ncuts ? cuts[i] : len, n = 0;
+
+        o.rc = feed_copy(r, raw, start, end, &n);
+        o.consumed += n;
+        if (o.rc != 0 || r->state == WS_HTTP_REQ_DONE)
+            break;
+        if (n != end - start)
+            fail_msg("consumed %zu of %zu before the end", n, end - start);
+        start = end;
+    }
+    return o;
+}
+
+#define CHECK_NUM(what, got, want)                                             \
+    do {                                                                       \
+        if ((unsigned long long)(got) != (unsigned long long)(want))           \
+            fail_msg("%s [%s]: %s is %llu, want %llu", row->label, how, what,  \
+                     (unsigned long long)(got), (unsigned long long)(want));   \
+    } while (0)
+
+#define CHECK_STR(what, got, want)                                             \
+    do {                                                                       \
+        if ((got) == NULL || strcmp((got), (want)) != 0)                       \
+            fail_msg("%s [%s]: %s is \"%s\", want \"%s\"", row->label, how,    \
+                     what, (got) ? (got) : "(null)", want);                    \
+    } while (0)
+
+/* Compare the parsed headers with the row's, and the lookups. */
+static void check_headers(const struct req_row *row,
+                          const struct ws_http_request *r, const char *how)
+{
+    size_t n = 0;
+
+    while (n < 20 && row->headers[n].name != NULL)
+        n++;
+    CHECK_NUM("nheaders", r->nheaders, n);
+    for (size_t i = 0; i < n; i++) {
+        const struct ws_http_header *h = &r->headers[i];
+        CHECK_STR("header name", h->name, row->headers[i].name);
+        CHECK_STR("header value", h->value, row->headers[i].value);
+        CHECK_NUM("name_len", h->name_len, strlen(row->headers[i].name));
+        CHECK_NUM("value_len", h->value_len, strlen(row->headers[i].value));
+    }
+}
+
+/* Compare one run with the row; then check that DONE and ERROR stick. */
+static void check_outcome(const struct req_row *row, struct ws_http_request *r,
+                          struct outcome o, const char *how)
+{
+    size_t n = 99;
+    int rc;
+
+    CHECK_NUM("rc", (unsigned)o.rc, (unsigned)row->rc);
+    CHECK_NUM("state", r->state, row->state);
+    if (row->state == WS_HTTP_REQ_ERROR) {
+        CHECK_NUM("status", r->status, row->status);
+    } else if (row->state == WS_HTTP_REQ_DONE) {
+        CHECK_NUM("consumed", o.consumed, row->consumed);
+        CHECK_NUM("header_bytes", r->header_bytes, row->header_bytes);
+        CHECK_STR("method", r->method, row->method);
+        CHECK_STR("url", r->url, row->url);
+        CHECK_NUM("url_len", r->url_len, strlen(row->url));
+        CHECK_STR("path", r->path, row->path);
+        CHECK_STR("query", r->query, row->query);
+        CHECK_NUM("http_major", r->http_major, row->major);
+        CHECK_NUM("http_minor", r->http_minor, row->minor);
+        CHECK_NUM("upgrade", r->upgrade, row->upgrade);
+        CHECK_NUM("keep_alive", r->keep_alive, row->keep_alive);
+        check_headers(row, r, how);
+    } else {
+        CHECK_NUM("consumed", o.consumed, row_len(row));
+    }
+    if (row->state == WS_HTTP_REQ_DONE || row->state == WS_HTTP_REQ_ERROR) {
+        rc = feed_copy(r, "GET", 0, 3, &n);
+        CHECK_NUM("rc after the end", (unsigned)rc, (unsigned)row->rc);
+        CHECK_NUM("consumed after the end", n, 0);
+        CHECK_NUM("state after the end", r->state, row->state);
+    }
+}
+
+/* Reset, feed the row cut at cuts[], and check. */
+static void run_cuts(const struct req_row *row, struct ws_http_request *r,
+                     const size_t *cuts, size_t ncuts, const char *how)
+{
+    struct outcome o;
+
+    ws_http_request_reset(r);
+    o = feed_cuts(r, row->raw, row_len(row), cuts, ncuts);
+    check_outcome(row, r, o, how);
+}
+
+/* One row: whole, byte by byte, every split in two (and three). */
+static void test_row(void **state)
+{
+    const struct req_row *row = *state;
+    size_t len = row_len(row), *cuts;
+    struct ws_http_request r;
+    char how[64];
+
+    assert_int_equal(ws_http_request_init(&r, row->max_header_bytes,
+                                          row->max_headers,
+                                          row->max_body_bytes),
+                     0);
+    run_cuts(row, &r, NULL, 0, "whole");
+    cuts = malloc(len * sizeof(*cuts));
+    assert_non_null(cuts);
+    for (size_t i = 0; i + 1 < len; i++)
+        cuts[i] = i + 1;
+    run_cuts(row, &r, cuts, len - 1, "byte by byte");
+    for (size_t a = 1; a < len; a++) {
+        snprintf(how, sizeof(how), "split at %zu", a);
+        run_cuts(row, &r, &a, 1, how);
+    }
+    for (size_t a = 1; len <= 160 && a < len; a++) {
+        for (size_t b = a + 1; b < len; b++) {
+            size_t two[2] = {a, b};
+            snprintf(how, sizeof(how), "split at %zu and %zu", a, b);
+            run_cuts(row, &r, two, 2, how);
+        }
+    }
+    free(cuts);
+    ws_http_request_free(&r);
+}
+
+/* Server loop: buffer what arrives, feed, reset after each request. Returns
+   the paths seen, joined by spaces, in out. */
+static void pipeline_run(const char *raw, size_t len, size_t cut, char *out,
+                         size_t cap)
+{
+    struct ws_http_request r;
+    char *pending = NULL;
+    size_t plen = 0, pieces[3] = {0, cut, len};
+
+    out[0] = '\0';
+    assert_int_equal(ws_http_request_init(&r, 0, 0, 0), 0);
+    for (int p = 0; p < 2; p++) {
+        size_t add = pieces[p + 1] - pieces[p], n;
+        char *grown = malloc(plen + add);
+        assert_non_null(grown);
+        if (plen > 0)
+            memcpy(grown, pending, plen);
+        memcpy(grown + plen, raw + pieces[p], add);
+        free(pending);
+        pending = grown;
+        plen += add;
+        while (plen > 0) {
+            assert_int_equal(ws_http_request_feed(&r, pending, plen, &n), 0);
+            memmove(pending, pending + n, plen - n);
+            plen -= n;
+            if (r.state != WS_HTTP_REQ_DONE)
+                break;
+            strncat(out, r.path, cap - strlen(out) - 1);
+            strncat(out, " ", cap - strlen(out) - 1);
+            assert_true(r.keep_alive);
+            ws_http_request_reset(&r);
+        }
+    }
+    assert_int_equal(plen, 0);
+    free(pending);
+    ws_http_request_free(&r);
+}
+
+/* Two pipelined GETs in one buffer come out one by one after reset. */
+static void test_pipelined(void **state)
+{
+    static const char raw[] = PIPE_1 PIPE_2;
+    struct ws_http_request r;
+    size_t n;
+    char *copy = malloc(SLEN(raw)), paths[64];
+
+    (void)state;
+    assert_non_null(copy);
+    memcpy(copy, raw, SLEN(raw));
+    assert_int_equal(ws_http_request_init(&r, 0, 0, 0), 0);
+    assert_int_equal(ws_http_request_feed(&r, copy, SLEN(raw), &n), 0);
+    assert_int_equal(n, SLEN(PIPE_1));
+    assert_string_equal(r.path, "/a");
+    ws_http_request_reset(&r);
+    assert_int_equal(ws_http_request_feed(&r, copy + n, SLEN(raw) - n, &n), 0);
+    assert_int_equal(n, SLEN(PIPE_2));
+    assert_int_equal(r.state, WS_HTTP_REQ_DONE);
+    assert_string_equal(r.path, "/b");
+    assert_string_equal(r.query, "q=2");
+    assert_string_equal(ws_http_request_header(&r, "host", 0), "y");
+    ws_http_request_free(&r);
+    free(copy);
+    for (size_t cut = 0; cut <= SLEN(raw); cut++) {
+        pipeline_run(raw, SLEN(raw), cut, paths, sizeof(paths));
+        assert_string_equal(paths, "/a /b ");
+    }
+}
+
+/* ws_http_request_header(name, n) and _count: case-insensitive, in order,
+   exact names only. */
+static void test_header_lookup(void **state)
+{
+    static const char raw[] = "GET / HTTP/1.1\r\n"
+                              "Sec-WebSocket-Protocol: chat\r\n"
+                              "X-A: 1\r\n"
+                              "sec-websocket-protocol: superchat\r\n"
+                              "X-A2: 2\r\n"
+                              "SEC-WEBSOCKET-PROTOCOL: v3\r\n\r\n";
+    struct ws_http_request r;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(ws_http_request_init(&r, 0, 0, 0), 0);
+    assert_int_equal(ws_http_request_feed(&r, raw, SLEN(raw), &n), 0);
+    assert_int_equal(r.state, WS_HTTP_REQ_DONE);
+    assert_string_equal(ws_http_request_header(&r, "Sec-WebSocket-Protocol", 0),
+                        "chat");
+    assert_string_equal(ws_http_request_header(&r, "sec-websocket-PROTOCOL", 1),
+                        "superchat");
+    assert_string_equal(ws_http_request_header(&r, "Sec-WebSocket-Protocol", 2),
+                        "v3");
+    assert_null(ws_http_request_header(&r, "Sec-WebSocket-Protocol", 3));
+    assert_int_equal(ws_http_request_header_count(&r, "SEC-websocket-protocol"),
+                     3);
+    assert_string_equal(ws_http_request_header(&r, "x-a", 0), "1");
+    assert_null(ws_http_request_header(&r, "x-a", 1));
+    assert_int_equal(ws_http_request_header_count(&r, "X-A"), 1);
+    assert_null(ws_http_request_header(&r, "X", 0));
+    assert_null(ws_http_request_header(&r, "Missing", 0));
+    assert_int_equal(ws_http_request_header_count(&r, "Missing"), 0);
+    ws_http_request_free(&r);
+}
+
+/* Zero limits mean 16384 header bytes, 100 headers and no body. */
+static void test_defaults(void **state)
+{
+    struct ws_http_request r;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(ws_http_request_init(&r, 0, 0, 0), 0);
+    assert_int_equal(r.max_header_bytes, 16384);
+    assert_int_equal(r.max_headers, 100);
+    assert_int_equal(r.max_body_bytes, 0);
+    assert_int_equal(r.state, WS_HTTP_REQ_HEADERS);
+    /* Feeding nothing is not end of input: it changes nothing. */
+    assert_int_equal(ws_http_request_feed(&r, "", 0, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(r.state, WS_HTTP_REQ_HEADERS);
+    ws_http_request_free(&r);
+    ws_http_request_free(&r); /* twice is harmless */
+}
+
+/* Build "GET / HTTP/1.1\r\n" + nheaders "Hnnnnn: <pad>\r\n" + "\r\n". */
+static char *big_request(size_t nheaders, size_t pad, size_t *len)
+{
+    size_t cap = 32 + nheaders * (pad + 16), off;
+    char *buf = malloc(cap);
+
+    assert_non_null(buf);
+    off = (size_t)snprintf(buf, cap, "GET / HTTP/1.1\r\n");
+    for (size_t i = 0; i < nheaders; i++) {
+        off += (size_t)snprintf(buf + off, cap - off, "H%05zu: ", i);
+        memset(buf + off, 'v', pad);
+        off += pad;
+        off += (size_t)snprintf(buf + off, cap - off, "\r\n");
+    }
+    off += (size_t)snprintf(buf + off, cap - off, "\r\n");
+    *len = off;
+    return buf;
+}
+
+/* Feed a generated request with the default limits; return the state. */
+static int feed_big(size_t nheaders, size_t pad, size_t max_hb, int *status)
+{
+    struct ws_http_request r;
+    size_t len, n;
+    char *raw = big_request(nheaders, pad, &len);
+    int rc;
+
+    assert_int_equal(ws_http_request_init(&r, max_hb, 0, 0), 0);
+    rc = ws_http_request_feed(&r, raw, len, &n);
+    *status = r.status;
+    if (rc == 0) {
+        assert_int_equal(r.state, WS_HTTP_REQ_DONE);
+        assert_int_equal(n, len);
+        assert_int_equal(r.header_bytes, len);
+    }
+    ws_http_request_free(&r);
+    free(raw);
+    return rc;
+}
+
+/* The default limits: 100 headers pass, 101 do not; 16384 bytes pass,
+   16385 do not; http-parser's own 80 KiB cap is 431 too. */
+static void test_default_limits(void **state)
+{
+    int status;
+    size_t len;
+
+    (void)state;
+    assert_int_equal(feed_big(100, 10, 0, &status), 0);
+    assert_int_equal(feed_big(101, 10, 0, &status), WS_EHTTP);
+    assert_int_equal(status, 431);
+    /* 16 + 2 * (8 + pad + 2) + 2 = 16384 when pad = 8173. */
+    free(big_request(2, 8173, &len));
+    assert_int_equal(len, 16384);
+    assert_int_equal(feed_big(2, 8173, 0, &status), 0);
+    assert_int_equal(feed_big(2, 8174, 0, &status), WS_EHTTP);
+    assert_int_equal(status, 431);
+    assert_int_equal(feed_big(10, 9000, 200000, &status), WS_EHTTP);
+    assert_int_equal(status, 431);
+}
+
+/* Limits too large to allocate are WS_ENOMEM, and free stays safe. */
+static void test_init_enomem(void **state)
+{
+    struct ws_http_request r;
+
+    (void)state;
+    assert_int_equal(ws_http_request_init(&r, SIZE_MAX / 2, 0, 0), WS_ENOMEM);
+    ws_http_request_free(&r);
+    assert_int_equal(ws_http_request_init(&r, 0, SIZE_MAX / 2, 0), WS_ENOMEM);
+    ws_http_request_free(&r);
+}
+
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+int main(void)
+{
+    struct CMUnitTest tests[NROWS + 5] = {
+        cmocka_unit_test(test_pipelined),
+        cmocka_unit_test(test_header_lookup),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_default_limits),
+        cmocka_unit_test(test_init_enomem),
+    };
+
+    /* One named entry per row; the row is the test's initial state. */
+    for (size_t i = 0; i < NROWS; i++) {
+        struct CMUnitTest t = {rows[i].label, test_row, NULL, NULL,
+                               (void *)&rows[i]};
+        tests[5 + i] = t;
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
