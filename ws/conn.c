@@ -143,16 +143,26 @@ void ws_conn_teardown(struct ws_conn *c)
     s->dead_list = c;
 }
 
-/* The code on_close reports once the session has ended. */
-static int session_end_code(const struct ws_conn *c)
+/*
+ * The code on_close reports when c ends now: the peer's close code once it
+ * sent one, the code we failed the connection with, or 1006 (RFC 6455
+ * §7.1.5) when TCP ended without a closing handshake.
+ */
+static int end_code(const struct ws_conn *c)
 {
     const struct ws_session *ss = &c->session;
 
-    if (ss->state == WS_SESSION_ABORTED)
+    if (c->phase == WS_CONN_HTTP || ss->state == WS_SESSION_ABORTED)
         return WS_CLOSE_ABNORMAL;
     if (ss->close_received || ss->state == WS_SESSION_FAILED)
         return ss->close_code;
     return WS_CLOSE_ABNORMAL;
+}
+
+/* End c after the current event, with the code its state calls for. */
+static void conn_end(struct ws_conn *c)
+{
+    ws_server_kill(c, end_code(c));
 }
 
 /*
@@ -182,11 +192,10 @@ static void after_session(struct ws_conn *c)
             conn_timer(c, c->srv->cfg.close_timeout_ms);
         break;
     case WS_SESSION_ABORTED:
-        ws_server_kill(c, WS_CLOSE_ABNORMAL);
+        conn_end(c);
         return;
     case WS_SESSION_DONE:
     case WS_SESSION_FAILED:
-        c->kill_code = session_end_code(c);
         if (!c->timer.armed)
             conn_timer(c, c->srv->cfg.close_timeout_ms);
         break;
@@ -207,7 +216,7 @@ static void flush(struct ws_conn *c)
         if (w == -EAGAIN)
             break;
         if (w < 0) {
-            ws_server_kill(c, WS_CLOSE_ABNORMAL);
+            conn_end(c); /* the peer may have closed right after its close */
             return;
         }
         ws_buf_consume(&c->out, (size_t)w);
@@ -447,17 +456,6 @@ static void process_input(struct ws_conn *c)
     }
 }
 
-/* The peer closed its side (read returned 0). */
-static void on_eof(struct ws_conn *c)
-{
-    if (c->phase == WS_CONN_LINGER)
-        ws_server_kill(c, c->kill_code);
-    else if (c->phase == WS_CONN_WS && ws_session_finished(&c->session))
-        ws_server_kill(c, session_end_code(c));
-    else
-        ws_server_kill(c, WS_CLOSE_ABNORMAL);
-}
-
 /* Read and discard: after our FIN we wait only for the peer's. */
 static void drain(struct ws_conn *c)
 {
@@ -469,7 +467,7 @@ static void drain(struct ws_conn *c)
         if (n == -EAGAIN)
             return;
         if (n <= 0) {
-            ws_server_kill(c, c->kill_code);
+            conn_end(c);
             return;
         }
     }
@@ -498,10 +496,7 @@ static void readable(struct ws_conn *c)
         if (n == -EAGAIN)
             break;
         if (n <= 0) {
-            if (n == 0)
-                on_eof(c);
-            else
-                ws_server_kill(c, WS_CLOSE_ABNORMAL);
+            conn_end(c); /* end of stream or a reset */
             return;
         }
         ws_buf_commit(&c->in, (size_t)n);
@@ -536,13 +531,9 @@ static void on_timer(struct ws_loop *loop, struct ws_timer *t, void *arg)
 
     (void)loop;
     (void)t;
-    if (c->phase == WS_CONN_HTTP)
-        ws_server_kill(c, WS_CLOSE_ABNORMAL);
-    else if (c->phase == WS_CONN_WS &&
-             c->session.state == WS_SESSION_CLOSE_SENT)
-        ws_server_kill(c, WS_CLOSE_ABNORMAL); /* no answer to our close */
-    else
-        ws_server_kill(c, c->kill_code ? c->kill_code : WS_CLOSE_ABNORMAL);
+    /* Handshake or keep-alive wait over, no answer to our close, or the
+       peer never sent its FIN: in every case the connection ends now. */
+    conn_end(c);
     ws_server_settle(c->srv);
 }
 
