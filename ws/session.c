@@ -154,7 +154,8 @@ static uint16_t check_frame_start(const struct ws_session *s,
     /* Checked before any payload is buffered; msg size <= max_message. */
     if (h->payload_len > s->lim.max_message - ws_buf_size(&s->msg))
         return WS_CLOSE_TOO_BIG;
-    if (s->fragments >= s->lim.max_fragments)
+    /* Only continuations add fragments; a new message starts at one. */
+    if (h->opcode == WS_OP_CONT && s->fragments >= s->lim.max_fragments)
         return WS_CLOSE_TOO_BIG;
     return 0;
 }
