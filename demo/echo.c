@@ -61,8 +61,10 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     struct ws_config cfg = {.host = "127.0.0.1", .port = "9001"};
-    struct ws_callbacks cb = {.on_open = on_open, .on_message = on_message,
-                              .on_close = on_close, .on_error = on_error};
+    struct ws_callbacks cb = {.on_open = on_open,
+                              .on_message = on_message,
+                              .on_close = on_close,
+                              .on_error = on_error};
     int rc;
 
     for (int i = 1; i < argc; i++) {

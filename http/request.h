@@ -12,7 +12,7 @@
 #include <http_parser.h>
 
 struct ws_http_header {
-    const char *name; /* NUL-terminated, in the request's own storage */
+    const char *name;  /* NUL-terminated, in the request's own storage */
     const char *value; /* NUL-terminated, surrounding spaces trimmed */
     size_t name_len;
     size_t value_len;
@@ -29,21 +29,21 @@ struct ws_http_request {
     http_parser parser;
     http_parser_settings settings;
     enum ws_http_request_state state;
-    int status;          /* on error: the HTTP status to answer (400, 413,
-                            431, 501, 505) */
+    int status; /* on error: the HTTP status to answer (400, 413,
+                   431, 501, 505) */
     size_t max_header_bytes;
     size_t max_headers;
     size_t max_body_bytes;
 
     /* Filled when state is DONE (the strings live in storage): */
-    const char *method;  /* "GET", from http_method_str */
-    const char *url;     /* the request target as sent */
+    const char *method; /* "GET", from http_method_str */
+    const char *url;    /* the request target as sent */
     size_t url_len;
-    const char *path;    /* url up to '?' or '#' (NUL-terminated copy) */
-    const char *query;   /* after '?', up to '#'; "" if none */
+    const char *path;  /* url up to '?' or '#' (NUL-terminated copy) */
+    const char *query; /* after '?', up to '#'; "" if none */
     unsigned short http_major, http_minor;
-    bool upgrade;        /* http-parser saw Upgrade (or CONNECT) */
-    bool keep_alive;     /* http_should_keep_alive() */
+    bool upgrade;                   /* http-parser saw Upgrade (or CONNECT) */
+    bool keep_alive;                /* http_should_keep_alive() */
     struct ws_http_header *headers; /* owned array of max_headers */
     size_t nheaders;
 
@@ -54,7 +54,7 @@ struct ws_http_request {
     size_t storage_cap;
     size_t header_bytes; /* bytes of request line + headers seen */
     size_t body_bytes;
-    int last_cb;         /* which callback ran last, to join split data */
+    int last_cb; /* which callback ran last, to join split data */
 };
 
 /*

@@ -16,8 +16,7 @@ enum { WS_IO_READ = 1, WS_IO_WRITE = 2 };
 struct ws_loop;
 
 /* Called when fd is ready; events is a mask of WS_IO_READ/WS_IO_WRITE. */
-typedef void (*ws_io_cb)(struct ws_loop *loop, int fd, int events,
-                         void *arg);
+typedef void (*ws_io_cb)(struct ws_loop *loop, int fd, int events, void *arg);
 
 struct ws_timer;
 typedef void (*ws_timer_cb)(struct ws_loop *loop, struct ws_timer *t,
@@ -29,7 +28,7 @@ typedef void (*ws_timer_cb)(struct ws_loop *loop, struct ws_timer *t,
  * it is armed, so the owner must stop it before freeing it.
  */
 struct ws_timer {
-    uint64_t due_ms;  /* loop clock, set by ws_loop_timer_start */
+    uint64_t due_ms;    /* loop clock, set by ws_loop_timer_start */
     uint64_t repeat_ms; /* 0: one-shot */
     size_t heap_index;  /* position in the loop's heap; internal */
     uint64_t start_id;  /* start order, FIFO among equal due_ms; internal */
@@ -85,8 +84,8 @@ void ws_loop_update_time(struct ws_loop *loop);
  * time fire in the order they were started.
  */
 int ws_loop_timer_start(struct ws_loop *loop, struct ws_timer *t,
-                        uint64_t timeout_ms, uint64_t repeat_ms,
-                        ws_timer_cb cb, void *arg);
+                        uint64_t timeout_ms, uint64_t repeat_ms, ws_timer_cb cb,
+                        void *arg);
 
 /* Disarm t; harmless when it is not armed. */
 void ws_loop_timer_stop(struct ws_loop *loop, struct ws_timer *t);

@@ -41,8 +41,8 @@ int ws_net_local_port(int fd);
  * left. With port "0" every listener gets the port the kernel chose for
  * the first. err is emptied on success.
  */
-int ws_net_tcp_listen(const char *host, const char *port, int backlog,
-                      int *fds, int max, char *err, size_t errlen);
+int ws_net_tcp_listen(const char *host, const char *port, int backlog, int *fds,
+                      int max, char *err, size_t errlen);
 
 /*
  * Accept one connection, non-blocking and close-on-exec (accept4).

@@ -35,11 +35,11 @@ struct counts {
     char last_message[256];
     size_t last_len;
     enum ws_msg_type last_type;
-    int refuse_status;           /* on_upgrade answer */
-    struct ws_conn *conns[8];    /* opened connections, in order */
-    int busy_destroy, busy_run;  /* results of forbidden calls */
-    bool close_other;            /* on_message closes conns[1] */
-    bool try_forbidden;          /* on_message tries destroy/run_once */
+    int refuse_status;          /* on_upgrade answer */
+    struct ws_conn *conns[8];   /* opened connections, in order */
+    int busy_destroy, busy_run; /* results of forbidden calls */
+    bool close_other;           /* on_message closes conns[1] */
+    bool try_forbidden;         /* on_message tries destroy/run_once */
     struct ws_server *srv;
 };
 
@@ -49,8 +49,7 @@ struct fixture {
     int port;
 };
 
-static int on_upgrade(struct ws_conn *c, const struct ws_request *req,
-                      void *ud)
+static int on_upgrade(struct ws_conn *c, const struct ws_request *req, void *ud)
 {
     struct counts *n = ud;
 
@@ -274,8 +273,7 @@ static void send_frame(int fd, uint8_t opcode, const void *data, size_t len)
 {
     uint8_t buf[256];
     const uint8_t key[4] = {1, 2, 3, 4};
-    ssize_t h = ws_frame_header_write(buf, sizeof(buf), true, opcode, len,
-                                      key);
+    ssize_t h = ws_frame_header_write(buf, sizeof(buf), true, opcode, len, key);
 
     assert_true(h > 0 && (size_t)h + len <= sizeof(buf));
     memcpy(buf + h, data, len);
@@ -399,7 +397,10 @@ static void close_other_from_callback(void **state)
     f->n.close_other = true;
     send_frame(a, WS_OP_TEXT, "go", 2);
     recv_some(f, b, reply, sizeof(reply));
-    assert_memory_equal(reply, "\x88\x05\x03\xe8" "bye", 7);
+    assert_memory_equal(reply,
+                        "\x88\x05\x03\xe8"
+                        "bye",
+                        7);
     assert_int_equal(ws_conn_send_text(f->n.conns[1], "late"), WS_ECLOSED);
     send_frame(b, WS_OP_CLOSE, "\x03\xe8", 2);
     close(b);
@@ -423,7 +424,10 @@ static void broadcast_all(void **state)
                      WS_EINVAL);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(recv_some(f, fds[i], reply, sizeof(reply)), 5);
-        assert_memory_equal(reply, "\x81\x03" "all", 5);
+        assert_memory_equal(reply,
+                            "\x81\x03"
+                            "all",
+                            5);
         close(fds[i]);
     }
 }
@@ -550,8 +554,7 @@ static void address_in_use(void **state)
 /* Bad configurations are refused at create. */
 static void config_checked(void **state)
 {
-    struct ws_config cfg = {.max_message_bytes = 1000,
-                            .max_output_bytes = 10};
+    struct ws_config cfg = {.max_message_bytes = 1000, .max_output_bytes = 10};
     struct ws_server *s = (struct ws_server *)1;
 
     (void)state;
@@ -572,8 +575,7 @@ static void send_arguments_checked(void **state)
     struct ws_conn *c = f->n.conns[0];
 
     assert_int_equal(ws_conn_send(c, WS_TEXT, "\xc0\xaf", 2), WS_EINVAL);
-    assert_int_equal(ws_conn_send(c, (enum ws_msg_type)9, "x", 1),
-                     WS_EINVAL);
+    assert_int_equal(ws_conn_send(c, (enum ws_msg_type)9, "x", 1), WS_EINVAL);
     assert_int_equal(ws_conn_ping(c, big, sizeof(big)), WS_EINVAL);
     assert_int_equal(ws_conn_close(c, 1005, NULL), WS_EINVAL);
     assert_int_equal(ws_conn_close(c, 999, NULL), WS_EINVAL);
@@ -595,17 +597,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(echo_roundtrip, setup, teardown),
-        cmocka_unit_test_setup_teardown(upgrade_hook_refuses, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(paths_and_plain_http, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(upgrade_hook_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(paths_and_plain_http, setup, teardown),
         cmocka_unit_test_setup_teardown(subprotocol_choice, setup, teardown),
         cmocka_unit_test_setup_teardown(reentrancy_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(close_other_from_callback, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(broadcast_all, setup, teardown),
-        cmocka_unit_test_setup_teardown(embedded_select_loop, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(embedded_select_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_from_signal, setup, teardown),
         cmocka_unit_test_teardown(handshake_timeout, teardown),
         cmocka_unit_test_teardown(close_timeout, teardown),

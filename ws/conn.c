@@ -14,11 +14,11 @@
 #include "ws/request_api.h"
 #include "ws/server.h"
 
-#define READ_CHUNK 65536u        /* bytes asked of one read() */
-#define READS_PER_WAKE 4         /* fairness: reads per readiness event */
-#define WRITE_PER_WAKE (1u << 20) /* fairness: bytes per flush */
+#define READ_CHUNK 65536u           /* bytes asked of one read() */
+#define READS_PER_WAKE 4            /* fairness: reads per readiness event */
+#define WRITE_PER_WAKE (1u << 20)   /* fairness: bytes per flush */
 #define READ_PAUSE_BYTES (1u << 20) /* stop reading while this much waits */
-#define IDLE_BUF_KEEP 0u         /* idle connections keep no buffers */
+#define IDLE_BUF_KEEP 0u            /* idle connections keep no buffers */
 
 static void on_io(struct ws_loop *loop, int fd, int events, void *arg);
 static void on_timer(struct ws_loop *loop, struct ws_timer *t, void *arg);
@@ -26,8 +26,7 @@ static void on_timer(struct ws_loop *loop, struct ws_timer *t, void *arg);
 /* Arm c's single timer for ms milliseconds (handshake, close, linger). */
 static void conn_timer(struct ws_conn *c, int ms)
 {
-    ws_loop_timer_start(c->srv->loop, &c->timer, (uint64_t)ms, 0, on_timer,
-                        c);
+    ws_loop_timer_start(c->srv->loop, &c->timer, (uint64_t)ms, 0, on_timer, c);
 }
 
 /* Whether c wants to read now: not while a large reply waits (backpressure)
@@ -36,8 +35,7 @@ static bool wants_read(const struct ws_conn *c)
 {
     switch (c->phase) {
     case WS_CONN_HTTP:
-        return !c->close_after_write &&
-               ws_buf_size(&c->out) < READ_PAUSE_BYTES;
+        return !c->close_after_write && ws_buf_size(&c->out) < READ_PAUSE_BYTES;
     case WS_CONN_WS:
         return !ws_session_finished(&c->session) &&
                ws_buf_size(&c->out) < READ_PAUSE_BYTES;
@@ -210,8 +208,8 @@ static void flush(struct ws_conn *c)
 
     while (ws_buf_size(&c->out) > 0 && budget > 0) {
         size_t n = ws_buf_size(&c->out);
-        ssize_t w = ws_net_write(c->fd, ws_buf_head(&c->out),
-                                 n < budget ? n : budget);
+        ssize_t w =
+            ws_net_write(c->fd, ws_buf_head(&c->out), n < budget ? n : budget);
 
         if (w == -EAGAIN)
             break;
@@ -273,8 +271,8 @@ static void sess_message(void *ctx, uint8_t opcode, const uint8_t *data,
     struct ws_server *s = c->srv;
 
     if (s->cb.on_message)
-        WS_CALLBACK(s, s->cb.on_message(c, (enum ws_msg_type)opcode, data,
-                                        len, s->user_data));
+        WS_CALLBACK(s, s->cb.on_message(c, (enum ws_msg_type)opcode, data, len,
+                                        s->user_data));
 }
 
 static void sess_pong(void *ctx, const uint8_t *data, size_t len)
@@ -310,8 +308,7 @@ static const struct ws_session_handler session_events = {
 };
 
 /* Write the 101 and switch c to the session (RFC 6455 §4.2.2). */
-static int switch_protocols(struct ws_conn *c, const char *key,
-                            size_t key_len)
+static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
 {
     struct ws_server *s = c->srv;
     char accept[WS_ACCEPT_KEY_LEN + 1], text[512];
@@ -330,8 +327,8 @@ static int switch_protocols(struct ws_conn *c, const char *key,
     if (ws_handshake_accept_key(key, key_len, accept) < 0)
         return WS_EINVAL;
     n = ws_handshake_write_101(text, sizeof(text), accept, c->protocol);
-    if (n < 0 || ws_buf_append(&c->out, text, (size_t)n,
-                               s->cfg.max_output_bytes) < 0)
+    if (n < 0 ||
+        ws_buf_append(&c->out, text, (size_t)n, s->cfg.max_output_bytes) < 0)
         return WS_ENOMEM;
     c->path = strdup(c->http->path);
     if (c->path == NULL)
@@ -518,8 +515,7 @@ static void on_io(struct ws_loop *loop, int fd, int events, void *arg)
     (void)fd;
     if ((events & WS_IO_WRITE) && !c->queued_kill)
         flush(c);
-    if ((events & WS_IO_READ) && !c->queued_kill &&
-        c->phase != WS_CONN_DEAD)
+    if ((events & WS_IO_READ) && !c->queued_kill && c->phase != WS_CONN_DEAD)
         readable(c);
     ws_server_settle(c->srv);
 }

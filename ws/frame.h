@@ -29,8 +29,8 @@ enum ws_frame_role { WS_FRAME_FROM_CLIENT, WS_FRAME_FROM_SERVER };
 
 struct ws_frame_header {
     bool fin;
-    uint8_t rsv;     /* the three RSV bits, as 0..7 (bit 2 = RSV1) */
-    uint8_t opcode;  /* enum ws_opcode */
+    uint8_t rsv;    /* the three RSV bits, as 0..7 (bit 2 = RSV1) */
+    uint8_t opcode; /* enum ws_opcode */
     bool masked;
     uint8_t mask[4]; /* valid when masked */
     uint64_t payload_len;

@@ -111,8 +111,7 @@ int ws_response_header(struct ws_response *res, const char *name,
     if (rc == 0)
         rc = ws_buf_append(&res->headers, ": ", 2, res->max_bytes);
     if (rc == 0)
-        rc = ws_buf_append(&res->headers, value, strlen(value),
-                           res->max_bytes);
+        rc = ws_buf_append(&res->headers, value, strlen(value), res->max_bytes);
     if (rc == 0)
         rc = ws_buf_append(&res->headers, "\r\n", 2, res->max_bytes);
     if (rc < 0)
@@ -147,8 +146,9 @@ int ws_response_write(const struct ws_response *res, struct ws_buf *out,
                            ws_buf_size(&res->headers), max_out);
     if (rc < 0)
         return rc;
-    n = snprintf(head, sizeof(head), "Content-Length: %zu\r\nConnection: %s\r\n\r\n",
-                 body, keep_alive ? "keep-alive" : "close");
+    n = snprintf(head, sizeof(head),
+                 "Content-Length: %zu\r\nConnection: %s\r\n\r\n", body,
+                 keep_alive ? "keep-alive" : "close");
     rc = ws_buf_append(out, head, (size_t)n, max_out);
     if (rc == 0 && !head_only)
         rc = ws_buf_append(out, ws_buf_head(&res->body), body, max_out);

@@ -13,9 +13,9 @@
 
 #include "ws/server.h"
 
-#define ACCEPTS_PER_WAKE 64     /* fairness between accepting and serving */
-#define ACCEPT_PAUSE_MS 1000    /* back-off after EMFILE/ENFILE */
-#define MAX_PROTOCOL_NAME 128   /* fits the 101 response buffer */
+#define ACCEPTS_PER_WAKE 64   /* fairness between accepting and serving */
+#define ACCEPT_PAUSE_MS 1000  /* back-off after EMFILE/ENFILE */
+#define MAX_PROTOCOL_NAME 128 /* fits the 101 response buffer */
 
 static const char busy_reply[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
@@ -218,8 +218,7 @@ static void adopt(struct ws_server *s, int fd, const struct ws_net_addr *a)
     if (rc == WS_EFDSET) {
         /* select() cannot watch it: never let it near an fd_set. */
         refuse_busy(fd);
-        ws_server_error(s, NULL, rc, "accept: descriptor %d >= FD_SETSIZE",
-                        fd);
+        ws_server_error(s, NULL, rc, "accept: descriptor %d >= FD_SETSIZE", fd);
     } else if (rc < 0) {
         ws_net_close(fd);
         ws_server_error(s, NULL, rc, "accept: %s", ws_strerror(rc));
@@ -276,15 +275,15 @@ int ws_server_listen(struct ws_server *s)
     if (s == NULL || s->nlisten > 0)
         return WS_EINVAL;
     s->error[0] = '\0';
-    n = ws_net_tcp_listen(strcmp(s->host, "*") == 0 ? NULL : s->host,
-                          s->port, s->cfg.backlog, s->listen_fds,
+    n = ws_net_tcp_listen(strcmp(s->host, "*") == 0 ? NULL : s->host, s->port,
+                          s->cfg.backlog, s->listen_fds,
                           WS_SERVER_MAX_LISTENERS, s->error, sizeof(s->error));
     if (n < 0)
         return public_error(n);
     s->nlisten = n;
     for (int i = 0; i < n; i++) {
-        int rc = ws_loop_watch(s->loop, s->listen_fds[i], WS_IO_READ,
-                               on_listen, s);
+        int rc =
+            ws_loop_watch(s->loop, s->listen_fds[i], WS_IO_READ, on_listen, s);
 
         if (rc < 0) {
             snprintf(s->error, sizeof(s->error), "listen %s:%s: %s", s->host,

@@ -42,11 +42,11 @@ struct ws_conn {
     char *close_reason;           /* owned: the peer's close reason */
     size_t close_reason_len;
     char peer[WS_NET_ADDRSTRLEN];
-    bool opened;        /* on_open ran, so on_close is owed */
-    bool close_after_write; /* plain HTTP: close once out is empty */
-    bool queued_kill;   /* on srv->kill_list */
-    bool queued_flush;  /* on srv->flush_list */
-    int kill_code;      /* close code to report when torn down */
+    bool opened;                 /* on_open ran, so on_close is owed */
+    bool close_after_write;      /* plain HTTP: close once out is empty */
+    bool queued_kill;            /* on srv->kill_list */
+    bool queued_flush;           /* on srv->flush_list */
+    int kill_code;               /* close code to report when torn down */
     struct ws_conn *prev, *next; /* srv->conns, all live connections */
     struct ws_conn *kill_next;   /* srv->kill_list */
     struct ws_conn *flush_next;  /* srv->flush_list */
@@ -54,17 +54,17 @@ struct ws_conn {
 };
 
 struct ws_server {
-    struct ws_config cfg;       /* copy; strings below are owned */
+    struct ws_config cfg; /* copy; strings below are owned */
     char *host, *port;
-    char **paths;               /* owned NULL-terminated copy, or NULL */
-    char **protocols;           /* owned NULL-terminated copy, or NULL */
+    char **paths;     /* owned NULL-terminated copy, or NULL */
+    char **protocols; /* owned NULL-terminated copy, or NULL */
     struct ws_callbacks cb;
     void *user_data;
-    struct ws_loop *loop;       /* owned */
+    struct ws_loop *loop; /* owned */
     int listen_fds[WS_SERVER_MAX_LISTENERS];
     int nlisten;
     struct ws_timer accept_timer; /* re-enables accept after EMFILE */
-    struct ws_conn *conns;      /* every live connection */
+    struct ws_conn *conns;        /* every live connection */
     size_t nconns;
     size_t nopen;               /* connections in WS_CONN_WS, opened */
     struct ws_conn *kill_list;  /* to tear down after this event */

@@ -62,8 +62,8 @@ bool ws_session_finished(const struct ws_session *s)
 }
 
 /* Append one unmasked server frame to out, header and payload together. */
-static int queue_frame(struct ws_session *s, struct ws_buf *out,
-                       uint8_t opcode, const void *data, size_t len)
+static int queue_frame(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
+                       const void *data, size_t len)
 {
     size_t hlen = ws_frame_header_size(len, false);
     int rc;
@@ -87,8 +87,8 @@ static int queue_frame(struct ws_session *s, struct ws_buf *out,
 }
 
 /* Queue a close frame with code and reason; the caller sets the state. */
-static int queue_close(struct ws_session *s, struct ws_buf *out,
-                       uint16_t code, const char *reason, size_t reason_len)
+static int queue_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
+                       const char *reason, size_t reason_len)
 {
     uint8_t payload[WS_FRAME_MAX_CONTROL];
     ssize_t n = 0;

@@ -43,11 +43,9 @@ enum ws_session_state {
 /* Events raised while ws_session_feed() runs; ctx is the owner's. Data is
    borrowed for the duration of the call; data[len] is a NUL byte. */
 struct ws_session_handler {
-    void (*message)(void *ctx, uint8_t opcode, const uint8_t *data,
-                    size_t len);
+    void (*message)(void *ctx, uint8_t opcode, const uint8_t *data, size_t len);
     void (*pong)(void *ctx, const uint8_t *data, size_t len);
-    void (*close)(void *ctx, uint16_t code, const uint8_t *reason,
-                  size_t len);
+    void (*close)(void *ctx, uint16_t code, const uint8_t *reason, size_t len);
 };
 
 struct ws_session {

@@ -31,8 +31,7 @@ void ws_utf8_reset(struct ws_utf8 *v);
  * (v is then undefined until reset). When non-NULL, *bad receives the index
  * of that byte in p.
  */
-int ws_utf8_feed(struct ws_utf8 *v, const uint8_t *p, size_t len,
-                 size_t *bad);
+int ws_utf8_feed(struct ws_utf8 *v, const uint8_t *p, size_t len, size_t *bad);
 
 /* True when the stream so far ends on a character boundary. */
 bool ws_utf8_complete(const struct ws_utf8 *v);

@@ -96,20 +96,20 @@ struct ws_config {
     /* NULL-terminated list of subprotocols the server speaks, in order of
        preference (RFC 6455 §4.2.2 /subprotocol/). Default: none. */
     const char *const *protocols;
-    size_t max_message_bytes;  /* 1009 above it; default 16 MiB */
-    size_t max_frame_bytes;    /* 1009 above it; default max_message_bytes */
-    size_t max_fragments;      /* 1009 above it; default 1048576 */
-    size_t max_header_bytes;   /* request line + headers; 431 above it;
-                                  default 16384 */
-    size_t max_headers;        /* 431 above it; default 100 */
-    size_t max_connections;    /* refused (503) beyond; default
-                                  FD_SETSIZE - 24 */
-    size_t max_output_bytes;   /* queued unsent bytes per connection; a
-                                  connection past it is dropped; default
-                                  max_message_bytes + 64 MiB */
-    int handshake_timeout_ms;  /* request must be complete; default 10000 */
-    int close_timeout_ms;      /* wait for the peer's close; default 5000 */
-    int backlog;               /* listen() backlog; default 511 */
+    size_t max_message_bytes; /* 1009 above it; default 16 MiB */
+    size_t max_frame_bytes;   /* 1009 above it; default max_message_bytes */
+    size_t max_fragments;     /* 1009 above it; default 1048576 */
+    size_t max_header_bytes;  /* request line + headers; 431 above it;
+                                 default 16384 */
+    size_t max_headers;       /* 431 above it; default 100 */
+    size_t max_connections;   /* refused (503) beyond; default
+                                 FD_SETSIZE - 24 */
+    size_t max_output_bytes;  /* queued unsent bytes per connection; a
+                                 connection past it is dropped; default
+                                 max_message_bytes + 64 MiB */
+    int handshake_timeout_ms; /* request must be complete; default 10000 */
+    int close_timeout_ms;     /* wait for the peer's close; default 5000 */
+    int backlog;              /* listen() backlog; default 511 */
 };
 
 /*
@@ -298,7 +298,7 @@ struct ws_server *ws_conn_server(const struct ws_conn *c);
 const char *ws_request_method(const struct ws_request *r); /* "GET" */
 /* The path as sent (still percent-encoded), without the query. */
 const char *ws_request_path(const struct ws_request *r);
-const char *ws_request_query(const struct ws_request *r);  /* "" if none */
+const char *ws_request_query(const struct ws_request *r); /* "" if none */
 /* The first header named name (case-insensitive), or NULL. */
 const char *ws_request_header(const struct ws_request *r, const char *name);
 /* The number of headers, and the i-th name and value (0 on success). */
