@@ -41,14 +41,28 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto) \
             -lhttp_parser
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
+# --- socket layer and its demos (issue 4) ---
+# Extra net/*.c files of the socket layer, and demo/<name>.c programs
+# built as $(BUILD)/<name> on the library.
+NET_EXTRA_SRC :=
+SOCK_DEMOS :=
+# --- end socket layer block ---
+
+# --- chat demo (issue 3) ---
+CHAT_SRC := demo/chat.c
+CHAT_LIBS := -ljansson
+# --- end chat block ---
+
 LIB_SRC := net/buf.c net/loop.c net/backend_$(BACKEND).c net/sock.c \
-           http/request.c http/handshake.c \
+           $(NET_EXTRA_SRC) \
+           http/request.c http/handshake.c $(wildcard http/static.c) \
            ws/error.c ws/utf8.c ws/frame.c ws/session.c ws/server.c ws/conn.c \
            ws/request_api.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libws.a
 
-PROGS := $(BUILD)/ws_echo
+PROGS := $(BUILD)/ws_echo $(if $(wildcard demo/chat.c),$(BUILD)/ws_chat) \
+         $(SOCK_DEMOS:%=$(BUILD)/%)
 
 # Unit tests: each links only the modules it tests.
 UNIT := frame utf8 buf loop sock request handshake session
@@ -60,6 +74,15 @@ MOD_sock      := net/sock ws/error
 MOD_request   := http/request ws/error
 MOD_handshake := http/handshake http/request ws/error
 MOD_session   := ws/session ws/frame ws/utf8 net/buf ws/error
+# --- unit tests of the socket layer (issue 4) ---
+# UNIT += ...   and   MOD_<name> := <modules>
+# --- end socket layer tests ---
+
+# --- unit tests of static files (issue 3) ---
+UNIT += $(if $(wildcard tests/test_static.c),static)
+MOD_static := http/static ws/error
+# --- end static tests ---
+
 UNIT_BIN := $(UNIT:%=$(BUILD)/tests/test_%)
 
 # C integration tests through the public API (linked with the library).
@@ -84,6 +107,12 @@ $(BUILD)/%.o: %.c
 	    -c $< -o $@
 
 $(BUILD)/ws_echo: $(BUILD)/demo/echo.o $(LIB)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/ws_chat: $(CHAT_SRC:%.c=$(BUILD)/%.o) $(LIB)
+	$(Q)$(CC) $(LDFLAGS) $^ $(CHAT_LIBS) $(LDLIBS) -o $@
+
+$(SOCK_DEMOS:%=$(BUILD)/%): $(BUILD)/%: $(BUILD)/demo/%.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 .SECONDEXPANSION:
@@ -121,5 +150,10 @@ format-check:
 
 clean:
 	rm -rf $(BUILD)
+
+# --- fuzzing (issue 5) ---
+# make fuzz: clang libFuzzer targets tests/fuzz/fuzz_<name>.c, each run for
+# FUZZ_SECONDS on its seed corpus tests/fuzz/corpus/<name>/.
+# --- end fuzz block ---
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

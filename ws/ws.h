@@ -317,6 +317,21 @@ int ws_response_header(struct ws_response *res, const char *name,
                        const char *value);
 int ws_response_body(struct ws_response *res, const void *data, size_t len);
 
+/*
+ * Answer req, in on_http, with a file under the directory root. The request
+ * path is percent-decoded, then canonicalised (dot segments resolved, "//"
+ * collapsed) before anything touches the file system, so no "..",
+ * "%2e%2e", encoded slash, backslash or NUL can name a file outside root;
+ * a path ending in "/" serves its index.html. Sets the status (200; 404
+ * when no regular file is there; 400 for a malformed path; 405 with
+ * "Allow: GET, HEAD" for other methods), Content-Type from the extension,
+ * and the body. Returns 0 when res holds an answer (any status), WS_EINVAL
+ * for NULL arguments, WS_ETOOBIG for a file larger than max_output_bytes,
+ * WS_ENOMEM.
+ */
+int ws_response_file(struct ws_response *res, const struct ws_request *req,
+                     const char *root);
+
 #ifdef __cplusplus
 }
 #endif
