@@ -30,7 +30,7 @@
 
 /* What the callbacks saw. */
 struct counts {
-    int upgrade, open, message, close, error, pong, http;
+    int upgrade, open, message, close, error, pong, http, drain;
     int last_close_code;
     char last_message[256];
     size_t last_len;
@@ -123,6 +123,14 @@ static void on_pong(struct ws_conn *c, const void *data, size_t len, void *ud)
     n->pong++;
 }
 
+static void on_drain(struct ws_conn *c, void *ud)
+{
+    struct counts *n = ud;
+
+    (void)c;
+    n->drain++;
+}
+
 static void on_http(struct ws_conn *c, const struct ws_request *req,
                     struct ws_response *res, void *ud)
 {
@@ -149,18 +157,20 @@ static const struct ws_callbacks callbacks = {
     .on_error = on_error,
     .on_pong = on_pong,
     .on_http = on_http,
+    .on_drain = on_drain,
 };
 
 static const char *const chat_paths[] = {"/chat", "/echo", NULL};
 static const char *const protocols[] = {"chat.v2", "chat.v1", NULL};
 
 /* Create and listen with cfg's limits plus our paths and protocols. */
-static struct fixture *start(struct ws_config cfg,
+static struct fixture *start(void **state, struct ws_config cfg,
                              const struct ws_callbacks *cb)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
     assert_non_null(f);
+    *state = f; /* before any assert, so teardown always frees it */
     cfg.host = "127.0.0.1";
     cfg.port = "0";
     cfg.paths = chat_paths;
@@ -177,7 +187,7 @@ static int setup(void **state)
 {
     struct ws_config cfg = {0};
 
-    *state = start(cfg, &callbacks);
+    start(state, cfg, &callbacks);
     return 0;
 }
 
@@ -489,7 +499,7 @@ static void stop_from_signal(void **state)
 static void handshake_timeout(void **state)
 {
     struct ws_config cfg = {.handshake_timeout_ms = 100};
-    struct fixture *f = start(cfg, &callbacks);
+    struct fixture *f = start(state, cfg, &callbacks);
     char buf[64];
     int fd = client_connect(f->port);
 
@@ -497,14 +507,13 @@ static void handshake_timeout(void **state)
     assert_true(pump_until_readable(f, fd, 3000));
     assert_int_equal(recv(fd, buf, sizeof(buf), 0), 0);
     close(fd);
-    *state = f;
 }
 
 /* Our close gets no answer: on_close reports 1006 after the timeout. */
 static void close_timeout(void **state)
 {
     struct ws_config cfg = {.close_timeout_ms = 100};
-    struct fixture *f = start(cfg, &callbacks);
+    struct fixture *f = start(state, cfg, &callbacks);
     char reply[2048];
     int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
 
@@ -514,14 +523,13 @@ static void close_timeout(void **state)
     assert_int_equal(f->n.close, 1);
     assert_int_equal(f->n.last_close_code, 1006);
     close(fd);
-    *state = f;
 }
 
 /* Beyond max_connections a client gets 503 and the others carry on. */
 static void connection_limit(void **state)
 {
     struct ws_config cfg = {.max_connections = 2};
-    struct fixture *f = start(cfg, &callbacks);
+    struct fixture *f = start(state, cfg, &callbacks);
     char reply[2048];
     int a = upgrade(f, "/chat", "", reply, sizeof(reply));
     int b = upgrade(f, "/chat", "", reply, sizeof(reply));
@@ -532,7 +540,6 @@ static void connection_limit(void **state)
     close(a);
     close(b);
     close(c);
-    *state = f;
 }
 
 /* A port in use gives WS_EADDRINUSE and a line that says so. */
@@ -593,6 +600,98 @@ static void send_arguments_checked(void **state)
     close(fd);
 }
 
+/* A quiet connection gets an empty keepalive ping (RFC 6455 §5.5.2). */
+static void keepalive_ping(void **state)
+{
+    struct ws_config cfg = {.ping_interval_ms = 50};
+    struct fixture *f = start(state, cfg, &callbacks);
+    char reply[2048];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+
+    assert_true(pump_until_readable(f, fd, 3000));
+    assert_int_equal(recv(fd, reply, 2, 0), 2);
+    assert_memory_equal(reply, "\x89\x00", 2);
+    assert_int_equal(f->n.close, 0);
+    close(fd);
+}
+
+/* A connection silent past idle_timeout_ms is closed with 1001. */
+static void idle_timeout(void **state)
+{
+    /* Longer than the 500 ms of quiet that upgrade() waits for. */
+    struct ws_config cfg = {.idle_timeout_ms = 1000};
+    struct fixture *f = start(state, cfg, &callbacks);
+    char reply[2048];
+    int fd;
+
+    fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+    assert_int_equal(f->n.open, 1);
+    assert_true(pump_until_readable(f, fd, 3000));
+    assert_int_equal(recv(fd, reply, 4, 0), 4);
+    assert_memory_equal(reply, "\x88", 1);
+    assert_memory_equal(reply + 2, "\x03\xe9", 2);
+    send_frame(fd, WS_OP_CLOSE, "\x03\xe9", 2);
+    close(fd);
+    PUMP_UNTIL(f, f->n.close == 1, 3000);
+    assert_int_equal(f->n.close, 1);
+    assert_int_equal(f->n.last_close_code, 1001);
+}
+
+/* on_drain fires once a queue past the threshold is written out. */
+static void drain_callback(void **state)
+{
+    struct ws_config cfg = {.drain_threshold_bytes = 4096};
+    struct fixture *f = start(state, cfg, &callbacks);
+    char reply[2048];
+    static char big[1 << 20];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+    size_t got = 0;
+
+    assert_int_equal(ws_conn_send_binary(f->n.conns[0], big, sizeof(big)), 0);
+    assert_true(ws_conn_buffered(f->n.conns[0]) >= 4096);
+    while (got < sizeof(big) + 10 && pump_until_readable(f, fd, 2000)) {
+        char chunk[65536];
+        ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    assert_int_equal(got, sizeof(big) + 10);
+    PUMP_UNTIL(f, f->n.drain == 1, 2000);
+    assert_int_equal(f->n.drain, 1);
+    assert_int_equal(ws_conn_buffered(f->n.conns[0]), 0);
+    close(fd);
+}
+
+/* A peer that never reads passes max_output_bytes: the send fails with
+   WS_EFULL and the connection is closed with 1008. */
+static void slow_consumer_closed(void **state)
+{
+    struct ws_config cfg = {.max_message_bytes = 65536,
+                            .max_output_bytes = 256 * 1024,
+                            .close_timeout_ms = 100};
+    struct fixture *f = start(state, cfg, &callbacks);
+    char reply[2048];
+    static char msg[65536];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+    int rc = 0, sent = 0;
+
+    while (sent < 10000) {
+        rc = ws_conn_send_binary(f->n.conns[0], msg, sizeof(msg));
+        if (rc != 0)
+            break;
+        sent++;
+        ws_server_run_once(f->srv, 0);
+    }
+    assert_int_equal(rc, WS_EFULL);
+    assert_int_equal(ws_conn_send_binary(f->n.conns[0], "x", 1), WS_ECLOSED);
+    PUMP_UNTIL(f, f->n.close == 1, 3000);
+    assert_int_equal(f->n.close, 1);
+    assert_int_equal(f->n.last_close_code, 1008);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +712,10 @@ int main(void)
         cmocka_unit_test(config_checked),
         cmocka_unit_test_setup_teardown(send_arguments_checked, setup,
                                         teardown),
+        cmocka_unit_test_teardown(keepalive_ping, teardown),
+        cmocka_unit_test_teardown(idle_timeout, teardown),
+        cmocka_unit_test_teardown(drain_callback, teardown),
+        cmocka_unit_test_teardown(slow_consumer_closed, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -185,17 +185,18 @@ static void after_session(struct ws_conn *c)
     switch (c->session.state) {
     case WS_SESSION_OPEN:
         break;
-    case WS_SESSION_CLOSE_SENT:
-        if (!c->timer.armed)
-            conn_timer(c, c->srv->cfg.close_timeout_ms);
-        break;
     case WS_SESSION_ABORTED:
         conn_end(c);
         return;
+    case WS_SESSION_CLOSE_SENT:
     case WS_SESSION_DONE:
     case WS_SESSION_FAILED:
-        if (!c->timer.armed)
+        /* The close timeout replaces any keepalive timer, once: it bounds
+           the wait for the peer's close, the flush and the linger. */
+        if (!c->close_timer) {
+            c->close_timer = true;
             conn_timer(c, c->srv->cfg.close_timeout_ms);
+        }
         break;
     }
     ws_server_want_flush(c);
@@ -222,6 +223,13 @@ static void flush(struct ws_conn *c)
     }
     if (ws_buf_size(&c->out) == 0) {
         ws_buf_shrink(&c->out, IDLE_BUF_KEEP);
+        if (c->drain_armed) {
+            struct ws_server *s = c->srv;
+
+            c->drain_armed = false;
+            if (s->cb.on_drain && c->phase == WS_CONN_WS)
+                WS_CALLBACK(s, s->cb.on_drain(c, s->user_data));
+        }
         if (c->close_after_write ||
             (c->phase == WS_CONN_WS && ws_session_finished(&c->session))) {
             begin_linger(c);
@@ -307,6 +315,48 @@ static const struct ws_session_handler session_events = {
     .close = sess_close,
 };
 
+/* How often an open connection's quiet time is checked: the smaller of
+   the ping interval and the idle timeout; 0 when neither is set. */
+static int keepalive_period(const struct ws_server *s)
+{
+    int ping = s->cfg.ping_interval_ms, idle = s->cfg.idle_timeout_ms;
+
+    if (ping > 0 && idle > 0)
+        return ping < idle ? ping : idle;
+    return ping > 0 ? ping : idle;
+}
+
+/* Arm the keepalive check ms from now (nothing when ms is 0). */
+static void keepalive_arm(struct ws_conn *c, int ms)
+{
+    if (ms > 0)
+        conn_timer(c, ms);
+}
+
+/*
+ * An open connection's keepalive check. Reads only record a time stamp,
+ * so the timer is not re-armed for every frame: here the quiet time is
+ * measured, the connection closed (1001) past the idle timeout or pinged
+ * past the ping interval, and the next check armed.
+ */
+static void keepalive_check(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+    uint64_t quiet = ws_loop_now(s->loop) - c->last_rx_ms;
+    int idle = s->cfg.idle_timeout_ms, ping = s->cfg.ping_interval_ms;
+    uint64_t next = (uint64_t)keepalive_period(s);
+
+    if (idle > 0 && quiet >= (uint64_t)idle) {
+        ws_conn_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
+        return;
+    }
+    if (ping > 0 && quiet >= (uint64_t)ping)
+        ws_conn_ping(c, NULL, 0); /* RFC 6455 §5.5.2: a keepalive */
+    if (idle > 0 && (uint64_t)idle - quiet < next)
+        next = (uint64_t)idle - quiet;
+    keepalive_arm(c, next > 0 ? (int)next : 1);
+}
+
 /* Write the 101 and switch c to the session (RFC 6455 §4.2.2). */
 static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
 {
@@ -339,6 +389,8 @@ static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
     ws_loop_timer_stop(s->loop, &c->timer);
     ws_session_init(&c->session, &lim, &session_events, c);
     c->phase = WS_CONN_WS;
+    c->last_rx_ms = ws_loop_now(s->loop);
+    keepalive_arm(c, keepalive_period(s));
     c->opened = true;
     s->nopen++;
     if (s->cb.on_open)
@@ -497,6 +549,7 @@ static void readable(struct ws_conn *c)
             return;
         }
         ws_buf_commit(&c->in, (size_t)n);
+        c->last_rx_ms = ws_loop_now(c->srv->loop);
         process_input(c);
         if (c->queued_kill || (size_t)n < READ_CHUNK)
             break;
@@ -527,6 +580,12 @@ static void on_timer(struct ws_loop *loop, struct ws_timer *t, void *arg)
 
     (void)loop;
     (void)t;
+    if (c->phase == WS_CONN_WS && c->session.state == WS_SESSION_OPEN &&
+        !c->close_timer) {
+        keepalive_check(c);
+        ws_server_settle(c->srv);
+        return;
+    }
     /* Handshake or keep-alive wait over, no answer to our close, or the
        peer never sent its FIN: in every case the connection ends now. */
     conn_end(c);
@@ -552,8 +611,9 @@ static int conn_send(struct ws_conn *c, uint8_t opcode, const void *data,
     if (rc < 0)
         return rc;
     rc = ws_session_send(&c->session, &c->out, opcode, data, len);
-    if (rc == 0 || rc == WS_EFULL)
-        after_session(c);
+    if (rc == 0 && ws_buf_size(&c->out) >= c->srv->cfg.drain_threshold_bytes)
+        c->drain_armed = true;
+    after_session(c);
     return rc;
 }
 
@@ -594,8 +654,7 @@ int ws_conn_close(struct ws_conn *c, int code, const char *reason)
     if (code < 0 || code > 65535)
         return WS_EINVAL;
     rc = ws_session_close(&c->session, &c->out, (uint16_t)code, reason, len);
-    if (rc == 0 || rc == WS_EFULL)
-        after_session(c);
+    after_session(c);
     return rc;
 }
 

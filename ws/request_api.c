@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "http/handshake.h"
+#include "http/static.h"
 #include "ws/request_api.h"
 #include "ws/ws.h"
 
@@ -153,4 +154,72 @@ int ws_response_write(const struct ws_response *res, struct ws_buf *out,
     if (rc == 0 && !head_only)
         rc = ws_buf_append(out, ws_buf_head(&res->body), body, max_out);
     return rc;
+}
+
+/* Answer status with a short text body ("404 Not Found"). */
+static int file_status(struct ws_response *res, int status)
+{
+    char text[64];
+    int n =
+        snprintf(text, sizeof(text), "%d %s\n", status, ws_http_reason(status));
+    int rc;
+
+    res->status = status;
+    rc = ws_response_header(res, "Content-Type", "text/plain; charset=utf-8");
+    if (rc == 0)
+        rc = ws_response_body(res, text, (size_t)n);
+    return rc;
+}
+
+/* Read the file at the canonical path into the body; set the headers. */
+static int file_body(struct ws_response *res, const char *root,
+                     const char *path)
+{
+    int rc;
+
+    ws_buf_clear(&res->body);
+    rc = ws_http_file_read(root, path, &res->body, res->max_bytes);
+    if (rc == WS_ENOTFOUND)
+        return file_status(res, 404);
+    if (rc == WS_ESYS)
+        return file_status(res, 500);
+    if (rc < 0) {
+        /* WS_ETOOBIG, WS_ENOMEM: answer 500 if the caller goes on. */
+        int st = file_status(res, 500);
+
+        return st == WS_ENOMEM ? st : rc;
+    }
+    res->status = 200;
+    if (path[strlen(path) - 1] == '/')
+        path = "index.html"; /* what ws_http_file_read() served */
+    /* The path decides the type, so a browser must not sniff another. */
+    rc = ws_response_header(res, "Content-Type", ws_http_mime_type(path));
+    if (rc == 0)
+        rc = ws_response_header(res, "X-Content-Type-Options", "nosniff");
+    return rc;
+}
+
+int ws_response_file(struct ws_response *res, const struct ws_request *req,
+                     const char *root)
+{
+    char path[WS_HTTP_PATH_MAX];
+    const char *method, *raw;
+    int rc;
+
+    if (res == NULL || req == NULL || root == NULL)
+        return WS_EINVAL;
+    method = ws_request_method(req);
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        /* RFC 7231 §6.5.5: a 405 lists the methods that would work. */
+        rc = file_status(res, 405);
+        return rc == 0 ? ws_response_header(res, "Allow", "GET, HEAD") : rc;
+    }
+    /* Decode and canonicalise before anything touches the file system. */
+    raw = ws_request_path(req);
+    rc = ws_http_path_canonical(raw, strlen(raw), path, sizeof(path));
+    if (rc == WS_ENOSPC)
+        return file_status(res, 414); /* RFC 7231 §6.5.12 */
+    if (rc < 0)
+        return file_status(res, 400);
+    return file_body(res, root, path);
 }

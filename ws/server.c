@@ -73,13 +73,15 @@ static void apply_defaults(struct ws_config *c)
         c->close_timeout_ms = 5000;
     if (c->backlog == 0)
         c->backlog = 511;
+    if (c->drain_threshold_bytes == 0)
+        c->drain_threshold_bytes = 1u << 20;
 }
 
 /* Reject settings that cannot work. */
 static int check_config(const struct ws_config *c)
 {
     if (c->handshake_timeout_ms < 0 || c->close_timeout_ms < 0 ||
-        c->backlog < 0)
+        c->backlog < 0 || c->idle_timeout_ms < 0 || c->ping_interval_ms < 0)
         return WS_EINVAL;
     /* An echo of the largest message must fit in the output queue. */
     if (c->max_output_bytes < c->max_message_bytes + WS_FRAME_MAX_HEADER)

@@ -42,7 +42,10 @@ struct ws_conn {
     char *close_reason;           /* owned: the peer's close reason */
     size_t close_reason_len;
     char peer[WS_NET_ADDRSTRLEN];
+    uint64_t last_rx_ms;         /* loop time of the last bytes read */
     bool opened;                 /* on_open ran, so on_close is owed */
+    bool close_timer;            /* the close timeout is armed (once) */
+    bool drain_armed;            /* out reached the drain threshold */
     bool close_after_write;      /* plain HTTP: close once out is empty */
     bool queued_kill;            /* on srv->kill_list */
     bool queued_flush;           /* on srv->flush_list */

@@ -23,6 +23,8 @@ static const char *close_reason(uint16_t code)
         return "invalid UTF-8";
     case WS_CLOSE_TOO_BIG:
         return "message too big";
+    case WS_CLOSE_POLICY:
+        return "peer is not reading";
     default:
         return "";
     }
@@ -61,8 +63,11 @@ bool ws_session_finished(const struct ws_session *s)
     return s->state != WS_SESSION_OPEN && s->state != WS_SESSION_CLOSE_SENT;
 }
 
-/* Append one unmasked server frame to out, header and payload together. */
-static int queue_frame(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
+static void fail(struct ws_session *s, struct ws_buf *out, uint16_t code);
+
+/* Write one unmasked server frame into out, header and payload together,
+   if out may grow to cap. */
+static int write_frame(struct ws_buf *out, size_t cap, uint8_t opcode,
                        const void *data, size_t len)
 {
     size_t hlen = ws_frame_header_size(len, false);
@@ -70,12 +75,7 @@ static int queue_frame(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
 
     if (len > SIZE_MAX - hlen)
         return WS_ETOOBIG;
-    rc = ws_buf_reserve(out, hlen + len, s->lim.max_output);
-    if (rc == WS_ETOOBIG) {
-        /* The peer is not reading: nothing more can be said to it. */
-        s->state = WS_SESSION_ABORTED;
-        return WS_EFULL;
-    }
+    rc = ws_buf_reserve(out, hlen + len, cap);
     if (rc < 0)
         return rc;
     ws_frame_header_write(ws_buf_tail(out), ws_buf_space(out), true, opcode,
@@ -86,12 +86,34 @@ static int queue_frame(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
     return 0;
 }
 
-/* Queue a close frame with code and reason; the caller sets the state. */
+/*
+ * Queue a data, ping or pong frame within max_output. A peer whose queue
+ * would pass it is not reading: the frame is refused and the connection
+ * is closed with 1008 (RFC 6455 §7.4.1, policy violation).
+ */
+static int queue_frame(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
+                       const void *data, size_t len)
+{
+    int rc = write_frame(out, s->lim.max_output, opcode, data, len);
+
+    if (rc == WS_ETOOBIG) {
+        fail(s, out, WS_CLOSE_POLICY);
+        return WS_EFULL;
+    }
+    return rc;
+}
+
+/*
+ * Queue a close frame with code and reason; the caller sets the state. It
+ * is the one frame allowed past max_output (by at most 127 bytes, once),
+ * so that even a peer that stopped reading is told why it is closed.
+ */
 static int queue_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
                        const char *reason, size_t reason_len)
 {
     uint8_t payload[WS_FRAME_MAX_CONTROL];
     ssize_t n = 0;
+    int rc;
 
     /* RFC 6455 §5.5.1: a close frame may have no body at all; that is how
        a close without a code (1005) is echoed. */
@@ -101,8 +123,13 @@ static int queue_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
         if (n < 0)
             return (int)n;
     }
+    rc = write_frame(out, SIZE_MAX, WS_OP_CLOSE, payload, (size_t)n);
+    if (rc < 0) {
+        s->state = WS_SESSION_ABORTED; /* out of memory: nothing to say */
+        return rc;
+    }
     s->close_sent = true;
-    return queue_frame(s, out, WS_OP_CLOSE, payload, (size_t)n);
+    return 0;
 }
 
 /*
@@ -111,10 +138,8 @@ static int queue_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
  */
 static void fail(struct ws_session *s, struct ws_buf *out, uint16_t code)
 {
-    bool already = s->close_sent;
-
     s->close_code = code;
-    if (!already) {
+    if (!s->close_sent) {
         const char *why = close_reason(code);
 
         queue_close(s, out, code, why, strlen(why));

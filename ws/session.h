@@ -29,8 +29,9 @@ struct ws_session_limits {
  *   DONE       the closing handshake is complete: flush, then close TCP;
  *   FAILED     we failed the connection (§7.1.7): a close frame with the
  *              reason is queued, input is ignored: flush, then close TCP;
- *   ABORTED    the output limit was hit: drop TCP at once, nothing more
- *              can be said to this peer.
+ *              also when the output limit was hit (close code 1008);
+ *   ABORTED    not even a close frame could be queued (out of memory):
+ *              drop TCP at once.
  */
 enum ws_session_state {
     WS_SESSION_OPEN,
@@ -95,7 +96,8 @@ size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
  * Queue a frame with opcode (text, binary, ping or pong) in out. Text must
  * be valid UTF-8 (checked). Returns 0, WS_ECLOSED (not OPEN), WS_EINVAL,
  * WS_ETOOBIG (above max_message, or a control frame above 125 bytes), or
- * WS_EFULL (out would pass max_output: the state becomes ABORTED).
+ * WS_EFULL (out would pass max_output: nothing is queued, the session fails
+ * with 1008 and the state becomes FAILED).
  */
 int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
                     const void *data, size_t len);
@@ -103,7 +105,8 @@ int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
 /*
  * Start the closing handshake with code and reason (§7.1.2): queue the
  * close frame and enter CLOSE_SENT. Returns 0, WS_ECLOSED (a close was
- * already sent), WS_EINVAL (code or reason not allowed), WS_EFULL.
+ * already sent), WS_EINVAL (code or reason not allowed), WS_ENOMEM (the
+ * state becomes ABORTED).
  */
 int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
                      const char *reason, size_t reason_len);

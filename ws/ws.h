@@ -105,11 +105,21 @@ struct ws_config {
     size_t max_connections;   /* refused (503) beyond; default
                                  FD_SETSIZE - 24 */
     size_t max_output_bytes;  /* queued unsent bytes per connection; a
-                                 connection past it is dropped; default
-                                 max_message_bytes + 64 MiB */
+                                 connection past it is closed with 1008;
+                                 default max_message_bytes + 64 MiB */
     int handshake_timeout_ms; /* request must be complete; default 10000 */
     int close_timeout_ms;     /* wait for the peer's close; default 5000 */
     int backlog;              /* listen() backlog; default 511 */
+    /* A connection that has sent nothing (no frame, not even a pong) for
+       idle_timeout_ms is closed with 1001. Default: no idle timeout. */
+    int idle_timeout_ms;
+    /* A connection that has sent nothing for ping_interval_ms gets a ping,
+       so that a live peer answers and a dead one hits idle_timeout_ms.
+       Default: no pings. */
+    int ping_interval_ms;
+    /* on_drain fires when an output queue that held at least this many
+       bytes has been written out completely. Default 1 MiB. */
+    size_t drain_threshold_bytes;
 };
 
 /*
@@ -143,6 +153,9 @@ struct ws_callbacks {
        NULL (for instance an accept() failure). err is a WS_E* code. */
     void (*on_error)(struct ws_conn *c, int err, const char *detail,
                      void *user_data);
+    /* c's output queue, which had reached drain_threshold_bytes, is empty
+       again: a producer that paused on ws_conn_buffered() may resume. */
+    void (*on_drain)(struct ws_conn *c, void *user_data);
     /* A pong arrived (an answer to ws_conn_ping(), or unsolicited). */
     void (*on_pong)(struct ws_conn *c, const void *data, size_t len,
                     void *user_data);
@@ -230,8 +243,8 @@ int ws_server_process(struct ws_server *s, const fd_set *read_set,
 /*
  * Queue one message of type on every open connection. The data is copied.
  * Returns the number of connections it was queued on (>= 0), or WS_EINVAL.
- * A connection whose output queue would pass max_output_bytes is dropped
- * (as with ws_conn_send()).
+ * A connection whose output queue would pass max_output_bytes is closed
+ * with 1008 (as with ws_conn_send()); the others are not held up.
  */
 int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
                         const void *data, size_t len);
@@ -246,7 +259,9 @@ size_t ws_server_conn_count(const struct ws_server *s);
  *   WS_ECLOSED  the close handshake has begun: nothing more may be sent;
  *   WS_ETOOBIG  len is larger than max_message_bytes;
  *   WS_EFULL    the queue would pass max_output_bytes: the peer is not
- *               reading, and the connection is dropped (on_close follows);
+ *               reading. The message is not queued and the connection is
+ *               closed with 1008 (policy violation); on_close follows once
+ *               the close is out or close_timeout_ms has passed;
  *   WS_ENOMEM.
  */
 int ws_conn_send(struct ws_conn *c, enum ws_msg_type type, const void *data,
