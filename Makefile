@@ -35,8 +35,8 @@ endif
 
 PKGS := libcrypto
 CPPFLAGS += -D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-CFLAGS   += $(OPT) $(WARN) $(SANFLAGS) -MMD -MP
-LDFLAGS  += $(SANFLAGS)
+CFLAGS   += $(OPT) $(WARN) $(SANFLAGS) -pthread -MMD -MP
+LDFLAGS  += $(SANFLAGS) -pthread
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto) \
             -lhttp_parser
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -57,6 +57,7 @@ LIB_SRC := net/buf.c net/loop.c net/backend_$(BACKEND).c net/sock.c \
            $(NET_EXTRA_SRC) \
            http/request.c http/handshake.c $(wildcard http/static.c) \
            ws/error.c ws/utf8.c ws/frame.c ws/session.c ws/server.c ws/conn.c \
+           ws/idmap.c ws/post.c ws/timer.c \
            ws/request_api.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libws.a

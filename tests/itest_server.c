@@ -31,6 +31,9 @@
 /* What the callbacks saw. */
 struct counts {
     int upgrade, open, message, close, error, pong, http, drain;
+    int ticks, once_fired, fragments, first_seen, last_seen;
+    size_t fragment_bytes;
+    struct ws_server_timer *timer;
     int last_close_code;
     char last_message[256];
     size_t last_len;
@@ -131,6 +134,23 @@ static void on_drain(struct ws_conn *c, void *ud)
     n->drain++;
 }
 
+/* Streaming: count pieces, check the first/last flags bracket messages. */
+static void on_fragment(struct ws_conn *c, enum ws_msg_type type,
+                        const void *data, size_t len, int first, int last,
+                        void *ud)
+{
+    struct counts *n = ud;
+
+    (void)c;
+    (void)data;
+    n->fragments++;
+    n->fragment_bytes += len;
+    n->first_seen += first;
+    n->last_seen += last;
+    n->last_type = type;
+    assert_true(n->first_seen - n->last_seen <= 1);
+}
+
 static void on_http(struct ws_conn *c, const struct ws_request *req,
                     struct ws_response *res, void *ud)
 {
@@ -158,6 +178,7 @@ static const struct ws_callbacks callbacks = {
     .on_pong = on_pong,
     .on_http = on_http,
     .on_drain = on_drain,
+    .on_fragment = on_fragment,
 };
 
 static const char *const chat_paths[] = {"/chat", "/echo", NULL};
@@ -603,7 +624,8 @@ static void send_arguments_checked(void **state)
 /* A quiet connection gets an empty keepalive ping (RFC 6455 §5.5.2). */
 static void keepalive_ping(void **state)
 {
-    struct ws_config cfg = {.ping_interval_ms = 50};
+    /* Longer than the 500 ms of quiet that upgrade() waits for. */
+    struct ws_config cfg = {.ping_interval_ms = 700};
     struct fixture *f = start(state, cfg, &callbacks);
     char reply[2048];
     int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
@@ -692,6 +714,147 @@ static void slow_consumer_closed(void **state)
     close(fd);
 }
 
+/* A repeating timer stops itself from its own callback after 3 runs. */
+static void on_tick(struct ws_server_timer *t, void *arg)
+{
+    struct counts *n = arg;
+
+    assert_ptr_equal(t, n->timer);
+    if (++n->ticks == 3)
+        ws_server_timer_stop(t);
+}
+
+static void on_once(struct ws_server_timer *t, void *arg)
+{
+    (void)t;
+    ((struct counts *)arg)->once_fired++;
+}
+
+/* Timers: repeating, stopped inside its callback; a one-shot; one left
+   running is freed by destroy (valgrind and ASan check). */
+static void timers(void **state)
+{
+    struct fixture *f = *state;
+    struct ws_server_timer *once, *left;
+
+    assert_int_equal(ws_server_timer_start(f->srv, &f->n.timer, 10, 10,
+                                           on_tick, &f->n),
+                     0);
+    assert_int_equal(ws_server_timer_start(f->srv, &once, 30, 0, on_once,
+                                           &f->n),
+                     0);
+    assert_int_equal(ws_server_timer_start(f->srv, &left, 100000, 0, on_once,
+                                           &f->n),
+                     0);
+    PUMP_UNTIL(f, f->n.ticks >= 3 && f->n.once_fired >= 1, 2000);
+    pump_until_readable(f, -1, 100);
+    assert_int_equal(f->n.ticks, 3);
+    assert_int_equal(f->n.once_fired, 1);
+    ws_server_timer_stop(once);
+    assert_int_equal(ws_server_timer_start(f->srv, NULL, 1, 0, on_once, NULL),
+                     WS_EINVAL);
+}
+
+/* Send one masked client frame with explicit FIN and opcode. */
+static void send_part_frame(int fd, bool fin, uint8_t opcode,
+                            const void *data, size_t len)
+{
+    static uint8_t buf[1 << 17];
+    const uint8_t key[4] = {9, 8, 7, 6};
+    ssize_t h = ws_frame_header_write(buf, sizeof(buf), fin, opcode, len,
+                                      key);
+
+    assert_true(h > 0 && (size_t)h + len <= sizeof(buf));
+    memcpy(buf + h, data, len);
+    ws_frame_mask(buf + h, len, key, 0);
+    send_all(fd, buf, (size_t)h + len);
+}
+
+/* Streaming receive: pieces with first/last flags, no size limit, and a
+   bad UTF-8 byte closes with 1007 after the good pieces. */
+static void streaming_receive(void **state)
+{
+    struct ws_config cfg = {.max_message_bytes = 1000};
+    struct fixture *f = start(state, cfg, &callbacks);
+    char reply[2048];
+    static char big[100000];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+
+    assert_int_equal(ws_conn_set_streaming(f->n.conns[0], 1), 0);
+    send_part_frame(fd, false, WS_OP_TEXT, "h\xc3", 2);
+    send_part_frame(fd, false, WS_OP_CONT, "\xa9ll", 3);
+    send_part_frame(fd, true, WS_OP_CONT, "o", 1);
+    PUMP_UNTIL(f, f->n.last_seen == 1, 2000);
+    assert_int_equal(f->n.first_seen, 1);
+    assert_int_equal(f->n.fragment_bytes, 6);
+    assert_int_equal(f->n.message, 0);
+    /* 100 kB in one frame, over max_message_bytes: delivered in pieces. */
+    memset(big, 'a', sizeof(big));
+    send_part_frame(fd, true, WS_OP_BINARY, big, sizeof(big));
+    PUMP_UNTIL(f, f->n.last_seen == 2, 2000);
+    assert_int_equal(f->n.fragment_bytes, 6 + sizeof(big));
+    assert_int_equal(f->n.last_type, WS_BINARY);
+    send_part_frame(fd, false, WS_OP_TEXT, "ok", 2);
+    send_part_frame(fd, true, WS_OP_CONT, "\xff", 1);
+    assert_true(pump_until_readable(f, fd, 2000));
+    assert_true(recv(fd, reply, 4, 0) == 4);
+    assert_memory_equal(reply + 2, "\x03\xef", 2); /* 1007 */
+    assert_int_equal(f->n.first_seen, 3);
+    assert_int_equal(f->n.last_seen, 2);
+    close(fd);
+}
+
+/* Fragmented sending: begin/continue/finish frames on the wire, a ping
+   between them, whole messages refused meanwhile, UTF-8 across pieces. */
+static void fragmented_send(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+    struct ws_conn *c = f->n.conns[0];
+    static const char want[] = "\x01\x02h\xc3"
+                               "\x89\x01p"
+                               "\x00\x01\xa9"
+                               "\x80\x01!";
+
+    assert_int_equal(ws_conn_send_continue(c, "x", 1), WS_ESTATE);
+    assert_int_equal(ws_conn_send_begin(c, WS_TEXT, "h\xc3", 2), 0);
+    assert_int_equal(ws_conn_send_begin(c, WS_TEXT, "x", 1), WS_ESTATE);
+    assert_int_equal(ws_conn_send_text(c, "whole"), WS_ESTATE);
+    assert_int_equal(ws_conn_ping(c, "p", 1), 0);
+    assert_int_equal(ws_conn_send_continue(c, "\xff", 1), WS_EINVAL);
+    assert_int_equal(ws_conn_send_continue(c, "\xa9", 1), 0);
+    assert_int_equal(ws_conn_send_finish(c, "!", 1), 0);
+    assert_int_equal(ws_conn_send_finish(c, "!", 1), WS_ESTATE);
+    assert_int_equal(recv_some(f, fd, reply, sizeof(reply)), sizeof(want) - 1);
+    assert_memory_equal(reply, want, sizeof(want) - 1);
+    assert_int_equal(ws_conn_send_text(c, "whole"), 0);
+    close(fd);
+}
+
+/* Ids name connections for their whole life, and never come back. */
+static void conn_ids(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int a = upgrade(f, "/chat", "", reply, sizeof(reply));
+    int b = upgrade(f, "/chat", "", reply, sizeof(reply));
+    uint64_t ia = ws_conn_id(f->n.conns[0]), ib = ws_conn_id(f->n.conns[1]);
+
+    assert_true(ia != 0 && ib != 0 && ia != ib);
+    assert_ptr_equal(ws_server_find(f->srv, ia), f->n.conns[0]);
+    assert_null(ws_server_find(f->srv, ia + ib + 1000));
+    close(a);
+    PUMP_UNTIL(f, f->n.close == 1, 2000);
+    assert_null(ws_server_find(f->srv, ia));
+    assert_int_equal(ws_server_post_send(f->srv, ia, WS_TEXT, "x", 1),
+                     WS_ECLOSED);
+    assert_int_equal(ws_server_post_send(f->srv, ib, WS_TEXT, "hey", 3), 0);
+    assert_int_equal(recv_some(f, b, reply, sizeof(reply)), 5);
+    assert_memory_equal(reply, "\x81\x03hey", 5);
+    close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -716,6 +879,10 @@ int main(void)
         cmocka_unit_test_teardown(idle_timeout, teardown),
         cmocka_unit_test_teardown(drain_callback, teardown),
         cmocka_unit_test_teardown(slow_consumer_closed, teardown),
+        cmocka_unit_test_setup_teardown(timers, setup, teardown),
+        cmocka_unit_test_teardown(streaming_receive, teardown),
+        cmocka_unit_test_setup_teardown(fragmented_send, setup, teardown),
+        cmocka_unit_test_setup_teardown(conn_ids, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -68,6 +68,7 @@ int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
     if (c == NULL)
         return WS_ENOMEM;
     c->srv = s;
+    c->id = s->next_id++;
     c->fd = fd;
     c->phase = WS_CONN_HTTP;
     ws_net_addr_format((const struct sockaddr *)&a->ss, a->len, c->peer,
@@ -123,9 +124,10 @@ void ws_conn_teardown(struct ws_conn *c)
     c->fd = -1;
     c->phase = WS_CONN_DEAD;
     if (c->opened) {
-        s->nopen--;
         const char *reason = c->close_reason ? c->close_reason : "";
 
+        s->nopen--;
+        ws_post_unregister(c);
         if (s->cb.on_close)
             WS_CALLBACK(s, s->cb.on_close(c, c->kill_code, reason,
                                           c->close_reason_len, s->user_data));
@@ -309,8 +311,21 @@ static void sess_close(void *ctx, uint16_t code, const uint8_t *reason,
     }
 }
 
+/* Streaming mode: one piece of a message, straight to the application. */
+static void sess_fragment(void *ctx, uint8_t opcode, const uint8_t *data,
+                          size_t len, bool first, bool last)
+{
+    struct ws_conn *c = ctx;
+    struct ws_server *s = c->srv;
+
+    if (s->cb.on_fragment)
+        WS_CALLBACK(s, s->cb.on_fragment(c, (enum ws_msg_type)opcode, data,
+                                         len, first, last, s->user_data));
+}
+
 static const struct ws_session_handler session_events = {
     .message = sess_message,
+    .fragment = sess_fragment,
     .pong = sess_pong,
     .close = sess_close,
 };
@@ -381,13 +396,14 @@ static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
         ws_buf_append(&c->out, text, (size_t)n, s->cfg.max_output_bytes) < 0)
         return WS_ENOMEM;
     c->path = strdup(c->http->path);
-    if (c->path == NULL)
+    if (c->path == NULL || ws_post_register(c) < 0)
         return WS_ENOMEM;
     ws_http_request_free(c->http);
     free(c->http);
     c->http = NULL;
     ws_loop_timer_stop(s->loop, &c->timer);
     ws_session_init(&c->session, &lim, &session_events, c);
+    c->session.streaming = c->stream_on_open;
     c->phase = WS_CONN_WS;
     c->last_rx_ms = ws_loop_now(s->loop);
     keepalive_arm(c, keepalive_period(s));
@@ -656,6 +672,57 @@ int ws_conn_close(struct ws_conn *c, int code, const char *reason)
     rc = ws_session_close(&c->session, &c->out, (uint16_t)code, reason, len);
     after_session(c);
     return rc;
+}
+
+/* One piece of a fragmented message through the session. */
+static int send_part(struct ws_conn *c, enum ws_session_part part,
+                     uint8_t opcode, const void *data, size_t len)
+{
+    int rc = sendable(c);
+
+    if (rc < 0)
+        return rc;
+    rc = ws_session_send_part(&c->session, &c->out, part, opcode, data, len);
+    if (rc == 0 && ws_buf_size(&c->out) >= c->srv->cfg.drain_threshold_bytes)
+        c->drain_armed = true;
+    after_session(c);
+    return rc;
+}
+
+int ws_conn_send_begin(struct ws_conn *c, enum ws_msg_type type,
+                       const void *data, size_t len)
+{
+    if (type != WS_TEXT && type != WS_BINARY)
+        return WS_EINVAL;
+    return send_part(c, WS_PART_BEGIN, (uint8_t)type, data, len);
+}
+
+int ws_conn_send_continue(struct ws_conn *c, const void *data, size_t len)
+{
+    return send_part(c, WS_PART_CONTINUE, 0, data, len);
+}
+
+int ws_conn_send_finish(struct ws_conn *c, const void *data, size_t len)
+{
+    return send_part(c, WS_PART_FINISH, 0, data, len);
+}
+
+int ws_conn_set_streaming(struct ws_conn *c, int on)
+{
+    if (c == NULL || (on && c->srv->cb.on_fragment == NULL))
+        return WS_EINVAL;
+    if (c->phase == WS_CONN_HTTP) {
+        c->stream_on_open = on != 0; /* from on_upgrade: applied at open */
+        return 0;
+    }
+    if (c->phase != WS_CONN_WS)
+        return WS_ECLOSED;
+    return ws_session_set_streaming(&c->session, on != 0);
+}
+
+uint64_t ws_conn_id(const struct ws_conn *c)
+{
+    return c ? c->id : 0;
 }
 
 void ws_conn_set_user_data(struct ws_conn *c, void *data)

@@ -75,6 +75,8 @@ static void apply_defaults(struct ws_config *c)
         c->backlog = 511;
     if (c->drain_threshold_bytes == 0)
         c->drain_threshold_bytes = 1u << 20;
+    if (c->max_posted_bytes == 0)
+        c->max_posted_bytes = 64u << 20;
 }
 
 /* Reject settings that cannot work. */
@@ -122,8 +124,11 @@ static void free_server(struct ws_server *s)
 {
     for (int i = 0; i < s->nlisten; i++)
         ws_net_close(s->listen_fds[i]);
-    if (s->loop)
+    if (s->loop) {
+        ws_server_timers_free(s);
+        ws_post_free(s);
         ws_loop_destroy(s->loop);
+    }
     free(s->host);
     free(s->port);
     free_list(s->paths);
@@ -146,9 +151,12 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
     if (cb)
         s->cb = *cb;
     s->user_data = user_data;
+    s->next_id = 1;
     rc = copy_config(s, cfg);
     if (rc == 0)
         rc = ws_loop_create(&s->loop);
+    if (rc == 0)
+        rc = ws_post_init(s);
     if (rc < 0) {
         free_server(s);
         return rc;

@@ -7,6 +7,7 @@
 #ifndef WS_SERVER_H
 #define WS_SERVER_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -14,6 +15,7 @@
 #include "net/buf.h"
 #include "net/loop.h"
 #include "net/sock.h"
+#include "ws/idmap.h"
 #include "ws/session.h"
 #include "ws/ws.h"
 
@@ -29,6 +31,7 @@ enum ws_conn_phase {
 
 struct ws_conn {
     struct ws_server *srv;
+    uint64_t id; /* ws_conn_id(): never reused in a server's life */
     int fd;
     enum ws_conn_phase phase;
     struct ws_buf in;             /* owned: bytes read, not yet consumed */
@@ -46,6 +49,7 @@ struct ws_conn {
     bool opened;                 /* on_open ran, so on_close is owed */
     bool close_timer;            /* the close timeout is armed (once) */
     bool drain_armed;            /* out reached the drain threshold */
+    bool stream_on_open;         /* ws_conn_set_streaming in on_upgrade */
     bool close_after_write;      /* plain HTTP: close once out is empty */
     bool queued_kill;            /* on srv->kill_list */
     bool queued_flush;           /* on srv->flush_list */
@@ -74,6 +78,19 @@ struct ws_server {
     struct ws_conn *flush_list; /* to write out after this event */
     struct ws_conn *dead_list;  /* torn down, to free */
     int depth;                  /* > 0 while a user callback runs */
+    uint64_t next_id;           /* the id of the next connection */
+    struct ws_server_timer *timers; /* the application's, to free */
+
+    /* Cross-thread hand-off (post.c). post_lock guards what other threads
+       touch: the queue, its byte count, wake_pending and ids (which only
+       the loop thread changes). */
+    pthread_mutex_t post_lock;
+    bool post_ready; /* post_lock and wake_fd exist */
+    struct ws_post_item *post_head, *post_tail;
+    size_t posted_bytes;
+    bool wake_pending;
+    int wake_fd[2];
+    struct ws_idmap ids; /* open connections by id */
     char error[256];
 };
 
@@ -88,6 +105,17 @@ void ws_conn_flush(struct ws_conn *c);
 
 /* conn.c: tear c down now (on_close, unwatch, close the socket). */
 void ws_conn_teardown(struct ws_conn *c);
+
+/* post.c: the cross-thread queue and its wake-up pipe. */
+int ws_post_init(struct ws_server *s);
+void ws_post_free(struct ws_server *s);
+
+/* post.c: add c to / remove c from the open connections by id. */
+int ws_post_register(struct ws_conn *c);
+void ws_post_unregister(struct ws_conn *c);
+
+/* timer.c: free every application timer still there. */
+void ws_server_timers_free(struct ws_server *s);
 
 /* server.c: queue c for teardown after the current event, reporting code. */
 void ws_server_kill(struct ws_conn *c, int code);

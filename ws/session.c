@@ -67,8 +67,8 @@ static void fail(struct ws_session *s, struct ws_buf *out, uint16_t code);
 
 /* Write one unmasked server frame into out, header and payload together,
    if out may grow to cap. */
-static int write_frame(struct ws_buf *out, size_t cap, uint8_t opcode,
-                       const void *data, size_t len)
+static int write_frame(struct ws_buf *out, size_t cap, bool fin,
+                       uint8_t opcode, const void *data, size_t len)
 {
     size_t hlen = ws_frame_header_size(len, false);
     int rc;
@@ -78,7 +78,7 @@ static int write_frame(struct ws_buf *out, size_t cap, uint8_t opcode,
     rc = ws_buf_reserve(out, hlen + len, cap);
     if (rc < 0)
         return rc;
-    ws_frame_header_write(ws_buf_tail(out), ws_buf_space(out), true, opcode,
+    ws_frame_header_write(ws_buf_tail(out), ws_buf_space(out), fin, opcode,
                           len, NULL);
     if (len > 0)
         memcpy(ws_buf_tail(out) + hlen, data, len);
@@ -91,10 +91,10 @@ static int write_frame(struct ws_buf *out, size_t cap, uint8_t opcode,
  * would pass it is not reading: the frame is refused and the connection
  * is closed with 1008 (RFC 6455 §7.4.1, policy violation).
  */
-static int queue_frame(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
-                       const void *data, size_t len)
+static int queue_frame(struct ws_session *s, struct ws_buf *out, bool fin,
+                       uint8_t opcode, const void *data, size_t len)
 {
-    int rc = write_frame(out, s->lim.max_output, opcode, data, len);
+    int rc = write_frame(out, s->lim.max_output, fin, opcode, data, len);
 
     if (rc == WS_ETOOBIG) {
         fail(s, out, WS_CLOSE_POLICY);
@@ -123,7 +123,7 @@ static int queue_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
         if (n < 0)
             return (int)n;
     }
-    rc = write_frame(out, SIZE_MAX, WS_OP_CLOSE, payload, (size_t)n);
+    rc = write_frame(out, SIZE_MAX, true, WS_OP_CLOSE, payload, (size_t)n);
     if (rc < 0) {
         s->state = WS_SESSION_ABORTED; /* out of memory: nothing to say */
         return rc;
@@ -174,6 +174,8 @@ static uint16_t check_frame_start(const struct ws_session *s,
         return WS_CLOSE_PROTOCOL_ERROR; /* nothing to continue */
     if (h->opcode != WS_OP_CONT && s->in_message)
         return WS_CLOSE_PROTOCOL_ERROR; /* new message inside another */
+    if (s->streaming)
+        return 0; /* nothing is buffered: the application keeps count */
     if (h->payload_len > s->lim.max_frame)
         return WS_CLOSE_TOO_BIG;
     /* Checked before any payload is buffered; msg size <= max_message. */
@@ -192,6 +194,7 @@ static void begin_data_frame(struct ws_session *s)
         s->in_message = true;
         s->msg_opcode = s->frame.opcode;
         s->fragments = 0;
+        s->stream_first = true;
         ws_utf8_reset(&s->utf8);
     }
     s->fragments++;
@@ -202,7 +205,7 @@ static void on_ping(struct ws_session *s, struct ws_buf *out, size_t len)
 {
     if (s->state != WS_SESSION_OPEN)
         return; /* after our close, §5.5.1 allows no more frames */
-    queue_frame(s, out, WS_OP_PONG, s->ctrl, len);
+    queue_frame(s, out, true, WS_OP_PONG, s->ctrl, len);
 }
 
 /* Handle the peer's close frame (§5.5.1, §7.1.2, §7.4). */
@@ -258,6 +261,10 @@ static void finish_message(struct ws_session *s, struct ws_buf *out)
         fail(s, out, WS_CLOSE_INVALID_DATA); /* §8.1: cut sequence */
         return;
     }
+    if (s->streaming) {
+        s->in_message = false; /* the pieces went out as they came */
+        return;
+    }
     /* One spare byte for the NUL that deliver() borrows. */
     rc = ws_buf_reserve(&s->msg, 1, s->lim.max_message + 1);
     if (rc < 0) {
@@ -268,6 +275,31 @@ static void finish_message(struct ws_session *s, struct ws_buf *out)
     deliver(s, s->msg_opcode, ws_buf_head(&s->msg), len);
     ws_buf_clear(&s->msg);
     ws_buf_shrink(&s->msg, WS_SESSION_MSG_KEEP);
+}
+
+/*
+ * Streaming mode: hand n validated payload bytes at p to the application
+ * at once. The last piece of a message is only handed over once its text
+ * is known to end on a character boundary.
+ */
+static int stream_piece(struct ws_session *s, uint8_t *p, size_t n)
+{
+    bool frame_end = s->frame_pos + n == s->frame.payload_len;
+    bool last = frame_end && s->frame.fin;
+    uint8_t saved;
+
+    if (n == 0 && !frame_end)
+        return 0; /* a header without payload yet: nothing to say */
+    if (last && s->msg_opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8))
+        return WS_EUTF8;
+    if (s->state != WS_SESSION_OPEN || s->handler->fragment == NULL)
+        return 0;
+    saved = p[n];
+    p[n] = 0;
+    s->handler->fragment(s->ctx, s->msg_opcode, p, n, s->stream_first, last);
+    p[n] = saved;
+    s->stream_first = false;
+    return 0;
 }
 
 /*
@@ -290,6 +322,8 @@ static int take_payload(struct ws_session *s, uint8_t *p, size_t n)
         if (rc < 0)
             return rc;
     }
+    if (s->streaming)
+        return stream_piece(s, p, n);
     return ws_buf_append(&s->msg, p, n, s->lim.max_message);
 }
 
@@ -313,7 +347,8 @@ static bool deliver_in_place(struct ws_session *s, struct ws_buf *out,
     const struct ws_frame_header *h = &s->frame;
     size_t len;
 
-    if (!h->fin || h->opcode == WS_OP_CONT || ws_frame_is_control(h->opcode))
+    if (!h->fin || h->opcode == WS_OP_CONT || ws_frame_is_control(h->opcode) ||
+        s->streaming)
         return false;
     if (h->payload_len > avail)
         return false;
@@ -399,6 +434,10 @@ int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
         return WS_ECLOSED;
     if (len > 0 && data == NULL)
         return WS_EINVAL;
+    /* RFC 6455 §5.4: a message's fragments may not be interleaved with
+       another message's; only control frames may come between them. */
+    if (s->out_open && (opcode == WS_OP_TEXT || opcode == WS_OP_BINARY))
+        return WS_ESTATE;
     switch (opcode) {
     case WS_OP_TEXT:
         if (!ws_utf8_valid(data, len))
@@ -416,7 +455,7 @@ int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
     default:
         return WS_EINVAL;
     }
-    return queue_frame(s, out, opcode, data, len);
+    return queue_frame(s, out, true, opcode, data, len);
 }
 
 int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
@@ -436,4 +475,60 @@ int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
     s->state = WS_SESSION_CLOSE_SENT;
     s->close_code = code;
     return 0;
+}
+
+int ws_session_set_streaming(struct ws_session *s, bool on)
+{
+    if (s->in_message)
+        return WS_ESTATE;
+    s->streaming = on;
+    return 0;
+}
+
+/* Check a text piece as part of the outgoing UTF-8 stream, leaving the
+   stream's state untouched when the piece is refused. */
+static int check_text_part(struct ws_session *s, const void *data, size_t len,
+                           bool finish)
+{
+    struct ws_utf8 next = s->out_utf8;
+
+    if (ws_utf8_feed(&next, data, len, NULL) < 0)
+        return WS_EINVAL;
+    if (finish && !ws_utf8_complete(&next))
+        return WS_EINVAL;
+    s->out_utf8 = next;
+    return 0;
+}
+
+int ws_session_send_part(struct ws_session *s, struct ws_buf *out,
+                         enum ws_session_part part, uint8_t opcode,
+                         const void *data, size_t len)
+{
+    bool begin = part == WS_PART_BEGIN, finish = part == WS_PART_FINISH;
+    int rc;
+
+    if (s->state != WS_SESSION_OPEN)
+        return WS_ECLOSED;
+    if ((len > 0 && data == NULL) || (begin && opcode != WS_OP_TEXT &&
+                                      opcode != WS_OP_BINARY))
+        return WS_EINVAL;
+    if (begin == s->out_open)
+        return WS_ESTATE;
+    if (len > s->lim.max_message)
+        return WS_ETOOBIG;
+    if (begin) {
+        s->out_opcode = opcode;
+        ws_utf8_reset(&s->out_utf8);
+    }
+    if (s->out_opcode == WS_OP_TEXT) {
+        rc = check_text_part(s, data, len, finish);
+        if (rc < 0)
+            return rc;
+    }
+    /* RFC 6455 §5.4: the first frame carries the opcode, the rest are
+       continuations, and only the last has FIN set. */
+    rc = queue_frame(s, out, finish, begin ? opcode : WS_OP_CONT, data, len);
+    if (rc == 0)
+        s->out_open = !finish;
+    return rc;
 }

@@ -47,7 +47,13 @@ struct ws_session_handler {
     void (*message)(void *ctx, uint8_t opcode, const uint8_t *data, size_t len);
     void (*pong)(void *ctx, const uint8_t *data, size_t len);
     void (*close)(void *ctx, uint16_t code, const uint8_t *reason, size_t len);
+    /* Streaming mode: one piece of a data message, as it arrives. */
+    void (*fragment)(void *ctx, uint8_t opcode, const uint8_t *data,
+                     size_t len, bool first, bool last);
 };
+
+/* The parts of a message sent in pieces (RFC 6455 §5.4). */
+enum ws_session_part { WS_PART_BEGIN, WS_PART_CONTINUE, WS_PART_FINISH };
 
 struct ws_session {
     enum ws_session_state state;
@@ -66,6 +72,16 @@ struct ws_session {
     size_t fragments;
     struct ws_buf msg; /* owned */
     struct ws_utf8 utf8;
+
+    /* Streaming mode: pieces go to handler->fragment, nothing is
+       assembled, and the size limits do not apply. */
+    bool streaming;
+    bool stream_first; /* the next piece starts a message */
+
+    /* A message being sent in pieces by the owner. */
+    bool out_open;
+    uint8_t out_opcode;
+    struct ws_utf8 out_utf8;
 
     /* A control frame's payload (§5.5: at most 125 bytes) + NUL. */
     uint8_t ctrl[WS_FRAME_MAX_CONTROL + 1];
@@ -94,13 +110,28 @@ size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
 
 /*
  * Queue a frame with opcode (text, binary, ping or pong) in out. Text must
- * be valid UTF-8 (checked). Returns 0, WS_ECLOSED (not OPEN), WS_EINVAL,
+ * be valid UTF-8 (checked). Returns 0, WS_ECLOSED (not OPEN), WS_ESTATE (a
+ * text or binary message while a fragmented one is open), WS_EINVAL,
  * WS_ETOOBIG (above max_message, or a control frame above 125 bytes), or
  * WS_EFULL (out would pass max_output: nothing is queued, the session fails
  * with 1008 and the state becomes FAILED).
  */
 int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
                     const void *data, size_t len);
+
+/*
+ * Send one piece of a fragmented message: BEGIN with opcode (text or
+ * binary), then CONTINUE, then FINISH (opcode ignored). Text pieces are
+ * checked as one UTF-8 stream; a bad piece is not sent. Returns 0,
+ * WS_ESTATE (BEGIN while a message is open, or CONTINUE/FINISH with
+ * none), WS_ECLOSED, WS_EINVAL, WS_ETOOBIG, WS_EFULL, WS_ENOMEM.
+ */
+int ws_session_send_part(struct ws_session *s, struct ws_buf *out,
+                         enum ws_session_part part, uint8_t opcode,
+                         const void *data, size_t len);
+
+/* Switch streaming mode; WS_ESTATE while a message is half received. */
+int ws_session_set_streaming(struct ws_session *s, bool on);
 
 /*
  * Start the closing handshake with code and reason (§7.1.2): queue the

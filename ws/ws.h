@@ -4,8 +4,9 @@
  * that it runs itself or that the application already has.
  *
  * Threading: the library starts no threads. Every function here must be
- * called on the thread that runs the server, except ws_server_stop(), which
- * is also async-signal-safe.
+ * called on the thread that runs the server, except the ws_server_post*()
+ * calls, which any thread may make, and ws_server_stop(), which is also
+ * async-signal-safe.
  *
  * Errors: functions return int; zero or a non-negative count is success, a
  * negative WS_E* code is failure. ws_strerror() and ws_errname() describe a
@@ -120,6 +121,9 @@ struct ws_config {
     /* on_drain fires when an output queue that held at least this many
        bytes has been written out completely. Default 1 MiB. */
     size_t drain_threshold_bytes;
+    /* Bytes that other threads may have posted and the loop not yet
+       handled; ws_server_post_send() beyond it fails. Default 64 MiB. */
+    size_t max_posted_bytes;
 };
 
 /*
@@ -156,6 +160,18 @@ struct ws_callbacks {
     /* c's output queue, which had reached drain_threshold_bytes, is empty
        again: a producer that paused on ws_conn_buffered() may resume. */
     void (*on_drain)(struct ws_conn *c, void *user_data);
+    /*
+     * Streaming receive, for connections switched to it with
+     * ws_conn_set_streaming(): each piece of a message as it arrives, in
+     * order. first marks the first piece of a message, last its final one
+     * (a piece may be both, and may be empty). Text is checked as UTF-8
+     * as it arrives; a bad byte closes the connection with 1007 after the
+     * pieces before it were delivered. max_message_bytes, max_frame_bytes
+     * and max_fragments do not apply to such connections.
+     */
+    void (*on_fragment)(struct ws_conn *c, enum ws_msg_type type,
+                        const void *data, size_t len, int first, int last,
+                        void *user_data);
     /* A pong arrived (an answer to ws_conn_ping(), or unsolicited). */
     void (*on_pong)(struct ws_conn *c, const void *data, size_t len,
                     void *user_data);
@@ -288,6 +304,81 @@ int ws_conn_ping(struct ws_conn *c, const void *data, size_t len);
  * closing: nothing changes).
  */
 int ws_conn_close(struct ws_conn *c, int code, const char *reason);
+
+/*
+ * Send one message in pieces, without building it in memory (RFC 6455
+ * §5.4 fragmentation): begin with the first piece and the type, continue
+ * with more, finish with the last (any piece may be empty). Pings and a
+ * close may go out between pieces; whole messages may not: ws_conn_send()
+ * returns WS_ESTATE until the message is finished. Text pieces may split a
+ * UTF-8 character; the whole must be valid (WS_EINVAL otherwise, and the
+ * piece is not sent). Each returns 0, WS_ESTATE (begin while a message is
+ * open, continue or finish with none), WS_EINVAL, WS_ECLOSED, WS_EFULL,
+ * WS_ENOMEM.
+ */
+int ws_conn_send_begin(struct ws_conn *c, enum ws_msg_type type,
+                       const void *data, size_t len);
+int ws_conn_send_continue(struct ws_conn *c, const void *data, size_t len);
+int ws_conn_send_finish(struct ws_conn *c, const void *data, size_t len);
+
+/*
+ * Deliver c's messages piece by piece to on_fragment instead of whole to
+ * on_message (on = 1), or go back (0). Call it in on_upgrade or on_open.
+ * Returns 0, WS_EINVAL (no on_fragment callback), WS_ESTATE (a message is
+ * half received).
+ */
+int ws_conn_set_streaming(struct ws_conn *c, int on);
+
+/*
+ * A number that names c for as long as the server lives: never reused, so
+ * another thread may keep it (unlike the pointer) and pass it to
+ * ws_server_post_send(). ws_server_find() turns it back into c while c is
+ * open.
+ */
+uint64_t ws_conn_id(const struct ws_conn *c);
+struct ws_conn *ws_server_find(struct ws_server *s, uint64_t id);
+
+/*
+ * Cross-thread calls: any thread may make them; they never block on a
+ * client, only briefly on the server's queue lock, and they wake the loop.
+ * The work happens on the loop thread, in order. They must not be called
+ * after ws_server_destroy() has begun.
+ *
+ * ws_server_post_send() copies data and queues it for the connection
+ * named id. Returns 0, WS_ECLOSED (no open connection has that id now),
+ * WS_EINVAL (bad type, or text that is not UTF-8), WS_EFULL (more than
+ * max_posted_bytes wait already), WS_ENOMEM. A connection that closes
+ * before the loop gets to the message simply does not receive it.
+ *
+ * ws_server_post_broadcast() is ws_server_broadcast() from any thread.
+ * Returns 0, WS_EINVAL, WS_EFULL, WS_ENOMEM.
+ *
+ * ws_server_post() runs fn(s, arg) on the loop thread, where every
+ * ws_conn call is allowed. Returns 0, WS_EINVAL, WS_ENOMEM.
+ */
+int ws_server_post_send(struct ws_server *s, uint64_t id,
+                        enum ws_msg_type type, const void *data, size_t len);
+int ws_server_post_broadcast(struct ws_server *s, enum ws_msg_type type,
+                             const void *data, size_t len);
+int ws_server_post(struct ws_server *s,
+                   void (*fn)(struct ws_server *s, void *arg), void *arg);
+
+struct ws_server_timer; /* opaque; from ws_server_timer_start() */
+
+/*
+ * Timers on the server's loop: cb runs on the loop thread after
+ * timeout_ms, then every repeat_ms (0: once). Returns 0 and sets *out, or
+ * WS_EINVAL, WS_ENOMEM. The timer lives until ws_server_timer_stop() or
+ * ws_server_destroy().
+ */
+int ws_server_timer_start(struct ws_server *s, struct ws_server_timer **out,
+                          unsigned timeout_ms, unsigned repeat_ms,
+                          void (*cb)(struct ws_server_timer *t, void *arg),
+                          void *arg);
+
+/* Stop t and free it; allowed inside t's own callback (it will not fire
+   again). */
+void ws_server_timer_stop(struct ws_server_timer *t);
 
 /* Attach and read back the application's pointer for c. */
 void ws_conn_set_user_data(struct ws_conn *c, void *data);

@@ -1,0 +1,255 @@
+/*
+ * post.c - the hand-off from other threads to the loop thread: a FIFO of
+ * posted work under one mutex, a self-pipe that wakes the loop, and the
+ * map of open connections by id. Other threads only ever touch what the
+ * mutex guards; everything else here runs on the loop thread. Posting never
+ * waits for a client, only for the lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ws/server.h"
+
+enum post_kind { POST_SEND, POST_BROADCAST, POST_CALL };
+
+struct ws_post_item {
+    struct ws_post_item *next;
+    enum post_kind kind;
+    enum ws_msg_type type;
+    uint64_t id;
+    void (*fn)(struct ws_server *s, void *arg);
+    void *arg;
+    size_t len;
+    uint8_t data[]; /* the copied message */
+};
+
+static void on_wake(struct ws_loop *loop, int fd, int events, void *arg);
+
+int ws_post_init(struct ws_server *s)
+{
+    int rc;
+
+    if (pthread_mutex_init(&s->post_lock, NULL) != 0)
+        return WS_ESYS;
+    if (pipe2(s->wake_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
+        pthread_mutex_destroy(&s->post_lock);
+        return WS_ESYS;
+    }
+    rc = ws_loop_watch(s->loop, s->wake_fd[0], WS_IO_READ, on_wake, s);
+    if (rc < 0) {
+        ws_net_close(s->wake_fd[0]);
+        ws_net_close(s->wake_fd[1]);
+        pthread_mutex_destroy(&s->post_lock);
+        return rc;
+    }
+    s->post_ready = true;
+    return 0;
+}
+
+void ws_post_free(struct ws_server *s)
+{
+    struct ws_post_item *it = s->post_head;
+
+    if (!s->post_ready)
+        return;
+    while (it) {
+        struct ws_post_item *next = it->next;
+
+        free(it);
+        it = next;
+    }
+    ws_loop_unwatch(s->loop, s->wake_fd[0]);
+    ws_net_close(s->wake_fd[0]);
+    ws_net_close(s->wake_fd[1]);
+    pthread_mutex_destroy(&s->post_lock);
+    ws_idmap_free(&s->ids);
+}
+
+int ws_post_register(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+    int rc;
+
+    pthread_mutex_lock(&s->post_lock);
+    rc = ws_idmap_put(&s->ids, c->id, c);
+    pthread_mutex_unlock(&s->post_lock);
+    return rc;
+}
+
+void ws_post_unregister(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+
+    pthread_mutex_lock(&s->post_lock);
+    ws_idmap_del(&s->ids, c->id);
+    pthread_mutex_unlock(&s->post_lock);
+}
+
+struct ws_conn *ws_server_find(struct ws_server *s, uint64_t id)
+{
+    /* The loop thread is the only writer of the map, so its own reads
+       need no lock. */
+    struct ws_conn *c = s ? ws_idmap_get(&s->ids, id) : NULL;
+
+    return c && c->phase == WS_CONN_WS && !c->queued_kill ? c : NULL;
+}
+
+/* Allocate an item with a copy of data. */
+static struct ws_post_item *new_item(enum post_kind kind, const void *data,
+                                     size_t len)
+{
+    struct ws_post_item *it;
+
+    if (len > SIZE_MAX - sizeof(*it))
+        return NULL;
+    it = malloc(sizeof(*it) + len);
+    if (it == NULL)
+        return NULL;
+    memset(it, 0, sizeof(*it));
+    it->kind = kind;
+    it->len = len;
+    if (len > 0)
+        memcpy(it->data, data, len);
+    return it;
+}
+
+/*
+ * Append it under the lock and wake the loop once per batch. need_id is
+ * checked against the open connections under the same lock. Frees it on
+ * failure.
+ */
+static int enqueue(struct ws_server *s, struct ws_post_item *it, bool need_id)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&s->post_lock);
+    if (need_id && ws_idmap_get(&s->ids, it->id) == NULL)
+        rc = WS_ECLOSED;
+    else if (it->len > s->cfg.max_posted_bytes - s->posted_bytes)
+        rc = WS_EFULL;
+    if (rc == 0) {
+        *(s->post_tail ? &s->post_tail->next : &s->post_head) = it;
+        s->post_tail = it;
+        s->posted_bytes += it->len;
+        if (!s->wake_pending) {
+            ssize_t n;
+
+            /* A full pipe already guarantees a wake-up. */
+            s->wake_pending = true;
+            n = write(s->wake_fd[1], "", 1);
+            (void)n;
+        }
+    }
+    pthread_mutex_unlock(&s->post_lock);
+    if (rc < 0)
+        free(it);
+    return rc;
+}
+
+/* Check a posted message's arguments before copying it. */
+static int check_message(enum ws_msg_type type, const void *data, size_t len)
+{
+    if (type != WS_TEXT && type != WS_BINARY)
+        return WS_EINVAL;
+    if (len > 0 && data == NULL)
+        return WS_EINVAL;
+    if (type == WS_TEXT && !ws_utf8_valid(data, len))
+        return WS_EINVAL;
+    return 0;
+}
+
+int ws_server_post_send(struct ws_server *s, uint64_t id,
+                        enum ws_msg_type type, const void *data, size_t len)
+{
+    struct ws_post_item *it;
+    int rc = s ? check_message(type, data, len) : WS_EINVAL;
+
+    if (rc < 0)
+        return rc;
+    it = new_item(POST_SEND, data, len);
+    if (it == NULL)
+        return WS_ENOMEM;
+    it->id = id;
+    it->type = type;
+    return enqueue(s, it, true);
+}
+
+int ws_server_post_broadcast(struct ws_server *s, enum ws_msg_type type,
+                             const void *data, size_t len)
+{
+    struct ws_post_item *it;
+    int rc = s ? check_message(type, data, len) : WS_EINVAL;
+
+    if (rc < 0)
+        return rc;
+    it = new_item(POST_BROADCAST, data, len);
+    if (it == NULL)
+        return WS_ENOMEM;
+    it->type = type;
+    return enqueue(s, it, false);
+}
+
+int ws_server_post(struct ws_server *s,
+                   void (*fn)(struct ws_server *s, void *arg), void *arg)
+{
+    struct ws_post_item *it;
+
+    if (s == NULL || fn == NULL)
+        return WS_EINVAL;
+    it = new_item(POST_CALL, NULL, 0);
+    if (it == NULL)
+        return WS_ENOMEM;
+    it->fn = fn;
+    it->arg = arg;
+    return enqueue(s, it, false);
+}
+
+/* Do one posted item on the loop thread. */
+static void run_item(struct ws_server *s, const struct ws_post_item *it)
+{
+    struct ws_conn *c;
+
+    switch (it->kind) {
+    case POST_SEND:
+        c = ws_server_find(s, it->id);
+        if (c != NULL)
+            ws_conn_send(c, it->type, it->data, it->len);
+        break;
+    case POST_BROADCAST:
+        ws_server_broadcast(s, it->type, it->data, it->len);
+        break;
+    case POST_CALL:
+        WS_CALLBACK(s, it->fn(s, it->arg));
+        break;
+    }
+}
+
+/* The wake pipe is readable: take the whole queue and run it in order. */
+static void on_wake(struct ws_loop *loop, int fd, int events, void *arg)
+{
+    struct ws_server *s = arg;
+    struct ws_post_item *it;
+    char sink[64];
+
+    (void)loop;
+    (void)events;
+    while (read(fd, sink, sizeof(sink)) > 0)
+        ;
+    pthread_mutex_lock(&s->post_lock);
+    it = s->post_head;
+    s->post_head = s->post_tail = NULL;
+    s->posted_bytes = 0;
+    s->wake_pending = false;
+    pthread_mutex_unlock(&s->post_lock);
+    while (it) {
+        struct ws_post_item *next = it->next;
+
+        run_item(s, it);
+        free(it);
+        it = next;
+        ws_server_settle(s); /* write each as it comes: keep queues low */
+    }
+}
