@@ -44,8 +44,9 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 # --- socket layer and its demos (issue 4) ---
 # Extra net/*.c files of the socket layer, and demo/<name>.c programs
 # built as $(BUILD)/<name> on the library.
-NET_EXTRA_SRC :=
-SOCK_DEMOS :=
+NET_EXTRA_SRC := net/addr.c net/neterr.c net/sockopt.c net/connect.c
+SOCK_DEMOS := tcp_echo_server tcp_client udp_echo_server udp_client \
+              tcp_chat sockopt_bench
 # --- end socket layer block ---
 
 # --- chat demo (issue 3) ---
@@ -66,7 +67,7 @@ PROGS := $(BUILD)/ws_echo $(if $(wildcard demo/chat.c),$(BUILD)/ws_chat) \
          $(SOCK_DEMOS:%=$(BUILD)/%)
 
 # Unit tests: each links only the modules it tests.
-UNIT := frame utf8 buf loop sock request handshake session
+UNIT := frame utf8 buf loop sock request handshake session idmap
 MOD_frame     := ws/frame ws/utf8 ws/error
 MOD_utf8      := ws/utf8 ws/error
 MOD_buf       := net/buf ws/error
@@ -75,8 +76,16 @@ MOD_sock      := net/sock ws/error
 MOD_request   := http/request ws/error
 MOD_handshake := http/handshake http/request ws/error
 MOD_session   := ws/session ws/frame ws/utf8 net/buf ws/error
+MOD_idmap     := ws/idmap ws/error
 # --- unit tests of the socket layer (issue 4) ---
 # UNIT += ...   and   MOD_<name> := <modules>
+# net/sock.c resolves through net/addr.c and applies net/sockopt.c.
+NET_CORE := net/sock net/addr net/neterr net/sockopt
+MOD_sock += net/addr net/neterr net/sockopt net/connect
+MOD_loop += net/addr net/neterr net/sockopt
+UNIT += addr sockopt
+MOD_addr := $(NET_CORE) ws/error
+MOD_sockopt := $(NET_CORE) net/connect ws/error
 # --- end socket layer tests ---
 
 # --- unit tests of static files (issue 3) ---

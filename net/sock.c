@@ -1,8 +1,9 @@
 /*
- * sock.c - TCP socket helpers: resolve and listen, accept, socket options,
- * and read/write wrappers that retry EINTR. Every failure returns the
- * negated errno of the failing call at once. It must never raise SIGPIPE,
- * change a signal disposition, or know anything about HTTP or WebSocket.
+ * sock.c - TCP and UDP socket helpers: bind and listen on every resolved
+ * address, accept, and read/write/sendto/recvfrom wrappers that retry
+ * EINTR. Every failure returns the negated errno of the failing call at
+ * once. It must never raise SIGPIPE, change a signal disposition, block,
+ * or know anything about HTTP or WebSocket.
  */
 #include "net/sock.h"
 
@@ -10,30 +11,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "net/addr.h"
+#include "net/neterr.h"
+#include "net/sockopt.h"
 #include "ws/ws.h"
 
 /* The current errno, negated, with EWOULDBLOCK folded into EAGAIN. */
 static int sock_errno(void)
 {
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-}
-
-/* The port of an AF_INET or AF_INET6 address, or -1. */
-static int sock_addr_port(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET)
-        return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
-    if (sa->sa_family == AF_INET6)
-        return ntohs(
-            ((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
-    return -1;
 }
 
 /* Format an IPv6 address as "[addr%scope]:port". */
@@ -88,54 +80,43 @@ int ws_net_local_port(int fd)
 
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
         return -errno;
-    port = sock_addr_port((const struct sockaddr *)&ss);
+    port = ws_net_sockaddr_port((const struct sockaddr *)&ss);
     return port < 0 ? -EAFNOSUPPORT : port;
 }
 
-/* Write "op addr: cause" into err, if the caller gave a buffer. */
-static void sock_err(char *err, size_t errlen, const char *op, const char *addr,
-                     const char *cause)
+/* Create, configure and bind one socket for a (and listen when it is a
+   stream socket); returns the fd or -errno (err filled). */
+static int sock_bind_one(const struct ws_net_addr *a,
+                         const struct ws_net_bind_req *req, int backlog,
+                         char *err, size_t errlen)
 {
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s %s: %s", op, addr, cause);
-}
-
-/* Create, configure, bind and listen one socket for ai, on port instead
-   of ai's port when port > 0; returns the fd or -errno (err filled). */
-static int sock_listen_one(const struct addrinfo *ai, int port, int backlog,
-                           char *err, size_t errlen)
-{
-    struct sockaddr_storage ss;
     char addr[WS_NET_ADDRSTRLEN];
     const char *op = "socket";
     int one = 1;
     int fd, rc;
 
-    if (ai->ai_addrlen > sizeof(ss))
-        return -EINVAL;
-    memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-    if (port > 0 && ss.ss_family == AF_INET)
-        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-    if (port > 0 && ss.ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                ai->ai_protocol);
+    fd = socket(a->ss.ss_family, req->socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
     if (fd < 0)
         goto fail;
-    op = "setsockopt SO_REUSEADDR";
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
-        goto fail;
+    if (req->opts != NULL) {
+        rc = ws_net_sockopts_apply(fd, req->opts, err, errlen);
+        if (rc < 0) {
+            ws_net_close(fd);
+            return rc;
+        }
+    }
     /* V6ONLY lets "::" and "0.0.0.0" listen on the same port side by
        side, whatever the system default (bindv6only) says. */
     op = "setsockopt IPV6_V6ONLY";
-    if (ai->ai_family == AF_INET6 &&
+    if (a->ss.ss_family == AF_INET6 &&
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
         goto fail;
     op = "bind";
-    if (bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) < 0)
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
         goto fail;
     op = "listen";
-    if (listen(fd, backlog) < 0)
+    if (req->socktype == SOCK_STREAM && listen(fd, backlog) < 0)
         goto fail;
     return fd;
 
@@ -143,85 +124,121 @@ fail:
     rc = -errno;
     if (fd >= 0)
         ws_net_close(fd);
-    ws_net_addr_format((struct sockaddr *)&ss, ai->ai_addrlen, addr,
+    ws_net_addr_format((const struct sockaddr *)&a->ss, a->len, addr,
                        sizeof(addr));
-    sock_err(err, errlen, op, addr, strerror(-rc));
+    ws_net_errfmt(err, errlen, op, addr, rc);
     return rc;
 }
 
-/* Resolve host:port for listening; returns 0 or WS_ENOTFOUND (err
-   filled). */
-static int sock_resolve(const char *host, const char *port,
-                        struct addrinfo **res, char *err, size_t errlen)
+/* Bind every address of addrs[0..n) into fds; returns the count or the
+   first error, with the sockets opened so far closed again. */
+static int sock_bind_all(struct ws_net_addr *addrs, int n,
+                         const struct ws_net_bind_req *req, int backlog,
+                         int *fds, int max, char *err, size_t errlen)
 {
-    struct addrinfo hints;
-    char addr[WS_NET_ADDRSTRLEN + 256];
-    const char *cause;
-    int rc;
+    int count = 0, skipped = 0, bound_port = 0;
 
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    hints.ai_flags = AI_PASSIVE;
-    rc = getaddrinfo(host, port, &hints, res);
-    if (rc == 0)
-        return 0;
-    cause = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
-    if (host == NULL)
-        snprintf(addr, sizeof(addr), "*:%s", port);
-    else if (strchr(host, ':') != NULL)
-        snprintf(addr, sizeof(addr), "[%s]:%s", host, port);
-    else
-        snprintf(addr, sizeof(addr), "%s:%s", host, port);
-    sock_err(err, errlen, "resolve", addr, cause);
-    return WS_ENOTFOUND;
-}
-
-/* Listen on every address host:port resolves to, up to max. */
-int ws_net_tcp_listen(const char *host, const char *port, int backlog, int *fds,
-                      int max, char *err, size_t errlen)
-{
-    struct addrinfo *res;
-    int n = 0;
-    int rc, fd;
-    int skipped = 0;
-    int bound_port = 0;
-
-    if (fds == NULL || max < 1 || port == NULL)
-        return -EINVAL;
-    if (host != NULL && strcmp(host, "*") == 0)
-        host = NULL;
-    rc = sock_resolve(host, port, &res, err, errlen);
-    if (rc < 0)
-        return rc;
-    for (const struct addrinfo *ai = res; ai && n < max; ai = ai->ai_next) {
-        fd = sock_listen_one(ai, bound_port, backlog, err, errlen);
+    for (int i = 0; i < n && count < max; i++) {
+        int fd;
+        /* Port 0: every further address takes the port the kernel chose
+           for the first, so that one number reaches all of them. */
+        if (bound_port > 0)
+            ws_net_addr_set_port(&addrs[i], bound_port);
+        fd = sock_bind_one(&addrs[i], req, backlog, err, errlen);
         /* A family the kernel lacks (no IPv6) is no reason to fail. */
         if (fd == -EAFNOSUPPORT) {
             skipped = fd;
             continue;
         }
         if (fd < 0) {
-            while (n > 0)
-                ws_net_close(fds[--n]);
-            freeaddrinfo(res);
+            while (count > 0)
+                ws_net_close(fds[--count]);
             return fd;
         }
-        /* Port 0: every further address takes the port the kernel chose
-           for the first, so that one number reaches all listeners. */
-        if (n == 0 && sock_addr_port(ai->ai_addr) == 0) {
+        if (count == 0 &&
+            ws_net_sockaddr_port((const struct sockaddr *)&addrs[i].ss) == 0) {
             int p = ws_net_local_port(fd);
             bound_port = p > 0 ? p : 0;
         }
-        fds[n++] = fd;
+        fds[count++] = fd;
     }
-    freeaddrinfo(res);
-    if (n == 0)
+    if (count == 0)
         return skipped < 0 ? skipped : WS_ENOTFOUND;
-    if (err != NULL && errlen > 0)
+    return count;
+}
+
+/* Resolve req's host and bind with an explicit listen() backlog. */
+static int sock_bind(const struct ws_net_bind_req *req, int backlog, int *fds,
+                     int max, char *err, size_t errlen)
+{
+    struct ws_net_addr addrs[WS_NET_MAXADDRS];
+    struct ws_net_query q;
+    int n;
+
+    if (req == NULL || fds == NULL || max < 1)
+        return -EINVAL;
+    if (req->socktype != SOCK_STREAM && req->socktype != SOCK_DGRAM)
+        return -EINVAL;
+    memset(&q, 0, sizeof(q));
+    q.host = req->host;
+    q.port = req->port;
+    q.socktype = req->socktype;
+    q.passive = 1;
+    n = ws_net_resolve(&q, addrs, WS_NET_MAXADDRS, err, errlen);
+    if (n < 0)
+        return n;
+    n = sock_bind_all(addrs, n, req, backlog, fds, max, err, errlen);
+    if (n > 0 && err != NULL && errlen > 0)
         err[0] = '\0';
     return n;
+}
+
+/* Bind (and listen) on every address req->host resolves to. */
+int ws_net_bind(const struct ws_net_bind_req *req, int *fds, int max, char *err,
+                size_t errlen)
+{
+    struct ws_net_bind_req r;
+
+    if (req == NULL)
+        return -EINVAL;
+    r = *req;
+    if (r.socktype == 0)
+        r.socktype = SOCK_STREAM;
+    return sock_bind(&r, r.backlog > 0 ? r.backlog : SOMAXCONN, fds, max, err,
+                     errlen);
+}
+
+/* Listen on every address host:port resolves to, up to max. */
+int ws_net_tcp_listen(const char *host, const char *port, int backlog, int *fds,
+                      int max, char *err, size_t errlen)
+{
+    struct ws_net_sockopts opts;
+    struct ws_net_bind_req req;
+
+    if (port == NULL)
+        return -EINVAL;
+    memset(&opts, 0, sizeof(opts));
+    opts.reuseaddr = WS_NET_ON;
+    memset(&req, 0, sizeof(req));
+    req.host = host;
+    req.port = port;
+    req.socktype = SOCK_STREAM;
+    req.opts = &opts;
+    /* The backlog goes to listen() as given: 0 is a legal, tiny queue. */
+    return sock_bind(&req, backlog, fds, max, err, errlen);
+}
+
+/* Bind a datagram socket on every address host:port resolves to. */
+int ws_net_udp_bind(const char *host, const char *port, int *fds, int max,
+                    char *err, size_t errlen)
+{
+    struct ws_net_bind_req req;
+
+    memset(&req, 0, sizeof(req));
+    req.host = host;
+    req.port = port;
+    req.socktype = SOCK_DGRAM;
+    return sock_bind(&req, 0, fds, max, err, errlen);
 }
 
 /* Accept one connection as a non-blocking close-on-exec socket. */
@@ -292,6 +309,51 @@ ssize_t ws_net_writev(int fd, const struct iovec *iov, int iovcnt)
         if (errno != EINTR)
             return sock_errno();
     }
+}
+
+/* sendto() with MSG_NOSIGNAL, retrying EINTR. */
+ssize_t ws_net_sendto(int fd, const void *buf, size_t len,
+                      const struct ws_net_addr *to)
+{
+    const struct sockaddr *sa = to ? (const struct sockaddr *)&to->ss : NULL;
+    socklen_t salen = to ? to->len : 0;
+
+    for (;;) {
+        ssize_t n = sendto(fd, buf, len, MSG_NOSIGNAL, sa, salen);
+        if (n >= 0)
+            return n;
+        if (errno != EINTR)
+            return sock_errno();
+    }
+}
+
+/* recvfrom(), retrying EINTR, with the sender stored in from. */
+ssize_t ws_net_recvfrom(int fd, void *buf, size_t len, struct ws_net_addr *from)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+
+    for (;;) {
+        ssize_t n;
+        sslen = sizeof(ss);
+        n = recvfrom(fd, buf, len, 0, (struct sockaddr *)&ss, &sslen);
+        if (n >= 0) {
+            if (from != NULL) {
+                memset(from, 0, sizeof(*from));
+                memcpy(&from->ss, &ss, sslen < sizeof(ss) ? sslen : sizeof(ss));
+                from->len = sslen < sizeof(ss) ? sslen : sizeof(ss);
+            }
+            return n;
+        }
+        if (errno != EINTR)
+            return sock_errno();
+    }
+}
+
+/* shutdown(), reporting -errno. */
+int ws_net_shutdown(int fd, int how)
+{
+    return shutdown(fd, how) < 0 ? -errno : 0;
 }
 
 /* Set O_NONBLOCK unless already set. */

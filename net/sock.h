@@ -1,11 +1,12 @@
 /*
- * sock.h - TCP and UDP socket helpers: address resolution with
- * getaddrinfo(), listeners, accept, options and read/write wrappers that
- * retry EINTR and never raise SIGPIPE. Functions here return 0 (or a
- * count) or the negated errno of the call that failed, so that cleanup
- * cannot overwrite it; resolution failures return WS_ENOTFOUND. Setup
- * calls take an optional err buffer that receives one line naming the
- * operation, the address and the cause.
+ * sock.h - TCP and UDP socket helpers: listeners and bound datagram
+ * sockets on every address a host resolves to (through net/addr.c),
+ * accept, and read/write/sendto/recvfrom wrappers that retry EINTR and
+ * never raise SIGPIPE. Functions here return 0 (or a count) or the negated
+ * errno of the call that failed, so that cleanup cannot overwrite it;
+ * resolution failures return WS_ENOTFOUND. Setup calls take an optional
+ * err buffer that receives one line naming the operation, the address and
+ * the cause (net/neterr.h).
  */
 #ifndef WS_NET_SOCK_H
 #define WS_NET_SOCK_H
@@ -44,6 +45,37 @@ int ws_net_local_port(int fd);
 int ws_net_tcp_listen(const char *host, const char *port, int backlog, int *fds,
                       int max, char *err, size_t errlen);
 
+struct ws_net_sockopts;
+
+/* What ws_net_bind() binds. Zero-filled: TCP on every address, port 0. */
+struct ws_net_bind_req {
+    const char *host; /* NULL or "*": every local address */
+    const char *port; /* service or number; NULL means "0" */
+    int socktype;     /* SOCK_STREAM (0 means this) or SOCK_DGRAM */
+    int backlog;      /* listen() backlog for SOCK_STREAM; 0: SOMAXCONN */
+    /* Applied to each socket before bind(); NULL: none. The borrowed
+       struct is only read during the call. */
+    const struct ws_net_sockopts *opts;
+};
+
+/*
+ * Bind (and for SOCK_STREAM listen) a non-blocking close-on-exec socket on
+ * every address req->host resolves to, IPv6 ones V6ONLY, up to max of
+ * them; with port "0" all get the port the kernel chose for the first.
+ * Returns the number of sockets stored in fds (>= 1), WS_ENOTFOUND, -EINVAL
+ * (NULL req or fds, max < 1, a bad socktype or option) or -errno of the
+ * first failure, with every socket opened so far closed and err (optional)
+ * set, for instance "bind 127.0.0.1:80: Permission denied". Families the
+ * kernel lacks are skipped unless none is left. err is emptied on success.
+ */
+int ws_net_bind(const struct ws_net_bind_req *req, int *fds, int max, char *err,
+                size_t errlen);
+
+/* ws_net_bind() for SOCK_DGRAM with no options: SO_REUSEADDR stays off,
+   so that a port in use fails with -EADDRINUSE as it does for TCP. */
+int ws_net_udp_bind(const char *host, const char *port, int *fds, int max,
+                    char *err, size_t errlen);
+
 /*
  * Accept one connection, non-blocking and close-on-exec (accept4).
  * Returns the fd, or -errno: -EAGAIN when none is pending, -EMFILE/-ENFILE
@@ -61,6 +93,21 @@ ssize_t ws_net_write(int fd, const void *buf, size_t len);
 
 /* sendmsg(MSG_NOSIGNAL) over an iovec, retrying EINTR. */
 ssize_t ws_net_writev(int fd, const struct iovec *iov, int iovcnt);
+
+/* sendto(MSG_NOSIGNAL) retrying EINTR; to NULL sends on a connected
+   socket. Bytes sent or -errno (-EAGAIN when the socket buffer is full). */
+ssize_t ws_net_sendto(int fd, const void *buf, size_t len,
+                      const struct ws_net_addr *to);
+
+/* recvfrom() retrying EINTR; from (optional) gets the sender. Returns the
+   datagram's length (a longer one is cut to len) or -errno: -EAGAIN when
+   none is queued, -ECONNREFUSED on a connected socket whose peer port
+   answered an earlier datagram with ICMP port unreachable. */
+ssize_t ws_net_recvfrom(int fd, void *buf, size_t len,
+                        struct ws_net_addr *from);
+
+/* shutdown(how) (SHUT_WR: orderly end of our stream); 0 or -errno. */
+int ws_net_shutdown(int fd, int how);
 
 int ws_net_set_nonblock(int fd);
 int ws_net_set_cloexec(int fd);

@@ -130,7 +130,7 @@ static void build_input(const struct fspec *sp, struct bytes *b)
 
 /* ---- Recording handler ------------------------------------------------ */
 
-enum ev_kind { EV_END, EV_MSG, EV_PONG, EV_CLOSE };
+enum ev_kind { EV_END, EV_MSG, EV_PONG, EV_CLOSE, EV_PIECE };
 
 struct rec_ev {
     enum ev_kind kind;
@@ -195,7 +195,18 @@ static void on_close(void *ctx, uint16_t code, const uint8_t *reason,
 }
 
 static const struct ws_session_handler handler = {on_message, on_pong,
-                                                  on_close};
+                                                  on_close, NULL};
+
+/* Streaming: a piece, with first in bit 0 and last in bit 1 of code. */
+static void on_piece(void *ctx, uint8_t opcode, const uint8_t *data,
+                     size_t len, bool first, bool last)
+{
+    rec_push(ctx, EV_PIECE, opcode, (uint16_t)(first | (last << 1)), data,
+             len);
+}
+
+static const struct ws_session_handler stream_handler = {
+    on_message, on_pong, on_close, on_piece};
 
 /* ---- Expectations ----------------------------------------------------- */
 
@@ -993,6 +1004,105 @@ static void test_fail_output_full(void **state)
     assert_tail_close(f, 0, WS_CLOSE_PROTOCOL_ERROR);
 }
 
+/* Streaming receive: pieces arrive as the bytes do, first and last flags
+   bracket the message, and the size limits do not apply. */
+static void test_stream_pieces(void **state)
+{
+    static const struct ws_session_limits tiny = {
+        .max_message = 4, .max_frame = 4, .max_fragments = 1,
+        .max_output = 1 << 20};
+    struct fx *f = *state;
+    struct bytes b = {0};
+    size_t used, cut;
+    char all[64] = "";
+
+    fx_limits(f, &tiny);
+    f->s.handler = &stream_handler;
+    assert_int_equal(ws_session_set_streaming(&f->s, true), 0);
+    add_frame(&b, false, WS_OP_TEXT, "h\xc3\xa9llo wo", 9);
+    add_frame(&b, true, WS_OP_CONT, "rld", 3);
+    cut = 2 + 4 + 3; /* mid-payload of the first frame */
+    used = fx_feed(f, b.p, cut);
+    assert_int_equal(used, cut);
+    used = fx_feed(f, b.p + cut, b.len - cut);
+    assert_int_equal(used, b.len - cut);
+    assert_int_equal(f->s.state, WS_SESSION_OPEN);
+    assert_true(f->rec.n >= 3);
+    for (size_t i = 0; i < f->rec.n; i++) {
+        const struct rec_ev *e = &f->rec.ev[i];
+
+        assert_int_equal(e->kind, EV_PIECE);
+        assert_int_equal(e->opcode, WS_OP_TEXT);
+        assert_int_equal(e->code & 1, i == 0);
+        assert_int_equal((e->code >> 1) & 1, i == f->rec.n - 1);
+        assert_true(e->nul);
+        strncat(all, (const char *)e->data, e->len);
+    }
+    assert_string_equal(all, "h\xc3\xa9llo world");
+    assert_int_equal(ws_buf_size(&f->out), 0);
+    free(b.p);
+}
+
+/* Streaming: text cut inside a character at FIN is 1007, and the last
+   piece is not handed over before that check. */
+static void test_stream_utf8_cut(void **state)
+{
+    struct fx *f = *state;
+    struct bytes b = {0};
+
+    f->s.handler = &stream_handler;
+    assert_int_equal(ws_session_set_streaming(&f->s, true), 0);
+    add_frame(&b, true, WS_OP_TEXT, "ab\xc3", 3);
+    fx_feed(f, b.p, b.len);
+    assert_int_equal(f->s.state, WS_SESSION_FAILED);
+    assert_int_equal(f->rec.n, 0);
+    assert_out_close(f, WS_CLOSE_INVALID_DATA);
+    free(b.p);
+}
+
+/* Sending in parts: opcode then continuations, FIN on the last, a ping
+   between them, UTF-8 checked across pieces, order enforced. */
+static void test_send_parts(void **state)
+{
+    struct fx *f = *state;
+    static const uint8_t want[] = {0x01, 0x02, 'h',  0xc3, 0x89, 0x01, 'p',
+                                   0x00, 0x01, 0xa9, 0x80, 0x01, '!'};
+
+    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_CONTINUE,
+                                          0, "x", 1),
+                     WS_ESTATE);
+    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_BEGIN,
+                                          WS_OP_PING, "x", 1),
+                     WS_EINVAL);
+    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_BEGIN,
+                                          WS_OP_TEXT, "h\xc3", 2),
+                     0);
+    assert_int_equal(ws_session_send(&f->s, &f->out, WS_OP_BINARY, "x", 1),
+                     WS_ESTATE);
+    assert_int_equal(ws_session_send(&f->s, &f->out, WS_OP_PING, "p", 1), 0);
+    /* 0xC3 0x41 is not UTF-8: refused, and the stream state is kept. */
+    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_CONTINUE,
+                                          0, "A", 1),
+                     WS_EINVAL);
+    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_CONTINUE,
+                                          0, "\xa9", 1),
+                     0);
+    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_FINISH, 0,
+                                          "!", 1),
+                     0);
+    assert_out(f, want, sizeof(want));
+    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_FINISH, 0,
+                                          "!", 1),
+                     WS_ESTATE);
+    /* A text message may not end inside a character. */
+    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_BEGIN,
+                                          WS_OP_TEXT, "\xe2\x82", 2),
+                     0);
+    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_FINISH, 0,
+                                          "", 0),
+                     WS_EINVAL);
+}
+
 /* Drive the fixture's session into a finished state. */
 static void finish_session(struct fx *f, enum ws_session_state want)
 {
@@ -1473,6 +1583,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_send_errors, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_send_after_fail, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_pieces, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_utf8_cut, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_send_parts, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_send_output_limit, fx_setup,
                                         fx_teardown),

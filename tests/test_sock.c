@@ -1,7 +1,9 @@
 /*
- * test_sock.c - unit tests for net/sock.c on loopback only (127.0.0.1 and
- * ::1, port 0): listen, accept, error lines, address formatting, socket
- * options, EOF and EPIPE without SIGPIPE. Every wait is bounded by poll().
+ * test_sock.c - unit tests for net/sock.c and net/connect.c on loopback
+ * only (127.0.0.1 and ::1, port 0): listen, accept, error lines, address
+ * formatting, socket options, EOF and EPIPE without SIGPIPE, connect with
+ * its time limit, UDP bind/sendto/recvfrom, shutdown. Every wait is
+ * bounded by poll().
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,8 +23,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "net/connect.h"
 #include "net/sock.h"
 #include "ws/ws.h"
 
@@ -501,6 +505,300 @@ static void test_close_keeps_errno(void **state)
     assert_int_equal(errno, 1234);
 }
 
+/* A port on host that nothing listens on: bound, then closed again. */
+static int closed_port(const char *host)
+{
+    int fd = listen_one(host);
+    int port;
+
+    if (fd < 0)
+        return -1;
+    port = ws_net_local_port(fd);
+    ws_net_close(fd);
+    return port;
+}
+
+/* One connect row: where, and the first bytes of the peer's text. */
+struct connect_row {
+    const char *label;
+    const char *listen_host;
+    const char *connect_host;
+    const char *peer_prefix;
+};
+
+static const struct connect_row connect_rows[] = {
+    {"v4", "127.0.0.1", "127.0.0.1", "127.0.0.1:"},
+    {"v6", "::1", "::1", "[::1]:"},
+    {"v6 bracketed", "::1", "[::1]", "[::1]:"},
+};
+
+static void test_connect_rows(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(connect_rows) / sizeof(connect_rows[0]);
+         i++) {
+        const struct connect_row *row = &connect_rows[i];
+        struct ws_net_connect_req req = {.host = row->connect_host};
+        struct ws_net_addr peer;
+        char port[16], err[256] = "untouched", text[WS_NET_ADDRSTRLEN];
+        int lfd = listen_one(row->listen_host);
+        int fd, s;
+
+        print_message("row: %s\n", row->label);
+        if (lfd < 0)
+            continue;
+        snprintf(port, sizeof(port), "%d", ws_net_local_port(lfd));
+        req.port = port;
+        fd = ws_net_connect(&req, &peer, err, sizeof(err));
+        assert_true(fd >= 0);
+        assert_string_equal(err, "");
+        expect_nonblock_cloexec(fd);
+        ws_net_addr_format((struct sockaddr *)&peer.ss, peer.len, text,
+                           sizeof(text));
+        assert_memory_equal(text, row->peer_prefix, strlen(row->peer_prefix));
+        s = accept_one(lfd, NULL);
+        assert_int_equal(ws_net_write(fd, "ping", 4), 4);
+        wait_readable(s);
+        assert_int_equal(ws_net_read(s, text, sizeof(text)), 4);
+        close(s);
+        ws_net_close(fd);
+        ws_net_close(lfd);
+    }
+}
+
+static void test_connect_refused(void **state)
+{
+    const char *hosts[] = {"127.0.0.1", "::1"};
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        struct ws_net_connect_req req = {.host = hosts[i]};
+        char port[16], want[96], err[256];
+        int p = closed_port(hosts[i]);
+
+        if (p < 0)
+            continue;
+        snprintf(port, sizeof(port), "%d", p);
+        req.port = port;
+        snprintf(want, sizeof(want), "connect %s%s%s:%d: Connection refused",
+                 i ? "[" : "", hosts[i], i ? "]" : "", p);
+        assert_int_equal(ws_net_connect(&req, NULL, err, sizeof(err)),
+                         -ECONNREFUSED);
+        print_message("err: %s\n", err);
+        assert_string_equal(err, want);
+    }
+}
+
+/* Fill a listener's queue (backlog 0, never accepted) until a connect
+   times out; Linux then drops further SYNs, so this stays on loopback. */
+static void test_connect_timeout(void **state)
+{
+    struct ws_net_connect_req req = {.host = "127.0.0.1", .timeout_ms = 200};
+    char port[16], want[96], err[256];
+    int fds[4], lfd, n = 0, rc = 0;
+
+    (void)state;
+    assert_int_equal(ws_net_tcp_listen("127.0.0.1", "0", 0, &lfd, 1, NULL, 0),
+                     1);
+    snprintf(port, sizeof(port), "%d", ws_net_local_port(lfd));
+    req.port = port;
+    while (n < 4 && (rc = ws_net_connect(&req, NULL, err, sizeof(err))) >= 0)
+        fds[n++] = rc;
+    while (n > 0)
+        ws_net_close(fds[--n]);
+    ws_net_close(lfd);
+    if (rc >= 0) {
+        print_message("skipped: the listen queue never filled up\n");
+        skip();
+    }
+    snprintf(want, sizeof(want),
+             "connect 127.0.0.1:%s: timed out after "
+             "200 ms",
+             port);
+    print_message("err: %s\n", err);
+    assert_int_equal(rc, -ETIMEDOUT);
+    assert_string_equal(err, want);
+}
+
+static void test_connect_errors(void **state)
+{
+    struct ws_net_connect_req req = {.host = "nosuch.invalid", .port = "80"};
+    char err[256];
+
+    (void)state;
+    assert_int_equal(ws_net_connect(&req, NULL, err, sizeof(err)),
+                     WS_ENOTFOUND);
+    assert_string_equal(err, "resolve nosuch.invalid:80: host not found");
+    assert_int_equal(ws_net_connect(NULL, NULL, err, sizeof(err)), -EINVAL);
+    assert_string_equal(err, "connect: Invalid argument");
+    req.host = NULL;
+    assert_int_equal(ws_net_connect(&req, NULL, NULL, 0), -EINVAL);
+    req.host = "127.0.0.1";
+    req.port = NULL;
+    assert_int_equal(ws_net_connect(&req, NULL, NULL, 0), -EINVAL);
+}
+
+/* Bind UDP on host, connect a client, and echo one datagram by hand. */
+static void udp_round_trip(const char *host)
+{
+    struct ws_net_connect_req req = {.host = host, .socktype = SOCK_DGRAM};
+    struct ws_net_addr from;
+    char port[16], buf[64], err[256];
+    int sfd, cfd, rc;
+
+    rc = ws_net_udp_bind(host, "0", &sfd, 1, err, sizeof(err));
+    if (rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT) {
+        print_message("skipped %s: %s\n", host, err);
+        return;
+    }
+    assert_int_equal(rc, 1);
+    expect_nonblock_cloexec(sfd);
+    assert_int_equal(get_int_opt(sfd, SOL_SOCKET, SO_TYPE), SOCK_DGRAM);
+    snprintf(port, sizeof(port), "%d", ws_net_local_port(sfd));
+    req.port = port;
+    cfd = ws_net_connect(&req, NULL, err, sizeof(err));
+    assert_true(cfd >= 0);
+    assert_int_equal(ws_net_recvfrom(sfd, buf, sizeof(buf), &from), -EAGAIN);
+    assert_int_equal(ws_net_sendto(cfd, "7 hi", 4, NULL), 4);
+    wait_readable(sfd);
+    assert_int_equal(ws_net_recvfrom(sfd, buf, sizeof(buf), &from), 4);
+    assert_int_equal(ws_net_sendto(sfd, buf, 4, &from), 4);
+    wait_readable(cfd);
+    assert_int_equal(ws_net_recvfrom(cfd, buf, sizeof(buf), NULL), 4);
+    assert_memory_equal(buf, "7 hi", 4);
+    ws_net_close(cfd);
+    ws_net_close(sfd);
+}
+
+static void test_udp_round_trip(void **state)
+{
+    (void)state;
+    udp_round_trip("127.0.0.1");
+    udp_round_trip("::1");
+}
+
+static void test_udp_bind_in_use_and_refused(void **state)
+{
+    struct ws_net_connect_req req = {.host = "127.0.0.1",
+                                     .socktype = SOCK_DGRAM};
+    char port[16], want[96], err[256], buf[8];
+    int sfd, fd;
+
+    (void)state;
+    assert_int_equal(ws_net_udp_bind("127.0.0.1", "0", &sfd, 1, NULL, 0), 1);
+    snprintf(port, sizeof(port), "%d", ws_net_local_port(sfd));
+    snprintf(want, sizeof(want), "bind 127.0.0.1:%s: Address already in use",
+             port);
+    assert_int_equal(
+        ws_net_udp_bind("127.0.0.1", port, &fd, 1, err, sizeof(err)),
+        -EADDRINUSE);
+    assert_string_equal(err, want);
+    ws_net_close(sfd);
+    /* Nobody there now: the ICMP answer reaches the connected socket. */
+    req.port = port;
+    fd = ws_net_connect(&req, NULL, err, sizeof(err));
+    assert_true(fd >= 0);
+    assert_int_equal(ws_net_sendto(fd, "x", 1, NULL), 1);
+    wait_readable(fd);
+    assert_int_equal(ws_net_recvfrom(fd, buf, sizeof(buf), NULL),
+                     -ECONNREFUSED);
+    ws_net_close(fd);
+}
+
+/* Bind 127.0.0.1:1 and check the error line: 0 for EACCES with the
+   expected text, 77 when the bind was allowed, 1 otherwise. */
+static int bind_low_port(void)
+{
+    char err[256];
+    int fd;
+    int rc = ws_net_tcp_listen("127.0.0.1", "1", 16, &fd, 1, err, sizeof(err));
+
+    if (rc >= 0) {
+        ws_net_close(fd);
+        return 77;
+    }
+    print_message("err: %s\n", err);
+    if (rc == -EADDRINUSE)
+        return 77;
+    return rc == -EACCES &&
+                   strcmp(err, "bind 127.0.0.1:1: Permission denied") == 0
+               ? 0
+               : 1;
+}
+
+static void test_bind_permission_denied(void **state)
+{
+    int status = 0, rc;
+    pid_t pid;
+
+    (void)state;
+    if (geteuid() != 0) {
+        rc = bind_low_port();
+    } else {
+        /* As root, drop to "nobody" in a child: the parent keeps its
+           privileges for the other tests. */
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+            _exit(setgid(65534) == 0 && setuid(65534) == 0 ? bind_low_port()
+                                                           : 77);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        rc = WEXITSTATUS(status);
+    }
+    if (rc == 77) {
+        print_message("skipped: port 1 is open to this user\n");
+        skip();
+    }
+    assert_int_equal(rc, 0);
+}
+
+static void test_bind_req(void **state)
+{
+    struct ws_net_bind_req req = {.host = "127.0.0.1", .socktype = SOCK_RAW};
+    char err[256];
+    int fds[2];
+
+    (void)state;
+    assert_int_equal(ws_net_bind(NULL, fds, 2, NULL, 0), -EINVAL);
+    assert_int_equal(ws_net_bind(&req, fds, 2, NULL, 0), -EINVAL);
+    req.socktype = 0; /* TCP; backlog 0 means SOMAXCONN here */
+    assert_int_equal(ws_net_bind(&req, NULL, 2, NULL, 0), -EINVAL);
+    assert_int_equal(ws_net_bind(&req, fds, 0, NULL, 0), -EINVAL);
+    assert_int_equal(ws_net_bind(&req, fds, 2, err, sizeof(err)), 1);
+    assert_string_equal(err, "");
+    assert_int_equal(get_int_opt(fds[0], SOL_SOCKET, SO_ACCEPTCONN), 1);
+    /* Only the listener of ws_net_tcp_listen() gets SO_REUSEADDR. */
+    assert_int_equal(get_int_opt(fds[0], SOL_SOCKET, SO_REUSEADDR), 0);
+    ws_net_close(fds[0]);
+    req.host = "nosuch.invalid";
+    assert_int_equal(ws_net_bind(&req, fds, 2, err, sizeof(err)), WS_ENOTFOUND);
+    assert_string_equal(err, "resolve nosuch.invalid:0: host not found");
+}
+
+static void test_wait_and_shutdown(void **state)
+{
+    int lfd, c, s;
+    char buf[8];
+
+    (void)state;
+    tcp_pair(&lfd, &c, &s);
+    assert_int_equal(ws_net_wait(s, 0, 0), 0);
+    assert_int_equal(ws_net_wait(s, 0, 20), 0);
+    assert_int_equal(ws_net_wait(s, 1, WAIT_MS), 1);
+    assert_int_equal(ws_net_shutdown(c, SHUT_WR), 0);
+    assert_int_equal(ws_net_wait(s, 0, WAIT_MS), 1);
+    assert_int_equal(ws_net_read(s, buf, sizeof(buf)), 0);
+    /* Half-closed: the other direction still works. */
+    assert_int_equal(ws_net_write(s, "ok", 2), 2);
+    assert_int_equal(read(c, buf, sizeof(buf)), 2);
+    close(c);
+    close(s);
+    ws_net_close(lfd);
+    assert_int_equal(ws_net_shutdown(c, SHUT_WR), -EBADF);
+    assert_int_equal(ws_net_wait(c, 0, 0), -EBADF);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -520,6 +818,15 @@ int main(void)
         cmocka_unit_test(test_eof_and_epipe),
         cmocka_unit_test(test_options),
         cmocka_unit_test(test_close_keeps_errno),
+        cmocka_unit_test(test_connect_rows),
+        cmocka_unit_test(test_connect_refused),
+        cmocka_unit_test(test_connect_timeout),
+        cmocka_unit_test(test_connect_errors),
+        cmocka_unit_test(test_udp_round_trip),
+        cmocka_unit_test(test_udp_bind_in_use_and_refused),
+        cmocka_unit_test(test_bind_permission_denied),
+        cmocka_unit_test(test_bind_req),
+        cmocka_unit_test(test_wait_and_shutdown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
