@@ -50,20 +50,22 @@ SOCK_DEMOS := tcp_echo_server tcp_client udp_echo_server udp_client \
 # --- end socket layer block ---
 
 # --- chat demo (issue 3) ---
-CHAT_SRC := demo/chat.c
+CHAT_SRC := demo/chat.c demo/chat_room.c
 CHAT_LIBS := -ljansson
+# The path part of static files is a pure codec too.
+PURE += http/static.c
 # --- end chat block ---
 
 LIB_SRC := net/buf.c net/loop.c net/backend_$(BACKEND).c net/sock.c \
            $(NET_EXTRA_SRC) \
-           http/request.c http/handshake.c $(wildcard http/static.c) \
+           http/request.c http/handshake.c http/static.c \
            ws/error.c ws/utf8.c ws/frame.c ws/session.c ws/server.c ws/conn.c \
            ws/idmap.c ws/post.c ws/timer.c \
            ws/request_api.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libws.a
 
-PROGS := $(BUILD)/ws_echo $(if $(wildcard demo/chat.c),$(BUILD)/ws_chat) \
+PROGS := $(BUILD)/ws_echo $(BUILD)/ws_chat \
          $(SOCK_DEMOS:%=$(BUILD)/%)
 
 # Unit tests: each links only the modules it tests.
@@ -89,18 +91,18 @@ MOD_sockopt := $(NET_CORE) net/connect ws/error
 # --- end socket layer tests ---
 
 # --- unit tests of static files (issue 3) ---
-UNIT += $(if $(wildcard tests/test_static.c),static)
-MOD_static := http/static ws/error
+UNIT += static
+MOD_static := http/static net/buf ws/error
 # --- end static tests ---
 
 UNIT_BIN := $(UNIT:%=$(BUILD)/tests/test_%)
 
 # C integration tests through the public API (linked with the library).
-ITEST := server
+ITEST := server threads
 ITEST_BIN := $(ITEST:%=$(BUILD)/tests/itest_%)
 
-.PHONY: all deps test unit integration asan valgrind format format-check \
-        clean run
+.PHONY: all deps test unit integration asan tsan valgrind format format-check \
+        clean run check-backends bench fuzz
 all: deps $(LIB) $(PROGS)
 
 deps:
@@ -133,37 +135,245 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o \
 $(BUILD)/tests/itest_%: $(BUILD)/tests/itest_%.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(CMOCKA_LIBS) $(LDLIBS) -o $@
 
-test: deps $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN)
+# A broadcast server for the hostile-peer tests.
+$(BUILD)/tests/ws_bcast: $(BUILD)/tests/ws_bcast.o $(LIB)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+TEST_SERVERS := $(BUILD)/tests/ws_bcast
+
+test: deps $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN) $(TEST_SERVERS)
 	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh
 
 unit: deps $(UNIT_BIN)
 	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh unit
 
-integration: deps $(PROGS) $(ITEST_BIN)
+integration: deps $(PROGS) $(ITEST_BIN) $(TEST_SERVERS)
 	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh integration
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \
 	    SANITIZE=address,undefined test
 
-valgrind: deps $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN)
+tsan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/tsan OPT="-O1 -g" \
+	    SANITIZE=thread test
+
+# The whole suite once per polling backend, each in its own build tree;
+# epoll runs even when select failed, and either failure fails the target.
+check-backends:
+	$(Q)rc=0; \
+	for b in select epoll; do \
+	    echo "=== check-backends: BACKEND=$$b"; \
+	    $(MAKE) --no-print-directory BACKEND=$$b BUILD=build/$$b test || \
+	        { rc=1; echo "check-backends: BACKEND=$$b FAILED"; }; \
+	done; \
+	exit $$rc
+
+valgrind: deps $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN) $(TEST_SERVERS)
 	$(Q)BUILD=$(BUILD) VALGRIND=1 sh tests/run_all.sh
 
 run: all
-	$(BUILD)/ws_echo --verbose
+	$(BUILD)/ws_chat --www www
+
+FORMAT_FILES = $(wildcard */*.c */*.h tests/*/*.c tests/*/*.h demo/*/*.c \
+                          tests/bench/peers/*.c)
 
 format:
-	clang-format -i $(wildcard */*.c */*.h tests/*/*.c)
+	clang-format -i $(FORMAT_FILES)
 
 format-check:
-	clang-format --dry-run --Werror $(wildcard */*.c */*.h tests/*/*.c)
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf $(BUILD)
 
+# --- benchmark (make bench) ---
+# tests/bench/: the load generator and peer echo servers, built into
+# $(BUILD)/bench/; our ws_echo uses the epoll backend when it exists (in its
+# own tree, build/bench-<backend>). Peers it cannot install are skipped.
+# BENCH_SECONDS=D, BENCH_ROUNDS=R, BENCH_QUICK=1 (1 round of 1 s).
+BENCH_DIR := $(BUILD)/bench
+BENCH_LG := tests/bench/loadgen.c tests/bench/lg_proto.c \
+            tests/bench/lg_stats.c
+BENCH_BACKEND := $(if $(wildcard net/backend_epoll.c),epoll,select)
+BENCH_ECHO := build/bench-$(BENCH_BACKEND)/ws_echo
+# Evaluated when used: libwebsockets-dev may be installed by the recipe.
+LWS_CFLAGS = $(shell pkg-config --cflags libwebsockets 2>/dev/null)
+LWS_LIBS = $(shell pkg-config --libs libwebsockets 2>/dev/null \
+                   || echo -lwebsockets)
+
+$(BENCH_DIR)/loadgen: $(BENCH_LG:%.c=$(BUILD)/%.o)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BENCH_DIR)/raw_echo: $(BUILD)/tests/bench/peers/raw_echo.o
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@
+
+$(BUILD)/tests/bench/peers/lws_echo.o: CPPFLAGS += $(LWS_CFLAGS)
+$(BENCH_DIR)/lws_echo: $(BUILD)/tests/bench/peers/lws_echo.o
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LWS_LIBS) -o $@
+
+bench:
+	$(Q)$(MAKE) --no-print-directory BACKEND=$(BENCH_BACKEND) \
+	    BUILD=build/bench-$(BENCH_BACKEND) $(BENCH_ECHO)
+	$(Q)$(MAKE) --no-print-directory $(BENCH_DIR)/loadgen \
+	    $(BENCH_DIR)/raw_echo
+	$(Q)pkg-config --exists libwebsockets || \
+	    { apt-get install -y -q libwebsockets-dev >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && \
+	        apt-get install -y -q libwebsockets-dev >/dev/null 2>&1; }; } || \
+	    echo "bench: libwebsockets-dev not installed; lws is skipped"
+	$(Q)! pkg-config --exists libwebsockets || \
+	    $(MAKE) --no-print-directory $(BENCH_DIR)/lws_echo || \
+	    echo "bench: lws_echo did not build; lws is skipped"
+	$(Q)(cd tests/bench/peers/node && \
+	     npm install --no-audit --no-fund --loglevel=error) || \
+	    echo "bench: npm install failed; node peers are skipped"
+	$(Q)/usr/bin/python3 tests/bench/run.py --bench-dir $(BENCH_DIR) \
+	    --ws-echo $(BENCH_ECHO) --backend $(BENCH_BACKEND)
+
+# --- README examples, shared library, install (issue 6) ---
+# demo/examples/<name>.c, the README's examples, built as
+# $(BUILD)/examples/<name> by all/test and run by test_examples.py.
+# make shared: $(BUILD)/libws.so.$(VERSION) from -fPIC objects in
+# $(BUILD)/pic/ (the static library's objects are not touched).
+# make install / uninstall: PREFIX, DESTDIR, LIBDIR, INCLUDEDIR,
+# PKGCONFIGDIR; tests/install_test.sh builds against the installed copy.
+VERSION    := 0.1.0
+SONAME     := libws.so.0
+SOLIB      := $(BUILD)/libws.so.$(VERSION)
+PIC_OBJ    := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+EXAMPLES   := echo worker_broadcast upload_to_file select_embed
+EXAMPLE_BIN := $(EXAMPLES:%=$(BUILD)/examples/%)
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+INSTALL    ?= install
+# Everything the library itself links is in libws.so; -z defs proves it
+# (not under sanitizers: their runtime comes with the program).
+SO_DEFS    := $(if $(SANFLAGS),,-Wl,-z,defs)
+
+.PHONY: examples shared install uninstall
+all test integration valgrind: $(EXAMPLE_BIN)
+examples: $(EXAMPLE_BIN)
+shared: $(SOLIB)
+
+$(EXAMPLE_BIN): $(BUILD)/examples/%: $(BUILD)/demo/examples/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC  $< (PIC)")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC \
+	    $(if $(filter $<,$(PURE)),-Wconversion) -c $< -o $@
+
+# Only what ws/ws.h declares is exported: the version script is made from
+# the header's function declarations, so the two cannot drift apart.
+$(BUILD)/libws.map: ws/ws.h
+	@mkdir -p $(dir $@)
+	$(Q){ echo '{ global:'; \
+	  sed -n 's/^[a-z].*[ *]\(ws_[a-z0-9_]*\)(.*/  \1;/p' ws/ws.h; \
+	  echo 'local: *; };'; } > $@
+
+$(SOLIB): $(PIC_OBJ) $(BUILD)/libws.map
+	$(Q)$(CC) -shared $(LDFLAGS) $(SO_DEFS) -Wl,-soname,$(SONAME) \
+	    -Wl,--version-script=$(BUILD)/libws.map $(PIC_OBJ) $(LDLIBS) -o $@
+	$(Q)ln -sf $(notdir $@) $(BUILD)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $(BUILD)/libws.so
+
+# ws.pc is written at install time, so a new PREFIX is always honoured;
+# paths under PREFIX are written relative to ${prefix}.
+PC_SUBST := -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|'
+
+install: $(LIB) $(SOLIB)
+	$(INSTALL) -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)/ws" \
+	    "$(DESTDIR)$(PKGCONFIGDIR)"
+	$(INSTALL) -m 644 $(LIB) "$(DESTDIR)$(LIBDIR)/libws.a"
+	$(INSTALL) -m 755 $(SOLIB) "$(DESTDIR)$(LIBDIR)/libws.so.$(VERSION)"
+	ln -sf libws.so.$(VERSION) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
+	ln -sf $(SONAME) "$(DESTDIR)$(LIBDIR)/libws.so"
+	$(INSTALL) -m 644 ws/ws.h "$(DESTDIR)$(INCLUDEDIR)/ws/ws.h"
+	sed $(PC_SUBST) ws/ws.pc.in > "$(DESTDIR)$(PKGCONFIGDIR)/ws.pc"
+	chmod 644 "$(DESTDIR)$(PKGCONFIGDIR)/ws.pc"
+
+uninstall:
+	rm -f "$(DESTDIR)$(LIBDIR)/libws.a" "$(DESTDIR)$(LIBDIR)/libws.so" \
+	    "$(DESTDIR)$(LIBDIR)/$(SONAME)" \
+	    "$(DESTDIR)$(LIBDIR)/libws.so.$(VERSION)" \
+	    "$(DESTDIR)$(INCLUDEDIR)/ws/ws.h" "$(DESTDIR)$(PKGCONFIGDIR)/ws.pc"
+	-rmdir "$(DESTDIR)$(INCLUDEDIR)/ws" 2>/dev/null
+# --- end examples and install block ---
+
 # --- fuzzing (issue 5) ---
 # make fuzz: clang libFuzzer targets tests/fuzz/fuzz_<name>.c, each run for
 # FUZZ_SECONDS on its seed corpus tests/fuzz/corpus/<name>/.
+# Each target is one clang command over its own sources (gcc objects are
+# never reused) into $(BUILD)/fuzz/. tests/fuzz/run.sh runs it on a copy of
+# the seeds in $(BUILD)/fuzz/corpus/<name>, with tests/fuzz/<dict>.dict,
+# and keeps crash files in $(BUILD)/fuzz/artifacts/<name>/; the source
+# tree is never written. The target fails if any fuzzer finds a crash.
+#   make fuzz FUZZ_SECONDS=10       short runs (CI); 0 only replays seeds
+#   make fuzz FUZZ_TARGETS=frame    some targets only
+#   make fuzz FUZZ_FLAGS=-jobs=2    more libFuzzer options
+#   FUZZ_CPPFLAGS=-D...             switches of the targets (use their own
+#                                   BUILD=...: flags are not tracked)
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= utf8 frame session request handshake
+FUZZ_FLAGS   ?=
+FUZZ_CPPFLAGS ?=
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN)
+FUZZ_SRC_utf8      := ws/utf8.c ws/error.c
+FUZZ_SRC_frame     := ws/frame.c ws/utf8.c ws/error.c
+FUZZ_SRC_session   := ws/session.c ws/frame.c ws/utf8.c net/buf.c ws/error.c
+FUZZ_SRC_request   := http/request.c http/handshake.c ws/error.c
+FUZZ_SRC_handshake := http/handshake.c ws/error.c
+FUZZ_DICT_utf8      := tests/fuzz/utf8.dict
+FUZZ_DICT_frame     := tests/fuzz/frame.dict
+FUZZ_DICT_session   := tests/fuzz/frame.dict
+FUZZ_DICT_request   := tests/fuzz/http.dict
+FUZZ_DICT_handshake := tests/fuzz/http.dict
+# Longer inputs let several fragments reach the session's 4096-byte limit.
+FUZZ_OPTS_session   := -max_len=16384
+FUZZ_BIN := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_HDR := $(wildcard ws/*.h http/*.h net/*.h tests/fuzz/*.h)
+
+fuzz: $(FUZZ_BIN)
+	$(Q)rc=0; $(foreach t,$(FUZZ_TARGETS),sh tests/fuzz/run.sh $(t) \
+	    $(FUZZ_DIR) $(FUZZ_SECONDS) "$(FUZZ_DICT_$(t))" \
+	    "$(FUZZ_OPTS_$(t)) $(FUZZ_FLAGS)" || rc=1;) exit $$rc
+
+# libFuzzer needs clang and its runtime (Debian: libclang-rt-<N>-dev).
+$(FUZZ_DIR)/.toolchain:
+	@mkdir -p $(dir $@)
+	$(Q)command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz:" \
+	    "$(FUZZ_CC) not found: apt-get install clang libclang-rt-14-dev" \
+	    >&2; exit 1; }
+	$(Q)printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+	    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n);' \
+	    'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)' \
+	    '{ (void)d; (void)n; return 0; }' | \
+	    $(FUZZ_CC) -fsanitize=fuzzer,address,undefined -x c - \
+	    -o $(FUZZ_DIR)/.probe >/dev/null 2>&1 || { echo "make fuzz:" \
+	    "$(FUZZ_CC) cannot link libFuzzer: apt-get install" \
+	    "libclang-rt-14-dev (the libclang-rt-<N>-dev of your clang)" \
+	    >&2; exit 1; }
+	$(Q)rm -f $(FUZZ_DIR)/.probe
+	$(Q)touch $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(FUZZ_HDR) \
+                    | $(FUZZ_DIR)/.toolchain
+	@$(if $(Q),echo "  FUZZCC $@")
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) $< \
+	    $(FUZZ_SRC_$*) $(LDLIBS) -o $@
 # --- end fuzz block ---
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -4,6 +4,7 @@
  *   ws_echo [--host H] [--port P] [--verbose]   (default 127.0.0.1:9001)
  */
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,18 @@ static void on_error(struct ws_conn *c, int err, const char *detail, void *ud)
     fprintf(stderr, "ws_echo: %s (%s)\n", detail, ws_errname(err));
 }
 
+/* Serve as many clients as the system allows: the soft descriptor limit
+   (often 1024) up to the hard one. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: ws_echo [--host HOST] [--port PORT] "
@@ -78,6 +91,7 @@ int main(int argc, char **argv)
             usage();
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
+    raise_fd_limit();
     rc = ws_server_create(&server, &cfg, &cb, NULL);
     if (rc == 0 && (rc = ws_server_listen(server)) < 0)
         fprintf(stderr, "ws_echo: %s\n", ws_server_last_error(server));

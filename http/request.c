@@ -131,6 +131,52 @@ static bool name_is_token(const struct ws_http_header *h)
     return true;
 }
 
+/*
+ * Answering limits the same way however the input was split. http-parser
+ * hands a name, value or target to its callback whole when the element
+ * ends inside the bytes it was given, and in pieces when the input is
+ * split inside it; a piece that reaches the end of those bytes may be
+ * followed by more, in which http-parser may still find a syntax error
+ * (400) that a whole feed would have met before any callback. So:
+ *   1. a limit met by a piece that ends before the end of the bytes (a
+ *      whole element, or its last piece) is answered at once, as a whole
+ *      feed would;
+ *   2. a limit met by a piece that reaches the end of the bytes waits in
+ *      pending_status, and the element's later pieces are not stored;
+ *   3. the first later piece that ends before the end of the bytes, or
+ *      the end of the headers or message, answers it.
+ */
+static bool piece_may_continue(const struct ws_http_request *r, const char *at,
+                               size_t n)
+{
+    return at + n >= r->feed_end;
+}
+
+/* Step 1 or 2 above for a limit met by the piece at[0..n). */
+static int limit_fail(struct ws_http_request *r, const char *at, size_t n,
+                      int status)
+{
+    if (!piece_may_continue(r, at, n))
+        return req_fail(r, status);
+    if (r->pending_status == 0)
+        r->pending_status = status;
+    return 0;
+}
+
+/*
+ * Step 3 at the start of each callback (at NULL for the end of the headers
+ * or message). Returns -1 to stop, 1 to skip a further piece of the
+ * over-limit element, 0 to go on.
+ */
+static int pending_check(struct ws_http_request *r, const char *at, size_t n)
+{
+    if (r->pending_status == 0)
+        return 0;
+    if (at != NULL && piece_may_continue(r, at, n))
+        return 1;
+    return req_fail(r, r->pending_status);
+}
+
 /* Finish whatever element the last data callback was filling. */
 static int element_close(struct ws_http_request *r)
 {
@@ -156,11 +202,28 @@ static int body_count(struct ws_http_request *r, size_t n)
     return 0;
 }
 
+/* Count a piece of a trailer name or value like body bytes (RFC 7230
+   §4.1.2: trailers may be discarded, but stay bounded). */
+static int trailer_count(struct ws_http_request *r, const char *at, size_t n)
+{
+    int rc = pending_check(r, at, n);
+
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    if (n > r->max_body_bytes - r->body_bytes)
+        return limit_fail(r, at, n, 413);
+    r->body_bytes += n;
+    return 0;
+}
+
 /* http-parser: a piece of the request target. */
 static int on_url(http_parser *p, const char *at, size_t n)
 {
     struct ws_http_request *r = p->data;
+    int rc = pending_check(r, at, n);
 
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
     if (r->last_cb != WS_CB_URL) {
         if (element_close(r) != 0)
             return -1;
@@ -173,7 +236,7 @@ static int on_url(http_parser *p, const char *at, size_t n)
     if (has_ctl(at, n, false))
         return req_fail(r, 400);
     if (!store_append(r, at, n))
-        return req_fail(r, 431);
+        return limit_fail(r, at, n, 431);
     r->url_len += n;
     return 0;
 }
@@ -183,16 +246,18 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct ws_http_request *r = p->data;
     struct ws_http_header *h;
+    int rc;
 
-    /* RFC 7230 §4.1.2: trailer fields may be discarded; they count as
-       body so that they stay bounded. */
     if (r->state == WS_HTTP_REQ_BODY)
-        return body_count(r, n);
+        return trailer_count(r, at, n);
+    rc = pending_check(r, at, n);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
     if (r->last_cb != WS_CB_FIELD) {
         if (element_close(r) != 0)
             return -1;
         if (r->nheaders >= r->max_headers)
-            return req_fail(r, 431); /* RFC 6585 §5 */
+            return limit_fail(r, at, n, 431); /* RFC 6585 §5 */
         h = &r->headers[r->nheaders++];
         h->name = store_begin(r);
         h->name_len = 0;
@@ -202,7 +267,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     }
     h = &r->headers[r->nheaders - 1];
     if (!store_append(r, at, n))
-        return req_fail(r, 431);
+        return limit_fail(r, at, n, 431);
     h->name_len += n;
     return 0;
 }
@@ -212,9 +277,13 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct ws_http_request *r = p->data;
     struct ws_http_header *h;
+    int rc;
 
     if (r->state == WS_HTTP_REQ_BODY)
-        return body_count(r, n); /* a trailer, as above */
+        return trailer_count(r, at, n);
+    rc = pending_check(r, at, n);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
     if (r->nheaders == 0)
         return req_fail(r, 400);
     h = &r->headers[r->nheaders - 1];
@@ -230,7 +299,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     if (has_ctl(at, n, true))
         return req_fail(r, 400);
     if (!store_append(r, at, n))
-        return req_fail(r, 431);
+        return limit_fail(r, at, n, 431);
     h->value_len += n;
     return 0;
 }
@@ -268,7 +337,7 @@ static int on_headers_complete(http_parser *p)
 {
     struct ws_http_request *r = p->data;
 
-    if (element_close(r) != 0)
+    if (pending_check(r, NULL, 0) < 0 || element_close(r) != 0)
         return -1;
     if (r->url == NULL)
         return req_fail(r, 400);
@@ -298,6 +367,8 @@ static int on_chunk_header(http_parser *p)
 {
     struct ws_http_request *r = p->data;
 
+    if (pending_check(r, NULL, 0) < 0)
+        return -1;
     if (p->content_length > r->max_body_bytes - r->body_bytes)
         return req_fail(r, 413);
     return 0;
@@ -316,6 +387,8 @@ static int on_message_complete(http_parser *p)
 {
     struct ws_http_request *r = p->data;
 
+    if (pending_check(r, NULL, 0) < 0)
+        return -1;
     r->keep_alive = http_should_keep_alive(p) != 0;
     r->upgrade = p->upgrade != 0;
     r->state = WS_HTTP_REQ_DONE;
@@ -400,12 +473,16 @@ void ws_http_request_reset(struct ws_http_request *r)
     r->header_bytes = 0;
     r->body_bytes = 0;
     r->last_cb = WS_CB_NONE;
+    r->pending_status = 0;
 }
 
 /* Turn a stopped parser into state ERROR with the status to answer. */
 static int feed_error(struct ws_http_request *r, enum http_errno e)
 {
     r->state = WS_HTTP_REQ_ERROR;
+    /* What was parsed before the error depends on where the input was
+       split; none of it may be used, so none of it is kept. */
+    r->nheaders = 0;
     if (r->status != 0)
         return WS_EHTTP; /* a callback chose it */
     /* RFC 6585 §5: http-parser's own header size cap (80 KiB) is 431. */
@@ -432,6 +509,7 @@ static int feed_step(struct ws_http_request *r, const char *data, size_t len,
         if (chunk > room)
             chunk = room;
     }
+    r->feed_end = data + chunk;
     *n = http_parser_execute(&r->parser, &r->settings, data, chunk);
     e = HTTP_PARSER_ERRNO(&r->parser);
     if (e != HPE_OK && e != HPE_PAUSED)

@@ -55,6 +55,10 @@ struct ws_http_request {
     size_t header_bytes; /* bytes of request line + headers seen */
     size_t body_bytes;
     int last_cb; /* which callback ran last, to join split data */
+    /* A limit met by a piece that may not be a whole element (see
+       request.c): the status to answer once the element is complete. */
+    int pending_status;
+    const char *feed_end; /* end of the bytes given to http-parser now */
 };
 
 /*

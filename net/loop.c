@@ -7,6 +7,7 @@
 #include "net/loop.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -43,7 +44,11 @@ struct ws_loop {
     int pipe_rd; /* self-pipe, both ends owned */
     int pipe_wr;
     bool busy; /* callbacks running: no nested run_once/process */
-    volatile sig_atomic_t stop_flag;
+    /* Lock-free, so both async-signal-safe and free of data races when
+       another thread stops the loop (C11 7.17.5; sig_atomic_t is only
+       the former). */
+    atomic_int stop_flag;
+    _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "stop_flag must be lock-free");
 };
 
 /* Map a backend's -errno to a WS_E* code. */
@@ -60,7 +65,9 @@ static int loop_grow(struct ws_loop *loop, int fd)
 
     while (n <= fd && n <= INT_MAX / 2)
         n *= 2;
-    if (n > loop->fd_limit)
+    /* Doubling stops short of an fd above INT_MAX / 2, which a backend
+       without FD_SETSIZE (epoll) may accept; the limit is above fd. */
+    if (n <= fd || n > loop->fd_limit)
         n = loop->fd_limit;
     /* Each array is at least nwatchers long whichever realloc fails, so
        nwatchers only grows once all three have. */
@@ -449,8 +456,8 @@ int ws_loop_run(struct ws_loop *loop)
        cancel a stop asked for earlier in the same iteration. */
     if (loop->busy)
         return WS_EBUSY;
-    loop->stop_flag = 0;
-    while (!loop->stop_flag) {
+    atomic_store(&loop->stop_flag, 0);
+    while (!atomic_load(&loop->stop_flag)) {
         int rc = ws_loop_run_once(loop, -1);
         if (rc < 0)
             return rc;
@@ -461,13 +468,13 @@ int ws_loop_run(struct ws_loop *loop)
 /* Set the stop flag and wake the poll through the self-pipe. */
 void ws_loop_stop(struct ws_loop *loop)
 {
-    /* Async-signal-safe: a sig_atomic_t store and write(); errno is kept
+    /* Async-signal-safe: a lock-free atomic store and write(); errno is kept
        for the code the signal interrupted. A full pipe (EAGAIN) already
        guarantees a wake-up. */
     int saved = errno;
     ssize_t rc;
 
-    loop->stop_flag = 1;
+    atomic_store(&loop->stop_flag, 1);
     rc = write(loop->pipe_wr, "", 1);
     (void)rc;
     errno = saved;
@@ -475,12 +482,12 @@ void ws_loop_stop(struct ws_loop *loop)
 
 bool ws_loop_stopped(const struct ws_loop *loop)
 {
-    return loop->stop_flag != 0;
+    return atomic_load(&loop->stop_flag) != 0;
 }
 
 void ws_loop_clear_stop(struct ws_loop *loop)
 {
-    loop->stop_flag = 0;
+    atomic_store(&loop->stop_flag, 0);
 }
 
 /* The number of table entries that may be used with an fd_set. */
@@ -549,6 +556,11 @@ const char *ws_loop_backend_name(const struct ws_loop *loop)
 {
     (void)loop;
     return ws_backend_name();
+}
+
+int ws_loop_fd_limit(const struct ws_loop *loop)
+{
+    return loop->fd_limit;
 }
 
 /* Open the non-blocking self-pipe and watch its read end. */

@@ -50,6 +50,10 @@ void ws_loop_destroy(struct ws_loop *loop);
 /* The backend's name ("select"). */
 const char *ws_loop_backend_name(const struct ws_loop *loop);
 
+/* One more than the largest descriptor the backend can watch (FD_SETSIZE
+   for select). */
+int ws_loop_fd_limit(const struct ws_loop *loop);
+
 /*
  * Set the events watched on fd to events (0 removes the watcher) with cb
  * and arg. Returns 0, WS_EFDSET for fd >= the backend's limit (FD_SETSIZE

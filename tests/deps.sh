@@ -3,11 +3,15 @@
 # Quiet and quick when everything is there.
 set -e
 need="gcc make pkg-config libssl-dev libhttp-parser-dev libcmocka-dev \
-python3 python3-websockets valgrind"
+libjansson-dev python3 python3-websockets valgrind chromium"
 missing=""
 for p in $need; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
+# node and npm are looked for as commands: a node from another source
+# (one that bundles npm) conflicts with Debian's npm package.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 echo "deps: installing$missing"
 if [ "$(id -u)" -ne 0 ]; then

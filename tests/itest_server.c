@@ -737,15 +737,12 @@ static void timers(void **state)
     struct fixture *f = *state;
     struct ws_server_timer *once, *left;
 
-    assert_int_equal(ws_server_timer_start(f->srv, &f->n.timer, 10, 10,
-                                           on_tick, &f->n),
-                     0);
-    assert_int_equal(ws_server_timer_start(f->srv, &once, 30, 0, on_once,
-                                           &f->n),
-                     0);
-    assert_int_equal(ws_server_timer_start(f->srv, &left, 100000, 0, on_once,
-                                           &f->n),
-                     0);
+    assert_int_equal(
+        ws_server_timer_start(f->srv, &f->n.timer, 10, 10, on_tick, &f->n), 0);
+    assert_int_equal(
+        ws_server_timer_start(f->srv, &once, 30, 0, on_once, &f->n), 0);
+    assert_int_equal(
+        ws_server_timer_start(f->srv, &left, 100000, 0, on_once, &f->n), 0);
     PUMP_UNTIL(f, f->n.ticks >= 3 && f->n.once_fired >= 1, 2000);
     pump_until_readable(f, -1, 100);
     assert_int_equal(f->n.ticks, 3);
@@ -756,13 +753,12 @@ static void timers(void **state)
 }
 
 /* Send one masked client frame with explicit FIN and opcode. */
-static void send_part_frame(int fd, bool fin, uint8_t opcode,
-                            const void *data, size_t len)
+static void send_part_frame(int fd, bool fin, uint8_t opcode, const void *data,
+                            size_t len)
 {
     static uint8_t buf[1 << 17];
     const uint8_t key[4] = {9, 8, 7, 6};
-    ssize_t h = ws_frame_header_write(buf, sizeof(buf), fin, opcode, len,
-                                      key);
+    ssize_t h = ws_frame_header_write(buf, sizeof(buf), fin, opcode, len, key);
 
     assert_true(h > 0 && (size_t)h + len <= sizeof(buf));
     memcpy(buf + h, data, len);

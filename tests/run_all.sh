@@ -41,10 +41,15 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
     done
     run readme_example env BUILD="$BUILD" LDFLAGS="${SANITIZE_LDFLAGS:-}" \
         sh tests/readme_example.sh
+    run install_test sh tests/install_test.sh
     for t in tests/integration/test_*.py; do
         [ -f "$t" ] || continue
         run "$(basename "$t")" env BUILD="$BUILD" $PY "$t"
     done
+    # Real browsers: tests/browser/*.test.mjs (chromium + playwright-core).
+    if [ -f tests/browser/run.sh ]; then
+        run browser_chat env BUILD="$BUILD" sh tests/browser/run.sh
+    fi
 fi
 [ -n "$failed" ] && echo "failed:$failed"
 echo "$pass passed, $fail failed"

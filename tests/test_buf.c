@@ -14,9 +14,16 @@
 #include "ws/ws.h"
 
 const char *__asan_default_options(void);
+const char *__tsan_default_options(void);
 
-/* A huge malloc must return NULL under ASan too, as it does in libc. */
+/* A huge malloc must return NULL under ASan and TSan too, as it does in
+   libc. */
 const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+
+const char *__tsan_default_options(void)
 {
     return "allocator_may_return_null=1";
 }

@@ -194,19 +194,18 @@ static void on_close(void *ctx, uint16_t code, const uint8_t *reason,
     rec_push(ctx, EV_CLOSE, 0, code, reason, len);
 }
 
-static const struct ws_session_handler handler = {on_message, on_pong,
-                                                  on_close, NULL};
+static const struct ws_session_handler handler = {on_message, on_pong, on_close,
+                                                  NULL};
 
 /* Streaming: a piece, with first in bit 0 and last in bit 1 of code. */
-static void on_piece(void *ctx, uint8_t opcode, const uint8_t *data,
-                     size_t len, bool first, bool last)
+static void on_piece(void *ctx, uint8_t opcode, const uint8_t *data, size_t len,
+                     bool first, bool last)
 {
-    rec_push(ctx, EV_PIECE, opcode, (uint16_t)(first | (last << 1)), data,
-             len);
+    rec_push(ctx, EV_PIECE, opcode, (uint16_t)(first | (last << 1)), data, len);
 }
 
-static const struct ws_session_handler stream_handler = {
-    on_message, on_pong, on_close, on_piece};
+static const struct ws_session_handler stream_handler = {on_message, on_pong,
+                                                         on_close, on_piece};
 
 /* ---- Expectations ----------------------------------------------------- */
 
@@ -1008,9 +1007,10 @@ static void test_fail_output_full(void **state)
    bracket the message, and the size limits do not apply. */
 static void test_stream_pieces(void **state)
 {
-    static const struct ws_session_limits tiny = {
-        .max_message = 4, .max_frame = 4, .max_fragments = 1,
-        .max_output = 1 << 20};
+    static const struct ws_session_limits tiny = {.max_message = 4,
+                                                  .max_frame = 4,
+                                                  .max_fragments = 1,
+                                                  .max_output = 1 << 20};
     struct fx *f = *state;
     struct bytes b = {0};
     size_t used, cut;
@@ -1068,12 +1068,12 @@ static void test_send_parts(void **state)
     static const uint8_t want[] = {0x01, 0x02, 'h',  0xc3, 0x89, 0x01, 'p',
                                    0x00, 0x01, 0xa9, 0x80, 0x01, '!'};
 
-    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_CONTINUE,
-                                          0, "x", 1),
-                     WS_ESTATE);
-    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_BEGIN,
-                                          WS_OP_PING, "x", 1),
-                     WS_EINVAL);
+    assert_int_equal(
+        ws_session_send_part(&f->s, &f->out, WS_PART_CONTINUE, 0, "x", 1),
+        WS_ESTATE);
+    assert_int_equal(
+        ws_session_send_part(&f->s, &f->out, WS_PART_BEGIN, WS_OP_PING, "x", 1),
+        WS_EINVAL);
     assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_BEGIN,
                                           WS_OP_TEXT, "h\xc3", 2),
                      0);
@@ -1081,26 +1081,25 @@ static void test_send_parts(void **state)
                      WS_ESTATE);
     assert_int_equal(ws_session_send(&f->s, &f->out, WS_OP_PING, "p", 1), 0);
     /* 0xC3 0x41 is not UTF-8: refused, and the stream state is kept. */
-    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_CONTINUE,
-                                          0, "A", 1),
-                     WS_EINVAL);
-    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_CONTINUE,
-                                          0, "\xa9", 1),
-                     0);
-    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_FINISH, 0,
-                                          "!", 1),
-                     0);
+    assert_int_equal(
+        ws_session_send_part(&f->s, &f->out, WS_PART_CONTINUE, 0, "A", 1),
+        WS_EINVAL);
+    assert_int_equal(
+        ws_session_send_part(&f->s, &f->out, WS_PART_CONTINUE, 0, "\xa9", 1),
+        0);
+    assert_int_equal(
+        ws_session_send_part(&f->s, &f->out, WS_PART_FINISH, 0, "!", 1), 0);
     assert_out(f, want, sizeof(want));
-    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_FINISH, 0,
-                                          "!", 1),
-                     WS_ESTATE);
+    assert_int_equal(
+        ws_session_send_part(&f->s, &f->out, WS_PART_FINISH, 0, "!", 1),
+        WS_ESTATE);
     /* A text message may not end inside a character. */
     assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_BEGIN,
                                           WS_OP_TEXT, "\xe2\x82", 2),
                      0);
-    assert_int_equal(ws_session_send_part(&f->s, &f->out, WS_PART_FINISH, 0,
-                                          "", 0),
-                     WS_EINVAL);
+    assert_int_equal(
+        ws_session_send_part(&f->s, &f->out, WS_PART_FINISH, 0, "", 0),
+        WS_EINVAL);
 }
 
 /* Drive the fixture's session into a finished state. */
@@ -1588,8 +1587,7 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_stream_utf8_cut, fx_setup,
                                         fx_teardown),
-        cmocka_unit_test_setup_teardown(test_send_parts, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_send_parts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_send_output_limit, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_ping_flood, fx_setup, fx_teardown),

@@ -1,7 +1,7 @@
 /*
  * ws_bcast.c - a test server on the public API: every message a client
- * sends goes to every open connection, the sender's included. Limits come from flags so
- * that tests can reach them quickly. Prints "listening on port N".
+ * sends goes to every open connection, the sender's included. Limits come from
+ * flags so that tests can reach them quickly. Prints "listening on port N".
  *   ws_bcast [--port P] [--max-output BYTES] [--max-message BYTES]
  *            [--max-connections N] [--handshake-ms MS] [--idle-ms MS]
  *            [--ping-ms MS] [--close-ms MS]
@@ -69,8 +69,7 @@ static void parse(int argc, char **argv, struct ws_config *cfg)
 int main(int argc, char **argv)
 {
     struct ws_config cfg = {.host = "127.0.0.1"};
-    struct ws_callbacks cb = {.on_message = on_message,
-                              .on_close = on_close};
+    struct ws_callbacks cb = {.on_message = on_message, .on_close = on_close};
     int rc;
 
     parse(argc, argv, &cfg);

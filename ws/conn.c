@@ -319,8 +319,8 @@ static void sess_fragment(void *ctx, uint8_t opcode, const uint8_t *data,
     struct ws_server *s = c->srv;
 
     if (s->cb.on_fragment)
-        WS_CALLBACK(s, s->cb.on_fragment(c, (enum ws_msg_type)opcode, data,
-                                         len, first, last, s->user_data));
+        WS_CALLBACK(s, s->cb.on_fragment(c, (enum ws_msg_type)opcode, data, len,
+                                         first, last, s->user_data));
 }
 
 static const struct ws_session_handler session_events = {

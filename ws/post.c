@@ -97,6 +97,13 @@ struct ws_conn *ws_server_find(struct ws_server *s, uint64_t id)
     return c && c->phase == WS_CONN_WS && !c->queued_kill ? c : NULL;
 }
 
+/* What an item counts against max_posted_bytes: its message, or for a
+   posted call (no message) its own size, so calls are bounded too. */
+static size_t item_cost(const struct ws_post_item *it)
+{
+    return it->kind == POST_CALL ? sizeof(*it) : it->len;
+}
+
 /* Allocate an item with a copy of data. */
 static struct ws_post_item *new_item(enum post_kind kind, const void *data,
                                      size_t len)
@@ -128,12 +135,12 @@ static int enqueue(struct ws_server *s, struct ws_post_item *it, bool need_id)
     pthread_mutex_lock(&s->post_lock);
     if (need_id && ws_idmap_get(&s->ids, it->id) == NULL)
         rc = WS_ECLOSED;
-    else if (it->len > s->cfg.max_posted_bytes - s->posted_bytes)
+    else if (item_cost(it) > s->cfg.max_posted_bytes - s->posted_bytes)
         rc = WS_EFULL;
     if (rc == 0) {
         *(s->post_tail ? &s->post_tail->next : &s->post_head) = it;
         s->post_tail = it;
-        s->posted_bytes += it->len;
+        s->posted_bytes += item_cost(it);
         if (!s->wake_pending) {
             ssize_t n;
 
@@ -161,8 +168,8 @@ static int check_message(enum ws_msg_type type, const void *data, size_t len)
     return 0;
 }
 
-int ws_server_post_send(struct ws_server *s, uint64_t id,
-                        enum ws_msg_type type, const void *data, size_t len)
+int ws_server_post_send(struct ws_server *s, uint64_t id, enum ws_msg_type type,
+                        const void *data, size_t len)
 {
     struct ws_post_item *it;
     int rc = s ? check_message(type, data, len) : WS_EINVAL;

@@ -63,8 +63,6 @@ static void apply_defaults(struct ws_config *c)
         c->max_header_bytes = 16384;
     if (c->max_headers == 0)
         c->max_headers = 100;
-    if (c->max_connections == 0)
-        c->max_connections = FD_SETSIZE - 24;
     if (c->max_output_bytes == 0)
         c->max_output_bytes = c->max_message_bytes + (64u << 20);
     if (c->handshake_timeout_ms == 0)
@@ -157,6 +155,10 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
         rc = ws_loop_create(&s->loop);
     if (rc == 0)
         rc = ws_post_init(s);
+    /* Default: what the backend can watch, less a margin for the
+       listeners, the wake pipes and the application's own descriptors. */
+    if (rc == 0 && s->cfg.max_connections == 0)
+        s->cfg.max_connections = (size_t)ws_loop_fd_limit(s->loop) - 24;
     if (rc < 0) {
         free_server(s);
         return rc;
@@ -226,9 +228,13 @@ static void adopt(struct ws_server *s, int fd, const struct ws_net_addr *a)
     }
     rc = ws_conn_create(s, fd, a);
     if (rc == WS_EFDSET) {
-        /* select() cannot watch it: never let it near an fd_set. */
+        /* The backend cannot watch it (select: never let it near an
+           fd_set). */
         refuse_busy(fd);
-        ws_server_error(s, NULL, rc, "accept: descriptor %d >= FD_SETSIZE", fd);
+        ws_server_error(s, NULL, rc,
+                        "accept: descriptor %d is beyond what the %s "
+                        "backend can watch",
+                        fd, ws_loop_backend_name(s->loop));
     } else if (rc < 0) {
         ws_net_close(fd);
         ws_server_error(s, NULL, rc, "accept: %s", ws_strerror(rc));

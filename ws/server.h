@@ -73,12 +73,12 @@ struct ws_server {
     struct ws_timer accept_timer; /* re-enables accept after EMFILE */
     struct ws_conn *conns;        /* every live connection */
     size_t nconns;
-    size_t nopen;               /* connections in WS_CONN_WS, opened */
-    struct ws_conn *kill_list;  /* to tear down after this event */
-    struct ws_conn *flush_list; /* to write out after this event */
-    struct ws_conn *dead_list;  /* torn down, to free */
-    int depth;                  /* > 0 while a user callback runs */
-    uint64_t next_id;           /* the id of the next connection */
+    size_t nopen;                   /* connections in WS_CONN_WS, opened */
+    struct ws_conn *kill_list;      /* to tear down after this event */
+    struct ws_conn *flush_list;     /* to write out after this event */
+    struct ws_conn *dead_list;      /* torn down, to free */
+    int depth;                      /* > 0 while a user callback runs */
+    uint64_t next_id;               /* the id of the next connection */
     struct ws_server_timer *timers; /* the application's, to free */
 
     /* Cross-thread hand-off (post.c). post_lock guards what other threads

@@ -67,8 +67,8 @@ static void fail(struct ws_session *s, struct ws_buf *out, uint16_t code);
 
 /* Write one unmasked server frame into out, header and payload together,
    if out may grow to cap. */
-static int write_frame(struct ws_buf *out, size_t cap, bool fin,
-                       uint8_t opcode, const void *data, size_t len)
+static int write_frame(struct ws_buf *out, size_t cap, bool fin, uint8_t opcode,
+                       const void *data, size_t len)
 {
     size_t hlen = ws_frame_header_size(len, false);
     int rc;
@@ -78,8 +78,8 @@ static int write_frame(struct ws_buf *out, size_t cap, bool fin,
     rc = ws_buf_reserve(out, hlen + len, cap);
     if (rc < 0)
         return rc;
-    ws_frame_header_write(ws_buf_tail(out), ws_buf_space(out), fin, opcode,
-                          len, NULL);
+    ws_frame_header_write(ws_buf_tail(out), ws_buf_space(out), fin, opcode, len,
+                          NULL);
     if (len > 0)
         memcpy(ws_buf_tail(out) + hlen, data, len);
     ws_buf_commit(out, hlen + len);
@@ -509,8 +509,8 @@ int ws_session_send_part(struct ws_session *s, struct ws_buf *out,
 
     if (s->state != WS_SESSION_OPEN)
         return WS_ECLOSED;
-    if ((len > 0 && data == NULL) || (begin && opcode != WS_OP_TEXT &&
-                                      opcode != WS_OP_BINARY))
+    if ((len > 0 && data == NULL) ||
+        (begin && opcode != WS_OP_TEXT && opcode != WS_OP_BINARY))
         return WS_EINVAL;
     if (begin == s->out_open)
         return WS_ESTATE;

@@ -48,8 +48,8 @@ struct ws_session_handler {
     void (*pong)(void *ctx, const uint8_t *data, size_t len);
     void (*close)(void *ctx, uint16_t code, const uint8_t *reason, size_t len);
     /* Streaming mode: one piece of a data message, as it arrives. */
-    void (*fragment)(void *ctx, uint8_t opcode, const uint8_t *data,
-                     size_t len, bool first, bool last);
+    void (*fragment)(void *ctx, uint8_t opcode, const uint8_t *data, size_t len,
+                     bool first, bool last);
 };
 
 /* The parts of a message sent in pieces (RFC 6455 §5.4). */

@@ -67,8 +67,7 @@ int ws_server_timer_start(struct ws_server *s, struct ws_server_timer **out,
     t->srv = s;
     t->cb = cb;
     t->arg = arg;
-    rc = ws_loop_timer_start(s->loop, &t->t, timeout_ms, repeat_ms, on_fire,
-                             t);
+    rc = ws_loop_timer_start(s->loop, &t->t, timeout_ms, repeat_ms, on_fire, t);
     if (rc < 0) {
         free(t);
         return rc;

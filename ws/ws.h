@@ -3,10 +3,20 @@
  * WebSocket (RFC 6455) server for C programs, driven by a select() loop
  * that it runs itself or that the application already has.
  *
- * Threading: the library starts no threads. Every function here must be
- * called on the thread that runs the server, except the ws_server_post*()
- * calls, which any thread may make, and ws_server_stop(), which is also
- * async-signal-safe.
+ * Calling rules, unless a function's comment says otherwise:
+ *  - Thread: the library starts no threads. Call everything on the thread
+ *    that runs the server (the loop thread). Exceptions: the
+ *    ws_server_post*() calls (any thread) and ws_server_stop() (any thread,
+ *    and signal handlers).
+ *  - Callbacks: every function may be called from inside a callback,
+ *    except ws_server_destroy(), ws_server_run(), ws_server_run_once() and
+ *    ws_server_process(), which return WS_EBUSY there.
+ *  - Blocking: nothing waits for a peer. Sends queue and return at once.
+ *  - Memory: the library copies what it is given (configuration, callback
+ *    structs, messages to send). Pointers it gives out are borrowed: data
+ *    passed to a callback until the callback returns, strings about a
+ *    connection until its on_close returns, request strings until
+ *    on_upgrade or on_http returns.
  *
  * Errors: functions return int; zero or a non-negative count is success, a
  * negative WS_E* code is failure. ws_strerror() and ws_errname() describe a
@@ -103,8 +113,10 @@ struct ws_config {
     size_t max_header_bytes;  /* request line + headers; 431 above it;
                                  default 16384 */
     size_t max_headers;       /* 431 above it; default 100 */
-    size_t max_connections;   /* refused (503) beyond; default
-                                 FD_SETSIZE - 24 */
+    size_t max_connections;   /* refused (503) beyond; default what the
+                                 backend can watch less 24: FD_SETSIZE - 24
+                                 (1000) with select, the descriptor limit
+                                 with epoll */
     size_t max_output_bytes;  /* queued unsent bytes per connection; a
                                  connection past it is closed with 1008;
                                  default max_message_bytes + 64 MiB */
@@ -199,15 +211,18 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
  */
 int ws_server_listen(struct ws_server *s);
 
-/* The last error text of ws_server_listen(); "" when none. */
+/* The last error text of ws_server_listen(); "" when none. Valid until
+   the next ws_server_listen() or ws_server_destroy(). */
 const char *ws_server_last_error(const struct ws_server *s);
 
 /* The port of the first listener, or -1 if not listening. */
 int ws_server_port(const struct ws_server *s);
 
 /*
- * Close every connection (without waiting for close handshakes), every
- * listener, and free the server. Returns 0, or WS_EBUSY when called from a
+ * Close every connection (each open one gets a 1001 close frame, one
+ * best-effort write, no waiting, and its on_close), every listener and
+ * every timer, and free the server and everything it owns. Other threads
+ * must have stopped posting. Returns 0, or WS_EBUSY when called from a
  * callback (nothing is freed then), WS_EINVAL for NULL.
  */
 int ws_server_destroy(struct ws_server *s);
@@ -354,10 +369,15 @@ struct ws_conn *ws_server_find(struct ws_server *s, uint64_t id);
  * Returns 0, WS_EINVAL, WS_EFULL, WS_ENOMEM.
  *
  * ws_server_post() runs fn(s, arg) on the loop thread, where every
- * ws_conn call is allowed. Returns 0, WS_EINVAL, WS_ENOMEM.
+ * ws_conn call is allowed. Each pending call counts as a small fixed size
+ * against max_posted_bytes. Returns 0, WS_EINVAL, WS_EFULL, WS_ENOMEM.
+ *
+ * Work still queued when ws_server_destroy() runs is dropped: messages
+ * are freed, posted calls are not run (free their arg yourself, or post
+ * nothing that owns memory after asking the loop to stop).
  */
-int ws_server_post_send(struct ws_server *s, uint64_t id,
-                        enum ws_msg_type type, const void *data, size_t len);
+int ws_server_post_send(struct ws_server *s, uint64_t id, enum ws_msg_type type,
+                        const void *data, size_t len);
 int ws_server_post_broadcast(struct ws_server *s, enum ws_msg_type type,
                              const void *data, size_t len);
 int ws_server_post(struct ws_server *s,
@@ -380,11 +400,13 @@ int ws_server_timer_start(struct ws_server *s, struct ws_server_timer **out,
    again). */
 void ws_server_timer_stop(struct ws_server_timer *t);
 
-/* Attach and read back the application's pointer for c. */
+/* Attach and read back the application's pointer for c. The library never
+   dereferences it; free what it points to in on_close. */
 void ws_conn_set_user_data(struct ws_conn *c, void *data);
 void *ws_conn_get_user_data(const struct ws_conn *c);
 
-/* The peer address as text ("127.0.0.1:5000", "[::1]:5000"). */
+/* The peer address as text ("127.0.0.1:5000", "[::1]:5000"); valid
+   until on_close returns, like every string about c below. */
 const char *ws_conn_peer(const struct ws_conn *c);
 
 /* The request path of the upgrade ("/chat"), without the query. */

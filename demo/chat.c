@@ -1,0 +1,441 @@
+/*
+ * chat.c - the chat demo's server: serves the page in www/ over plain HTTP
+ * and the chat over WebSocket at /chat, on one port; parses each client
+ * message with jansson and hands it to chat_room.c. It is the example of
+ * embedding the library, so it uses nothing of it but ws/ws.h.
+ *   ws_chat [--host H] [--port P] [--www DIR]   (default 127.0.0.1:8080, www)
+ *
+ * The protocol: one JSON object per WebSocket text message, "type" first.
+ * Client to server:
+ *   {"type":"join","nick":"ada","room":"lobby"}  first; "room" optional
+ *   {"type":"say","text":"hello"}                 a message to the room
+ *   {"type":"switch","room":"rust"}               move to another room
+ * Server to client:
+ *   {"type":"welcome","room","nick","ts","history":[message...],
+ *    "online":[nick...],"limits":{"nick_max","text_max","history","rate",
+ *    "burst"}}                                     answer to join or switch
+ *   {"type":"message","room","nick","ts","text"}  everyone in the room,
+ *                                                  the sender included
+ *   {"type":"join","room","nick","ts"}            someone came in
+ *   {"type":"leave","room","nick","ts"}           someone left
+ *   {"type":"online","room","nicks":[...]}        after every join or leave
+ *   {"type":"error","code","message"}             code is one of bad_json,
+ *      bad_message, unknown_type, not_joined, already_joined, nick_invalid,
+ *      nick_taken, room_invalid, room_limit, empty, too_long, rate_limited,
+ *      server_error; the connection stays open, except after rate_limited,
+ *      which is followed by a close with 1008.
+ * ts is milliseconds since the Unix epoch, from the server's clock. Nicks
+ * have 1-24 characters, no control or invisible ones, and are unique in
+ * the server ignoring case; rooms are 1-32 of [a-z0-9_-] (case folded);
+ * texts have 1-1000 characters; each client may send 5 messages a second,
+ * in bursts of 10.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "demo/chat.h"
+
+/* The server, for the signal handler only. */
+static struct ws_server *server;
+
+/* Stop the loop; ws_server_stop() is async-signal-safe. */
+static void on_signal(int sig)
+{
+    (void)sig;
+    ws_server_stop(server);
+}
+
+/* Refuse a cross-site page: a browser's Origin must name this host
+   (RFC 6455 §10.2). Clients that are not browsers send no Origin. */
+static int on_upgrade(struct ws_conn *c, const struct ws_request *req, void *ud)
+{
+    const char *origin = ws_request_header(req, "Origin");
+    const char *host = ws_request_header(req, "Host");
+    const char *rest;
+
+    (void)c;
+    (void)ud;
+    if (origin == NULL)
+        return 0;
+    rest = strstr(origin, "://");
+    if (rest == NULL || host == NULL || strcasecmp(rest + 3, host) != 0)
+        return 403;
+    return 0;
+}
+
+/* A new connection gets its client state, not joined yet. */
+static void on_open(struct ws_conn *c, void *ud)
+{
+    struct chat_client *client = malloc(sizeof(*client));
+
+    (void)ud;
+    if (client == NULL) {
+        ws_conn_close(c, WS_CLOSE_INTERNAL_ERROR, "out of memory");
+        return;
+    }
+    chat_client_init(client, c);
+    ws_conn_set_user_data(c, client);
+}
+
+/* The room named by msg's "room", lower-cased into out; the default when
+   it is missing, null or "". Sends the error and returns false if bad. */
+static bool pick_room(struct chat_client *c, const json_t *msg, char *out)
+{
+    const json_t *room = json_object_get(msg, "room");
+    const char *name = json_string_value(room);
+
+    if (room == NULL || json_is_null(room) || (name && name[0] == '\0')) {
+        strcpy(out, CHAT_DEFAULT_ROOM);
+        return true;
+    }
+    if (name == NULL || !chat_room_name(name, out)) {
+        chat_send_error(c, "room_invalid",
+                        "a room name has 1-32 letters, digits, - or _");
+        return false;
+    }
+    return true;
+}
+
+/* The room called name, or NULL after telling c why not. */
+static struct chat_room *get_room(struct chat *chat, struct chat_client *c,
+                                  const char *name)
+{
+    struct chat_room *room = chat_room_get(chat, name);
+
+    if (room == NULL)
+        chat_send_error(c, "room_limit",
+                        "there are too many rooms; join an existing one");
+    return room;
+}
+
+/* {"type":"join"}: check the nick and the room, then enter. */
+static void handle_join(struct chat *chat, struct chat_client *c,
+                        const json_t *msg)
+{
+    const char *nick = json_string_value(json_object_get(msg, "nick"));
+    char name[CHAT_ROOM_MAX + 1];
+    struct chat_room *room;
+    const char *why;
+
+    if (c->room) {
+        chat_send_error(c, "already_joined", "you have already joined");
+        return;
+    }
+    why = nick ? chat_nick_check(nick) : "\"nick\" must be a string";
+    if (why) {
+        chat_send_error(c, "nick_invalid", why);
+        return;
+    }
+    if (!pick_room(c, msg, name))
+        return;
+    if (chat_nick_taken(chat, nick)) {
+        chat_send_error(c, "nick_taken",
+                        "that nick is already taken; choose another one");
+        return;
+    }
+    room = get_room(chat, c, name);
+    if (room == NULL)
+        return;
+    snprintf(c->nick, sizeof(c->nick), "%s", nick);
+    printf("join   %s #%s %s\n", c->nick, room->name, ws_conn_peer(c->conn));
+    chat_room_enter(room, c);
+}
+
+/* {"type":"switch"}: leave the room for another one. */
+static void handle_switch(struct chat *chat, struct chat_client *c,
+                          const json_t *msg)
+{
+    char name[CHAT_ROOM_MAX + 1];
+    struct chat_room *room;
+
+    if (c->room == NULL) {
+        chat_send_error(c, "not_joined", "join before switching rooms");
+        return;
+    }
+    if (!pick_room(c, msg, name))
+        return;
+    if (strcmp(name, c->room->name) == 0) {
+        chat_send_welcome(c); /* already there: just confirm */
+        return;
+    }
+    /* A busy room is never evicted, so c's own room survives this. */
+    room = get_room(chat, c, name);
+    if (room == NULL)
+        return;
+    printf("switch %s #%s -> #%s\n", c->nick, c->room->name, room->name);
+    chat_room_leave(c);
+    chat_room_enter(room, c);
+}
+
+/* True when text holds nothing but white space. */
+static bool is_blank(const char *text)
+{
+    return text[strspn(text, " \t\r\n")] == '\0';
+}
+
+/* {"type":"say"}: check the text, then send it to the room. */
+static void handle_say(struct chat *chat, struct chat_client *c,
+                       const json_t *msg)
+{
+    const char *text = json_string_value(json_object_get(msg, "text"));
+
+    (void)chat;
+    if (c->room == NULL) {
+        chat_send_error(c, "not_joined", "join a room before you speak");
+        return;
+    }
+    if (text == NULL) {
+        chat_send_error(c, "bad_message", "\"text\" must be a string");
+        return;
+    }
+    if (is_blank(text)) {
+        chat_send_error(c, "empty", "a message cannot be empty");
+        return;
+    }
+    if (chat_utf8_count(text) > CHAT_TEXT_MAX) {
+        chat_send_error(c, "too_long",
+                        "a message has at most 1000 "
+                        "characters");
+        return;
+    }
+    if (chat_room_say(c, text) < 0)
+        chat_send_error(c, "server_error", "the server is out of memory");
+}
+
+static const struct {
+    const char *type;
+    void (*handle)(struct chat *, struct chat_client *, const json_t *);
+} handlers[] = {
+    {"join", handle_join},
+    {"say", handle_say},
+    {"switch", handle_switch},
+};
+
+/* Hand a parsed message to the handler of its "type". */
+static void dispatch(struct chat *chat, struct chat_client *c,
+                     const json_t *msg)
+{
+    const char *type = json_string_value(json_object_get(msg, "type"));
+
+    if (type == NULL) {
+        chat_send_error(c, "bad_message", "\"type\" must be a string");
+        return;
+    }
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (strcmp(type, handlers[i].type) == 0) {
+            handlers[i].handle(chat, c, msg);
+            return;
+        }
+    chat_send_error(c, "unknown_type",
+                    "unknown message type; use join, say or switch");
+}
+
+/* A flooding client is told why, then closed with 1008 (RFC 6455 §7.4.1:
+   policy violation). */
+static void flood(struct chat_client *c)
+{
+    chat_send_error(c, "rate_limited",
+                    "too many messages: at most 5 a second (bursts of 10)");
+    ws_conn_close(c->conn, WS_CLOSE_POLICY, "rate limit exceeded");
+    c->closing = true;
+    printf("flood  %s %s\n", c->nick[0] ? c->nick : "-", ws_conn_peer(c->conn));
+}
+
+/* One client message: rate limit, parse, dispatch. Never trusts it. */
+static void on_message(struct ws_conn *c, enum ws_msg_type type,
+                       const void *data, size_t len, void *ud)
+{
+    struct chat_client *client = ws_conn_get_user_data(c);
+    json_error_t err;
+    json_t *msg;
+
+    if (client == NULL || client->closing)
+        return;
+    if (!chat_rate_take(client)) {
+        flood(client);
+        return;
+    }
+    if (type != WS_TEXT || len > CHAT_IN_MAX) {
+        chat_send_error(client, type != WS_TEXT ? "bad_json" : "too_long",
+                        type != WS_TEXT ? "messages are JSON text"
+                                        : "a message has at most 16384 bytes");
+        return;
+    }
+    msg = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+    if (msg == NULL || !json_is_object(msg))
+        chat_send_error(client, "bad_json",
+                        "a message must be one JSON object");
+    else
+        dispatch(ud, client, msg);
+    json_decref(msg);
+}
+
+/* The connection is gone: leave the room and free the client. */
+static void on_close(struct ws_conn *c, int code, const char *reason,
+                     size_t len, void *ud)
+{
+    struct chat_client *client = ws_conn_get_user_data(c);
+
+    (void)reason;
+    (void)len;
+    (void)ud;
+    if (client == NULL)
+        return;
+    if (client->room)
+        printf("leave  %s #%s (%d)\n", client->nick, client->room->name, code);
+    chat_room_leave(client);
+    ws_conn_set_user_data(c, NULL);
+    free(client);
+}
+
+/* Log what the library reports; nothing here is fatal. */
+static void on_error(struct ws_conn *c, int err, const char *detail, void *ud)
+{
+    (void)ud;
+    fprintf(stderr, "ws_chat: %s%s%s (%s)\n", c ? ws_conn_peer(c) : "",
+            c ? ": " : "", detail, ws_errname(err));
+}
+
+/* Plain HTTP: the page's files from www/, with headers that keep user
+   text from ever running as code even if the page had a bug. */
+static void on_http(struct ws_conn *c, const struct ws_request *req,
+                    struct ws_response *res, void *ud)
+{
+    static const char endpoint[] = "this is the chat's WebSocket endpoint\n";
+    struct chat *chat = ud;
+    int rc;
+
+    (void)c;
+    if (strcmp(ws_request_path(req), "/chat") == 0) {
+        ws_response_status(res, 426); /* RFC 7231 §6.5.15 */
+        ws_response_header(res, "Upgrade", "websocket");
+        ws_response_body(res, endpoint, strlen(endpoint));
+        return;
+    }
+    rc = ws_response_file(res, req, chat->www);
+    if (rc < 0)
+        fprintf(stderr, "ws_chat: %s: %s\n", ws_request_path(req),
+                ws_strerror(rc));
+    ws_response_header(res, "Cache-Control", "no-cache");
+    ws_response_header(res, "Content-Security-Policy",
+                       "default-src 'self'; img-src 'self' data:; "
+                       "connect-src 'self' ws: wss:; frame-ancestors 'none'");
+    ws_response_header(res, "Referrer-Policy", "no-referrer");
+}
+
+/* Options from the command line. */
+struct options {
+    const char *host;
+    const char *port;
+    const char *www;
+};
+
+/* Print how to use the program and exit with status. */
+static void usage(int status)
+{
+    fprintf(status ? stderr : stdout,
+            "usage: ws_chat [--host HOST] [--port PORT] [--www DIR]\n"
+            "  serves DIR (default www) at http://HOST:PORT/ and the chat\n"
+            "  at ws://HOST:PORT/chat (default 127.0.0.1:8080)\n");
+    exit(status);
+}
+
+/* Fill o from argv; exit on a bad flag or a missing document root. */
+static void parse_options(int argc, char **argv, struct options *o)
+{
+    struct stat st;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            usage(0);
+        else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc)
+            o->host = argv[++i];
+        else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
+            o->port = argv[++i];
+        else if (strcmp(argv[i], "--www") == 0 && i + 1 < argc)
+            o->www = argv[++i];
+        else
+            usage(2);
+    }
+    if (stat(o->www, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "ws_chat: %s is not a directory (see --www)\n", o->www);
+        exit(2);
+    }
+}
+
+/* Create and bind the server; NULL after printing why not. */
+static struct ws_server *start(const struct options *o, struct chat *chat)
+{
+    static const char *const paths[] = {"/chat", NULL};
+    struct ws_config cfg = {.host = o->host, .port = o->port, .paths = paths};
+    struct ws_callbacks cb = {.on_upgrade = on_upgrade,
+                              .on_open = on_open,
+                              .on_message = on_message,
+                              .on_close = on_close,
+                              .on_error = on_error,
+                              .on_http = on_http};
+    struct ws_server *s;
+    int rc;
+
+    /* Outgoing welcomes carry the history: up to 50 texts of 1000
+       characters, each as long as 6 bytes escaped. */
+    cfg.max_message_bytes = 512 * 1024;
+    cfg.max_output_bytes = 4 * 1024 * 1024; /* also the largest file */
+    /* A peer that vanished without a FIN (a laptop lid closed) would hold
+       its nick forever: ping quiet peers, drop those silent for a minute. */
+    cfg.ping_interval_ms = 25000;
+    cfg.idle_timeout_ms = 60000;
+    rc = ws_server_create(&s, &cfg, &cb, chat);
+    if (rc < 0) {
+        fprintf(stderr, "ws_chat: %s\n", ws_strerror(rc));
+        return NULL;
+    }
+    if (ws_server_listen(s) < 0) {
+        fprintf(stderr, "ws_chat: %s\n", ws_server_last_error(s));
+        ws_server_destroy(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Tell the user where to point a browser. */
+static void print_url(const char *host, int port)
+{
+    const char *open = strchr(host, ':') ? "[" : "";
+    const char *close = open[0] ? "]" : "";
+
+    /* A wildcard address is reachable on the loopback address. */
+    if (strcmp(host, "*") == 0 || strcmp(host, "0.0.0.0") == 0)
+        host = "127.0.0.1";
+    else if (strcmp(host, "::") == 0)
+        host = "::1";
+    printf("open http://%s%s%s:%d/ in a browser\n", open, host, close, port);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {"127.0.0.1", "8080", "www"};
+    struct chat chat = {0};
+    int rc;
+
+    parse_options(argc, argv, &o);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    chat.www = o.www;
+    server = start(&o, &chat);
+    if (server == NULL)
+        return 1;
+    chat.srv = server;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    printf("ws_chat listening on %s port %d\n", o.host, ws_server_port(server));
+    print_url(o.host, ws_server_port(server));
+    rc = ws_server_run(server);
+    /* Destroy runs on_close for every client, which frees them. */
+    ws_server_destroy(server);
+    chat_rooms_free(&chat);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,108 @@
+/*
+ * chat.h - what the files of the chat demo share: the limits, the room
+ * and client structs, and the functions of chat_room.c (rooms, presence,
+ * history, nicks, rate limits, events). The demo uses only ws/ws.h from
+ * the library.
+ */
+#ifndef WS_DEMO_CHAT_H
+#define WS_DEMO_CHAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "ws/ws.h"
+
+#define CHAT_NICK_MAX 24          /* characters (code points) */
+#define CHAT_ROOM_MAX 32          /* bytes of [a-z0-9_-] */
+#define CHAT_TEXT_MAX 1000        /* characters (code points) */
+#define CHAT_HISTORY 50           /* messages replayed to a joiner */
+#define CHAT_MAX_ROOMS 64         /* rooms kept, with their history */
+#define CHAT_IN_MAX 16384         /* bytes of one client message */
+#define CHAT_RATE 5.0             /* messages per second, sustained */
+#define CHAT_BURST 10.0           /* messages at once */
+#define CHAT_DEFAULT_ROOM "lobby" /* when join names none */
+
+struct chat_room;
+
+/* One WebSocket connection's state; owned by the chat, attached to the
+   connection with ws_conn_set_user_data() from on_open to on_close. */
+struct chat_client {
+    struct ws_conn *conn;     /* not owned */
+    struct chat_room *room;   /* not owned; NULL until joined */
+    struct chat_client *next; /* next member of room */
+    char nick[CHAT_NICK_MAX * 4 + 1];
+    double tokens;       /* token bucket of the rate limit */
+    int64_t refilled_ms; /* monotonic time of the last refill */
+    bool closing;        /* we began the close: ignore its messages */
+};
+
+/* A room: its members and a ring of its last CHAT_HISTORY messages. */
+struct chat_room {
+    char name[CHAT_ROOM_MAX + 1];
+    struct chat_client *members; /* not owned; newest first */
+    size_t nmembers;
+    json_t *history[CHAT_HISTORY]; /* owned references */
+    size_t hist_start;             /* oldest entry */
+    size_t hist_count;
+    int64_t used_ms; /* when someone last joined or spoke */
+    struct chat_room *next;
+};
+
+/* The whole chat: the server and every room. */
+struct chat {
+    struct ws_server *srv;   /* not owned */
+    const char *www;         /* document root, not owned */
+    struct chat_room *rooms; /* owned list */
+    size_t nrooms;
+};
+
+/* Milliseconds since the Unix epoch, for the timestamps users see. */
+int64_t chat_now_ms(void);
+
+/* Start the state of a client on conn: not joined, a full bucket. */
+void chat_client_init(struct chat_client *c, struct ws_conn *conn);
+
+/* Take one token from c's bucket; false when it is empty (flooding). */
+bool chat_rate_take(struct chat_client *c);
+
+/* NULL when nick is acceptable, else why not (a sentence for the user). */
+const char *chat_nick_check(const char *nick);
+
+/* True when a client of any room already uses nick, ignoring ASCII case. */
+bool chat_nick_taken(const struct chat *chat, const char *nick);
+
+/* Lower-case name into out (CHAT_ROOM_MAX + 1 bytes); false if invalid. */
+bool chat_room_name(const char *name, char *out);
+
+/* The room called name, created if needed; NULL when the room limit is
+   reached and no room is empty, or out of memory. */
+struct chat_room *chat_room_get(struct chat *chat, const char *name);
+
+/* Send c the welcome of its room: history, who is online, the limits. */
+int chat_send_welcome(struct chat_client *c);
+
+/* Put c in room (c->room must be NULL) and tell everyone. */
+int chat_room_enter(struct chat_room *room, struct chat_client *c);
+
+/* Take c out of its room, if any, and tell those who remain. */
+void chat_room_leave(struct chat_client *c);
+
+/* Record a message from c in its room's history and send it to all. */
+int chat_room_say(struct chat_client *c, const char *text);
+
+/* Free every room of chat (after the server is gone). */
+void chat_rooms_free(struct chat *chat);
+
+/* Send ev to c (serialised compactly); ev is not consumed. */
+int chat_send(struct chat_client *c, const json_t *ev);
+
+/* Send {"type":"error","code":code,"message":text} to c. */
+int chat_send_error(struct chat_client *c, const char *code, const char *text);
+
+/* The number of characters (code points) of valid UTF-8 s. */
+size_t chat_utf8_count(const char *s);
+
+#endif

@@ -1,0 +1,260 @@
+// chat.test.mjs - the chat page in a real browser: Debian's chromium driven
+// by playwright-core against build/ws_chat on a free 127.0.0.1 port. Two
+// (then three) pages join, chat, see presence and leave notices; markup in
+// messages and nicks stays text; the server is stopped and restarted on
+// the same port and the pages reconnect by themselves. A screenshot goes
+// to $BUILD/chat.png. Every wait is bounded; the server and the browser
+// are stopped even when a step fails.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BUILD = path.resolve(ROOT, process.env.BUILD || 'build');
+const BIN = path.join(BUILD, 'ws_chat');
+const WWW = path.join(ROOT, 'www');
+const SHOT = path.join(BUILD, 'chat.png');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const WAIT = 10000; // ms, for any one thing to show up on a page
+const XSS = '<img src=x onerror=alert(1)>';
+
+// A port that was free a moment ago.
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// One ws_chat process, started and stopped by PID.
+class ChatServer {
+  constructor(port) {
+    this.port = port;
+    this.proc = null;
+    this.log = '';
+  }
+
+  // Start and wait (bounded) for the banner; retry while the port is busy.
+  async start() {
+    for (let i = 0; i < 20; i++) {
+      if (await this.tryStart()) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    throw new Error('ws_chat did not start:\n' + this.log);
+  }
+
+  tryStart() {
+    const proc = spawn(BIN, ['--host', '127.0.0.1', '--port', String(this.port),
+      '--www', WWW], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = proc;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { proc.kill('SIGKILL'); resolve(false); }, WAIT);
+      const onData = (chunk) => {
+        this.log += chunk;
+        if (this.log.includes('ws_chat listening on 127.0.0.1 port ' + this.port)) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      };
+      proc.stdout.on('data', onData);
+      proc.stderr.on('data', (c) => { this.log += c; });
+      proc.on('exit', () => { clearTimeout(timer); resolve(false); });
+    });
+  }
+
+  // SIGTERM by PID; resolves with the exit code (SIGKILL after a timeout).
+  stop() {
+    const proc = this.proc;
+    this.proc = null;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) {
+      return Promise.resolve(proc ? proc.exitCode : null);
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => proc.kill('SIGKILL'), WAIT);
+      proc.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve(signal ? signal : code);
+      });
+      proc.kill('SIGTERM');
+    });
+  }
+}
+
+let server = null;
+let browser = null;
+
+after(async () => {
+  if (browser) await browser.close().catch(() => {});
+  if (server) await server.stop();
+});
+
+// A page that records dialogs and script errors, which must not happen.
+async function openPage(port, problems) {
+  const context = await browser.newContext({
+    viewport: { width: 1100, height: 680 },
+    deviceScaleFactor: 1,
+  });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT);
+  page.on('dialog', (d) => { problems.push('dialog: ' + d.message()); d.dismiss(); });
+  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/WebSocket connection|ERR_CONNECTION_REFUSED/.test(m.text())) {
+      problems.push('console error: ' + m.text());
+    }
+  });
+  await page.goto(`http://127.0.0.1:${port}/`);
+  return page;
+}
+
+async function join(page, nick, room = 'lobby') {
+  await page.fill('#nick', nick);
+  await page.fill('#room', room);
+  await page.click('#join-btn');
+  await page.waitForSelector('#status[data-state="online"]');
+  await page.waitForSelector('#join', { state: 'hidden' });
+}
+
+async function say(page, text) {
+  await page.fill('#input', text);
+  await page.press('#input', 'Enter');
+}
+
+// Wait until a message with exactly this text (and author) is shown.
+async function seeMessage(page, text, nick) {
+  await page.waitForFunction(([t, n]) => {
+    for (const li of document.querySelectorAll('#messages li.msg')) {
+      if (li.querySelector('.text').textContent === t && (!n || li.dataset.nick === n)) return true;
+    }
+    return false;
+  }, [text, nick], { timeout: WAIT });
+}
+
+async function seeNotice(page, text) {
+  await page.waitForFunction((t) => [...document.querySelectorAll('#messages li.notice .notice-text')]
+    .some((n) => n.textContent === t), text, { timeout: WAIT });
+}
+
+async function seeOnline(page, nicks) {
+  await page.waitForFunction((want) => {
+    const got = [...document.querySelectorAll('#online li .who')].map((n) => n.textContent);
+    return JSON.stringify(got) === JSON.stringify(want);
+  }, nicks, { timeout: WAIT });
+}
+
+test('chat page in chromium', { timeout: 120000 }, async (t) => {
+  assert.ok(fs.existsSync(BIN), `${BIN} is missing: run make first`);
+  assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
+  const problems = [];
+  server = new ChatServer(await freePort());
+  await server.start();
+  // launch() makes a fresh temporary profile of its own and deletes it on
+  // close; --user-data-dir is only for launchPersistentContext().
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 30000,
+    args: ['--no-sandbox', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-gpu',
+      '--no-first-run', '--disable-dev-shm-usage'],
+  });
+  const alice = await openPage(server.port, problems);
+  const bob = await openPage(server.port, problems);
+
+  await t.test('two pages join with different nicks', async () => {
+    await join(alice, 'alice');
+    await join(bob, 'bob');
+    await seeOnline(alice, ['alice', 'bob']);
+    await seeOnline(bob, ['alice', 'bob']);
+    await seeNotice(alice, 'bob joined #lobby');
+    assert.equal(await alice.textContent('#online-count'), '2');
+  });
+
+  await t.test('a message typed in one page appears in the other', async () => {
+    await say(alice, 'Hi Bob! The new build is green, café time?');
+    await seeMessage(bob, 'Hi Bob! The new build is green, café time?', 'alice');
+    await say(bob, 'Great, the chat reconnects on its own now.');
+    await seeMessage(alice, 'Great, the chat reconnects on its own now.', 'bob');
+    assert.equal(await alice.inputValue('#input'), '', 'Enter sent and cleared');
+  });
+
+  await t.test('markup in a message is shown as text', async () => {
+    await say(alice, XSS);
+    await seeMessage(bob, XSS, 'alice');
+    await seeMessage(alice, XSS, 'alice');
+    for (const page of [alice, bob]) {
+      assert.equal(await page.locator('#messages img').count(), 0);
+    }
+    await say(bob, 'Ha, it shows up as plain text. Nice.');
+    await seeMessage(alice, 'Ha, it shows up as plain text. Nice.', 'bob');
+  });
+
+  await t.test('screenshot', async () => {
+    await alice.waitForTimeout(300); // let the last scroll settle
+    await alice.screenshot({ path: SHOT });
+    assert.ok(fs.statSync(SHOT).size > 10000, 'screenshot written');
+  });
+
+  await t.test('a taken nick is refused; markup in a nick is text; leave notice', async () => {
+    const evilNick = '<i>eve</i>';
+    const eve = await openPage(server.port, problems);
+    // A taken nick (in any case) is refused in the join dialog.
+    await eve.fill('#nick', 'ALICE');
+    await eve.click('#join-btn');
+    await eve.waitForFunction(() => /already taken/
+      .test(document.querySelector('#join-error').textContent));
+    assert.ok(await eve.isVisible('#join-form'), 'join dialog stays open');
+    await join(eve, evilNick);
+    await seeOnline(alice, ['<i>eve</i>', 'alice', 'bob']);
+    await seeNotice(alice, '<i>eve</i> joined #lobby');
+    assert.equal(await alice.locator('#online i, #messages i').count(), 0);
+    await eve.context().close();
+    await seeNotice(alice, '<i>eve</i> left #lobby');
+    await seeNotice(bob, '<i>eve</i> left #lobby');
+    await seeOnline(bob, ['alice', 'bob']);
+  });
+
+  await t.test('stopping and restarting the server: pages reconnect', async () => {
+    assert.equal(await server.stop(), 0, 'ws_chat exits 0 on SIGTERM');
+    for (const page of [alice, bob]) {
+      await page.waitForSelector('#banner', { state: 'visible' });
+      await page.waitForFunction(() => /reconnecting in \d+ s/
+        .test(document.querySelector('#banner-text').textContent));
+      assert.equal(await page.getAttribute('#status', 'data-state'), 'offline');
+      assert.ok(await page.isDisabled('#input'), 'composer disabled while offline');
+    }
+    await alice.waitForTimeout(1500); // stay down through a few retries
+    await server.start();
+    for (const page of [alice, bob]) {
+      await page.waitForSelector('#status[data-state="online"]', { timeout: 20000 });
+      await page.waitForSelector('#banner', { state: 'hidden' });
+    }
+    await seeOnline(alice, ['alice', 'bob']);
+    await say(alice, 'Still here after the restart.');
+    await seeMessage(bob, 'Still here after the restart.', 'alice');
+  });
+
+  await t.test('closing a page shows a leave notice in the other', async () => {
+    await bob.context().close();
+    await seeNotice(alice, 'bob left #lobby');
+    await seeOnline(alice, ['alice']);
+  });
+
+  await t.test('no dialog, script error or CSP violation', () => {
+    assert.deepEqual(problems, []);
+  });
+
+  await browser.close();
+  browser = null;
+  assert.equal(await server.stop(), 0, 'ws_chat exits 0 on SIGTERM');
+  server = null;
+});

@@ -1,0 +1,123 @@
+/*
+ * fuzz_utf8.c - libFuzzer target for ws/utf8.c. The input is the byte
+ * stream to validate. ws_utf8_valid() and ws_utf8_feed() must agree with
+ * the slow reference decoder in fuzz.h (verdict, index of the first bad
+ * byte, "ends on a boundary"), whole and split at data-derived offsets.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/fuzz/fuzz.h"
+#include "ws/utf8.h"
+#include "ws/ws.h"
+
+#define MAX_CUTS 4
+
+/* What the reference decoder says about the whole input. */
+struct verdict {
+    size_t bad; /* SIZE_MAX when no byte is bad */
+    bool complete;
+};
+
+/*
+ * Feed p[0..len) in the pieces that cuts[0..ncuts) (ascending) delimit,
+ * each piece a separate allocation placed at an offset of align bytes (the
+ * validator reads eight bytes at a time), and compare with the reference.
+ */
+static void check_pieces(const uint8_t *p, size_t len, const size_t *cuts,
+                         size_t ncuts, size_t align, const struct verdict *ref)
+{
+    struct ws_utf8 v;
+    size_t start = 0;
+
+    /* A dirty state must be fully reset. */
+    memset(&v, 0xFF, sizeof(v));
+    ws_utf8_reset(&v);
+    for (size_t k = 0; k <= ncuts; k++) {
+        size_t end = k < ncuts ? cuts[k] : len;
+        size_t n = end - start, bad = SIZE_MAX;
+        uint8_t *buf = malloc(align + n + 1);
+        int rc;
+
+        FUZZ_CHECK(buf != NULL);
+        if (n > 0)
+            memcpy(buf + align, p + start, n);
+        rc = ws_utf8_feed(&v, buf + align, n, &bad);
+        free(buf);
+        if (rc != 0) {
+            FUZZ_CHECK(rc == WS_EUTF8);
+            FUZZ_CHECK(bad < n);
+            FUZZ_CHECK(start + bad == ref->bad);
+            return;
+        }
+        /* No byte of this piece may be the reference's first bad one. */
+        FUZZ_CHECK(ref->bad == SIZE_MAX || ref->bad >= end);
+        start = end;
+    }
+    FUZZ_CHECK(ref->bad == SIZE_MAX);
+    FUZZ_CHECK(ws_utf8_complete(&v) == ref->complete);
+}
+
+/* Sort the few cut offsets (insertion sort). */
+static void sort_cuts(size_t *cuts, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+            size_t t = cuts[j];
+            cuts[j] = cuts[j - 1];
+            cuts[j - 1] = t;
+        }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct verdict ref = {SIZE_MAX, false};
+    uint8_t *p = fuzz_dup(data, size, 0);
+    struct fuzz_rng rng;
+    size_t cuts[MAX_CUTS];
+    struct ws_utf8 v = {0, 0, 0};
+    bool ok;
+
+    ref.bad = fuzz_ref_utf8(p, size, &ref.complete);
+    ok = ref.bad == SIZE_MAX && ref.complete;
+
+    /* The whole-buffer call, and a zero-filled state fed once with no
+       index wanted. */
+    FUZZ_CHECK(ws_utf8_valid(p, size) == ok);
+    FUZZ_CHECK((ws_utf8_feed(&v, p, size, NULL) == 0) == (ref.bad == SIZE_MAX));
+    check_pieces(p, size, NULL, 0, 0, &ref);
+
+    /* Two and several pieces at offsets derived from the data. */
+    fuzz_seed(&rng, p, size, 0x757466);
+    for (int round = 0; round < 4; round++) {
+        size_t ncuts = round == 0 ? 1 : (size_t)(fuzz_next(&rng) % MAX_CUTS);
+        size_t align = (size_t)(fuzz_next(&rng) % 8u);
+
+        for (size_t k = 0; k < ncuts; k++)
+            cuts[k] = (size_t)(fuzz_next(&rng) % (size + 1));
+        sort_cuts(cuts, ncuts);
+        check_pieces(p, size, cuts, ncuts, align, &ref);
+    }
+
+    /* Short inputs: every single split point (§9: "split at every
+       offset"). */
+    if (size <= 64)
+        for (size_t k = 0; k <= size; k++)
+            check_pieces(p, size, &k, 1, k % 8u, &ref);
+
+    /* One byte at a time, for inputs short enough to keep this fast. */
+    if (size <= 256) {
+        size_t *all = malloc((size + 1) * sizeof(*all));
+
+        FUZZ_CHECK(all != NULL);
+        for (size_t k = 0; k < size; k++)
+            all[k] = k + 1;
+        check_pieces(p, size, all, size, 0, &ref);
+        free(all);
+    }
+    free(p);
+    return 0;
+}
