@@ -193,8 +193,8 @@ clean:
 # own tree, build/bench-<backend>). Peers it cannot install are skipped.
 # BENCH_SECONDS=D, BENCH_ROUNDS=R, BENCH_QUICK=1 (1 round of 1 s).
 BENCH_DIR := $(BUILD)/bench
-BENCH_LG := tests/bench/loadgen.c tests/bench/lg_proto.c \
-            tests/bench/lg_stats.c
+BENCH_LG := tests/bench/loadgen.c tests/bench/lg_conn.c \
+            tests/bench/lg_proto.c tests/bench/lg_stats.c
 BENCH_BACKEND := $(if $(wildcard net/backend_epoll.c),epoll,select)
 BENCH_ECHO := build/bench-$(BENCH_BACKEND)/ws_echo
 # Evaluated when used: libwebsockets-dev may be installed by the recipe.
@@ -321,13 +321,10 @@ uninstall:
 #   make fuzz FUZZ_SECONDS=10       short runs (CI); 0 only replays seeds
 #   make fuzz FUZZ_TARGETS=frame    some targets only
 #   make fuzz FUZZ_FLAGS=-jobs=2    more libFuzzer options
-#   FUZZ_CPPFLAGS=-D...             switches of the targets (use their own
-#                                   BUILD=...: flags are not tracked)
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= utf8 frame session request handshake
 FUZZ_FLAGS   ?=
-FUZZ_CPPFLAGS ?=
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN)
@@ -372,7 +369,7 @@ $(FUZZ_DIR)/.toolchain:
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*) $(FUZZ_HDR) \
                     | $(FUZZ_DIR)/.toolchain
 	@$(if $(Q),echo "  FUZZCC $@")
-	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) $< \
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $< \
 	    $(FUZZ_SRC_$*) $(LDLIBS) -o $@
 # --- end fuzz block ---
 

@@ -261,10 +261,6 @@ static void finish_message(struct ws_session *s, struct ws_buf *out)
         fail(s, out, WS_CLOSE_INVALID_DATA); /* §8.1: cut sequence */
         return;
     }
-    if (s->streaming) {
-        s->in_message = false; /* the pieces went out as they came */
-        return;
-    }
     /* One spare byte for the NUL that deliver() borrows. */
     rc = ws_buf_reserve(&s->msg, 1, s->lim.max_message + 1);
     if (rc < 0) {
@@ -292,6 +288,10 @@ static int stream_piece(struct ws_session *s, uint8_t *p, size_t n)
         return 0; /* a header without payload yet: nothing to say */
     if (last && s->msg_opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8))
         return WS_EUTF8;
+    /* The message is over before its last piece is handed over, so that
+       the handler may already switch streaming off. */
+    if (last)
+        s->in_message = false;
     if (s->state != WS_SESSION_OPEN || s->handler->fragment == NULL)
         return 0;
     saved = p[n];
@@ -333,8 +333,8 @@ static void finish_frame(struct ws_session *s, struct ws_buf *out)
     s->in_frame = false;
     if (ws_frame_is_control(s->frame.opcode))
         finish_control(s, out);
-    else if (s->frame.fin)
-        finish_message(s, out);
+    else if (s->frame.fin && s->in_message)
+        finish_message(s, out); /* a streamed one has ended already */
 }
 
 /*

@@ -468,8 +468,8 @@ def header(m):
             "Memory: smaps_rollup delta after the connections are open ÷ "
             "connections established.\n" % (
                 m["date"], m["cpus"], (m["cpu_model"] or "?").strip(),
-                m["kernel"], m["pinned"], m["ws_echo"], m["backend"], m["rounds"],
-                m["seconds"], m["uws"], m["node"], m["ws"],
+                m["kernel"], m["pinned"], m["ws_echo"], m["backend"],
+                m["rounds"], m["seconds"], m["uws"], m["node"], m["ws"],
                 m["libwebsockets"]))
 
 

@@ -28,6 +28,7 @@ struct session {
 static volatile sig_atomic_t stop_flag;
 static struct lws_context *context;
 
+/* SIGTERM/SIGINT: leave the service loop. */
 static void on_signal(int sig)
 {
     (void)sig;

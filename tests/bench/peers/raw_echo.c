@@ -35,6 +35,7 @@ struct server {
 
 static volatile sig_atomic_t stop_flag;
 
+/* SIGTERM/SIGINT: leave the loop. */
 static void on_signal(int sig)
 {
     (void)sig;

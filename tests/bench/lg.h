@@ -1,0 +1,110 @@
+/*
+ * lg.h - the load generator's shared state: options, pre-built messages,
+ * per-connection protocol state, and the calls between loadgen.c (phases,
+ * output) and lg_conn.c (one connection's I/O and verification).
+ */
+#ifndef WS_BENCH_LG_H
+#define WS_BENCH_LG_H
+
+#include <netdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lg_proto.h"
+#include "lg_stats.h"
+
+#define RBUF_SIZE (256u << 10) /* one read buffer shared by every conn */
+
+enum phase { PH_CONNECT, PH_LOAD, PH_DRAIN, PH_HOLD, PH_CLOSE };
+enum cstate {
+    C_NEW,
+    C_CONNECTING,
+    C_HS_SEND,
+    C_HS_RECV,
+    C_OPEN,
+    C_CLOSING,
+    C_DONE
+};
+
+/* The command line. */
+struct opts {
+    const char *host, *port, *path;
+    long conns, inflight, batch, non_ascii;
+    size_t size;
+    bool binary, raw, idle;
+    double seconds, grace, connect_timeout;
+};
+
+/* One pre-built message: the bytes to send and the payload to expect. */
+struct msg {
+    uint8_t *frame; /* owned; equals payload in raw mode */
+    size_t frame_len;
+    uint8_t *payload; /* owned */
+};
+
+/* One client connection; the zero-filled form (fd set to -1) is C_NEW. */
+struct conn {
+    int fd;
+    uint8_t state;   /* enum cstate */
+    uint32_t events; /* current epoll interest */
+    char *hs;        /* owned; handshake request, then response head */
+    size_t hs_len, hs_off;
+    char accept[LG_ACCEPT_LEN + 1];
+    uint64_t tx_seq; /* messages written completely */
+    size_t tx_off;   /* bytes of message tx_seq written */
+    uint64_t rx_seq; /* echoes verified completely */
+    size_t rx_off;   /* payload bytes of echo rx_seq verified */
+    uint64_t frame_left;
+    bool in_frame, in_msg, data_fin, ctl;
+    uint8_t hdr[LG_MAX_HEADER], hdr_len;
+    uint8_t ctl_in[125], ctl_in_len, ctl_op;
+    uint8_t ctl_out[LG_MAX_HEADER + 125], ctl_out_len, ctl_out_off;
+    uint64_t *sent_ns; /* owned; ring of K send times */
+};
+
+/* Error counters: each failed connection counts once, in one of them. */
+struct errs {
+    uint64_t connect, handshake, verify, closed, lost;
+};
+
+/* The whole generator: one per process, owned by main(). */
+struct lg {
+    struct opts o;
+    int ep;
+    struct addrinfo *ai;
+    struct conn *conns; /* owned; o.conns of them */
+    struct msg *msgs;   /* owned; nmsgs variants */
+    size_t nmsgs;
+    uint8_t *rbuf;
+    enum phase phase;
+    bool sending;
+    long started, pending, established, closing, open;
+    int reported; /* handshake failures described on stderr so far */
+    uint64_t now, t_load, t_end, outstanding, window_msgs, total_msgs;
+    struct lg_stats lat;
+    struct errs err;
+};
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t lg_now_ns(void);
+
+/* Whether c still owns a socket. */
+bool lg_conn_live(const struct conn *c);
+
+/* Open one socket and start its non-blocking connect. */
+void lg_conn_start(struct lg *g, struct conn *c);
+
+/* Close c for good; counter (may be NULL) is the error to count. */
+void lg_conn_end(struct lg *g, struct conn *c, uint64_t *counter);
+
+/* Write what c may write until the socket is full or nothing is left. */
+void lg_conn_flush(struct lg *g, struct conn *c);
+
+/* Handle one epoll readiness event ev on c. */
+void lg_conn_event(struct lg *g, struct conn *c, uint32_t ev);
+
+/* Queue a masked control frame; 0, or -1 while one is still unsent. */
+int lg_conn_queue_ctl(struct conn *c, uint8_t op, const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,517 @@
+/*
+ * lg_conn.c - one load generator connection: non-blocking connect, the
+ * RFC 6455 §4.1 client handshake, pipelined masked frames out, and every
+ * echoed byte checked against what was sent. Raw mode skips the
+ * handshake and the framing. Never blocks; never waits on one peer.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lg.h"
+
+#define READS_PER_WAKE 8 /* fairness between connections */
+#define WRITES_PER_WAKE 16
+#define MAX_IOV 64
+#define HS_CAP 4096 /* largest response head we accept */
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t lg_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The variant that message seq of connection c carries. */
+static const struct msg *msg_for(const struct lg *g, const struct conn *c,
+                                 uint64_t seq)
+{
+    return &g->msgs[((uint64_t)(c - g->conns) + seq) % g->nmsgs];
+}
+
+/* Change c's epoll interest to ev, skipping the call when unchanged. */
+static void set_events(struct lg *g, struct conn *c, uint32_t ev)
+{
+    struct epoll_event e = {.events = ev, .data.ptr = c};
+
+    if (c->events == ev)
+        return;
+    c->events = ev;
+    epoll_ctl(g->ep, EPOLL_CTL_MOD, c->fd, &e);
+}
+
+/* Whether c still owns a socket. */
+bool lg_conn_live(const struct conn *c)
+{
+    return c->state != C_NEW && c->state != C_DONE;
+}
+
+/* Close c for good; counter (may be NULL) is the error to count. */
+void lg_conn_end(struct lg *g, struct conn *c, uint64_t *counter)
+{
+    if (!lg_conn_live(c))
+        return;
+    if (c->state < C_OPEN)
+        g->pending--;
+    else
+        g->open--;
+    if (c->state == C_CLOSING)
+        g->closing--;
+    if (counter)
+        (*counter)++;
+    g->outstanding -= c->tx_seq + (c->tx_off > 0) - c->rx_seq;
+    close(c->fd);
+    c->fd = -1;
+    c->state = C_DONE;
+    free(c->hs);
+    c->hs = NULL;
+}
+
+/* Open one socket and start its non-blocking connect. */
+void lg_conn_start(struct lg *g, struct conn *c)
+{
+    struct epoll_event e = {.events = EPOLLOUT, .data.ptr = c};
+    int one = 1, fd;
+
+    g->started++;
+    fd =
+        socket(g->ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        g->err.connect++;
+        c->state = C_DONE;
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->fd = fd;
+    c->state = C_CONNECTING;
+    c->events = EPOLLOUT;
+    g->pending++;
+    if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &e) < 0 ||
+        (connect(fd, g->ai->ai_addr, g->ai->ai_addrlen) < 0 &&
+         errno != EINPROGRESS))
+        lg_conn_end(g, c, &g->err.connect);
+}
+
+/* The handshake or raw connect is done: c may carry messages now. */
+static void conn_open(struct lg *g, struct conn *c)
+{
+    c->state = C_OPEN;
+    g->pending--;
+    g->established++;
+    g->open++;
+    set_events(g, c, EPOLLIN);
+}
+
+/* Write the rest of the upgrade request. */
+static void hs_send(struct lg *g, struct conn *c)
+{
+    while (c->hs_off < c->hs_len) {
+        ssize_t n =
+            send(c->fd, c->hs + c->hs_off, c->hs_len - c->hs_off, MSG_NOSIGNAL);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n < 0) {
+            lg_conn_end(g, c, &g->err.handshake);
+            return;
+        }
+        c->hs_off += (size_t)n;
+    }
+    c->hs_len = c->hs_off = 0;
+    c->state = C_HS_RECV;
+    set_events(g, c, EPOLLIN);
+}
+
+/* The connect finished: check it, then send the upgrade (RFC 6455 §4.1). */
+static void on_connected(struct lg *g, struct conn *c)
+{
+    char key[LG_KEY_LEN + 1];
+    int err = 0;
+    socklen_t len = sizeof(err);
+    int n;
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+        lg_conn_end(g, c, &g->err.connect);
+        return;
+    }
+    if (g->o.raw) {
+        conn_open(g, c);
+        return;
+    }
+    c->hs = malloc(HS_CAP);
+    if (c->hs == NULL || lg_handshake_key(key, c->accept) < 0) {
+        lg_conn_end(g, c, &g->err.handshake);
+        return;
+    }
+    n = snprintf(c->hs, HS_CAP,
+                 "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                 g->o.path, g->o.host, g->o.port, key);
+    c->hs_len = (size_t)n;
+    c->hs_off = 0;
+    c->state = C_HS_SEND;
+    hs_send(g, c);
+}
+
+static int consume(struct lg *g, struct conn *c, const uint8_t *p, size_t n);
+
+/* Read the 101 response head; bytes after it belong to the frame parser. */
+static void hs_recv(struct lg *g, struct conn *c)
+{
+    ssize_t n = recv(c->fd, c->hs + c->hs_len, HS_CAP - 1 - c->hs_len, 0);
+    const char *why, *end;
+    size_t head, rest;
+
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        lg_conn_end(g, c, &g->err.handshake);
+        return;
+    }
+    c->hs_len += (size_t)n;
+    c->hs[c->hs_len] = '\0';
+    end = strstr(c->hs, "\r\n\r\n");
+    if (end == NULL) {
+        if (c->hs_len == HS_CAP - 1)
+            lg_conn_end(g, c, &g->err.handshake);
+        return;
+    }
+    head = (size_t)(end - c->hs) + 4;
+    if (lg_handshake_check(c->hs, head - 2, c->accept, &why) < 0) {
+        if (g->reported++ < 3) /* one line each would flood the pipe */
+            fprintf(stderr, "loadgen: handshake: %s\n", why);
+        lg_conn_end(g, c, &g->err.handshake);
+        return;
+    }
+    rest = c->hs_len - head;
+    memcpy(g->rbuf, c->hs + head, rest);
+    free(c->hs);
+    c->hs = NULL;
+    conn_open(g, c);
+    if (rest > 0)
+        consume(g, c, g->rbuf, rest);
+}
+
+/* Queue a masked control frame; 0, or -1 while one is still unsent. */
+int lg_conn_queue_ctl(struct conn *c, uint8_t op, const uint8_t *p, size_t n)
+{
+    uint8_t mask[4];
+
+    if (c->ctl_out_off < c->ctl_out_len || lg_random(mask, 4) < 0)
+        return -1;
+    c->ctl_out_len = (uint8_t)lg_frame_write(c->ctl_out, op, p, n, mask);
+    c->ctl_out_off = 0;
+    return 0;
+}
+
+/* May the bytes of message seq (offset off already written) go out now? */
+static bool may_send(const struct lg *g, const struct conn *c, uint64_t seq)
+{
+    if (seq == c->tx_seq && c->tx_off > 0)
+        return true; /* never leave a frame half written */
+    return g->sending && c->state == C_OPEN &&
+           seq - c->rx_seq < (uint64_t)g->o.inflight;
+}
+
+/* Gather what c may write now: a pending control frame, then messages. */
+static int build_iov(const struct lg *g, struct conn *c, struct iovec *iov)
+{
+    uint64_t seq = c->tx_seq;
+    size_t off = c->tx_off;
+    int n = 0;
+
+    if (off == 0 && c->ctl_out_off < c->ctl_out_len)
+        iov[n++] = (struct iovec){c->ctl_out + c->ctl_out_off,
+                                  (size_t)(c->ctl_out_len - c->ctl_out_off)};
+    while (n < MAX_IOV && may_send(g, c, seq)) {
+        const struct msg *m = msg_for(g, c, seq);
+
+        iov[n++] = (struct iovec){m->frame + off, m->frame_len - off};
+        off = 0;
+        seq++;
+    }
+    return n;
+}
+
+/* Account for w bytes written in the order build_iov() gathered them. */
+static void advance(struct lg *g, struct conn *c, size_t w)
+{
+    if (c->tx_off == 0 && c->ctl_out_off < c->ctl_out_len) {
+        size_t left = (size_t)(c->ctl_out_len - c->ctl_out_off);
+        size_t take = w < left ? w : left;
+
+        c->ctl_out_off = (uint8_t)(c->ctl_out_off + take);
+        w -= take;
+    }
+    while (w > 0) {
+        const struct msg *m = msg_for(g, c, c->tx_seq);
+        size_t take = m->frame_len - c->tx_off;
+
+        if (c->tx_off == 0) {
+            c->sent_ns[c->tx_seq % (uint64_t)g->o.inflight] = g->now;
+            g->outstanding++;
+        }
+        if (take > w)
+            take = w;
+        c->tx_off += take;
+        w -= take;
+        if (c->tx_off == m->frame_len) {
+            c->tx_seq++;
+            c->tx_off = 0;
+        }
+    }
+}
+
+/* Write what c may write until the socket is full or nothing is left. */
+void lg_conn_flush(struct lg *g, struct conn *c)
+{
+    struct iovec iov[MAX_IOV];
+
+    for (int round = 0; round < WRITES_PER_WAKE && lg_conn_live(c); round++) {
+        struct msghdr mh = {.msg_iov = iov};
+        ssize_t w;
+
+        mh.msg_iovlen = (size_t)build_iov(g, c, iov);
+        if (mh.msg_iovlen == 0) {
+            set_events(g, c, EPOLLIN);
+            return;
+        }
+        g->now = lg_now_ns();
+        w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (w < 0) {
+            lg_conn_end(g, c, &g->err.closed);
+            return;
+        }
+        advance(g, c, (size_t)w);
+    }
+    if (lg_conn_live(c))
+        set_events(g, c, EPOLLIN | EPOLLOUT);
+}
+
+/* Echo rx_seq is complete and verified. */
+static void message_done(struct lg *g, struct conn *c)
+{
+    uint64_t sent = c->sent_ns[c->rx_seq % (uint64_t)g->o.inflight];
+
+    if (g->phase == PH_LOAD) {
+        g->window_msgs++;
+        lg_stats_add(&g->lat, g->now - sent);
+    }
+    g->total_msgs++;
+    g->outstanding--;
+    c->rx_seq++;
+    c->rx_off = 0;
+}
+
+/* Compare n echoed payload bytes with what message rx_seq carried. */
+static int verify(struct lg *g, struct conn *c, const uint8_t *p, size_t n)
+{
+    bool sent = c->rx_seq < c->tx_seq ||
+                (g->o.raw && c->rx_seq == c->tx_seq && c->tx_off > 0);
+    const struct msg *m = msg_for(g, c, c->rx_seq);
+
+    if (!sent || c->rx_off + n > g->o.size ||
+        memcmp(p, m->payload + c->rx_off, n) != 0) {
+        lg_conn_end(g, c, &g->err.verify);
+        return -1;
+    }
+    c->rx_off += n;
+    return 0;
+}
+
+/* Raw TCP: the echo is the byte stream we sent, message after message. */
+static int consume_raw(struct lg *g, struct conn *c, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        size_t take = g->o.size - c->rx_off;
+
+        if (take > n)
+            take = n;
+        if (verify(g, c, p, take) < 0)
+            return -1;
+        p += take;
+        n -= take;
+        if (c->rx_off == g->o.size)
+            message_done(g, c);
+    }
+    return 0;
+}
+
+/* A whole control frame from the server (RFC 6455 §5.5). */
+static int on_control(struct lg *g, struct conn *c)
+{
+    if (c->ctl_op == 0x9) { /* §5.5.2: answer a ping with a pong */
+        lg_conn_queue_ctl(c, 0xA, c->ctl_in, c->ctl_in_len);
+        lg_conn_flush(g, c);
+    } else if (c->ctl_op == 0x8) {
+        /* The server closed: expected only after our own close. */
+        lg_conn_end(g, c, c->state == C_CLOSING ? NULL : &g->err.closed);
+        return -1;
+    }
+    return 0;
+}
+
+/* The payload of the current frame is complete. */
+static int end_frame(struct lg *g, struct conn *c)
+{
+    c->in_frame = false;
+    if (c->ctl)
+        return on_control(g, c);
+    if (!c->data_fin)
+        return 0;
+    c->in_msg = false;
+    if (c->rx_off != g->o.size) {
+        lg_conn_end(g, c, &g->err.verify);
+        return -1;
+    }
+    message_done(g, c);
+    return 0;
+}
+
+/* A frame header arrived: check the opcode against the message order. */
+static int start_frame(struct lg *g, struct conn *c, const struct lg_frame *f)
+{
+    uint8_t want = g->o.binary ? 0x2 : 0x1;
+
+    c->ctl = f->opcode >= 0x8;
+    if (c->ctl) {
+        c->ctl_op = f->opcode;
+        c->ctl_in_len = 0;
+    } else if ((f->opcode == 0x0) != c->in_msg ||
+               (f->opcode != 0x0 && f->opcode != want)) {
+        lg_conn_end(g, c, &g->err.verify); /* §5.4 order, or wrong type */
+        return -1;
+    } else {
+        c->in_msg = true;
+        c->data_fin = f->fin;
+    }
+    c->frame_left = f->len;
+    c->in_frame = true;
+    return f->len == 0 ? end_frame(g, c) : 0;
+}
+
+/* Take header bytes into the stash; returns bytes used, or -1. */
+static ssize_t take_header(struct lg *g, struct conn *c, const uint8_t *p,
+                           size_t n)
+{
+    size_t old = c->hdr_len;
+    size_t copy = n < LG_MAX_HEADER - old ? n : LG_MAX_HEADER - old;
+    struct lg_frame f;
+    int h;
+
+    memcpy(c->hdr + old, p, copy);
+    h = lg_frame_parse(c->hdr, old + copy, &f);
+    if (h < 0) {
+        lg_conn_end(g, c, &g->err.verify);
+        return -1;
+    }
+    if (h == 0) {
+        c->hdr_len = (uint8_t)(old + copy);
+        return (ssize_t)copy;
+    }
+    c->hdr_len = 0;
+    if (start_frame(g, c, &f) < 0)
+        return -1;
+    return (ssize_t)((size_t)h - old);
+}
+
+/* Take payload bytes of the current frame; returns bytes used, or -1. */
+static ssize_t take_payload(struct lg *g, struct conn *c, const uint8_t *p,
+                            size_t n)
+{
+    size_t take = c->frame_left < n ? (size_t)c->frame_left : n;
+
+    if (c->ctl) {
+        memcpy(c->ctl_in + c->ctl_in_len, p, take);
+        c->ctl_in_len = (uint8_t)(c->ctl_in_len + take);
+    } else if (verify(g, c, p, take) < 0) {
+        return -1;
+    }
+    c->frame_left -= take;
+    if (c->frame_left == 0 && end_frame(g, c) < 0)
+        return -1;
+    return (ssize_t)take;
+}
+
+/* Feed n received bytes to c's parser; -1 when c was closed. */
+static int consume(struct lg *g, struct conn *c, const uint8_t *p, size_t n)
+{
+    if (g->o.raw)
+        return consume_raw(g, c, p, n);
+    while (n > 0) {
+        ssize_t used =
+            c->in_frame ? take_payload(g, c, p, n) : take_header(g, c, p, n);
+
+        if (used < 0)
+            return -1;
+        p += used;
+        n -= (size_t)used;
+    }
+    return 0;
+}
+
+/* c is readable: read and verify, then top up its messages in flight. */
+static void conn_read(struct lg *g, struct conn *c)
+{
+    for (int i = 0; i < READS_PER_WAKE; i++) {
+        ssize_t n = recv(c->fd, g->rbuf, RBUF_SIZE, 0);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) {
+            lg_conn_end(g, c, c->state == C_CLOSING ? NULL : &g->err.closed);
+            return;
+        }
+        g->now = lg_now_ns();
+        if (consume(g, c, g->rbuf, (size_t)n) < 0)
+            return;
+        if ((size_t)n < RBUF_SIZE)
+            break;
+    }
+    if (c->state == C_OPEN && g->sending)
+        lg_conn_flush(g, c);
+}
+
+/* Dispatch one readiness event by connection state. */
+void lg_conn_event(struct lg *g, struct conn *c, uint32_t ev)
+{
+    switch (c->state) {
+    case C_CONNECTING:
+        on_connected(g, c);
+        break;
+    case C_HS_SEND:
+        hs_send(g, c);
+        break;
+    case C_HS_RECV:
+        hs_recv(g, c);
+        break;
+    case C_OPEN:
+    case C_CLOSING:
+        if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))
+            conn_read(g, c);
+        if (lg_conn_live(c) && (ev & EPOLLOUT))
+            lg_conn_flush(g, c);
+        break;
+    default:
+        break;
+    }
+}
