@@ -605,7 +605,7 @@ static void test_ascii_fast_path(void **state)
             for (size_t pos = 0; pos < n; pos++) {
                 uint8_t *buf = malloc(off + n);
                 size_t bad = SIZE_MAX;
-                struct ws_utf8 v = {0, 0, 0};
+                struct ws_utf8 v = {0};
 
                 assert_non_null(buf);
                 memset(buf + off, 'a', n);
@@ -632,7 +632,7 @@ static void test_every_code_point(void **state)
     for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
         uint8_t buf[4];
         size_t n = encode_n(cp, utf8_len(cp), buf), bad = SIZE_MAX;
-        struct ws_utf8 v = {0, 0, 0};
+        struct ws_utf8 v = {0};
         int rc = ws_utf8_feed(&v, buf, n, &bad);
 
         if (cp >= 0xD800 && cp <= 0xDFFF) {
@@ -686,7 +686,7 @@ static void test_random_vs_reference(void **state)
    may be NULL; an empty feed changes nothing. */
 static void test_reset_and_edges(void **state)
 {
-    struct ws_utf8 v = {0, 0, 0};
+    struct ws_utf8 v = {0};
     const uint8_t bad_byte[1] = {0xFF}, lead[1] = {0xE2}, ok[1] = {'a'};
     size_t bad = 42;
 

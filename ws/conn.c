@@ -618,19 +618,34 @@ static int sendable(const struct ws_conn *c)
     return 0;
 }
 
-/* Queue a frame through the session and arrange its write. */
-static int conn_send(struct ws_conn *c, uint8_t opcode, const void *data,
-                     size_t len)
+/* Queue a frame through the session and arrange its write; checked: the
+   text is known to be valid UTF-8. */
+static int conn_send_as(struct ws_conn *c, uint8_t opcode, const void *data,
+                        size_t len, bool checked)
 {
     int rc = sendable(c);
 
     if (rc < 0)
         return rc;
-    rc = ws_session_send(&c->session, &c->out, opcode, data, len);
+    rc = checked
+             ? ws_session_send_checked(&c->session, &c->out, opcode, data, len)
+             : ws_session_send(&c->session, &c->out, opcode, data, len);
     if (rc == 0 && ws_buf_size(&c->out) >= c->srv->cfg.drain_threshold_bytes)
         c->drain_armed = true;
     after_session(c);
     return rc;
+}
+
+static int conn_send(struct ws_conn *c, uint8_t opcode, const void *data,
+                     size_t len)
+{
+    return conn_send_as(c, opcode, data, len, false);
+}
+
+int ws_conn_send_checked(struct ws_conn *c, enum ws_msg_type type,
+                         const void *data, size_t len)
+{
+    return conn_send_as(c, (uint8_t)type, data, len, true);
 }
 
 int ws_conn_send(struct ws_conn *c, enum ws_msg_type type, const void *data,

@@ -473,7 +473,7 @@ int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
         return WS_EINVAL;
     for (struct ws_conn *c = s->conns; c; c = c->next) {
         if (c->phase == WS_CONN_WS && !c->queued_kill &&
-            ws_conn_send(c, type, data, len) == 0)
+            ws_conn_send_checked(c, type, data, len) == 0)
             sent++;
     }
     return sent;

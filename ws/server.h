@@ -100,6 +100,11 @@ int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a);
 /* conn.c: free a torn-down connection. */
 void ws_conn_free(struct ws_conn *c);
 
+/* conn.c: ws_conn_send() of a message whose text the caller has checked
+   (a broadcast checks once for all). */
+int ws_conn_send_checked(struct ws_conn *c, enum ws_msg_type type,
+                         const void *data, size_t len);
+
 /* conn.c: write c's queued output now (after an event). */
 void ws_conn_flush(struct ws_conn *c);
 

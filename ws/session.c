@@ -155,9 +155,14 @@ static void deliver(struct ws_session *s, uint8_t opcode, uint8_t *data,
     uint8_t saved = data[len];
 
     data[len] = 0;
+    if (opcode == WS_OP_TEXT) {
+        s->delivered = data;
+        s->delivered_len = len;
+    }
     /* RFC 6455 §7.1.2: once our close is out, data is not delivered. */
     if (s->state == WS_SESSION_OPEN && s->handler->message)
         s->handler->message(s->ctx, opcode, data, len);
+    s->delivered = NULL;
     data[len] = saved;
 }
 
@@ -427,8 +432,10 @@ size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
     return pos;
 }
 
-int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
-                    const void *data, size_t len)
+/* Queue one whole frame; text_ok: the text is known to be valid. */
+static int send_message(struct ws_session *s, struct ws_buf *out,
+                        uint8_t opcode, const void *data, size_t len,
+                        bool text_ok)
 {
     if (s->state != WS_SESSION_OPEN)
         return WS_ECLOSED;
@@ -440,7 +447,7 @@ int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
         return WS_ESTATE;
     switch (opcode) {
     case WS_OP_TEXT:
-        if (!ws_utf8_valid(data, len))
+        if (!text_ok && !ws_utf8_valid(data, len))
             return WS_EINVAL;
         /* fall through */
     case WS_OP_BINARY:
@@ -475,6 +482,22 @@ int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
     s->state = WS_SESSION_CLOSE_SENT;
     s->close_code = code;
     return 0;
+}
+
+int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
+                    const void *data, size_t len)
+{
+    /* An echo of the text being delivered was checked on the way in. */
+    bool echo =
+        s->delivered != NULL && data == s->delivered && len == s->delivered_len;
+
+    return send_message(s, out, opcode, data, len, echo);
+}
+
+int ws_session_send_checked(struct ws_session *s, struct ws_buf *out,
+                            uint8_t opcode, const void *data, size_t len)
+{
+    return send_message(s, out, opcode, data, len, true);
 }
 
 int ws_session_set_streaming(struct ws_session *s, bool on)

@@ -78,6 +78,11 @@ struct ws_session {
     bool streaming;
     bool stream_first; /* the next piece starts a message */
 
+    /* The text being delivered to the handler right now: already valid
+       UTF-8, so sending it back is not checked again. */
+    const uint8_t *delivered;
+    size_t delivered_len;
+
     /* A message being sent in pieces by the owner. */
     bool out_open;
     uint8_t out_opcode;
@@ -118,6 +123,11 @@ size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
  */
 int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
                     const void *data, size_t len);
+
+/* ws_session_send() of text the caller has already found valid (one check
+   for a broadcast to many). */
+int ws_session_send_checked(struct ws_session *s, struct ws_buf *out,
+                            uint8_t opcode, const void *data, size_t len);
 
 /*
  * Send one piece of a fragmented message: BEGIN with opcode (text or

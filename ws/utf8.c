@@ -1,8 +1,9 @@
 /*
- * utf8.c - incremental UTF-8 validation, a byte-range state machine that
- * follows the UTF8-octets table of RFC 3629 §4. It rejects a sequence at
- * the first byte that makes it invalid, even across calls. Pure: it must
- * never do I/O, allocate, or keep state outside struct ws_utf8.
+ * utf8.c - incremental UTF-8 validation: a table-driven automaton over the
+ * UTF8-octets table of RFC 3629 §4, with ASCII skipped eight bytes at a
+ * time. It rejects a sequence at the first byte that makes it invalid,
+ * even across calls. Pure: it must never do I/O, allocate, or keep state
+ * outside struct ws_utf8.
  */
 #include "ws/utf8.h"
 
@@ -10,39 +11,73 @@
 
 #include "ws/ws.h"
 
-/* The continuation byte range after the first one: RFC 3629 §4 UTF8-tail. */
-#define TAIL_LO 0x80u
-#define TAIL_HI 0xBFu
+/*
+ * Byte classes. Each RFC 3629 §4 row is a lead byte followed by tails
+ * whose first one may have a narrower range, so the tails split into
+ * 80-8F, 90-9F and A0-BF, and the leads into the rows:
+ *   0 00-7F ASCII          5 C2-DF two bytes       9  F0 (second 90-BF)
+ *   1 80-8F tail           6 E0 (second A0-BF)     10 F1-F3
+ *   2 90-9F tail           7 E1-EC, EE-EF          11 F4 (second 80-8F)
+ *   3 A0-BF tail           8 ED (second 80-9F: no surrogates)
+ *   4 C0-C1, F5-FF: can start only overlong forms or code points past
+ *     U+10FFFF, so never valid.
+ */
+static const uint8_t byte_class[256] = {
+    0, 0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 00-0F */
+    0, 0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 10-1F */
+    0, 0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 20-2F */
+    0, 0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 30-3F */
+    0, 0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 40-4F */
+    0, 0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 50-5F */
+    0, 0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 60-6F */
+    0, 0,  0,  0,  0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 70-7F */
+    1, 1,  1,  1,  1,  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 80-8F */
+    2, 2,  2,  2,  2,  2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, /* 90-9F */
+    3, 3,  3,  3,  3,  3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* A0-AF */
+    3, 3,  3,  3,  3,  3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, /* B0-BF */
+    4, 4,  5,  5,  5,  5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* C0-CF */
+    5, 5,  5,  5,  5,  5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, /* D0-DF */
+    6, 7,  7,  7,  7,  7, 7, 7, 7, 7, 7, 7, 7, 8, 7, 7, /* E0-EF */
+    9, 10, 10, 10, 11, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, /* F0-FF */
+};
 
 /*
- * One row of RFC 3629 §4: lead bytes lo..hi start a sequence of 1 + need
- * bytes whose second byte lies in second_lo..second_hi. Lead bytes in no
- * row (0x80-0xC1, 0xF5-0xFF) are invalid: 0x80-0xBF are stray
- * continuations, 0xC0/0xC1 can only start overlong forms, 0xF5-0xFF only
- * code points past U+10FFFF.
+ * States: how much of a character is still expected. ACCEPT (0) is a
+ * character boundary, so a zero-filled struct ws_utf8 is the initial
+ * state; REJECT is final.
  */
-struct lead_row {
-    uint8_t lo, hi;
-    uint8_t need;
-    uint8_t second_lo, second_hi;
+enum {
+    ACCEPT,
+    TAIL1,  /* one tail 80-BF */
+    TAIL2,  /* two tails */
+    TAIL3,  /* three tails */
+    E0_SEC, /* A0-BF, then one tail */
+    ED_SEC, /* 80-9F, then one tail */
+    F0_SEC, /* 90-BF, then two tails */
+    F4_SEC, /* 80-8F, then two tails */
+    REJECT,
+    NSTATES
 };
 
-static const struct lead_row lead_rows[] = {
-    {0xC2, 0xDF, 1, 0x80, 0xBF}, /* UTF8-2 */
-    {0xE0, 0xE0, 2, 0xA0, 0xBF}, /* UTF8-3: %xE0 %xA0-BF, no overlong */
-    {0xE1, 0xEC, 2, 0x80, 0xBF}, /* UTF8-3 */
-    {0xED, 0xED, 2, 0x80, 0x9F}, /* UTF8-3: no surrogates D800-DFFF */
-    {0xEE, 0xEF, 2, 0x80, 0xBF}, /* UTF8-3 */
-    {0xF0, 0xF0, 3, 0x90, 0xBF}, /* UTF8-4: %xF0 %x90-BF, no overlong */
-    {0xF1, 0xF3, 3, 0x80, 0xBF}, /* UTF8-4 */
-    {0xF4, 0xF4, 3, 0x80, 0x8F}, /* UTF8-4: nothing past U+10FFFF */
+#define R REJECT
+static const uint8_t next_state[NSTATES][12] = {
+    /*  asc  80  90  A0  bad C2  E0      E1      ED      F0      F1     F4 */
+    [ACCEPT] = {ACCEPT, R, R, R, R, TAIL1, E0_SEC, TAIL2, ED_SEC, F0_SEC, TAIL3,
+                F4_SEC},
+    [TAIL1] = {R, ACCEPT, ACCEPT, ACCEPT, R, R, R, R, R, R, R, R},
+    [TAIL2] = {R, TAIL1, TAIL1, TAIL1, R, R, R, R, R, R, R, R},
+    [TAIL3] = {R, TAIL2, TAIL2, TAIL2, R, R, R, R, R, R, R, R},
+    [E0_SEC] = {R, R, R, TAIL1, R, R, R, R, R, R, R, R},
+    [ED_SEC] = {R, TAIL1, TAIL1, R, R, R, R, R, R, R, R, R},
+    [F0_SEC] = {R, R, TAIL2, TAIL2, R, R, R, R, R, R, R, R},
+    [F4_SEC] = {R, TAIL2, R, R, R, R, R, R, R, R, R, R},
+    [REJECT] = {R, R, R, R, R, R, R, R, R, R, R, R},
 };
+#undef R
 
 void ws_utf8_reset(struct ws_utf8 *v)
 {
-    v->need = 0;
-    v->lower = 0;
-    v->upper = 0;
+    v->state = ACCEPT;
 }
 
 /* Return the index of the first non-ASCII byte in p[i..len), or len. */
@@ -52,6 +87,7 @@ static size_t skip_ascii(const uint8_t *p, size_t i, size_t len)
        and compiles to a plain load. */
     while (len - i >= 8) {
         uint64_t w;
+
         memcpy(&w, p + i, sizeof w);
         if (w & UINT64_C(0x8080808080808080))
             break;
@@ -62,66 +98,64 @@ static size_t skip_ascii(const uint8_t *p, size_t i, size_t len)
     return i;
 }
 
-/* Start a multi-byte sequence at lead byte b; -1 if b can start none. */
-static int start_sequence(struct ws_utf8 *v, uint8_t b)
+/* Find the byte that rejects, from state over p[i..end); a block that is
+   known to reject is run again byte by byte. */
+static size_t find_reject(uint8_t state, const uint8_t *p, size_t i, size_t end)
 {
-    for (size_t r = 0; r < sizeof lead_rows / sizeof lead_rows[0]; r++) {
-        const struct lead_row *row = &lead_rows[r];
-        if (b >= row->lo && b <= row->hi) {
-            v->need = row->need;
-            v->lower = row->second_lo;
-            v->upper = row->second_hi;
-            return 0;
-        }
+    for (; i < end; i++) {
+        state = next_state[state][byte_class[p[i]]];
+        if (state == REJECT)
+            break;
     }
-    return -1;
+    return i;
 }
 
-/* Accept continuation byte b if it lies in the expected range, else -1. */
-static int continue_sequence(struct ws_utf8 *v, uint8_t b)
-{
-    if (b < v->lower || b > v->upper)
-        return -1;
-    v->need--;
-    /* Only the second byte of a sequence has a narrowed range (RFC 3629
-       §4); every later one is a plain UTF8-tail. */
-    v->lower = TAIL_LO;
-    v->upper = TAIL_HI;
-    return 0;
-}
-
-/* Run the state machine over p[0..len), stopping at the first bad byte. */
+/*
+ * Run the automaton over p[0..len), stopping at the first bad byte. ASCII
+ * at a character boundary is skipped a word at a time; elsewhere whole
+ * blocks go through the table with no branch per byte (REJECT is final,
+ * so one check after each block is enough), which keeps text with many
+ * multi-byte characters fast.
+ */
 int ws_utf8_feed(struct ws_utf8 *v, const uint8_t *p, size_t len, size_t *bad)
 {
+    uint8_t state = v->state;
     size_t i = 0;
+
     while (i < len) {
-        int rc;
-        if (v->need == 0) {
+        size_t end = len - i > 16 ? i + 16 : len;
+        uint8_t s = state;
+
+        if (state == ACCEPT) {
             i = skip_ascii(p, i, len);
             if (i == len)
                 break;
-            rc = start_sequence(v, p[i]);
-        } else {
-            rc = continue_sequence(v, p[i]);
+            end = len - i > 16 ? i + 16 : len;
         }
-        if (rc != 0) {
+        for (size_t k = i; k < end; k++)
+            s = next_state[s][byte_class[p[k]]];
+        if (s == REJECT) {
+            v->state = REJECT;
             if (bad != NULL)
-                *bad = i;
+                *bad = find_reject(state, p, i, end);
             return WS_EUTF8;
         }
-        i++;
+        state = s;
+        i = end;
     }
+    v->state = state;
     return 0;
 }
 
 bool ws_utf8_complete(const struct ws_utf8 *v)
 {
-    return v->need == 0;
+    return v->state == ACCEPT;
 }
 
 /* Validate a whole buffer with a fresh state that must end on a boundary. */
 bool ws_utf8_valid(const uint8_t *p, size_t len)
 {
-    struct ws_utf8 v = {0, 0, 0};
+    struct ws_utf8 v = {ACCEPT};
+
     return ws_utf8_feed(&v, p, len, NULL) == 0 && ws_utf8_complete(&v);
 }

@@ -17,9 +17,7 @@
  * once, even when the sequence is cut across calls.
  */
 struct ws_utf8 {
-    uint8_t need;  /* continuation bytes still expected */
-    uint8_t lower; /* allowed range for the next continuation byte */
-    uint8_t upper;
+    uint8_t state; /* how much of a character is still expected; internal */
 };
 
 /* Reset v to the initial state. */
