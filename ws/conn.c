@@ -392,12 +392,17 @@ static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
     if (ws_handshake_accept_key(key, key_len, accept) < 0)
         return WS_EINVAL;
     n = ws_handshake_write_101(text, sizeof(text), accept, c->protocol);
-    if (n < 0 ||
-        ws_buf_append(&c->out, text, (size_t)n, s->cfg.max_output_bytes) < 0)
+    if (n < 0)
         return WS_ENOMEM;
+    /* Everything that can fail comes before the 101 is queued, so that a
+       failure can still be answered with a 500 alone. */
     c->path = strdup(c->http->path);
     if (c->path == NULL || ws_post_register(c) < 0)
         return WS_ENOMEM;
+    if (ws_buf_append(&c->out, text, (size_t)n, s->cfg.max_output_bytes) < 0) {
+        ws_post_unregister(c);
+        return WS_ENOMEM;
+    }
     ws_http_request_free(c->http);
     free(c->http);
     c->http = NULL;
