@@ -44,7 +44,8 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 # --- socket layer and its demos (issue 4) ---
 # Extra net/*.c files of the socket layer, and demo/<name>.c programs
 # built as $(BUILD)/<name> on the library.
-NET_EXTRA_SRC := net/addr.c net/neterr.c net/sockopt.c net/connect.c
+NET_EXTRA_SRC := net/addr.c net/neterr.c net/sockopt.c net/connect.c \
+                 net/listener.c
 SOCK_DEMOS := tcp_echo_server tcp_client udp_echo_server udp_client \
               tcp_chat sockopt_bench
 # --- end socket layer block ---
@@ -85,7 +86,9 @@ MOD_idmap     := ws/idmap ws/error
 NET_CORE := net/sock net/addr net/neterr net/sockopt
 MOD_sock += net/addr net/neterr net/sockopt net/connect
 MOD_loop += net/addr net/neterr net/sockopt
-UNIT += addr sockopt
+UNIT += addr sockopt listener
+MOD_listener := net/listener net/loop net/backend_$(BACKEND) $(NET_CORE) \
+                ws/error
 MOD_addr := $(NET_CORE) ws/error
 MOD_sockopt := $(NET_CORE) net/connect ws/error
 # --- end socket layer tests ---

@@ -18,18 +18,16 @@
 #include <sys/socket.h>
 
 #include "net/buf.h"
+#include "net/listener.h"
 #include "net/loop.h"
 #include "net/neterr.h"
 #include "net/sock.h"
 #include "ws/ws.h"
 
-#define MAX_LISTENERS 8
 #define LINE_MAX_BYTES 4096  /* longer lines are split */
 #define OUT_MAX (256 * 1024) /* unsent output before a drop */
 #define NAME_MAX_BYTES 24
 #define TEXT_MAX (LINE_MAX_BYTES + 128)
-#define ACCEPT_BUDGET 64
-#define EMFILE_PAUSE_MS 1000
 
 struct chat;
 
@@ -46,12 +44,10 @@ struct member {
 };
 
 struct chat {
-    struct ws_loop *loop;    /* owned */
-    int lfds[MAX_LISTENERS]; /* owned */
-    int nl;
-    struct member *members; /* owned list */
+    struct ws_loop *loop;            /* owned */
+    struct ws_net_listener listener; /* owned listening sockets */
+    struct member *members;          /* owned list */
     size_t count;
-    struct ws_timer resume; /* re-arms the listeners after EMFILE */
     bool quiet;
 };
 
@@ -333,46 +329,26 @@ static void member_add(struct chat *ch, int fd, const struct ws_net_addr *pa)
     member_join(ch, m);
 }
 
-/* Stop or resume watching every listener. */
-static void listeners_watch(struct chat *ch, int events)
-{
-    for (int i = 0; i < ch->nl; i++)
-        ws_loop_set_events(ch->loop, ch->lfds[i], events);
-}
-
-static void on_resume(struct ws_loop *loop, struct ws_timer *t, void *arg)
-{
-    (void)loop;
-    (void)t;
-    listeners_watch(arg, WS_IO_READ);
-}
-
-/* A listener is readable: accept what is pending, up to a budget. */
-static void on_accept(struct ws_loop *loop, int fd, int events, void *arg)
+/* The listener accepted a connection. */
+static void on_accept(void *arg, int fd, const struct ws_net_addr *peer)
 {
     struct chat *ch = arg;
-    struct ws_net_addr peer;
+
+    member_add(ch, fd, peer);
+    chat_reap(ch);
+}
+
+/* accept() failed; out of descriptors, the listener already pauses. */
+static void on_accept_error(void *arg, int err, int pause_ms)
+{
     char line[160];
 
-    (void)events;
-    for (int i = 0; i < ACCEPT_BUDGET; i++) {
-        int cfd = ws_net_accept(fd, &peer);
-        if (cfd >= 0) {
-            member_add(ch, cfd, &peer);
-            chat_reap(ch);
-            continue;
-        }
-        if (cfd == -EMFILE || cfd == -ENFILE) {
-            /* The connection stays queued and the listener readable: stop
-               watching it for a while, or select() spins. */
-            ws_net_errfmt(line, sizeof(line), "accept", NULL, cfd);
-            fprintf(stderr, "tcp_chat: %s; pausing 1 s\n", line);
-            listeners_watch(ch, 0);
-            ws_loop_timer_start(loop, &ch->resume, EMFILE_PAUSE_MS, 0,
-                                on_resume, ch);
-        }
-        return;
-    }
+    (void)arg;
+    ws_net_errfmt(line, sizeof(line), "accept", NULL, -err);
+    if (pause_ms > 0)
+        fprintf(stderr, "tcp_chat: %s; pausing %d ms\n", line, pause_ms);
+    else
+        fprintf(stderr, "tcp_chat: %s\n", line);
 }
 
 /* Close every member and listener and free the loop. */
@@ -380,12 +356,8 @@ static void chat_free(struct chat *ch)
 {
     while (ch->members != NULL)
         member_free(ch->members);
-    for (int i = 0; i < ch->nl; i++) {
-        ws_loop_unwatch(ch->loop, ch->lfds[i]);
-        ws_net_close(ch->lfds[i]);
-    }
     if (ch->loop != NULL) {
-        ws_loop_timer_stop(ch->loop, &ch->resume);
+        ws_net_listener_close(&ch->listener);
         ws_loop_destroy(ch->loop);
     }
 }
@@ -394,6 +366,12 @@ static void chat_free(struct chat *ch)
    0, or -1 after printing the one-line reason. */
 static int chat_open(struct chat *ch, const char *host, const char *port)
 {
+    struct ws_net_listener_config lc = {.host = host,
+                                        .port = port,
+                                        .backlog = SOMAXCONN,
+                                        .on_accept = on_accept,
+                                        .on_error = on_accept_error,
+                                        .arg = ch};
     char err[256], addr[WS_NET_ADDRSTRLEN];
     int rc = ws_loop_create(&ch->loop);
 
@@ -401,22 +379,13 @@ static int chat_open(struct chat *ch, const char *host, const char *port)
         fprintf(stderr, "tcp_chat: loop: %s\n", ws_strerror(rc));
         return -1;
     }
-    rc = ws_net_tcp_listen(host, port, SOMAXCONN, ch->lfds, MAX_LISTENERS, err,
-                           sizeof(err));
-    if (rc < 0) {
+    if (ws_net_listener_open(&ch->listener, ch->loop, &lc, err, sizeof(err)) <
+        0) {
         fprintf(stderr, "tcp_chat: %s\n", err);
         return -1;
     }
-    ch->nl = rc;
-    for (int i = 0; i < ch->nl; i++) {
-        struct ws_net_addr a = {.len = sizeof(a.ss)};
-        rc = ws_loop_watch(ch->loop, ch->lfds[i], WS_IO_READ, on_accept, ch);
-        if (rc < 0) {
-            fprintf(stderr, "tcp_chat: watch: %s\n", ws_strerror(rc));
-            return -1;
-        }
-        getsockname(ch->lfds[i], (struct sockaddr *)&a.ss, &a.len);
-        ws_net_addr_format((struct sockaddr *)&a.ss, a.len, addr, sizeof(addr));
+    for (int i = 0; i < ch->listener.n; i++) {
+        ws_net_listener_addr(&ch->listener, i, addr, sizeof(addr));
         printf("tcp_chat: listening on %s\n", addr);
     }
     return 0;
@@ -430,7 +399,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    struct chat ch = {.nl = 0};
+    struct chat ch = {0};
     const char *host = "127.0.0.1", *port = "7001";
     struct sigaction sa;
     int rc;

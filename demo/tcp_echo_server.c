@@ -14,17 +14,15 @@
 #include <sys/socket.h>
 
 #include "net/buf.h"
+#include "net/listener.h"
 #include "net/loop.h"
 #include "net/neterr.h"
 #include "net/sock.h"
 #include "ws/ws.h"
 
-#define MAX_LISTENERS 8
 #define READ_CHUNK 16384
 #define QUEUE_MAX (1024 * 1024)   /* unsent echo; stop reading above it */
 #define WRITE_BUDGET (256 * 1024) /* per wake-up, so no client starves */
-#define ACCEPT_BUDGET 64          /* per wake-up */
-#define EMFILE_PAUSE_MS 1000
 
 struct server;
 
@@ -39,12 +37,10 @@ struct client {
 };
 
 struct server {
-    struct ws_loop *loop;    /* owned */
-    int lfds[MAX_LISTENERS]; /* owned */
-    int nl;
-    struct client *clients; /* owned list */
+    struct ws_loop *loop;            /* owned */
+    struct ws_net_listener listener; /* owned listening sockets */
+    struct client *clients;          /* owned list */
     size_t nclients;
-    struct ws_timer resume; /* re-arms the listeners after EMFILE */
     bool quiet;
 };
 
@@ -189,45 +185,25 @@ static void client_add(struct server *s, int fd, const struct ws_net_addr *pa)
                s->nclients == 1 ? "" : "s");
 }
 
-/* Stop or resume watching every listener. */
-static void listeners_watch(struct server *s, int events)
-{
-    for (int i = 0; i < s->nl; i++)
-        ws_loop_set_events(s->loop, s->lfds[i], events);
-}
-
-static void on_resume(struct ws_loop *loop, struct ws_timer *t, void *arg)
-{
-    (void)loop;
-    (void)t;
-    listeners_watch(arg, WS_IO_READ);
-}
-
-/* A listener is readable: accept what is pending, up to a budget. */
-static void on_accept(struct ws_loop *loop, int fd, int events, void *arg)
+/* The listener accepted a connection. */
+static void on_accept(void *arg, int fd, const struct ws_net_addr *peer)
 {
     struct server *s = arg;
-    struct ws_net_addr peer;
+
+    client_add(s, fd, peer);
+}
+
+/* accept() failed; out of descriptors, the listener already pauses. */
+static void on_accept_error(void *arg, int err, int pause_ms)
+{
     char line[160];
 
-    (void)events;
-    for (int i = 0; i < ACCEPT_BUDGET; i++) {
-        int cfd = ws_net_accept(fd, &peer);
-        if (cfd >= 0) {
-            client_add(s, cfd, &peer);
-            continue;
-        }
-        if (cfd == -EMFILE || cfd == -ENFILE) {
-            /* The pending connection stays queued and the listener stays
-               readable: stop watching it for a while, or select() spins. */
-            ws_net_errfmt(line, sizeof(line), "accept", NULL, cfd);
-            fprintf(stderr, "tcp_echo_server: %s; pausing 1 s\n", line);
-            listeners_watch(s, 0);
-            ws_loop_timer_start(loop, &s->resume, EMFILE_PAUSE_MS, 0, on_resume,
-                                s);
-        }
-        return; /* EAGAIN, ECONNABORTED, EMFILE: done for now */
-    }
+    (void)arg;
+    ws_net_errfmt(line, sizeof(line), "accept", NULL, -err);
+    if (pause_ms > 0)
+        fprintf(stderr, "tcp_echo_server: %s; pausing %d ms\n", line, pause_ms);
+    else
+        fprintf(stderr, "tcp_echo_server: %s\n", line);
 }
 
 /* Close every client and listener and free the loop. */
@@ -235,12 +211,8 @@ static void server_free(struct server *s)
 {
     while (s->clients != NULL)
         client_close(s->clients, "server stopping");
-    for (int i = 0; i < s->nl; i++) {
-        ws_loop_unwatch(s->loop, s->lfds[i]);
-        ws_net_close(s->lfds[i]);
-    }
     if (s->loop != NULL) {
-        ws_loop_timer_stop(s->loop, &s->resume);
+        ws_net_listener_close(&s->listener);
         ws_loop_destroy(s->loop);
     }
 }
@@ -249,6 +221,12 @@ static void server_free(struct server *s)
    0, or -1 after printing the one-line reason. */
 static int server_open(struct server *s, const char *host, const char *port)
 {
+    struct ws_net_listener_config lc = {.host = host,
+                                        .port = port,
+                                        .backlog = SOMAXCONN,
+                                        .on_accept = on_accept,
+                                        .on_error = on_accept_error,
+                                        .arg = s};
     char err[256], addr[WS_NET_ADDRSTRLEN];
     int rc = ws_loop_create(&s->loop);
 
@@ -256,22 +234,13 @@ static int server_open(struct server *s, const char *host, const char *port)
         fprintf(stderr, "tcp_echo_server: loop: %s\n", ws_strerror(rc));
         return -1;
     }
-    rc = ws_net_tcp_listen(host, port, SOMAXCONN, s->lfds, MAX_LISTENERS, err,
-                           sizeof(err));
-    if (rc < 0) {
+    if (ws_net_listener_open(&s->listener, s->loop, &lc, err, sizeof(err)) <
+        0) {
         fprintf(stderr, "tcp_echo_server: %s\n", err);
         return -1;
     }
-    s->nl = rc;
-    for (int i = 0; i < s->nl; i++) {
-        struct ws_net_addr a = {.len = sizeof(a.ss)};
-        rc = ws_loop_watch(s->loop, s->lfds[i], WS_IO_READ, on_accept, s);
-        if (rc < 0) {
-            fprintf(stderr, "tcp_echo_server: watch: %s\n", ws_strerror(rc));
-            return -1;
-        }
-        getsockname(s->lfds[i], (struct sockaddr *)&a.ss, &a.len);
-        ws_net_addr_format((struct sockaddr *)&a.ss, a.len, addr, sizeof(addr));
+    for (int i = 0; i < s->listener.n; i++) {
+        ws_net_listener_addr(&s->listener, i, addr, sizeof(addr));
         printf("tcp_echo_server: listening on %s\n", addr);
     }
     return 0;
@@ -286,7 +255,7 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
-    struct server s = {.nl = 0};
+    struct server s = {0};
     const char *host = "127.0.0.1", *port = "7000";
     struct sigaction sa;
     int rc;

@@ -13,8 +13,6 @@
 
 #include "ws/server.h"
 
-#define ACCEPTS_PER_WAKE 64   /* fairness between accepting and serving */
-#define ACCEPT_PAUSE_MS 1000  /* back-off after EMFILE/ENFILE */
 #define MAX_PROTOCOL_NAME 128 /* fits the 101 response buffer */
 
 static const char busy_reply[] =
@@ -120,9 +118,8 @@ static int copy_config(struct ws_server *s, const struct ws_config *cfg)
 /* Free everything create acquired; the server holds no connection. */
 static void free_server(struct ws_server *s)
 {
-    for (int i = 0; i < s->nlisten; i++)
-        ws_net_close(s->listen_fds[i]);
     if (s->loop) {
+        ws_net_listener_close(&s->listener);
         ws_server_timers_free(s);
         ws_post_free(s);
         ws_loop_destroy(s->loop);
@@ -188,35 +185,6 @@ static void refuse_busy(int fd)
     ws_net_close(fd);
 }
 
-static void on_listen(struct ws_loop *loop, int fd, int events, void *arg);
-
-/* Stop or resume watching the listeners. */
-static void watch_listeners(struct ws_server *s, bool on)
-{
-    for (int i = 0; i < s->nlisten; i++)
-        ws_loop_set_events(s->loop, s->listen_fds[i], on ? WS_IO_READ : 0);
-}
-
-static void resume_accept(struct ws_loop *loop, struct ws_timer *t, void *arg)
-{
-    (void)loop;
-    (void)t;
-    watch_listeners(arg, true);
-}
-
-/*
- * Out of descriptors: a level-triggered select() would report the listener
- * ready forever, so stop watching it for a second (as tmux and httpd do).
- */
-static void pause_accept(struct ws_server *s, int err)
-{
-    watch_listeners(s, false);
-    ws_loop_timer_start(s->loop, &s->accept_timer, ACCEPT_PAUSE_MS, 0,
-                        resume_accept, s);
-    ws_server_error(s, NULL, WS_ESYS, "accept: %s; pausing for %d ms",
-                    strerror(-err), ACCEPT_PAUSE_MS);
-}
-
 /* Take one accepted socket on, or refuse it cleanly. */
 static void adopt(struct ws_server *s, int fd, const struct ws_net_addr *a)
 {
@@ -241,31 +209,22 @@ static void adopt(struct ws_server *s, int fd, const struct ws_net_addr *a)
     }
 }
 
-/* A listener is readable: accept until EAGAIN, within the budget. */
-static void on_listen(struct ws_loop *loop, int fd, int events, void *arg)
+/* The listener accepted a connection. */
+static void on_accept(void *arg, int fd, const struct ws_net_addr *peer)
 {
-    struct ws_server *s = arg;
+    adopt(arg, fd, peer);
+    ws_server_settle(arg); /* on_error may have sent or closed */
+}
 
-    (void)loop;
-    (void)events;
-    for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
-        struct ws_net_addr a;
-        int cfd = ws_net_accept(fd, &a);
-
-        if (cfd == -EAGAIN || cfd == -EWOULDBLOCK || cfd == -ECONNABORTED ||
-            cfd == -EINTR)
-            break;
-        if (cfd == -EMFILE || cfd == -ENFILE) {
-            pause_accept(s, cfd);
-            break;
-        }
-        if (cfd < 0) {
-            ws_server_error(s, NULL, WS_ESYS, "accept: %s", strerror(-cfd));
-            break;
-        }
-        adopt(s, cfd, &a);
-    }
-    ws_server_settle(s);
+/* accept() failed; out of descriptors, the listeners already pause. */
+static void on_accept_error(void *arg, int err, int pause_ms)
+{
+    if (pause_ms > 0)
+        ws_server_error(arg, NULL, WS_ESYS, "accept: %s; pausing for %d ms",
+                        strerror(err), pause_ms);
+    else
+        ws_server_error(arg, NULL, WS_ESYS, "accept: %s", strerror(err));
+    ws_server_settle(arg);
 }
 
 /* The public code for a negated errno from the socket layer. */
@@ -279,6 +238,10 @@ static int public_error(int err)
         return WS_EACCES;
     case WS_ENOTFOUND:
         return WS_ENOTFOUND;
+    case -ENOMEM:
+        return WS_ENOMEM;
+    case -EMFILE:
+        return WS_EFDSET;
     default:
         return WS_ESYS;
     }
@@ -286,28 +249,23 @@ static int public_error(int err)
 
 int ws_server_listen(struct ws_server *s)
 {
-    int n;
+    struct ws_net_listener_config lc;
+    int rc;
 
-    if (s == NULL || s->nlisten > 0)
+    if (s == NULL || s->listener.n > 0)
         return WS_EINVAL;
+    lc = (struct ws_net_listener_config){
+        .host = strcmp(s->host, "*") == 0 ? NULL : s->host,
+        .port = s->port,
+        .backlog = s->cfg.backlog,
+        .on_accept = on_accept,
+        .on_error = on_accept_error,
+        .arg = s,
+    };
     s->error[0] = '\0';
-    n = ws_net_tcp_listen(strcmp(s->host, "*") == 0 ? NULL : s->host, s->port,
-                          s->cfg.backlog, s->listen_fds,
-                          WS_SERVER_MAX_LISTENERS, s->error, sizeof(s->error));
-    if (n < 0)
-        return public_error(n);
-    s->nlisten = n;
-    for (int i = 0; i < n; i++) {
-        int rc =
-            ws_loop_watch(s->loop, s->listen_fds[i], WS_IO_READ, on_listen, s);
-
-        if (rc < 0) {
-            snprintf(s->error, sizeof(s->error), "listen %s:%s: %s", s->host,
-                     s->port, ws_strerror(rc));
-            return rc;
-        }
-    }
-    return 0;
+    rc = ws_net_listener_open(&s->listener, s->loop, &lc, s->error,
+                              sizeof(s->error));
+    return rc < 0 ? public_error(rc) : 0;
 }
 
 const char *ws_server_last_error(const struct ws_server *s)
@@ -317,9 +275,9 @@ const char *ws_server_last_error(const struct ws_server *s)
 
 int ws_server_port(const struct ws_server *s)
 {
-    if (s == NULL || s->nlisten == 0)
+    if (s == NULL || s->listener.n == 0)
         return -1;
-    return ws_net_local_port(s->listen_fds[0]);
+    return ws_net_local_port(s->listener.fds[0]);
 }
 
 void ws_server_kill(struct ws_conn *c, int code)
@@ -501,7 +459,6 @@ int ws_server_destroy(struct ws_server *s)
     }
     ws_server_settle(s);
     free_dead(s);
-    ws_loop_timer_stop(s->loop, &s->accept_timer);
     free_server(s);
     return 0;
 }

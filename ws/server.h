@@ -13,13 +13,12 @@
 
 #include "http/request.h"
 #include "net/buf.h"
+#include "net/listener.h"
 #include "net/loop.h"
 #include "net/sock.h"
 #include "ws/idmap.h"
 #include "ws/session.h"
 #include "ws/ws.h"
-
-#define WS_SERVER_MAX_LISTENERS 16
 
 /* Where a connection is in its life. */
 enum ws_conn_phase {
@@ -67,11 +66,9 @@ struct ws_server {
     char **protocols; /* owned NULL-terminated copy, or NULL */
     struct ws_callbacks cb;
     void *user_data;
-    struct ws_loop *loop; /* owned */
-    int listen_fds[WS_SERVER_MAX_LISTENERS];
-    int nlisten;
-    struct ws_timer accept_timer; /* re-enables accept after EMFILE */
-    struct ws_conn *conns;        /* every live connection */
+    struct ws_loop *loop;            /* owned */
+    struct ws_net_listener listener; /* owned sockets, accept back-off */
+    struct ws_conn *conns;           /* every live connection */
     size_t nconns;
     size_t nopen;                   /* connections in WS_CONN_WS, opened */
     struct ws_conn *kill_list;      /* to tear down after this event */
