@@ -2,7 +2,8 @@
 # subpath as its source; nothing is written to the source tree.
 #   make            library + programs        make test     all tests
 #   make asan       tests under ASan+UBSan    make valgrind tests under valgrind
-#   make deps       install missing Debian packages (as root)
+#   make deps       install missing Debian packages for the build (root);
+#                   make deps-all also those of the tests
 #   V=1 shows commands; WERROR=0 drops -Werror; BACKEND=select picks a backend.
 
 BUILD   ?= build
@@ -104,12 +105,15 @@ UNIT_BIN := $(UNIT:%=$(BUILD)/tests/test_%)
 ITEST := server threads
 ITEST_BIN := $(ITEST:%=$(BUILD)/tests/itest_%)
 
-.PHONY: all deps test unit integration asan tsan valgrind format format-check \
+.PHONY: all deps deps-all test unit integration asan tsan valgrind format format-check \
         clean run check-backends bench fuzz
 all: deps $(LIB) $(PROGS)
 
 deps:
-	$(Q)sh tests/deps.sh
+	$(Q)sh tests/deps.sh build
+
+deps-all:
+	$(Q)sh tests/deps.sh all
 
 $(LIB): $(LIB_OBJ)
 	$(Q)rm -f $@
@@ -144,13 +148,13 @@ $(BUILD)/tests/ws_bcast: $(BUILD)/tests/ws_bcast.o $(LIB)
 
 TEST_SERVERS := $(BUILD)/tests/ws_bcast
 
-test: deps $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN) $(TEST_SERVERS)
+test: deps-all $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN) $(TEST_SERVERS)
 	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh
 
-unit: deps $(UNIT_BIN)
+unit: deps-all $(UNIT_BIN)
 	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh unit
 
-integration: deps $(PROGS) $(ITEST_BIN) $(TEST_SERVERS)
+integration: deps-all $(PROGS) $(ITEST_BIN) $(TEST_SERVERS)
 	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh integration
 
 asan:
@@ -172,7 +176,7 @@ check-backends:
 	done; \
 	exit $$rc
 
-valgrind: deps $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN) $(TEST_SERVERS)
+valgrind: deps-all $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN) $(TEST_SERVERS)
 	$(Q)BUILD=$(BUILD) VALGRIND=1 sh tests/run_all.sh
 
 run: all

@@ -1,17 +1,22 @@
 #!/bin/sh
-# Install the Debian packages the build and the tests need, when missing.
+# Install the Debian packages that are missing: "build" for the library
+# and the demos (make, make run), "all" for the tests as well (make test).
 # Quiet and quick when everything is there.
 set -e
-need="gcc make pkg-config libssl-dev libhttp-parser-dev libcmocka-dev \
-libjansson-dev python3 python3-websockets valgrind chromium"
+need="gcc make pkg-config libssl-dev libhttp-parser-dev libjansson-dev"
+if [ "${1:-all}" = all ]; then
+    need="$need libcmocka-dev python3 python3-websockets valgrind chromium"
+fi
 missing=""
 for p in $need; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
 # node and npm are looked for as commands: a node from another source
 # (one that bundles npm) conflicts with Debian's npm package.
-command -v node >/dev/null 2>&1 || missing="$missing nodejs"
-command -v npm >/dev/null 2>&1 || missing="$missing npm"
+if [ "${1:-all}" = all ]; then
+    command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+    command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 [ -z "$missing" ] && exit 0
 echo "deps: installing$missing"
 if [ "$(id -u)" -ne 0 ]; then
