@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *p = fuzz_dup(data, size, 0);
     struct fuzz_rng rng;
     size_t cuts[MAX_CUTS];
-    struct ws_utf8 v = {0, 0, 0};
+    struct ws_utf8 v = {0};
     bool ok;
 
     ref.bad = fuzz_ref_utf8(p, size, &ref.complete);
