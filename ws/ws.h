@@ -250,8 +250,11 @@ int ws_server_run_once(struct ws_server *s, int timeout_ms);
 /*
  * For a select() loop the application owns (libcurl multi style): add the
  * server's descriptors to the caller's sets (FD_ZERO them first: this only
- * adds bits) and raise *max_fd to the highest one added. Descriptors at or
- * above FD_SETSIZE are never used by the server. Returns 0 or WS_EINVAL.
+ * adds bits) and raise *max_fd to the highest one added. With the select
+ * backend (the default) the server never holds a descriptor at or above
+ * FD_SETSIZE; with the epoll backend such descriptors cannot go in an
+ * fd_set and are left out, so embed with the select backend. Returns 0 or
+ * WS_EINVAL.
  */
 int ws_server_fdset(struct ws_server *s, fd_set *read_set, fd_set *write_set,
                     int *max_fd);
