@@ -478,6 +478,32 @@ static void test_mask(void **state)
                     check_mask(key, bases[b] + k, align, len);
 }
 
+/* ws_frame_mask_copy() into another buffer equals the bytewise definition
+   for every key phase, source alignment and length, and leaves the source
+   as it was. */
+static void test_mask_copy(void **state)
+{
+    static const uint8_t key[4] = {0x9a, 0x01, 0xee, 0x55};
+    uint8_t src[80], dst[80], orig[80];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof src; i++)
+        orig[i] = (uint8_t)(i * 37 + 11);
+    for (uint64_t off = 0; off < 8; off++)
+        for (size_t align = 0; align < 8; align++)
+            for (size_t len = 0; len + align <= sizeof src; len++) {
+                memcpy(src, orig, sizeof src);
+                memset(dst, 0xAA, sizeof dst);
+                ws_frame_mask_copy(dst, src + align, len, key, off);
+                for (size_t i = 0; i < len; i++)
+                    assert_int_equal(dst[i],
+                                     orig[align + i] ^ key[(off + i) & 3u]);
+                for (size_t i = len; i < sizeof dst; i++)
+                    assert_int_equal(dst[i], 0xAA); /* nothing past len */
+                assert_memory_equal(src, orig, sizeof src);
+            }
+}
+
 /* Masking a payload in two chunks with the running offset equals masking
    it at once. */
 static void test_mask_chunks(void **state)
@@ -759,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_eproto),
         cmocka_unit_test(test_mask),
         cmocka_unit_test(test_mask_chunks),
+        cmocka_unit_test(test_mask_copy),
         cmocka_unit_test(test_control_and_size),
         cmocka_unit_test(test_header_write_enospc),
         cmocka_unit_test(test_header_write_einval),

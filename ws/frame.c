@@ -211,7 +211,14 @@ ssize_t ws_frame_header_write(uint8_t *out, size_t cap, bool fin,
 void ws_frame_mask(uint8_t *data, size_t len, const uint8_t key[4],
                    uint64_t offset)
 {
-    /* RFC 6455 §5.3: byte i of the payload is XORed with key[i % 4]; data[0]
+    ws_frame_mask_copy(data, data, len, key, offset);
+}
+
+/* XOR src into dst with the key, a word at a time; dst may be src. */
+void ws_frame_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
+                        const uint8_t key[4], uint64_t offset)
+{
+    /* RFC 6455 §5.3: byte i of the payload is XORed with key[i % 4]; src[0]
        is payload byte offset, so start the key at offset % 4. */
     size_t rot = (size_t)(offset & 3u);
     uint8_t pattern[8];
@@ -221,16 +228,17 @@ void ws_frame_mask(uint8_t *data, size_t len, const uint8_t key[4],
     for (i = 0; i < sizeof pattern; i++)
         pattern[i] = key[(i + rot) & 3u];
     memcpy(&kw, pattern, sizeof kw);
-    /* memcpy rather than a uint64_t pointer cast: data may sit at any
-       alignment, and the copies compile to plain loads and stores. */
+    /* memcpy rather than a uint64_t pointer cast: the buffers may sit at
+       any alignment, and the copies compile to plain loads and stores.
+       Each word is read before it is written, so dst == src works. */
     for (i = 0; len - i >= sizeof w; i += sizeof w) {
-        memcpy(&w, data + i, sizeof w);
+        memcpy(&w, src + i, sizeof w);
         w ^= kw;
-        memcpy(data + i, &w, sizeof w);
+        memcpy(dst + i, &w, sizeof w);
     }
     /* i is a multiple of 8 here, so the key phase is still rot. */
     for (; i < len; i++)
-        data[i] ^= key[(i + rot) & 3u];
+        dst[i] = (uint8_t)(src[i] ^ key[(i + rot) & 3u]);
 }
 
 /* The close codes that may appear on the wire. */

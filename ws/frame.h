@@ -79,6 +79,14 @@ ssize_t ws_frame_header_write(uint8_t *out, size_t cap, bool fin,
 void ws_frame_mask(uint8_t *data, size_t len, const uint8_t key[4],
                    uint64_t offset);
 
+/*
+ * ws_frame_mask() from src into dst (dst may equal src, not otherwise
+ * overlap): one pass that unmasks and copies, for payload bytes that are
+ * moved anyway.
+ */
+void ws_frame_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
+                        const uint8_t key[4], uint64_t offset);
+
 /* RFC 6455 §7.4 and the IANA registry: may code appear in a close frame? */
 bool ws_close_code_valid(uint16_t code);
 

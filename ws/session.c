@@ -13,6 +13,11 @@
 /* Bytes kept by an idle message buffer between messages. */
 #define WS_SESSION_MSG_KEEP 4096u
 
+/* The most a frame's first bytes reserve for the rest of it: a frame
+   declared larger grows its buffer as the bytes arrive, so a header alone
+   cannot make the session allocate much. */
+#define WS_SESSION_RESERVE (1u << 20)
+
 /* Short reasons sent with the close codes the session chooses itself. */
 static const char *close_reason(uint16_t code)
 {
@@ -308,13 +313,52 @@ static int stream_piece(struct ws_session *s, uint8_t *p, size_t n)
 }
 
 /*
- * Take n payload bytes of the current frame at p: unmask them, then copy
- * them to the control buffer, or validate and append them to the message.
+ * Append n payload bytes at p to the message being assembled, unmasking
+ * them on the way (one pass over bytes that are copied anyway), then check
+ * the copy as UTF-8. The first piece of a frame reserves room for the
+ * whole frame, up to WS_SESSION_RESERVE, so that a message does not
+ * regrow (and recopy) its buffer as it arrives.
+ */
+static int append_payload(struct ws_session *s, const uint8_t *p, size_t n)
+{
+    uint64_t left = s->frame.payload_len - s->frame_pos;
+    size_t want = n;
+    uint8_t *dst;
+    int rc;
+
+    if (s->frame_pos == 0)
+        want = left < WS_SESSION_RESERVE ? (size_t)left : WS_SESSION_RESERVE;
+    if (want < n)
+        want = n;
+    rc = ws_buf_reserve(&s->msg, want, s->lim.max_message);
+    if (rc < 0)
+        return rc;
+    dst = ws_buf_tail(&s->msg);
+    if (s->frame.masked)
+        ws_frame_mask_copy(dst, p, n, s->frame.mask, s->frame_pos);
+    else if (n > 0)
+        memcpy(dst, p, n);
+    if (s->msg_opcode == WS_OP_TEXT) {
+        /* Fail fast, at the first bad byte, even mid-fragment (§8.1). */
+        rc = ws_utf8_feed(&s->utf8, dst, n, NULL);
+        if (rc < 0)
+            return rc;
+    }
+    ws_buf_commit(&s->msg, n);
+    return 0;
+}
+
+/*
+ * Take n payload bytes of the current frame at p: append them to the
+ * message, or (control frames, streaming) unmask them in place and copy
+ * them to the control buffer or hand them to the application.
  */
 static int take_payload(struct ws_session *s, uint8_t *p, size_t n)
 {
     int rc;
 
+    if (!ws_frame_is_control(s->frame.opcode) && !s->streaming)
+        return append_payload(s, p, n);
     if (s->frame.masked)
         ws_frame_mask(p, n, s->frame.mask, s->frame_pos);
     if (ws_frame_is_control(s->frame.opcode)) {
@@ -327,9 +371,7 @@ static int take_payload(struct ws_session *s, uint8_t *p, size_t n)
         if (rc < 0)
             return rc;
     }
-    if (s->streaming)
-        return stream_piece(s, p, n);
-    return ws_buf_append(&s->msg, p, n, s->lim.max_message);
+    return stream_piece(s, p, n);
 }
 
 /* The current frame's payload is complete. */
