@@ -15,7 +15,6 @@ import os
 import select
 import socket
 import struct
-import subprocess
 import threading
 import time
 
@@ -89,46 +88,18 @@ class Server(H.EchoServer):
         self.kind = kind
         self.args = [str(a) for a in args]
         self.path = binary("ws_echo" if kind == "echo" else "tests/ws_bcast")
+        self.name = self.path
+        self.probe = False  # a probe would count against the limits tested
 
-    def start(self, attempts=5):
-        if not os.access(self.path, os.X_OK):
-            raise RuntimeError("%s is missing: run make first" % self.path)
-        last = ""
-        for _ in range(attempts):
-            self.port = H.free_port()
-            if self.kind == "echo":
-                cmd = [self.path, "--host", HOST, "--port", str(self.port)]
-            else:
-                cmd = [self.path, "--port", str(self.port)] + self.args
-            if VALGRIND:
-                cmd = H.VALGRIND_CMD + cmd
-            self.stdout_lines, self.stderr_lines = [], []
-            self.proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, env=self.env)
-            self._threads = [
-                self._drain(self.proc.stdout, self.stdout_lines),
-                self._drain(self.proc.stderr, self.stderr_lines),
-            ]
-            if self._wait_ready(H.t(10)):
-                return self
-            last = self._diag()
-            self._kill()
-        raise RuntimeError("%s did not start: %s" % (self.path, last))
-
-    def _wait_ready(self, timeout):
+    def command(self):
         if self.kind == "echo":
-            banner = "ws_echo listening on %s port %d" % (HOST, self.port)
-        else:
-            banner = "listening on port %d" % self.port
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            if banner in self.stdout_lines:
-                return True
-            time.sleep(0.02)
-        return False
+            return [self.path, "--host", HOST, "--port", str(self.port)]
+        return [self.path, "--port", str(self.port)] + self.args
+
+    def banner(self):
+        if self.kind == "echo":
+            return "ws_echo listening on %s port %d" % (HOST, self.port)
+        return "listening on port %d" % self.port
 
     # -- /proc ---------------------------------------------------------
     # Under valgrind the PID of the Popen is valgrind, which exec()s the

@@ -14,10 +14,8 @@ by PID, asserting a clean exit 0.
 import asyncio
 import json
 import os
-import signal
-import subprocess
+import socket
 import sys
-import threading
 import time
 import unittest
 
@@ -42,94 +40,22 @@ def chat_binary():
     return path
 
 
-class ChatServer:
+class ChatServer(H.EchoServer):
     """One ws_chat process on a free 127.0.0.1 port, stopped by PID."""
 
     def __init__(self):
-        self.host = "127.0.0.1"
-        self.port = None
-        self.proc = None
-        self.out = []
-        self.err = []
-        self.threads = []
+        super().__init__(socket.AF_INET)
+        self.name = "ws_chat"
+        self.path = chat_binary()
+        self.probe = False
 
-    def start(self, attempts=5):
-        binary = chat_binary()
-        if not os.access(binary, os.X_OK):
-            raise RuntimeError("%s is missing: run make first" % binary)
-        for _ in range(attempts):
-            self.port = H.free_port()
-            cmd = [binary, "--host", self.host, "--port", str(self.port),
-                   "--www", WWW]
-            if H.VALGRIND:
-                cmd = H.VALGRIND_CMD + cmd
-            self.out, self.err = [], []
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE,
-                                         stderr=subprocess.PIPE)
-            self.threads = [self._drain(self.proc.stdout, self.out),
-                            self._drain(self.proc.stderr, self.err)]
-            if self._wait_ready(H.t(10)):
-                return self
-            self._kill()
-        raise RuntimeError("ws_chat did not start: %r" % self.err[-10:])
-
-    @staticmethod
-    def _drain(pipe, lines):
-        def run():
-            for line in iter(pipe.readline, b""):
-                lines.append(line.decode("utf-8", "replace").rstrip("\n"))
-            pipe.close()
-        th = threading.Thread(target=run, daemon=True)
-        th.start()
-        return th
-
-    def _wait_ready(self, timeout):
-        banner = "ws_chat listening on %s port %d" % (self.host, self.port)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            if banner in self.out:
-                return True
-            time.sleep(0.02)
-        return False
-
-    def _kill(self):
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=H.t(10))
-        for th in self.threads:
-            th.join(timeout=5)
+    def command(self):
+        return [self.path, "--host", self.host, "--port", str(self.port),
+                "--www", WWW]
 
     @property
     def uri(self):
         return "ws://%s:%d/chat" % (self.host, self.port)
-
-    def stop(self):
-        """SIGTERM by PID; the exit status must be 0 (valgrind: no leak)."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        alive = proc.poll() is None
-        if alive:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=H.t(10))
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=H.t(10))
-        for th in self.threads:
-            th.join(timeout=5)
-        diag = "rc=%r stderr=%r" % (proc.returncode, self.err[-20:])
-        if not alive:
-            raise AssertionError("ws_chat exited before it was stopped: "
-                                 + diag)
-        if proc.returncode != 0:
-            raise AssertionError("ws_chat did not exit 0: " + diag)
-        if any("AddressSanitizer" in l or "runtime error:" in l
-               for l in self.err):
-            raise AssertionError("sanitizer report: " + diag)
 
 
 class Client:

@@ -79,7 +79,9 @@ def echo_binary():
 
 
 class EchoServer:
-    """One ws_echo process, started and stopped by PID."""
+    """One ws_echo process, started and stopped by PID. Other servers
+    subclass it and override command(), banner() and the attributes set
+    here (name, path, env, probe)."""
 
     def __init__(self, family=socket.AF_INET):
         self.family = family
@@ -89,22 +91,34 @@ class EchoServer:
         self.stdout_lines = []
         self.stderr_lines = []
         self._threads = []
+        self.name = "ws_echo"
+        self.path = echo_binary()
+        self.env = None
+        self.probe = True  # connect once after the banner, to be sure
+
+    def command(self):
+        """The command line for the port chosen in self.port."""
+        return [self.path, "--host", self.host, "--port", str(self.port)]
+
+    def banner(self):
+        """The stdout line that says the server is listening."""
+        return "%s listening on %s port %d" % (self.name, self.host,
+                                               self.port)
 
     # -- start -----------------------------------------------------------
     def start(self, attempts=5):
-        binary = echo_binary()
-        if not os.access(binary, os.X_OK):
-            raise RuntimeError("%s is missing: run make first" % binary)
+        if not os.access(self.path, os.X_OK):
+            raise RuntimeError("%s is missing: run make first" % self.path)
         last = ""
         for _ in range(attempts):
             self.port = free_port(self.family)
-            cmd = [binary, "--host", self.host, "--port", str(self.port)]
+            cmd = self.command()
             if VALGRIND:
                 cmd = VALGRIND_CMD + cmd
             self.stdout_lines, self.stderr_lines = [], []
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE)
+                stderr=subprocess.PIPE, env=self.env)
             self._threads = [
                 self._drain(self.proc.stdout, self.stdout_lines),
                 self._drain(self.proc.stderr, self.stderr_lines),
@@ -114,7 +128,7 @@ class EchoServer:
             # The port was taken in between, or the server failed: retry.
             last = self._diag()
             self._kill()
-        raise RuntimeError("ws_echo did not start: " + last)
+        raise RuntimeError("%s did not start: %s" % (self.name, last))
 
     @staticmethod
     def _drain(pipe, lines):
@@ -128,11 +142,13 @@ class EchoServer:
 
     def _wait_ready(self, timeout):
         deadline = time.monotonic() + timeout
-        banner = "ws_echo listening on %s port %d" % (self.host, self.port)
+        banner = self.banner()
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 return False
             if banner in self.stdout_lines:
+                if not self.probe:
+                    return True
                 try:
                     with socket.create_connection((self.host, self.port),
                                                   timeout=1):
@@ -185,19 +201,20 @@ class EchoServer:
         rc = proc.returncode
         diag = "rc=%r stderr tail=%r" % (rc, self.stderr_lines[-20:])
         if already is not None:
-            raise AssertionError("ws_echo exited before it was stopped: "
-                                 + diag)
+            raise AssertionError("%s exited before it was stopped: %s"
+                                 % (self.name, diag))
         if killed:
-            raise AssertionError("ws_echo ignored SIGTERM for %.0fs and "
-                                 "was killed: %s" % (timeout, diag))
+            raise AssertionError("%s ignored SIGTERM for %.0fs and "
+                                 "was killed: %s" % (self.name, timeout, diag))
         if rc < 0:
-            raise AssertionError("ws_echo died of signal %d: %s"
-                                 % (-rc, diag))
+            raise AssertionError("%s died of signal %d: %s"
+                                 % (self.name, -rc, diag))
         if rc == 99 and VALGRIND:
             raise AssertionError("valgrind reported errors or leaks: "
                                  + diag)
         if rc != 0:
-            raise AssertionError("ws_echo exit status %d: %s" % (rc, diag))
+            raise AssertionError("%s exit status %d: %s"
+                                 % (self.name, rc, diag))
         if any("AddressSanitizer" in l or "runtime error:" in l
                for l in self.stderr_lines):
             raise AssertionError("sanitizer report: " + diag)
