@@ -389,9 +389,14 @@ static void feed_piece(struct row_fx *fx, const uint8_t *piece, size_t len,
     CHECK(c, fx->buf[n] == SENTINEL, "in[len] not restored");
     CHECK(c, !was_finished || used == 0, "consumed %zu bytes after finishing",
           used);
-    /* Unconsumed bytes are passed again, so they must be untouched. */
+    /* Unconsumed bytes are passed again as left: only a frame the
+       session awaits whole may have been unmasked in place, and it is
+       never more than the input holds. */
+    size_t awaited = ws_session_need(&fx->s);
+    CHECK(c, awaited == 0 || awaited > n - used,
+          "awaits %zu bytes, %zu are there", awaited, n - used);
     CHECK(c,
-          ws_session_finished(&fx->s) ||
+          ws_session_finished(&fx->s) || awaited > 0 ||
               memcmp(fx->buf + used, fx->orig + used, n - used) == 0,
           "unconsumed bytes modified");
     free(fx->pending);
@@ -671,6 +676,162 @@ static void assert_out_close(const struct fx *f, uint16_t code)
 }
 
 /* ---- API tests -------------------------------------------------------- */
+
+/* A frame taken whole: nothing is consumed until all of it is there, the
+   session says how much it waits for, and the message is the payload. */
+static void test_need_whole_frame(void **state)
+{
+    struct fx *f = *state;
+    struct bytes b = {0};
+    uint8_t payload[1000];
+    uint8_t *buf;
+
+    for (size_t i = 0; i < sizeof payload; i++)
+        payload[i] = (uint8_t)(i * 7);
+    add_frame(&b, true, WS_OP_BINARY, payload, sizeof payload);
+    buf = malloc(b.len + 1);
+    assert_non_null(buf);
+    memcpy(buf, b.p, b.len);
+    /* Each call gets the bytes the last one left, plus 100 more. */
+    for (size_t have = 1; have < b.len; have += 100) {
+        assert_int_equal(ws_session_feed(&f->s, buf, have, &f->out), 0);
+        assert_int_equal(f->rec.n, 0);
+        if (have >= 4) /* 2 + 2 length bytes: the length is known */
+            assert_int_equal(ws_session_need(&f->s), b.len);
+    }
+    assert_int_equal(ws_session_feed(&f->s, buf, b.len, &f->out), b.len);
+    assert_int_equal(ws_session_need(&f->s), 0);
+    assert_int_equal(f->rec.n, 1);
+    assert_int_equal(f->rec.ev[0].len, sizeof payload);
+    assert_memory_equal(f->rec.ev[0].data, payload, sizeof payload);
+    assert_out(f, "", 0);
+    free(buf);
+    free(b.p);
+}
+
+/* A frame past WS_SESSION_IN_PLACE_MAX is read in pieces: its header is
+   consumed at once and nothing is awaited. */
+static void test_need_large_frame_in_pieces(void **state)
+{
+    struct fx *f = *state;
+    struct ws_session_limits lim = lim_default;
+    size_t len = WS_SESSION_IN_PLACE_MAX + 1;
+    uint8_t *payload = calloc(1, len);
+    struct bytes b = {0};
+    size_t used;
+
+    assert_non_null(payload);
+    lim.max_message = lim.max_frame = 2 * len;
+    fx_limits(f, &lim);
+    add_frame(&b, true, WS_OP_BINARY, payload, len);
+    used = fx_feed(f, b.p, 14 + 10);
+    assert_int_equal(used, 14 + 10);
+    assert_int_equal(ws_session_need(&f->s), 0);
+    assert_int_equal(fx_feed(f, b.p + used, b.len - used), b.len - used);
+    assert_int_equal(f->rec.n, 1);
+    assert_int_equal(f->rec.ev[0].len, len);
+    free(payload);
+    free(b.p);
+}
+
+/* A writer that takes at most budget bytes and keeps what it took. */
+struct taker {
+    size_t budget;
+    int calls;
+    struct bytes got;
+};
+
+static size_t take_some(void *ctx, const struct iovec *iov, int n)
+{
+    struct taker *t = ctx;
+    size_t took = 0;
+
+    t->calls++;
+    for (int i = 0; i < n && t->budget > 0; i++) {
+        size_t k = iov[i].iov_len < t->budget ? iov[i].iov_len : t->budget;
+
+        bytes_add(&t->got, iov[i].iov_base, k);
+        t->budget -= k;
+        took += k;
+    }
+    return took;
+}
+
+/* ws_session_send_direct: whatever the socket takes, what it took and
+   what is queued make exactly the frame ws_session_send would queue. */
+static void test_send_direct(void **state)
+{
+    struct fx *f = *state;
+    size_t len = WS_SESSION_DIRECT_MIN + 5;
+    char *text = malloc(len);
+    struct ws_buf want = {0};
+    const size_t budgets[] = {0,   1,   3,       4,       5,
+                              100, len, len + 3, len + 4, len + 100};
+
+    assert_non_null(text);
+    memset(text, 'x', len);
+    memcpy(text, "\xC3\xA9", 2); /* é: text, and valid */
+    assert_int_equal(ws_session_send(&f->s, &want, WS_OP_TEXT, text, len), 0);
+    assert_int_equal(ws_buf_size(&want), len + 4); /* 16-bit length */
+    for (size_t i = 0; i < ARRAY_LEN(budgets); i++) {
+        struct taker t = {.budget = budgets[i]};
+        struct bytes all = {0};
+
+        print_message("budget %zu\n", budgets[i]);
+        ws_buf_clear(&f->out);
+        assert_int_equal(ws_session_send_direct(&f->s, &f->out, WS_OP_TEXT,
+                                                text, len, false, take_some,
+                                                &t),
+                         0);
+        assert_int_equal(t.calls, 1);
+        bytes_add(&all, t.got.p, t.got.len);
+        bytes_add(&all, ws_buf_head(&f->out), ws_buf_size(&f->out));
+        assert_int_equal(all.len, ws_buf_size(&want));
+        assert_memory_equal(all.p, ws_buf_head(&want), all.len);
+        free(all.p);
+        free(t.got.p);
+    }
+    ws_buf_free(&want);
+    free(text);
+}
+
+/* Small messages, or any while bytes are queued, are queued (to leave in
+   one write with the others); bad text is refused before any write. */
+static void test_send_direct_queues(void **state)
+{
+    struct fx *f = *state;
+    size_t len = WS_SESSION_DIRECT_MIN;
+    char *large = malloc(len);
+    struct taker t = {.budget = SIZE_MAX};
+
+    assert_non_null(large);
+    memset(large, 'y', len);
+    assert_int_equal(ws_session_send_direct(&f->s, &f->out, WS_OP_TEXT, "hi", 2,
+                                            false, take_some, &t),
+                     0);
+    assert_int_equal(t.calls, 0);
+    assert_out(f, "\x81\x02hi", 4);
+    assert_int_equal(ws_session_send_direct(&f->s, &f->out, WS_OP_BINARY, large,
+                                            len, false, take_some, &t),
+                     0);
+    assert_int_equal(t.calls, 0); /* "hi" is still queued before it */
+    assert_int_equal(ws_buf_size(&f->out), 4 + 4 + len);
+    ws_buf_clear(&f->out);
+    large[7] = (char)0xFF;
+    assert_int_equal(ws_session_send_direct(&f->s, &f->out, WS_OP_TEXT, large,
+                                            len, false, take_some, &t),
+                     WS_EINVAL);
+    assert_int_equal(t.calls, 0);
+    assert_out(f, "", 0);
+    /* Checked text is not checked again. */
+    assert_int_equal(ws_session_send_direct(&f->s, &f->out, WS_OP_TEXT, large,
+                                            len, true, take_some, &t),
+                     0);
+    assert_int_equal(t.calls, 1);
+    assert_int_equal(t.got.len, 4 + len);
+    free(t.got.p);
+    free(large);
+}
 
 /* The frame builder reproduces RFC 6455 §5.7 "a single-frame masked text
    message" byte for byte. */
@@ -1567,6 +1728,14 @@ int main(void)
     static struct CMUnitTest row_tests[ARRAY_LEN(rows)];
     const struct CMUnitTest api_tests[] = {
         cmocka_unit_test(test_builder_rfc_hello),
+        cmocka_unit_test_setup_teardown(test_need_whole_frame, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_need_large_frame_in_pieces,
+                                        fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_send_direct, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_send_direct_queues, fx_setup,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_utf8_fail_fast_fragment, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_utf8_fail_fast_mid_frame, fx_setup,

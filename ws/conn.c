@@ -71,6 +71,9 @@ int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
     c->id = s->next_id++;
     c->fd = fd;
     c->phase = WS_CONN_HTTP;
+    /* Frames are written whole and at once; Nagle's algorithm would only
+       hold the last segment of each back until the peer's delayed ACK. */
+    ws_net_set_nodelay(fd, 1);
     ws_net_addr_format((const struct sockaddr *)&a->ss, a->len, c->peer,
                        sizeof(c->peer));
     c->http = malloc(sizeof(*c->http));
@@ -543,26 +546,53 @@ static void drain(struct ws_conn *c)
     }
 }
 
+/*
+ * The bytes to ask of the next read, the room to reserve for them and the
+ * most c->in may then hold. A frame the session takes whole
+ * (ws_session_need) is read exactly to its end: the input is then empty
+ * once it is taken, so the next frame starts at the front of the buffer
+ * and is never moved to make it contiguous. Otherwise a chunk and a frame
+ * header more, so that a message of a chunk's size arrives whole in one
+ * read, without regrowing (and copying) the buffer. What stays unconsumed is at
+ * most a frame header, that awaited frame (up to 1 MiB) or, before the
+ * upgrade, part of a request.
+ */
+static size_t read_size(const struct ws_conn *c, size_t *room, size_t *max_in)
+{
+    size_t have = ws_buf_size(&c->in), need = 0;
+
+    *max_in = READ_CHUNK + 2 * WS_FRAME_MAX_HEADER + 1;
+    if (c->phase == WS_CONN_HTTP)
+        *max_in += c->srv->cfg.max_header_bytes;
+    if (c->phase == WS_CONN_WS) {
+        need = ws_session_need(&c->session);
+        *max_in += need;
+    }
+    if (need > have) {
+        *room = need - have + 1;
+        return need - have;
+    }
+    *room = READ_CHUNK + WS_FRAME_MAX_HEADER + 1;
+    return READ_CHUNK + WS_FRAME_MAX_HEADER;
+}
+
 /* Read what the socket has, up to the per-wake budget, and process it. */
 static void readable(struct ws_conn *c)
 {
-    size_t max_in = READ_CHUNK + WS_FRAME_MAX_HEADER + 1;
-
     if (c->phase == WS_CONN_LINGER) {
         drain(c);
         return;
     }
-    if (c->phase == WS_CONN_HTTP)
-        max_in += c->srv->cfg.max_header_bytes;
     for (int i = 0; i < READS_PER_WAKE && wants_read(c); i++) {
+        size_t room, max_in, want = read_size(c, &room, &max_in);
         ssize_t n;
 
-        if (ws_buf_reserve(&c->in, READ_CHUNK + 1, max_in) < 0) {
+        if (ws_buf_reserve(&c->in, room, max_in) < 0) {
             ws_server_kill(c, WS_CLOSE_ABNORMAL);
             return;
         }
         /* One byte stays free: the session borrows in[len] for a NUL. */
-        n = ws_net_read(c->fd, ws_buf_tail(&c->in), READ_CHUNK);
+        n = ws_net_read(c->fd, ws_buf_tail(&c->in), want);
         if (n == -EAGAIN)
             break;
         if (n <= 0) {
@@ -572,7 +602,7 @@ static void readable(struct ws_conn *c)
         ws_buf_commit(&c->in, (size_t)n);
         c->last_rx_ms = ws_loop_now(c->srv->loop);
         process_input(c);
-        if (c->queued_kill || (size_t)n < READ_CHUNK)
+        if (c->queued_kill || (size_t)n < want)
             break;
     }
     if (ws_buf_size(&c->in) == 0)
@@ -623,8 +653,18 @@ static int sendable(const struct ws_conn *c)
     return 0;
 }
 
-/* Queue a frame through the session and arrange its write; checked: the
-   text is known to be valid UTF-8. */
+/* The session's direct writer: what c's socket takes now. */
+static size_t write_now(void *ctx, const struct iovec *iov, int n)
+{
+    struct ws_conn *c = ctx;
+    ssize_t w = ws_net_writev(c->fd, iov, n);
+
+    return w > 0 ? (size_t)w : 0;
+}
+
+/* Queue a frame through the session (a large one written at once when
+   nothing waits before it) and arrange its write; checked: the text is
+   known to be valid UTF-8. */
 static int conn_send_as(struct ws_conn *c, uint8_t opcode, const void *data,
                         size_t len, bool checked)
 {
@@ -632,9 +672,8 @@ static int conn_send_as(struct ws_conn *c, uint8_t opcode, const void *data,
 
     if (rc < 0)
         return rc;
-    rc = checked
-             ? ws_session_send_checked(&c->session, &c->out, opcode, data, len)
-             : ws_session_send(&c->session, &c->out, opcode, data, len);
+    rc = ws_session_send_direct(&c->session, &c->out, opcode, data, len,
+                                checked, write_now, c);
     if (rc == 0 && ws_buf_size(&c->out) >= c->srv->cfg.drain_threshold_bytes)
         c->drain_armed = true;
     after_session(c);

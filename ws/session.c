@@ -211,20 +211,22 @@ static void begin_data_frame(struct ws_session *s)
 }
 
 /* Answer a ping with a pong carrying the same payload (§5.5.2, §5.5.3). */
-static void on_ping(struct ws_session *s, struct ws_buf *out, size_t len)
+static void on_ping(struct ws_session *s, struct ws_buf *out, const uint8_t *p,
+                    size_t len)
 {
     if (s->state != WS_SESSION_OPEN)
         return; /* after our close, §5.5.1 allows no more frames */
-    queue_frame(s, out, true, WS_OP_PONG, s->ctrl, len);
+    queue_frame(s, out, true, WS_OP_PONG, p, len);
 }
 
 /* Handle the peer's close frame (§5.5.1, §7.1.2, §7.4). */
-static void on_close(struct ws_session *s, struct ws_buf *out, size_t len)
+static void on_close(struct ws_session *s, struct ws_buf *out, const uint8_t *p,
+                     size_t len)
 {
     uint16_t code;
     const uint8_t *reason;
     size_t reason_len;
-    int rc = ws_frame_close_parse(s->ctrl, len, &code, &reason, &reason_len);
+    int rc = ws_frame_close_parse(p, len, &code, &reason, &reason_len);
 
     if (rc < 0) {
         fail(s, out, close_code_for(rc));
@@ -241,24 +243,27 @@ static void on_close(struct ws_session *s, struct ws_buf *out, size_t len)
         s->state = WS_SESSION_DONE;
 }
 
-/* A whole control frame is in s->ctrl: act on it. */
-static void finish_control(struct ws_session *s, struct ws_buf *out)
+/* A whole, unmasked control frame's payload is at p[0..len); p[len] is
+   borrowed for a NUL byte. */
+static void handle_control(struct ws_session *s, struct ws_buf *out, uint8_t *p,
+                           size_t len)
 {
-    size_t len = (size_t)s->frame.payload_len;
+    uint8_t saved = p[len];
 
-    s->ctrl[len] = 0;
+    p[len] = 0;
     switch (s->frame.opcode) {
     case WS_OP_PING:
-        on_ping(s, out, len);
+        on_ping(s, out, p, len);
         break;
     case WS_OP_PONG:
         if (s->state == WS_SESSION_OPEN && s->handler->pong)
-            s->handler->pong(s->ctx, s->ctrl, len);
+            s->handler->pong(s->ctx, p, len);
         break;
     case WS_OP_CLOSE:
-        on_close(s, out, len);
+        on_close(s, out, p, len);
         break;
     }
+    p[len] = saved;
 }
 
 /* The last fragment is in: check the text ends whole and deliver it. */
@@ -349,22 +354,18 @@ static int append_payload(struct ws_session *s, const uint8_t *p, size_t n)
 }
 
 /*
- * Take n payload bytes of the current frame at p: append them to the
- * message, or (control frames, streaming) unmask them in place and copy
- * them to the control buffer or hand them to the application.
+ * Take n payload bytes of the current data frame at p: append them to the
+ * message, or (streaming) unmask them in place and hand them to the
+ * application. Control frames never come here: they are taken whole.
  */
 static int take_payload(struct ws_session *s, uint8_t *p, size_t n)
 {
     int rc;
 
-    if (!ws_frame_is_control(s->frame.opcode) && !s->streaming)
+    if (!s->streaming)
         return append_payload(s, p, n);
     if (s->frame.masked)
         ws_frame_mask(p, n, s->frame.mask, s->frame_pos);
-    if (ws_frame_is_control(s->frame.opcode)) {
-        memcpy(s->ctrl + s->frame_pos, p, n);
-        return 0;
-    }
     if (s->msg_opcode == WS_OP_TEXT) {
         /* Fail fast, at the first bad byte, even mid-fragment (§8.1). */
         rc = ws_utf8_feed(&s->utf8, p, n, NULL);
@@ -374,54 +375,96 @@ static int take_payload(struct ws_session *s, uint8_t *p, size_t n)
     return stream_piece(s, p, n);
 }
 
-/* The current frame's payload is complete. */
+/* The current data frame's payload is complete. */
 static void finish_frame(struct ws_session *s, struct ws_buf *out)
 {
     s->in_frame = false;
-    if (ws_frame_is_control(s->frame.opcode))
-        finish_control(s, out);
-    else if (s->frame.fin && s->in_message)
+    if (s->frame.fin && s->in_message)
         finish_message(s, out); /* a streamed one has ended already */
 }
 
-/*
- * The fast path: a whole single-frame data message sits in the input, so
- * it is unmasked, validated and delivered in place, with no copy.
- */
-static bool deliver_in_place(struct ws_session *s, struct ws_buf *out,
-                             uint8_t *p, size_t avail)
+/* Whether a frame is taken only once it is whole in the input: control
+   frames (at most 125 bytes, §5.5) and single-frame data messages small
+   enough to wait for. */
+static bool taken_whole(const struct ws_session *s,
+                        const struct ws_frame_header *h)
 {
-    const struct ws_frame_header *h = &s->frame;
-    size_t len;
-
-    if (!h->fin || h->opcode == WS_OP_CONT || ws_frame_is_control(h->opcode) ||
-        s->streaming)
-        return false;
-    if (h->payload_len > avail)
-        return false;
-    len = (size_t)h->payload_len;
-    if (h->masked)
-        ws_frame_mask(p, len, h->mask, 0);
-    if (h->opcode == WS_OP_TEXT && !ws_utf8_valid(p, len)) {
-        fail(s, out, WS_CLOSE_INVALID_DATA);
+    if (ws_frame_is_control(h->opcode))
         return true;
+    return h->fin && h->opcode != WS_OP_CONT && !s->streaming &&
+           h->payload_len <= WS_SESSION_IN_PLACE_MAX;
+}
+
+/* The awaited frame is whole at p[0..len), unmasked and its text checked
+   up to the end: act on it where it lies, with no copy. */
+static void take_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
+                       size_t len)
+{
+    uint8_t opcode = s->frame.opcode;
+
+    s->awaiting = false;
+    if (ws_frame_is_control(opcode)) {
+        handle_control(s, out, p, len);
+        return;
     }
-    s->in_frame = false;
+    /* §8.1: a text message must not end inside a character. */
+    if (opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8)) {
+        fail(s, out, WS_CLOSE_INVALID_DATA);
+        return;
+    }
     s->in_message = false;
-    deliver(s, h->opcode, p, len);
-    return true;
+    deliver(s, opcode, p, len);
 }
 
 /*
- * Parse the next frame header at p. Returns the bytes it took (0 when more
- * input is needed or the session failed).
+ * Work on a frame taken whole, whose header is at p: unmask (in place) and
+ * check the payload bytes that arrived since the last call, so that bad
+ * text fails fast (§8.1) and each byte is touched while it is still in
+ * the cache, then take the frame once it is all there. Returns the frame's
+ * length when it was taken, 0 while it is incomplete (s->need is set) or
+ * when the session failed.
  */
-static size_t start_frame(struct ws_session *s, struct ws_buf *out,
-                          const uint8_t *p, size_t avail)
+static size_t await_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
+                          size_t avail)
 {
-    int rc = ws_frame_header_parse(p, avail, WS_FRAME_FROM_CLIENT, &s->frame);
+    const struct ws_frame_header *h = &s->frame;
+    size_t len = (size_t)h->payload_len, hlen = h->header_len;
+    size_t have = avail - hlen < len ? avail - hlen : len;
+    size_t done = (size_t)s->frame_pos;
+    uint8_t *pl = p + hlen;
+
+    if (h->masked)
+        ws_frame_mask(pl + done, have - done, h->mask, done);
+    if (h->opcode == WS_OP_TEXT &&
+        ws_utf8_feed(&s->utf8, pl + done, have - done, NULL) < 0) {
+        fail(s, out, WS_CLOSE_INVALID_DATA);
+        return 0;
+    }
+    s->frame_pos = have;
+    if (have < len) {
+        s->need = hlen + len;
+        return 0;
+    }
+    take_whole(s, out, pl, len);
+    return hlen + len;
+}
+
+/*
+ * Start the next frame at p: parse and check its header, then take it
+ * whole (see await_whole) or begin reading its payload piece by piece.
+ * Returns the bytes taken: the whole frame, or the header of a frame read
+ * in pieces (s->in_frame is then set); 0 when more input is needed or the
+ * session failed.
+ */
+static size_t start_frame(struct ws_session *s, struct ws_buf *out, uint8_t *p,
+                          size_t avail)
+{
+    int rc;
     uint16_t code;
 
+    if (s->awaiting) /* the same frame, with more of it */
+        return await_whole(s, out, p, avail);
+    rc = ws_frame_header_parse(p, avail, WS_FRAME_FROM_CLIENT, &s->frame);
     if (rc == WS_EAGAIN)
         return 0;
     if (rc < 0) {
@@ -435,9 +478,18 @@ static size_t start_frame(struct ws_session *s, struct ws_buf *out,
     }
     if (!ws_frame_is_control(s->frame.opcode))
         begin_data_frame(s);
-    s->in_frame = true;
     s->frame_pos = 0;
+    if (taken_whole(s, &s->frame)) {
+        s->awaiting = true;
+        return await_whole(s, out, p, avail);
+    }
+    s->in_frame = true;
     return (size_t)rc;
+}
+
+size_t ws_session_need(const struct ws_session *s)
+{
+    return s->need;
 }
 
 size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
@@ -445,17 +497,15 @@ size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
 {
     size_t pos = 0;
 
+    s->need = 0;
     while (!ws_session_finished(s)) {
         if (!s->in_frame) {
-            size_t hlen = start_frame(s, out, in + pos, len - pos);
+            size_t n = start_frame(s, out, in + pos, len - pos);
 
-            if (hlen == 0)
+            if (n == 0)
                 break;
-            pos += hlen;
-            if (deliver_in_place(s, out, in + pos, len - pos)) {
-                pos += (size_t)s->frame.payload_len;
-                continue;
-            }
+            pos += n;
+            continue; /* a whole frame taken, or a header: go on */
         }
         uint64_t left = s->frame.payload_len - s->frame_pos;
         size_t n = len - pos < left ? len - pos : (size_t)left;
@@ -474,10 +524,10 @@ size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
     return pos;
 }
 
-/* Queue one whole frame; text_ok: the text is known to be valid. */
-static int send_message(struct ws_session *s, struct ws_buf *out,
-                        uint8_t opcode, const void *data, size_t len,
-                        bool text_ok)
+/* Check that one whole frame may be sent; text_ok: the text is known to
+   be valid. Returns 0 or the error ws_session_send() reports. */
+static int check_message(const struct ws_session *s, uint8_t opcode,
+                         const void *data, size_t len, bool text_ok)
 {
     if (s->state != WS_SESSION_OPEN)
         return WS_ECLOSED;
@@ -504,7 +554,25 @@ static int send_message(struct ws_session *s, struct ws_buf *out,
     default:
         return WS_EINVAL;
     }
-    return queue_frame(s, out, true, opcode, data, len);
+    return 0;
+}
+
+/* Queue one whole frame; text_ok: the text is known to be valid. */
+static int send_message(struct ws_session *s, struct ws_buf *out,
+                        uint8_t opcode, const void *data, size_t len,
+                        bool text_ok)
+{
+    int rc = check_message(s, opcode, data, len, text_ok);
+
+    return rc < 0 ? rc : queue_frame(s, out, true, opcode, data, len);
+}
+
+/* Whether text being sent was checked already: the echo of the text
+   being delivered was checked on the way in. */
+static bool is_echo(const struct ws_session *s, const void *data, size_t len)
+{
+    return s->delivered != NULL && data == s->delivered &&
+           len == s->delivered_len;
 }
 
 int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
@@ -529,17 +597,52 @@ int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
 int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
                     const void *data, size_t len)
 {
-    /* An echo of the text being delivered was checked on the way in. */
-    bool echo =
-        s->delivered != NULL && data == s->delivered && len == s->delivered_len;
-
-    return send_message(s, out, opcode, data, len, echo);
+    return send_message(s, out, opcode, data, len, is_echo(s, data, len));
 }
 
 int ws_session_send_checked(struct ws_session *s, struct ws_buf *out,
                             uint8_t opcode, const void *data, size_t len)
 {
     return send_message(s, out, opcode, data, len, true);
+}
+
+int ws_session_send_direct(struct ws_session *s, struct ws_buf *out,
+                           uint8_t opcode, const void *data, size_t len,
+                           bool checked, ws_session_writer write, void *ctx)
+{
+    bool text_ok = checked || is_echo(s, data, len);
+    uint8_t hdr[WS_FRAME_MAX_HEADER];
+    struct iovec iov[2];
+    size_t hlen, sent, written;
+    int rc;
+
+    if (len < WS_SESSION_DIRECT_MIN || ws_buf_size(out) > 0 ||
+        s->lim.max_output < WS_FRAME_MAX_HEADER ||
+        len > s->lim.max_output - WS_FRAME_MAX_HEADER)
+        return send_message(s, out, opcode, data, len, text_ok);
+    rc = check_message(s, opcode, data, len, text_ok);
+    if (rc < 0)
+        return rc;
+    hlen = ws_frame_header_size(len, false);
+    ws_frame_header_write(hdr, sizeof(hdr), true, opcode, len, NULL);
+    iov[0] = (struct iovec){.iov_base = hdr, .iov_len = hlen};
+    iov[1] =
+        (struct iovec){.iov_base = (void *)(uintptr_t)data, .iov_len = len};
+    written = write(ctx, iov, 2);
+    /* Queue the rest: it fits, as out was empty and len is in bounds. */
+    sent = written;
+    if (sent < hlen) {
+        rc = ws_buf_append(out, hdr + sent, hlen - sent, s->lim.max_output);
+        sent = 0;
+    } else {
+        sent -= hlen;
+    }
+    if (rc == 0 && sent < len)
+        rc = ws_buf_append(out, (const uint8_t *)data + sent, len - sent,
+                           s->lim.max_output);
+    if (rc < 0 && written > 0)
+        s->state = WS_SESSION_ABORTED; /* half a frame is out: no way on */
+    return rc;
 }
 
 int ws_session_set_streaming(struct ws_session *s, bool on)

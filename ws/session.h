@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "net/buf.h"
 #include "ws/frame.h"
@@ -66,6 +68,11 @@ struct ws_session {
     struct ws_frame_header frame;
     uint64_t frame_pos; /* payload bytes of it consumed so far */
 
+    /* A frame taken whole (ws_session_need) waits at the head of the
+       input; frame_pos of its payload bytes are unmasked and checked. */
+    bool awaiting;
+    size_t need; /* header + payload bytes it needs; see ws_session_need */
+
     /* The data message being assembled from fragments (§5.4). */
     bool in_message;
     uint8_t msg_opcode;
@@ -88,9 +95,6 @@ struct ws_session {
     uint8_t out_opcode;
     struct ws_utf8 out_utf8;
 
-    /* A control frame's payload (§5.5: at most 125 bytes) + NUL. */
-    uint8_t ctrl[WS_FRAME_MAX_CONTROL + 1];
-
     bool close_sent;
     bool close_received;
     uint16_t close_code; /* the peer's, or the one we failed with */
@@ -106,12 +110,26 @@ void ws_session_free(struct ws_session *s);
 /*
  * Consume input. in[0..len) is modified (unmasked in place) and in[len]
  * must be writable (it is borrowed for a NUL byte and restored). Returns
- * the bytes consumed; unconsumed bytes (a partial frame header) must be
- * passed again with what follows. Consumes nothing unless the state is
- * OPEN or CLOSE_SENT; check the state after every call.
+ * the bytes consumed; unconsumed bytes (a partial frame) must be passed
+ * again, as the call left them (they may be unmasked already), at the
+ * head of the next call's input, followed by what arrived since.
+ * Consumes nothing unless the state is OPEN or CLOSE_SENT; check the
+ * state after every call.
  */
 size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
                        struct ws_buf *out);
+
+/*
+ * The input the session waits for: a control frame, or a single-frame data
+ * message of at most WS_SESSION_IN_PLACE_MAX bytes, is only taken once it
+ * is whole in the input, so that it is unmasked, checked and delivered
+ * where it lies, with no copy. After a feed that stopped at such a frame,
+ * this is the byte count (header + payload) the input must hold at its
+ * head; the owner grows its buffer to that (plus the NUL byte). 0 when
+ * any further input makes progress.
+ */
+#define WS_SESSION_IN_PLACE_MAX (1u << 20)
+size_t ws_session_need(const struct ws_session *s);
 
 /*
  * Queue a frame with opcode (text, binary, ping or pong) in out. Text must
@@ -128,6 +146,26 @@ int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
    for a broadcast to many). */
 int ws_session_send_checked(struct ws_session *s, struct ws_buf *out,
                             uint8_t opcode, const void *data, size_t len);
+
+/*
+ * Write some of iov[0..n) to the peer now, if it can be done without
+ * blocking. Returns the bytes written (0 when none could be); never an
+ * error: a broken connection is found by the owner's next flush.
+ */
+typedef size_t (*ws_session_writer)(void *ctx, const struct iovec *iov, int n);
+
+/*
+ * ws_session_send(), or ws_session_send_checked() when checked, that
+ * hands a large message straight to write when nothing is queued before
+ * it: header and payload go out in one gather write from where they lie,
+ * and only what the socket did not take is copied into out. Smaller
+ * messages, or any while out holds bytes, are queued as usual (several
+ * small frames then leave in one write).
+ */
+#define WS_SESSION_DIRECT_MIN 16384u
+int ws_session_send_direct(struct ws_session *s, struct ws_buf *out,
+                           uint8_t opcode, const void *data, size_t len,
+                           bool checked, ws_session_writer write, void *ctx);
 
 /*
  * Send one piece of a fragmented message: BEGIN with opcode (text or
