@@ -209,7 +209,7 @@ static bool timer_before(const struct ws_timer *a, const struct ws_timer *b)
 static void heap_place(struct ws_loop *loop, struct ws_timer *t, size_t i)
 {
     loop->heap[i] = t;
-    t->heap_index = i;
+    t->heap_index = (uint32_t)i; /* the heap never holds 2^32 timers */
 }
 
 /* Move the timer at i towards the root while it sorts before its parent;
@@ -276,7 +276,9 @@ static int heap_reserve(struct ws_loop *loop)
 
     if (loop->heap_len < loop->heap_cap)
         return 0;
-    if (cap > SIZE_MAX / sizeof(*loop->heap))
+    /* heap_index is 32 bits wide: a timer costs memory in its owner, so
+       no real program comes near this. */
+    if (cap > SIZE_MAX / sizeof(*loop->heap) || loop->heap_len >= UINT32_MAX)
         return WS_ENOMEM;
     p = realloc(loop->heap, cap * sizeof(*loop->heap));
     if (p == NULL)
@@ -299,7 +301,7 @@ static void timer_arm(struct ws_loop *loop, struct ws_timer *t,
         heap_fix(loop, t->heap_index);
         return;
     }
-    t->heap_index = loop->heap_len++;
+    t->heap_index = (uint32_t)loop->heap_len++;
     loop->heap[t->heap_index] = t;
     t->armed = true;
     heap_up(loop, t->heap_index);

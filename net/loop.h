@@ -30,11 +30,11 @@ typedef void (*ws_timer_cb)(struct ws_loop *loop, struct ws_timer *t,
 struct ws_timer {
     uint64_t due_ms;    /* loop clock, set by ws_loop_timer_start */
     uint64_t repeat_ms; /* 0: one-shot */
-    size_t heap_index;  /* position in the loop's heap; internal */
     uint64_t start_id;  /* start order, FIFO among equal due_ms; internal */
-    bool armed;
     ws_timer_cb cb;
     void *arg;
+    uint32_t heap_index; /* position in the loop's heap; internal */
+    bool armed;
 };
 
 /*

@@ -74,8 +74,9 @@ int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
     /* Frames are written whole and at once; Nagle's algorithm would only
        hold the last segment of each back until the peer's delayed ACK. */
     ws_net_set_nodelay(fd, 1);
-    ws_net_addr_format((const struct sockaddr *)&a->ss, a->len, c->peer,
-                       sizeof(c->peer));
+    /* Kept as an address; ws_conn_peer() formats it when first asked. */
+    memcpy(&c->peer, &a->ss,
+           a->len < sizeof(c->peer) ? a->len : sizeof(c->peer));
     c->http = malloc(sizeof(*c->http));
     rc = c->http ? ws_http_request_init(c->http, s->cfg.max_header_bytes,
                                         s->cfg.max_headers, 0)
@@ -109,9 +110,11 @@ void ws_conn_free(struct ws_conn *c)
     }
     ws_session_free(&c->session); /* zero-filled until the upgrade */
     free(c->close_reason);
+    free(c->peer_text);
     ws_buf_free(&c->in);
     ws_buf_free(&c->out);
-    free(c->path);
+    if (c->path_owned)
+        free(c->path);
     free(c);
 }
 
@@ -142,7 +145,7 @@ void ws_conn_teardown(struct ws_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
-    c->dead_next = s->dead_list;
+    c->doomed_next = s->dead_list; /* it left kill_list already */
     s->dead_list = c;
 }
 
@@ -310,7 +313,7 @@ static void sess_close(void *ctx, uint16_t code, const uint8_t *reason,
     if (len > 0 && (c->close_reason = malloc(len + 1)) != NULL) {
         memcpy(c->close_reason, reason, len);
         c->close_reason[len] = '\0';
-        c->close_reason_len = len;
+        c->close_reason_len = (uint8_t)len; /* §5.5: at most 123 */
     }
 }
 
@@ -375,6 +378,31 @@ static void keepalive_check(struct ws_conn *c)
     keepalive_arm(c, next > 0 ? (int)next : 1);
 }
 
+/*
+ * Keep the upgrade path for ws_conn_path() beyond the request: a pointer
+ * to the server's copy of a configured endpoint, or to "/", costs nothing
+ * per connection; any other path is copied.
+ */
+static int keep_path(struct ws_conn *c)
+{
+    static char root[] = "/";
+    const char *path = c->http->path;
+
+    if (strcmp(path, root) == 0) {
+        c->path = root;
+        return 0;
+    }
+    for (char **p = c->srv->paths; p && *p; p++) {
+        if (strcmp(*p, path) == 0) {
+            c->path = *p;
+            return 0;
+        }
+    }
+    c->path = strdup(path);
+    c->path_owned = c->path != NULL;
+    return c->path ? 0 : WS_ENOMEM;
+}
+
 /* Write the 101 and switch c to the session (RFC 6455 §4.2.2). */
 static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
 {
@@ -384,12 +412,6 @@ static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
                                   c->http, (const char *const *)s->protocols)
                             : -1;
     ssize_t n;
-    struct ws_session_limits lim = {
-        .max_message = s->cfg.max_message_bytes,
-        .max_frame = s->cfg.max_frame_bytes,
-        .max_fragments = s->cfg.max_fragments,
-        .max_output = s->cfg.max_output_bytes,
-    };
 
     c->protocol = pick >= 0 ? s->protocols[pick] : NULL;
     if (ws_handshake_accept_key(key, key_len, accept) < 0)
@@ -399,8 +421,7 @@ static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
         return WS_ENOMEM;
     /* Everything that can fail comes before the 101 is queued, so that a
        failure can still be answered with a 500 alone. */
-    c->path = strdup(c->http->path);
-    if (c->path == NULL || ws_post_register(c) < 0)
+    if (keep_path(c) < 0 || ws_post_register(c) < 0)
         return WS_ENOMEM;
     if (ws_buf_append(&c->out, text, (size_t)n, s->cfg.max_output_bytes) < 0) {
         ws_post_unregister(c);
@@ -410,7 +431,7 @@ static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
     free(c->http);
     c->http = NULL;
     ws_loop_timer_stop(s->loop, &c->timer);
-    ws_session_init(&c->session, &lim, &session_events, c);
+    ws_session_init(&c->session, &s->limits, &session_events, c);
     c->session.streaming = c->stream_on_open;
     c->phase = WS_CONN_WS;
     c->last_rx_ms = ws_loop_now(s->loop);
@@ -434,7 +455,7 @@ static void handle_upgrade(struct ws_conn *c)
     if (status == 0 && !is_endpoint(s, c->http->path))
         status = 404;
     if (status == 0 && s->cb.on_upgrade) {
-        struct ws_request req = {c->http, c->peer};
+        struct ws_request req = {c->http, ws_conn_peer(c)};
 
         WS_CALLBACK(s, status = s->cb.on_upgrade(c, &req, s->user_data));
         if (status != 0 && (status < 400 || status > 599))
@@ -453,7 +474,7 @@ static void handle_plain(struct ws_conn *c)
     struct ws_http_request *r = c->http;
     bool keep = r->keep_alive;
     struct ws_response res;
-    struct ws_request req = {r, c->peer};
+    struct ws_request req = {r, ws_conn_peer(c)};
     int rc;
 
     if (s->cb.on_http == NULL) {
@@ -796,7 +817,18 @@ void *ws_conn_get_user_data(const struct ws_conn *c)
 
 const char *ws_conn_peer(const struct ws_conn *c)
 {
-    return c->peer;
+    char text[WS_NET_ADDRSTRLEN];
+    socklen_t len = c->peer.sa.sa_family == AF_INET6 ? sizeof(c->peer.v6)
+                                                     : sizeof(c->peer.v4);
+
+    if (c->peer_text)
+        return c->peer_text;
+    /* Formatted once, when first asked: most connections never are, and
+       the text is several times the size of the address. The cache is
+       the one thing a const accessor changes (on the loop thread only). */
+    ws_net_addr_format(&c->peer.sa, len, text, sizeof(text));
+    ((struct ws_conn *)c)->peer_text = strdup(text);
+    return c->peer_text ? c->peer_text : "";
 }
 
 const char *ws_conn_path(const struct ws_conn *c)

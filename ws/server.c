@@ -108,6 +108,12 @@ static int copy_config(struct ws_server *s, const struct ws_config *cfg)
     if (copy_list(s->cfg.paths, &s->paths) < 0 ||
         copy_list(s->cfg.protocols, &s->protocols) < 0)
         return WS_ENOMEM;
+    s->limits = (struct ws_session_limits){
+        .max_message = s->cfg.max_message_bytes,
+        .max_frame = s->cfg.max_frame_bytes,
+        .max_fragments = s->cfg.max_fragments,
+        .max_output = s->cfg.max_output_bytes,
+    };
     s->cfg.host = s->host;
     s->cfg.port = s->port;
     s->cfg.paths = (const char *const *)s->paths;
@@ -286,7 +292,7 @@ void ws_server_kill(struct ws_conn *c, int code)
         return;
     c->queued_kill = true;
     c->kill_code = code;
-    c->kill_next = c->srv->kill_list;
+    c->doomed_next = c->srv->kill_list;
     c->srv->kill_list = c;
 }
 
@@ -306,7 +312,7 @@ static void free_dead(struct ws_server *s)
     while (s->dead_list) {
         struct ws_conn *c = s->dead_list;
 
-        s->dead_list = c->dead_next;
+        s->dead_list = c->doomed_next;
         ws_conn_free(c);
     }
 }
@@ -326,7 +332,7 @@ void ws_server_settle(struct ws_server *s)
         while (s->kill_list) {
             struct ws_conn *c = s->kill_list;
 
-            s->kill_list = c->kill_next;
+            s->kill_list = c->doomed_next;
             ws_conn_teardown(c);
         }
     }

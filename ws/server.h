@@ -7,6 +7,7 @@
 #ifndef WS_SERVER_H
 #define WS_SERVER_H
 
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,37 +31,43 @@ enum ws_conn_phase {
 
 struct ws_conn {
     struct ws_server *srv;
-    uint64_t id; /* ws_conn_id(): never reused in a server's life */
-    int fd;
-    enum ws_conn_phase phase;
+    uint64_t id;                  /* ws_conn_id(): never reused */
     struct ws_buf in;             /* owned: bytes read, not yet consumed */
     struct ws_buf out;            /* owned: bytes queued, not yet written */
     struct ws_http_request *http; /* owned; only in WS_CONN_HTTP */
     struct ws_session session;    /* valid in WS_CONN_WS and after */
     struct ws_timer timer;        /* handshake, idle or close timeout */
     void *user_data;              /* the application's */
-    char *path;                   /* owned copy of the upgrade path */
+    char *path;                   /* the upgrade path (see keep_path) */
     const char *protocol;         /* into srv->protocols, or NULL */
     char *close_reason;           /* owned: the peer's close reason */
-    size_t close_reason_len;
-    char peer[WS_NET_ADDRSTRLEN];
+    char *peer_text;              /* owned: ws_conn_peer(), once asked */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } peer;                      /* the peer's address */
     uint64_t last_rx_ms;         /* loop time of the last bytes read */
-    bool opened;                 /* on_open ran, so on_close is owed */
-    bool close_timer;            /* the close timeout is armed (once) */
-    bool drain_armed;            /* out reached the drain threshold */
-    bool stream_on_open;         /* ws_conn_set_streaming in on_upgrade */
-    bool close_after_write;      /* plain HTTP: close once out is empty */
-    bool queued_kill;            /* on srv->kill_list */
-    bool queued_flush;           /* on srv->flush_list */
-    int kill_code;               /* close code to report when torn down */
     struct ws_conn *prev, *next; /* srv->conns, all live connections */
-    struct ws_conn *kill_next;   /* srv->kill_list */
     struct ws_conn *flush_next;  /* srv->flush_list */
-    struct ws_conn *dead_next;   /* srv->dead_list */
+    struct ws_conn *doomed_next; /* srv->kill_list, then srv->dead_list */
+    int fd;
+    enum ws_conn_phase phase;
+    int kill_code;            /* close code to report when torn down */
+    uint8_t close_reason_len; /* at most 123 (RFC 6455 §5.5) */
+    bool path_owned;          /* path is a copy to free */
+    bool opened;              /* on_open ran, so on_close is owed */
+    bool close_timer;         /* the close timeout is armed (once) */
+    bool drain_armed;         /* out reached the drain threshold */
+    bool stream_on_open;      /* ws_conn_set_streaming in on_upgrade */
+    bool close_after_write;   /* plain HTTP: close once out is empty */
+    bool queued_kill;         /* on srv->kill_list */
+    bool queued_flush;        /* on srv->flush_list */
 };
 
 struct ws_server {
-    struct ws_config cfg; /* copy; strings below are owned */
+    struct ws_config cfg;            /* copy; strings below are owned */
+    struct ws_session_limits limits; /* from cfg, shared by every session */
     char *host, *port;
     char **paths;     /* owned NULL-terminated copy, or NULL */
     char **protocols; /* owned NULL-terminated copy, or NULL */

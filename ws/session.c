@@ -53,7 +53,7 @@ void ws_session_init(struct ws_session *s, const struct ws_session_limits *l,
 {
     memset(s, 0, sizeof(*s));
     s->state = WS_SESSION_OPEN;
-    s->lim = *l;
+    s->lim = l;
     s->handler = h;
     s->ctx = ctx;
 }
@@ -99,7 +99,7 @@ static int write_frame(struct ws_buf *out, size_t cap, bool fin, uint8_t opcode,
 static int queue_frame(struct ws_session *s, struct ws_buf *out, bool fin,
                        uint8_t opcode, const void *data, size_t len)
 {
-    int rc = write_frame(out, s->lim.max_output, fin, opcode, data, len);
+    int rc = write_frame(out, s->lim->max_output, fin, opcode, data, len);
 
     if (rc == WS_ETOOBIG) {
         fail(s, out, WS_CLOSE_POLICY);
@@ -186,13 +186,13 @@ static uint16_t check_frame_start(const struct ws_session *s,
         return WS_CLOSE_PROTOCOL_ERROR; /* new message inside another */
     if (s->streaming)
         return 0; /* nothing is buffered: the application keeps count */
-    if (h->payload_len > s->lim.max_frame)
+    if (h->payload_len > s->lim->max_frame)
         return WS_CLOSE_TOO_BIG;
     /* Checked before any payload is buffered; msg size <= max_message. */
-    if (h->payload_len > s->lim.max_message - ws_buf_size(&s->msg))
+    if (h->payload_len > s->lim->max_message - ws_buf_size(&s->msg))
         return WS_CLOSE_TOO_BIG;
     /* Only continuations add fragments; a new message starts at one. */
-    if (h->opcode == WS_OP_CONT && s->fragments >= s->lim.max_fragments)
+    if (h->opcode == WS_OP_CONT && s->fragments >= s->lim->max_fragments)
         return WS_CLOSE_TOO_BIG;
     return 0;
 }
@@ -277,7 +277,7 @@ static void finish_message(struct ws_session *s, struct ws_buf *out)
         return;
     }
     /* One spare byte for the NUL that deliver() borrows. */
-    rc = ws_buf_reserve(&s->msg, 1, s->lim.max_message + 1);
+    rc = ws_buf_reserve(&s->msg, 1, s->lim->max_message + 1);
     if (rc < 0) {
         fail(s, out, WS_CLOSE_INTERNAL_ERROR);
         return;
@@ -335,7 +335,7 @@ static int append_payload(struct ws_session *s, const uint8_t *p, size_t n)
         want = left < WS_SESSION_RESERVE ? (size_t)left : WS_SESSION_RESERVE;
     if (want < n)
         want = n;
-    rc = ws_buf_reserve(&s->msg, want, s->lim.max_message);
+    rc = ws_buf_reserve(&s->msg, want, s->lim->max_message);
     if (rc < 0)
         return rc;
     dst = ws_buf_tail(&s->msg);
@@ -421,7 +421,7 @@ static void take_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
  * check the payload bytes that arrived since the last call, so that bad
  * text fails fast (§8.1) and each byte is touched while it is still in
  * the cache, then take the frame once it is all there. Returns the frame's
- * length when it was taken, 0 while it is incomplete (s->need is set) or
+ * length when it was taken, 0 while it is incomplete (still awaited) or
  * when the session failed.
  */
 static size_t await_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
@@ -441,10 +441,8 @@ static size_t await_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
         return 0;
     }
     s->frame_pos = have;
-    if (have < len) {
-        s->need = hlen + len;
-        return 0;
-    }
+    if (have < len)
+        return 0; /* see ws_session_need */
     take_whole(s, out, pl, len);
     return hlen + len;
 }
@@ -489,7 +487,9 @@ static size_t start_frame(struct ws_session *s, struct ws_buf *out, uint8_t *p,
 
 size_t ws_session_need(const struct ws_session *s)
 {
-    return s->need;
+    if (!s->awaiting || ws_session_finished(s))
+        return 0;
+    return s->frame.header_len + (size_t)s->frame.payload_len;
 }
 
 size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
@@ -497,7 +497,6 @@ size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
 {
     size_t pos = 0;
 
-    s->need = 0;
     while (!ws_session_finished(s)) {
         if (!s->in_frame) {
             size_t n = start_frame(s, out, in + pos, len - pos);
@@ -543,7 +542,7 @@ static int check_message(const struct ws_session *s, uint8_t opcode,
             return WS_EINVAL;
         /* fall through */
     case WS_OP_BINARY:
-        if (len > s->lim.max_message)
+        if (len > s->lim->max_message)
             return WS_ETOOBIG;
         break;
     case WS_OP_PING:
@@ -617,8 +616,8 @@ int ws_session_send_direct(struct ws_session *s, struct ws_buf *out,
     int rc;
 
     if (len < WS_SESSION_DIRECT_MIN || ws_buf_size(out) > 0 ||
-        s->lim.max_output < WS_FRAME_MAX_HEADER ||
-        len > s->lim.max_output - WS_FRAME_MAX_HEADER)
+        s->lim->max_output < WS_FRAME_MAX_HEADER ||
+        len > s->lim->max_output - WS_FRAME_MAX_HEADER)
         return send_message(s, out, opcode, data, len, text_ok);
     rc = check_message(s, opcode, data, len, text_ok);
     if (rc < 0)
@@ -632,14 +631,14 @@ int ws_session_send_direct(struct ws_session *s, struct ws_buf *out,
     /* Queue the rest: it fits, as out was empty and len is in bounds. */
     sent = written;
     if (sent < hlen) {
-        rc = ws_buf_append(out, hdr + sent, hlen - sent, s->lim.max_output);
+        rc = ws_buf_append(out, hdr + sent, hlen - sent, s->lim->max_output);
         sent = 0;
     } else {
         sent -= hlen;
     }
     if (rc == 0 && sent < len)
         rc = ws_buf_append(out, (const uint8_t *)data + sent, len - sent,
-                           s->lim.max_output);
+                           s->lim->max_output);
     if (rc < 0 && written > 0)
         s->state = WS_SESSION_ABORTED; /* half a frame is out: no way on */
     return rc;
@@ -682,7 +681,7 @@ int ws_session_send_part(struct ws_session *s, struct ws_buf *out,
         return WS_EINVAL;
     if (begin == s->out_open)
         return WS_ESTATE;
-    if (len > s->lim.max_message)
+    if (len > s->lim->max_message)
         return WS_ETOOBIG;
     if (begin) {
         s->out_opcode = opcode;

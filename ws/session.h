@@ -58,26 +58,34 @@ struct ws_session_handler {
 enum ws_session_part { WS_PART_BEGIN, WS_PART_CONTINUE, WS_PART_FINISH };
 
 struct ws_session {
-    enum ws_session_state state;
-    struct ws_session_limits lim;
+    const struct ws_session_limits *lim;      /* not owned */
     const struct ws_session_handler *handler; /* not owned */
     void *ctx;                                /* not owned */
 
     /* The frame whose payload is being read. */
-    bool in_frame;
     struct ws_frame_header frame;
     uint64_t frame_pos; /* payload bytes of it consumed so far */
 
+    /* The data message being assembled from fragments (§5.4). */
+    size_t fragments;
+    struct ws_buf msg; /* owned */
+
+    /* The text being delivered to the handler right now: already valid
+       UTF-8, so sending it back is not checked again. */
+    const uint8_t *delivered;
+    size_t delivered_len;
+
+    enum ws_session_state state;
+    uint16_t close_code; /* the peer's, or the one we failed with */
+    bool close_sent;
+    bool close_received;
+
+    bool in_frame;
     /* A frame taken whole (ws_session_need) waits at the head of the
        input; frame_pos of its payload bytes are unmasked and checked. */
     bool awaiting;
-    size_t need; /* header + payload bytes it needs; see ws_session_need */
-
-    /* The data message being assembled from fragments (§5.4). */
     bool in_message;
     uint8_t msg_opcode;
-    size_t fragments;
-    struct ws_buf msg; /* owned */
     struct ws_utf8 utf8;
 
     /* Streaming mode: pieces go to handler->fragment, nothing is
@@ -85,22 +93,14 @@ struct ws_session {
     bool streaming;
     bool stream_first; /* the next piece starts a message */
 
-    /* The text being delivered to the handler right now: already valid
-       UTF-8, so sending it back is not checked again. */
-    const uint8_t *delivered;
-    size_t delivered_len;
-
     /* A message being sent in pieces by the owner. */
     bool out_open;
     uint8_t out_opcode;
     struct ws_utf8 out_utf8;
-
-    bool close_sent;
-    bool close_received;
-    uint16_t close_code; /* the peer's, or the one we failed with */
 };
 
-/* Start a session in OPEN with the given limits and event handler. */
+/* Start a session in OPEN with the given limits and event handler (both
+   borrowed: they must outlive the session). */
 void ws_session_init(struct ws_session *s, const struct ws_session_limits *l,
                      const struct ws_session_handler *h, void *ctx);
 
