@@ -241,6 +241,20 @@ bench:
 	$(Q)/usr/bin/python3 tests/bench/run.py --bench-dir $(BENCH_DIR) \
 	    --ws-echo $(BENCH_ECHO) --backend $(BENCH_BACKEND)
 
+# --- utf8 micro-benchmark ---
+# $(BENCH_DIR)/utf8_bench: median time to validate 1 MiB of text (ASCII,
+# 10 % and 90 % non-ASCII) per ws/utf8.c implementation; make utf8-bench
+# builds and runs it.
+.PHONY: utf8-bench
+$(BENCH_DIR)/utf8_bench: $(BUILD)/tests/bench/utf8_bench.o \
+                         $(BUILD)/ws/utf8.o $(BUILD)/ws/error.o
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@
+
+utf8-bench: $(BENCH_DIR)/utf8_bench
+	$(Q)$(BENCH_DIR)/utf8_bench
+# --- end utf8 micro-benchmark ---
+
 # --- README examples, shared library, install (issue 6) ---
 # demo/examples/<name>.c, the README's examples, built as
 # $(BUILD)/examples/<name> by all/test and run by test_examples.py.

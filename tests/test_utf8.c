@@ -262,9 +262,14 @@ static uint8_t *exact_copy(const uint8_t *in, size_t len)
     return p;
 }
 
-/* Feed in[0..len) in pieces that end at cuts[0..ncuts) and then at len. */
-static struct result feed_pieces(const uint8_t *in, size_t len,
-                                 const size_t *cuts, size_t ncuts)
+/*
+ * Feed in[0..len) through impl in pieces that end at cuts[0..ncuts) and
+ * then at len, each piece copied to offset align of an allocation that
+ * ends where the piece ends (ASan then sees any read past it).
+ */
+static struct result feed_pieces_at(enum ws_utf8_impl impl, const uint8_t *in,
+                                    size_t len, const size_t *cuts,
+                                    size_t ncuts, size_t align)
 {
     struct ws_utf8 v;
     struct result r = {0, 0, false};
@@ -274,10 +279,17 @@ static struct result feed_pieces(const uint8_t *in, size_t len,
     for (size_t k = 0; k <= ncuts; k++) {
         size_t end = k < ncuts ? cuts[k] : len;
         size_t n = end - start, bad = SIZE_MAX;
-        uint8_t *piece = exact_copy(in + start, n);
-        int rc = ws_utf8_feed(&v, piece, n, &bad);
+        uint8_t *buf = malloc(align + n + (align + n == 0));
+        int rc;
 
-        free(piece);
+        assert_non_null(buf);
+        if (n > 0)
+            memcpy(buf + align, in + start, n);
+        /* WS_UTF8_AUTO goes through the public entry point itself. */
+        rc = impl == WS_UTF8_AUTO
+                 ? ws_utf8_feed(&v, buf + align, n, &bad)
+                 : ws_utf8_feed_impl(impl, &v, buf + align, n, &bad);
+        free(buf);
         if (rc != 0) {
             assert_int_equal(rc, WS_EUTF8);
             assert_true(bad < n);
@@ -289,6 +301,13 @@ static struct result feed_pieces(const uint8_t *in, size_t len,
     }
     r.complete = ws_utf8_complete(&v);
     return r;
+}
+
+/* Feed in[0..len) through ws_utf8_feed() in pieces, as above. */
+static struct result feed_pieces(const uint8_t *in, size_t len,
+                                 const size_t *cuts, size_t ncuts)
+{
+    return feed_pieces_at(WS_UTF8_AUTO, in, len, cuts, ncuts, 0);
 }
 
 /* Fail with the label unless r is what verdict and bad call for. */
@@ -707,6 +726,424 @@ static void test_reset_and_edges(void **state)
     assert_true(ws_utf8_valid(NULL, 0));
 }
 
+/*
+ * The vector paths. Inputs of SIMD_MIN (32) bytes or more go through the
+ * SSSE3 or AVX2 pass in 64-byte blocks, so the tests below use long texts,
+ * put every character length and every kind of bad byte at every offset of
+ * a block and across block boundaries, cut the stream there, and run each
+ * implementation this CPU has, all checked against the reference decoder.
+ */
+
+/* Every implementation; those this CPU lacks are skipped. */
+static const struct {
+    const char *name;
+    enum ws_utf8_impl impl;
+} impls[] = {
+    {"auto", WS_UTF8_AUTO},
+    {"scalar", WS_UTF8_SCALAR},
+    {"ssse3", WS_UTF8_SSSE3},
+    {"avx2", WS_UTF8_AVX2},
+};
+
+#define NIMPLS (sizeof impls / sizeof impls[0])
+
+/*
+ * The reference verdict on a text of any length: whole characters are
+ * decoded by ref_valid() while they are valid; the first bad byte is then
+ * the first after which the failing character cannot be completed
+ * (ref_completable() on at most four bytes), since all before it is valid.
+ */
+static struct result ref_result(const uint8_t *p, size_t len)
+{
+    struct result r = {0, 0, false};
+    size_t i = 0, n = 0;
+    uint32_t cp, min;
+
+    while (i < len && ref_lead(p[i], &n, &cp, &min) && len - i >= n &&
+           ref_valid(p + i, n))
+        i += n;
+    for (size_t k = i; k < len && k < i + 4; k++) {
+        if (!ref_completable(p + i, k + 1 - i)) {
+            r.rc = WS_EUTF8;
+            r.bad = k;
+            return r;
+        }
+    }
+    r.complete = i == len;
+    return r;
+}
+
+/* True when two results agree: same code, and same index or boundary. */
+static bool same_result(struct result a, struct result b)
+{
+    if (a.rc != b.rc)
+        return false;
+    return a.rc != 0 ? a.bad == b.bad : a.complete == b.complete;
+}
+
+/* Feed p[0..len) through every implementation, cut at cuts[0..ncuts) and
+   placed at align; each must give want. */
+static void check_impls(const char *label, const uint8_t *p, size_t len,
+                        const size_t *cuts, size_t ncuts, size_t align,
+                        struct result want)
+{
+    for (size_t k = 0; k < NIMPLS; k++) {
+        struct result got;
+
+        if (!ws_utf8_impl_available(impls[k].impl))
+            continue;
+        got = feed_pieces_at(impls[k].impl, p, len, cuts, ncuts, align);
+        if (!same_result(got, want))
+            fail_msg("%s (%s, %zu bytes, %zu cuts, align %zu): rc %d, bad "
+                     "%zu, complete %d; want rc %d, bad %zu, complete %d",
+                     label, impls[k].name, len, ncuts, align, got.rc, got.bad,
+                     (int)got.complete, want.rc, want.bad, (int)want.complete);
+    }
+}
+
+/* As check_impls(), with the reference's verdict. */
+static void check_impls_ref(const char *label, const uint8_t *p, size_t len,
+                            const size_t *cuts, size_t ncuts, size_t align)
+{
+    check_impls(label, p, len, cuts, ncuts, align, ref_result(p, len));
+}
+
+/* Code points of each UTF-8 length, the range ends among them. */
+static const uint32_t samples[5][6] = {
+    [1] = {'a', 0x00, 0x7F, 'Z', ' ', '~'},
+    [2] = {0x80, 0x7FF, 0xE9, 0x3B1, 0x100, 0x7FE},
+    [3] = {0x800, 0xFFFF, 0xD7FF, 0xE000, 0x20AC, 0xFEFF},
+    [4] = {0x10000, 0x10FFFF, 0x1F600, 0x233B4, 0x3FFFF, 0x40000},
+};
+
+/*
+ * Fill out[0..len) with valid, complete text: characters of kind bytes
+ * each (1-4), or of all lengths in turn (kind 0), then ASCII where the
+ * next character would not fit.
+ */
+static void fill_kind(uint8_t *out, size_t len, int kind)
+{
+    static const size_t mixed[6] = {1, 2, 1, 3, 1, 4};
+    size_t i = 0;
+
+    for (size_t c = 0;; c++) {
+        size_t n = kind == 0 ? mixed[c % 6] : (size_t)kind;
+
+        if (len - i < n)
+            break;
+        i += encode_n(samples[n][c % 6], n, out + i);
+    }
+    memset(out + i, 'x', len - i);
+}
+
+/* Long valid texts of each character length, behind 0-64 ASCII bytes (so
+   the characters sit at every offset of a block), at two alignments each,
+   and the same texts cut one, two and three bytes short. */
+static void test_vector_valid_texts(void **state)
+{
+    uint8_t buf[320];
+
+    (void)state;
+    for (int kind = 0; kind <= 4; kind++) {
+        for (size_t k = 0; k <= 64; k++) {
+            size_t len = k + 200 + k % 5;
+            size_t aligns[2] = {0, (k * 7 + (size_t)kind) % 64};
+
+            memset(buf, 'a', k);
+            fill_kind(buf + k, len - k, kind);
+            assert_true(ref_valid(buf, len));
+            for (size_t a = 0; a < 2; a++)
+                for (size_t cut = 0; cut < 4; cut++)
+                    check_impls_ref("valid text", buf, len - cut, NULL, 0,
+                                    aligns[a]);
+        }
+    }
+}
+
+/* Every prefix of long texts: the text ends at every offset of a block,
+   inside characters too, where the padded last block is used. */
+static void test_vector_every_length(void **state)
+{
+    uint8_t buf[300];
+
+    (void)state;
+    for (int kind = 0; kind <= 4; kind++) {
+        fill_kind(buf, sizeof buf, kind);
+        for (size_t len = 0; len <= sizeof buf; len++)
+            check_impls_ref("prefix", buf, len, NULL, 0, len % 64);
+    }
+}
+
+/* A bad sequence and the index of its first bad byte. */
+struct bad_seq {
+    const char *label;
+    const char *bytes;
+    size_t bad;
+};
+
+static const struct bad_seq bad_seqs[] = {
+    {"stray 80", "\x80", 0},
+    {"stray BF", "\xBF", 0},
+    {"C0 80 overlong", "\xC0\x80", 0},
+    {"C1 BF overlong", "\xC1\xBF", 0},
+    {"C0 then ASCII", "\xC0z", 0},
+    {"F5 80 80 80", "\xF5\x80\x80\x80", 0},
+    {"F8 5-byte form", "\xF8\x88\x80\x80\x80", 0},
+    {"FE", "\xFE", 0},
+    {"FF then ASCII", "\xFFz", 0},
+    {"E0 80 80 overlong", "\xE0\x80\x80", 1},
+    {"E0 9F BF overlong", "\xE0\x9F\xBF", 1},
+    {"F0 8F BF BF overlong", "\xF0\x8F\xBF\xBF", 1},
+    {"ED A0 80 surrogate", "\xED\xA0\x80", 1},
+    {"ED BF BF surrogate", "\xED\xBF\xBF", 1},
+    {"F4 90 80 80 past U+10FFFF", "\xF4\x90\x80\x80", 1},
+    {"F4 BF past U+10FFFF", "\xF4\xBF\xBF\xBF", 1},
+    {"C3 cut by ASCII", "\xC3z", 1},
+    {"E2 82 cut by ASCII", "\xE2\x82z", 2},
+    {"F0 9F 98 cut by ASCII", "\xF0\x9F\x98z", 3},
+    {"C3 cut by lead", "\xC3\xC3\xA9", 1},
+    {"F0 9F cut by 3-byte lead", "\xF0\x9F\xE2\x82\xAC", 2},
+    {"tail after 2-byte", "\xC3\xA9\x80", 2},
+    {"tail after 3-byte", "\xE2\x82\xAC\xBF", 3},
+    {"tail after 4-byte", "\xF0\x9F\x98\x80\x80", 4},
+};
+
+#define NBAD_SEQS (sizeof bad_seqs / sizeof bad_seqs[0])
+
+/* Check bad sequence b at byte pos of valid text of the given kind, with
+   after bytes of such text behind it; whole, and when cut is set also cut
+   just before the bad byte and one byte into the sequence. */
+static void check_bad_at(const struct bad_seq *b, int kind, size_t pos,
+                         size_t after, bool cut)
+{
+    uint8_t buf[300];
+    size_t n = strlen(b->bytes), len = pos + n + after;
+    struct result want = {WS_EUTF8, pos + b->bad, false};
+    size_t cuts[2] = {pos + b->bad, pos + 1};
+
+    assert_true(len <= sizeof buf);
+    fill_kind(buf, pos, kind);
+    memcpy(buf + pos, b->bytes, n);
+    fill_kind(buf + pos + n, after, kind);
+    if (!same_result(ref_result(buf, len), want))
+        fail_msg("%s: the reference disagrees", b->label);
+    check_impls(b->label, buf, len, NULL, 0, pos % 64, want);
+    if (cut) {
+        check_impls(b->label, buf, len, &cuts[0], 1, 0, want);
+        check_impls(b->label, buf, len, &cuts[1], 1, 0, want);
+    }
+}
+
+/*
+ * Each bad sequence at every offset 0-150 of valid text of each kind,
+ * across the first two block boundaries; fed whole, cut just before the
+ * bad byte, and cut one byte into the sequence. Then with the bad byte 62
+ * and 63 bytes before the end, where the last (overlapping) block starts
+ * one or two bytes before it and the bytes it looks back at lie before
+ * that block.
+ */
+static void test_vector_bad_bytes(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind <= 4; kind++) {
+        for (size_t s = 0; s < NBAD_SEQS; s++) {
+            const struct bad_seq *b = &bad_seqs[s];
+            size_t tail = strlen(b->bytes) - b->bad; /* bad byte to end */
+
+            for (size_t pos = 0; pos <= 150; pos++) {
+                check_bad_at(b, kind, pos, 100, true);
+                check_bad_at(b, kind, pos, 62 - tail, false);
+                check_bad_at(b, kind, pos, 63 - tail, false);
+            }
+        }
+    }
+}
+
+/* A long mixed text cut in two at every offset and in three around block
+   boundaries, valid and with a surrogate at byte 301. */
+static void test_vector_cuts(void **state)
+{
+    uint8_t buf[400];
+
+    (void)state;
+    for (int bad = 0; bad < 2; bad++) {
+        struct result want = {0, 0, true};
+
+        fill_kind(buf, sizeof buf, 0);
+        if (bad) {
+            fill_kind(buf, 301, 0);
+            memcpy(buf + 301, "\xED\xA0\x80", 3);
+            want.rc = WS_EUTF8;
+            want.bad = 302;
+        }
+        for (size_t c = 0; c <= sizeof buf; c++) {
+            static const size_t gaps[4] = {1, 3, 33, 64};
+
+            check_impls("cut", buf, sizeof buf, &c, 1, c % 64, want);
+            for (size_t g = 0; g < 4; g++) {
+                size_t cuts[2] = {c, c + gaps[g]};
+
+                if (cuts[1] <= sizeof buf)
+                    check_impls("cut in three", buf, sizeof buf, cuts, 2, 0,
+                                want);
+            }
+        }
+    }
+}
+
+/* Every row of the table above behind 1-127 ASCII bytes and before 0-64,
+   so it is checked by the vector pass at many offsets. */
+static void test_vector_rows_embedded(void **state)
+{
+    static const size_t before[] = {1, 31, 32, 33, 62, 63, 64, 65, 127};
+    static const size_t after[] = {0, 1, 40, 64};
+    uint8_t buf[512];
+
+    (void)state;
+    for (size_t i = 0; i < NROWS; i++) {
+        const struct row *w = &rows[i];
+
+        for (size_t b = 0; b < sizeof before / sizeof before[0]; b++) {
+            for (size_t a = 0; a < sizeof after / sizeof after[0]; a++) {
+                size_t k = before[b], len = k + w->len + after[a];
+
+                assert_true(len <= sizeof buf);
+                memset(buf, 'a', k);
+                memcpy(buf + k, w->in, w->len);
+                memset(buf + k + w->len, 'b', after[a]);
+                if (after[a] == 0) {
+                    /* The row's own verdict, shifted. */
+                    struct result want = {w->verdict == BAD ? WS_EUTF8 : 0,
+                                          k + w->bad, w->verdict == VALID};
+
+                    check_impls(w->label, buf, len, NULL, 0, k % 64, want);
+                } else {
+                    check_impls_ref(w->label, buf, len, NULL, 0, k % 64);
+                }
+            }
+        }
+    }
+}
+
+/* Random valid text: ASCII runs and characters of 2-4 bytes, some at the
+   ends of their ranges. Returns its length, at most max. */
+static size_t gen_text(uint64_t *s, uint8_t *out, size_t max)
+{
+    static const uint32_t lo[5] = {0, 0, 0x80, 0x800, 0x10000};
+    static const uint32_t hi[5] = {0, 0x7F, 0x7FF, 0xFFFF, 0x10FFFF};
+    size_t len = (size_t)(rng_next(s) % (max + 1)), i = 0;
+
+    while (i < len) {
+        uint64_t r = rng_next(s);
+        size_t n = 1 + (size_t)(r % 4);
+        uint32_t cp;
+
+        if (n == 1) {
+            size_t run = (size_t)((r >> 8) % 80);
+
+            for (size_t k = 0; k < run && i < len; k++)
+                out[i++] = (uint8_t)(0x20 + rng_next(s) % 0x5F);
+            continue;
+        }
+        if (len - i < n)
+            break;
+        switch ((r >> 8) % 4) {
+        case 0:
+            cp = lo[n];
+            break;
+        case 1:
+            cp = hi[n];
+            break;
+        default:
+            cp = lo[n] + (uint32_t)((r >> 16) % (hi[n] - lo[n] + 1));
+            break;
+        }
+        if (cp >= 0xD800 && cp <= 0xDFFF)
+            cp -= 0x800; /* not a surrogate */
+        i += encode_n(cp, n, out + i);
+    }
+    memset(out + i, 'y', len - i);
+    return len;
+}
+
+/* Corrupt p[0..len) with one to three random edits: a random byte, a byte
+   that is often wrong (tails, bad leads, leads with narrow second bytes),
+   a deleted byte, or the end cut off. Returns the new length. */
+static size_t corrupt(uint64_t *s, uint8_t *p, size_t len)
+{
+    static const uint8_t hot[] = {0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF,
+                                  0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xED,
+                                  0xEF, 0xF0, 0xF4, 0xF5, 0xFF, 'A'};
+    size_t edits = 1 + (size_t)(rng_next(s) % 3);
+
+    for (size_t e = 0; e < edits && len > 0; e++) {
+        size_t at = (size_t)(rng_next(s) % len);
+
+        switch (rng_next(s) % 4) {
+        case 0:
+            p[at] = (uint8_t)rng_next(s);
+            break;
+        case 1:
+            p[at] = hot[rng_next(s) % sizeof hot];
+            break;
+        case 2:
+            memmove(p + at, p + at + 1, len - at - 1);
+            len--;
+            break;
+        default:
+            len = at;
+            break;
+        }
+    }
+    return len;
+}
+
+/* Many random texts (fixed seed), a quarter left valid, the rest with
+   random damage: every implementation, whole at a random alignment and in
+   random pieces, must match the reference. */
+static void test_vector_random_vs_reference(void **state)
+{
+    uint64_t seed = UINT64_C(0xD1B54A32D192ED03);
+    uint8_t buf[700];
+
+    (void)state;
+    for (unsigned i = 0; i < 12000; i++) {
+        size_t len = gen_text(&seed, buf, sizeof buf), cuts[3];
+        size_t ncuts = (size_t)(rng_next(&seed) % 4);
+        struct result want;
+        char label[32];
+
+        if (i % 4 != 0)
+            len = corrupt(&seed, buf, len);
+        want = ref_result(buf, len);
+        for (size_t k = 0; k < ncuts; k++)
+            cuts[k] = (size_t)(rng_next(&seed) % (len + 1));
+        for (size_t k = 1; k < ncuts; k++) /* sort the cuts */
+            for (size_t j = k; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+                size_t t = cuts[j];
+                cuts[j] = cuts[j - 1];
+                cuts[j - 1] = t;
+            }
+        snprintf(label, sizeof label, "random text %u", i);
+        check_impls(label, buf, len, NULL, 0, (size_t)(rng_next(&seed) % 64),
+                    want);
+        check_impls(label, buf, len, cuts, ncuts, 0, want);
+        if (ws_utf8_valid(buf, len) != (want.rc == 0 && want.complete))
+            fail_msg("%s: ws_utf8_valid() disagrees", label);
+    }
+}
+
+/* The scalar automaton is always there; say which vector paths ran. */
+static void test_vector_impls(void **state)
+{
+    (void)state;
+    assert_true(ws_utf8_impl_available(WS_UTF8_AUTO));
+    assert_true(ws_utf8_impl_available(WS_UTF8_SCALAR));
+    print_message("utf8 implementations checked: auto scalar%s%s\n",
+                  ws_utf8_impl_available(WS_UTF8_SSSE3) ? " ssse3" : "",
+                  ws_utf8_impl_available(WS_UTF8_AVX2) ? " avx2" : "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -721,6 +1158,13 @@ int main(void)
         cmocka_unit_test(test_all_short_strings),
         cmocka_unit_test(test_random_vs_reference),
         cmocka_unit_test(test_reset_and_edges),
+        cmocka_unit_test(test_vector_impls),
+        cmocka_unit_test(test_vector_valid_texts),
+        cmocka_unit_test(test_vector_every_length),
+        cmocka_unit_test(test_vector_bad_bytes),
+        cmocka_unit_test(test_vector_cuts),
+        cmocka_unit_test(test_vector_rows_embedded),
+        cmocka_unit_test(test_vector_random_vs_reference),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

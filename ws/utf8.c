@@ -1,12 +1,14 @@
 /*
  * utf8.c - incremental UTF-8 validation: a table-driven automaton over the
- * UTF8-octets table of RFC 3629 §4, with ASCII skipped eight bytes at a
- * time. It rejects a sequence at the first byte that makes it invalid,
- * even across calls. Pure: it must never do I/O, allocate, or keep state
- * outside struct ws_utf8.
+ * UTF8-octets table of RFC 3629 §4, and for long inputs on x86 an SSSE3 or
+ * AVX2 block validator (chosen once per process) that vouches for a prefix
+ * the automaton then need not walk. It rejects a sequence at the first byte
+ * that makes it invalid, even across calls. Pure: it must never do I/O,
+ * allocate, or keep state outside struct ws_utf8 except the CPU choice.
  */
 #include "ws/utf8.h"
 
+#include <stdatomic.h>
 #include <string.h>
 
 #include "ws/ws.h"
@@ -75,6 +77,15 @@ static const uint8_t next_state[NSTATES][12] = {
 };
 #undef R
 
+/*
+ * Below SIMD_MIN bytes the automaton alone is as fast as setting up the
+ * vector tables and the padded last block. Below SIMD_PAD bytes the vector
+ * pass must pad (copy) its input, which costs more than skipping leading
+ * ASCII a word at a time, so that is done first.
+ */
+#define SIMD_MIN 32
+#define SIMD_PAD 64
+
 void ws_utf8_reset(struct ws_utf8 *v)
 {
     v->state = ACCEPT;
@@ -111,16 +122,16 @@ static size_t find_reject(uint8_t state, const uint8_t *p, size_t i, size_t end)
 }
 
 /*
- * Run the automaton over p[0..len), stopping at the first bad byte. ASCII
- * at a character boundary is skipped a word at a time; elsewhere whole
- * blocks go through the table with no branch per byte (REJECT is final,
- * so one check after each block is enough), which keeps text with many
- * multi-byte characters fast.
+ * Run the automaton from v->state over p[i..len), stopping at the first
+ * bad byte. ASCII at a character boundary is skipped a word at a time;
+ * elsewhere whole blocks go through the table with no branch per byte
+ * (REJECT is final, so one check after each block is enough), which keeps
+ * text with many multi-byte characters fast.
  */
-int ws_utf8_feed(struct ws_utf8 *v, const uint8_t *p, size_t len, size_t *bad)
+static int scalar_feed(struct ws_utf8 *v, const uint8_t *p, size_t i,
+                       size_t len, size_t *bad)
 {
     uint8_t state = v->state;
-    size_t i = 0;
 
     while (i < len) {
         size_t end = len - i > 16 ? i + 16 : len;
@@ -145,6 +156,517 @@ int ws_utf8_feed(struct ws_utf8 *v, const uint8_t *p, size_t len, size_t *bad)
     }
     v->state = state;
     return 0;
+}
+
+/*
+ * The vector validator, after Keiser and Lemire, "Validating UTF-8 In Less
+ * Than One Instruction Per Byte" (2021), "lookup" variant. The whole of
+ * RFC 3629 §4 reduces to two kinds of test at each byte b, given the three
+ * bytes before it (p1 is the byte just before, p2 two before, p3 three):
+ *
+ *  1. The pair (p1, b) must be allowed. Every forbidden pair is a product
+ *     "high nibble of p1 in H1, low nibble of p1 in L1, high nibble of b
+ *     in H2", listed below with one bit each. Three 16-entry tables, one
+ *     per nibble, hold for each nibble value the bits of the products it
+ *     belongs to; looking all three up (pshufb) and ANDing them leaves the
+ *     bits of the products the pair is in, so any bit left is an error.
+ *  2. b must be a tail byte exactly when it is the 3rd or 4th byte of a
+ *     character, that is when p2 >= E0 or p3 >= F0 (when the lead is bad,
+ *     the pair test has rejected it already). The pair test cannot know
+ *     this, so its TWO_TAILS product (a tail after a tail) is flagged for
+ *     every such pair, and the flag is cancelled where the lead two or
+ *     three bytes back asked for it: bit 7 of the result is "TWO_TAILS
+ *     XOR required", an error either way it differs.
+ *
+ * A block of text is valid up to an incomplete last character when no
+ * byte in it is flagged; the first flagged byte is the automaton's first
+ * rejected byte or the one after it (C0, C1, F5-FF are caught by the byte
+ * that follows them). So on a flag, or at the end, the automaton takes
+ * over from the last character boundary before the flag, which gives the
+ * exact index and the exact final state.
+ *
+ * The forbidden pairs (RFC 3629 §4), with H1 / L1 / H2 in hex nibbles:
+ */
+enum {
+    TOO_SHORT = 1 << 0,  /* lead C-F / any / 0-7 or C-F: tail missing */
+    TOO_LONG = 1 << 1,   /* ASCII 0-7 / any / 8-B: tail with no lead */
+    OVERLONG_2 = 1 << 2, /* C / 0-1 / 8-B: C0, C1 lead a 2-byte form */
+    OVERLONG_3 = 1 << 3, /* E / 0 / 8-9: E0 80-9F, below U+0800 */
+    SURROGATE = 1 << 4,  /* E / D / A-B: ED A0-BF, U+D800-DFFF */
+    F_LOW = 1 << 5,      /* F / 0, 5-F / 8: F0 80-8F is below U+10000,
+                            F5-FF 80-8F past U+10FFFF */
+    F_HIGH = 1 << 6,     /* F / 4-F / 9-B: F4-FF 90-BF, past U+10FFFF */
+    TWO_TAILS = 1 << 7   /* tail 8-B / any / 8-B: see test 2 above */
+};
+
+/* Bits that hold for every low nibble of p1: the products with L1 "any". */
+#define ANY_LOW (TOO_SHORT | TOO_LONG | TWO_TAILS)
+
+/* By the high nibble of p1. */
+static const uint8_t tab_p1_high[16] = {
+    /* 0-7 ASCII */
+    TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG, TOO_LONG,
+    TOO_LONG,
+    /* 8-B tails */
+    TWO_TAILS, TWO_TAILS, TWO_TAILS, TWO_TAILS,
+    /* C, D: 2-byte leads */
+    TOO_SHORT | OVERLONG_2, TOO_SHORT,
+    /* E: 3-byte leads */
+    TOO_SHORT | OVERLONG_3 | SURROGATE,
+    /* F: 4-byte leads */
+    TOO_SHORT | F_LOW | F_HIGH};
+
+/* By the low nibble of p1. */
+static const uint8_t tab_p1_low[16] = {
+    ANY_LOW | OVERLONG_2 | OVERLONG_3 | F_LOW, /* C0, E0, F0 */
+    ANY_LOW | OVERLONG_2,                      /* C1 */
+    ANY_LOW,
+    ANY_LOW,
+    ANY_LOW | F_HIGH,                     /* F4 */
+    ANY_LOW | F_LOW | F_HIGH,             /* F5 */
+    ANY_LOW | F_LOW | F_HIGH,             /* F6 */
+    ANY_LOW | F_LOW | F_HIGH,             /* F7 */
+    ANY_LOW | F_LOW | F_HIGH,             /* F8 */
+    ANY_LOW | F_LOW | F_HIGH,             /* F9 */
+    ANY_LOW | F_LOW | F_HIGH,             /* FA */
+    ANY_LOW | F_LOW | F_HIGH,             /* FB */
+    ANY_LOW | F_LOW | F_HIGH,             /* FC */
+    ANY_LOW | SURROGATE | F_LOW | F_HIGH, /* ED, FD */
+    ANY_LOW | F_LOW | F_HIGH,             /* FE */
+    ANY_LOW | F_LOW | F_HIGH};            /* FF */
+
+/* By the high nibble of b. */
+#define TAIL_ANY (TOO_LONG | TWO_TAILS | OVERLONG_2)
+static const uint8_t tab_b_high[16] = {
+    /* 0-7 ASCII */
+    TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT,
+    TOO_SHORT,
+    /* 8-B tails */
+    TAIL_ANY | OVERLONG_3 | F_LOW,  /* 80-8F */
+    TAIL_ANY | OVERLONG_3 | F_HIGH, /* 90-9F */
+    TAIL_ANY | SURROGATE | F_HIGH,  /* A0-AF */
+    TAIL_ANY | SURROGATE | F_HIGH,  /* B0-BF */
+    /* C-F leads */
+    TOO_SHORT, TOO_SHORT, TOO_SHORT, TOO_SHORT};
+#undef TAIL_ANY
+
+/*
+ * The last three bytes of a block need more tails when byte 13 >= F0,
+ * byte 14 >= E0 or byte 15 >= C0: subtracting this (with saturation)
+ * leaves a non-zero byte exactly then. Used when an all-ASCII block
+ * follows, since then the pair test of its first bytes is skipped.
+ */
+static const uint8_t tab_incomplete[16] = {
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,     0xFF,     0xFF,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xF0 - 1, 0xE0 - 1, 0xC0 - 1};
+
+/*
+ * The vector pass found no flagged byte before p[q] (see above). Return
+ * the start of the last character that starts before q: every byte before
+ * it is valid and complete, so the automaton may resume there in ACCEPT.
+ * With the bytes before q clean, at most three tails are stepped over.
+ */
+static size_t boundary_before(const uint8_t *p, size_t q)
+{
+    if (q == 0)
+        return 0;
+    q--;
+    while (q > 0 && (p[q] & 0xC0) == 0x80)
+        q--;
+    return q;
+}
+
+/* Index of the first non-zero byte of the n bytes at flags, or n. */
+static size_t first_flag(const uint8_t *flags, size_t n)
+{
+    size_t k = 0;
+
+    while (k < n && flags[k] == 0)
+        k++;
+    return k;
+}
+
+#if (defined(__x86_64__) || defined(__i386__)) &&                              \
+    (defined(__GNUC__) || defined(__clang__))
+#define UTF8_X86 1
+#include <immintrin.h>
+
+/*
+ * Both vector passes walk 64-byte blocks and return the length of a prefix
+ * of p[0..len) that is valid and ends on a character boundary; the first
+ * error, if any, lies after it, and the automaton finishes the rest. p[0]
+ * starts a character. No load reads past the input: a partial last block
+ * is checked as the last 64 bytes of the input, overlapping bytes already
+ * checked (cheaper than copying), and only input shorter than a block is
+ * copied into a buffer padded with spaces.
+ */
+#define BLOCK 64
+
+/* SSSE3: 16 bytes per vector, four per block. */
+
+#define SSE_TARGET __attribute__((target("ssse3")))
+
+SSE_TARGET static inline __m128i sse_load(const uint8_t *p)
+{
+    /* loadu: no alignment is assumed; the cast through void * keeps
+       -Wcast-align quiet, the access itself is unaligned-safe. */
+    return _mm_loadu_si128((const __m128i *)(const void *)p);
+}
+
+/* Tables and constants, loaded once per call. */
+struct sse_consts {
+    __m128i p1_high, p1_low, b_high, incomplete, nibble, third, fourth, bit7;
+};
+
+SSE_TARGET static inline void sse_consts_init(struct sse_consts *c)
+{
+    c->p1_high = sse_load(tab_p1_high);
+    c->p1_low = sse_load(tab_p1_low);
+    c->b_high = sse_load(tab_b_high);
+    c->incomplete = sse_load(tab_incomplete);
+    c->nibble = _mm_set1_epi8(0x0F);
+    /* x -sat (E0 - 80) has bit 7 set exactly when x >= E0; likewise F0. */
+    c->third = _mm_set1_epi8(0xE0 - 0x80);
+    c->fourth = _mm_set1_epi8(0xF0 - 0x80);
+    c->bit7 = _mm_set1_epi8((char)0x80);
+}
+
+/* The flags of the 16 bytes b, whose previous 16 bytes are prev. */
+SSE_TARGET static inline __m128i sse_check(const struct sse_consts *c,
+                                           __m128i b, __m128i prev)
+{
+    /* alignr joins prev:b and shifts, giving the bytes 1, 2, 3 back. */
+    __m128i p1 = _mm_alignr_epi8(b, prev, 15);
+    __m128i p2 = _mm_alignr_epi8(b, prev, 14);
+    __m128i p3 = _mm_alignr_epi8(b, prev, 13);
+    /* There is no byte shift; a 16-bit shift then the mask does it. */
+    __m128i p1_hi = _mm_and_si128(_mm_srli_epi16(p1, 4), c->nibble);
+    __m128i p1_lo = _mm_and_si128(p1, c->nibble);
+    __m128i b_hi = _mm_and_si128(_mm_srli_epi16(b, 4), c->nibble);
+    __m128i pair =
+        _mm_and_si128(_mm_and_si128(_mm_shuffle_epi8(c->p1_high, p1_hi),
+                                    _mm_shuffle_epi8(c->p1_low, p1_lo)),
+                      _mm_shuffle_epi8(c->b_high, b_hi));
+    __m128i need =
+        _mm_or_si128(_mm_subs_epu8(p2, c->third), _mm_subs_epu8(p3, c->fourth));
+
+    return _mm_xor_si128(pair, _mm_and_si128(need, c->bit7));
+}
+
+/* Check the block of four vectors v, after prev; store the flags in out
+   (for first_flag) only when there are any. */
+SSE_TARGET static inline bool sse_block(const struct sse_consts *c,
+                                        const __m128i v[4], __m128i prev,
+                                        uint8_t out[BLOCK])
+{
+    __m128i f0 = sse_check(c, v[0], prev), f1 = sse_check(c, v[1], v[0]);
+    __m128i f2 = sse_check(c, v[2], v[1]), f3 = sse_check(c, v[3], v[2]);
+    __m128i any = _mm_or_si128(_mm_or_si128(f0, f1), _mm_or_si128(f2, f3));
+
+    /* No ptest before SSE4.1: compare with zero instead. */
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(any, _mm_setzero_si128())) == 0xFFFF)
+        return false;
+    _mm_storeu_si128((__m128i *)(void *)out, f0);
+    _mm_storeu_si128((__m128i *)(void *)(out + 16), f1);
+    _mm_storeu_si128((__m128i *)(void *)(out + 32), f2);
+    _mm_storeu_si128((__m128i *)(void *)(out + 48), f3);
+    return true;
+}
+
+/*
+ * Check the rest of p[0..len) after the blocks before i, and return the
+ * prefix length as sse_prefix() does. With at least one block before, the
+ * last 64 bytes are checked and only flags from i on count: the ones
+ * before were clear, except that when the 16 bytes before the block are
+ * not all in p, the zeros put there may flag the block's first bytes.
+ * Shorter input is copied into a block padded with spaces, and flags in
+ * the padding are ignored. Either way a character cut at the end is not
+ * flagged, so the automaton re-reads the last character.
+ */
+SSE_TARGET static size_t sse_last(const struct sse_consts *c, const uint8_t *p,
+                                  size_t i, size_t len)
+{
+    uint8_t flags[BLOCK], buf[BLOCK];
+    const uint8_t *b = buf;
+    size_t j = 0;
+    __m128i v[4], prev = _mm_setzero_si128();
+
+    if (i > 0) {
+        j = len - BLOCK;
+        b = p + j;
+        if (j >= 16)
+            prev = sse_load(p + j - 16);
+    } else {
+        memset(buf, ' ', BLOCK);
+        memcpy(buf, p, len);
+    }
+    for (size_t k = 0; k < 4; k++)
+        v[k] = sse_load(b + 16 * k);
+    if (sse_block(c, v, prev, flags)) {
+        size_t q = i + first_flag(flags + (i - j), BLOCK - (i - j));
+
+        if (q < len)
+            return boundary_before(p, q);
+    }
+    return boundary_before(p, len);
+}
+
+SSE_TARGET static size_t sse_prefix(const uint8_t *p, size_t len)
+{
+    struct sse_consts c;
+    __m128i prev = _mm_setzero_si128(); /* p[0] starts a character */
+    uint8_t flags[BLOCK];
+    size_t i = 0;
+
+    sse_consts_init(&c);
+    for (; len - i >= BLOCK; i += BLOCK) {
+        __m128i v[4] = {sse_load(p + i), sse_load(p + i + 16),
+                        sse_load(p + i + 32), sse_load(p + i + 48)};
+        __m128i all =
+            _mm_or_si128(_mm_or_si128(v[0], v[1]), _mm_or_si128(v[2], v[3]));
+
+        if (_mm_movemask_epi8(all) == 0) {
+            /* All ASCII: valid, unless the last block left a character
+               unfinished. Then one of this block's first three bytes is
+               the bad one, so resume from before the block. */
+            __m128i open = _mm_subs_epu8(prev, c.incomplete);
+
+            if (_mm_movemask_epi8(_mm_cmpeq_epi8(open, _mm_setzero_si128())) !=
+                0xFFFF)
+                return boundary_before(p, i);
+        } else if (sse_block(&c, v, prev, flags)) {
+            return boundary_before(p, i + first_flag(flags, BLOCK));
+        }
+        prev = v[3];
+    }
+    return i < len ? sse_last(&c, p, i, len) : boundary_before(p, len);
+}
+
+/* AVX2: 32 bytes per vector, two per block; the same steps as SSSE3. */
+
+#define AVX2_TARGET __attribute__((target("avx2")))
+
+AVX2_TARGET static inline __m256i avx2_load(const uint8_t *p)
+{
+    return _mm256_loadu_si256((const __m256i *)(const void *)p);
+}
+
+/* A 16-byte table in both 128-bit lanes: vpshufb looks up per lane. */
+AVX2_TARGET static inline __m256i avx2_table(const uint8_t *t)
+{
+    return _mm256_broadcastsi128_si256(
+        _mm_loadu_si128((const __m128i *)(const void *)t));
+}
+
+struct avx2_consts {
+    __m256i p1_high, p1_low, b_high, incomplete, nibble, third, fourth, bit7;
+};
+
+AVX2_TARGET static inline void avx2_consts_init(struct avx2_consts *c)
+{
+    c->p1_high = avx2_table(tab_p1_high);
+    c->p1_low = avx2_table(tab_p1_low);
+    c->b_high = avx2_table(tab_b_high);
+    /* Only the top lane's last bytes end the vector: the low lane gets
+       all 0xFF, which never leaves anything. */
+    c->incomplete = _mm256_inserti128_si256(
+        _mm256_set1_epi8((char)0xFF),
+        _mm_loadu_si128((const __m128i *)(const void *)tab_incomplete), 1);
+    c->nibble = _mm256_set1_epi8(0x0F);
+    c->third = _mm256_set1_epi8(0xE0 - 0x80);
+    c->fourth = _mm256_set1_epi8(0xF0 - 0x80);
+    c->bit7 = _mm256_set1_epi8((char)0x80);
+}
+
+AVX2_TARGET static inline __m256i avx2_check(const struct avx2_consts *c,
+                                             __m256i b, __m256i prev)
+{
+    /* vpalignr shifts within each 128-bit lane, so first build the vector
+       that precedes b lane by lane: prev's high lane, then b's low lane. */
+    __m256i before = _mm256_permute2x128_si256(prev, b, 0x21);
+    __m256i p1 = _mm256_alignr_epi8(b, before, 15);
+    __m256i p2 = _mm256_alignr_epi8(b, before, 14);
+    __m256i p3 = _mm256_alignr_epi8(b, before, 13);
+    __m256i p1_hi = _mm256_and_si256(_mm256_srli_epi16(p1, 4), c->nibble);
+    __m256i p1_lo = _mm256_and_si256(p1, c->nibble);
+    __m256i b_hi = _mm256_and_si256(_mm256_srli_epi16(b, 4), c->nibble);
+    __m256i pair = _mm256_and_si256(
+        _mm256_and_si256(_mm256_shuffle_epi8(c->p1_high, p1_hi),
+                         _mm256_shuffle_epi8(c->p1_low, p1_lo)),
+        _mm256_shuffle_epi8(c->b_high, b_hi));
+    __m256i need = _mm256_or_si256(_mm256_subs_epu8(p2, c->third),
+                                   _mm256_subs_epu8(p3, c->fourth));
+
+    return _mm256_xor_si256(pair, _mm256_and_si256(need, c->bit7));
+}
+
+AVX2_TARGET static inline bool avx2_block(const struct avx2_consts *c,
+                                          __m256i v0, __m256i v1, __m256i prev,
+                                          uint8_t out[BLOCK])
+{
+    __m256i f0 = avx2_check(c, v0, prev), f1 = avx2_check(c, v1, v0);
+    __m256i any = _mm256_or_si256(f0, f1);
+
+    if (_mm256_testz_si256(any, any))
+        return false;
+    _mm256_storeu_si256((__m256i *)(void *)out, f0);
+    _mm256_storeu_si256((__m256i *)(void *)(out + 32), f1);
+    return true;
+}
+
+/* The rest of p[0..len) after the blocks before i: see sse_last(). */
+AVX2_TARGET static size_t avx2_last(const struct avx2_consts *c,
+                                    const uint8_t *p, size_t i, size_t len)
+{
+    uint8_t flags[BLOCK], buf[BLOCK];
+    const uint8_t *b = buf;
+    size_t j = 0;
+    __m256i prev = _mm256_setzero_si256();
+
+    if (i > 0) {
+        j = len - BLOCK;
+        b = p + j;
+        if (j >= 32)
+            prev = avx2_load(p + j - 32);
+    } else {
+        memset(buf, ' ', BLOCK);
+        memcpy(buf, p, len);
+    }
+    if (avx2_block(c, avx2_load(b), avx2_load(b + 32), prev, flags)) {
+        size_t q = i + first_flag(flags + (i - j), BLOCK - (i - j));
+
+        if (q < len)
+            return boundary_before(p, q);
+    }
+    return boundary_before(p, len);
+}
+
+AVX2_TARGET static size_t avx2_prefix(const uint8_t *p, size_t len)
+{
+    struct avx2_consts c;
+    __m256i prev = _mm256_setzero_si256(); /* p[0] starts a character */
+    uint8_t flags[BLOCK];
+    size_t i = 0;
+
+    avx2_consts_init(&c);
+    for (; len - i >= BLOCK; i += BLOCK) {
+        __m256i v0 = avx2_load(p + i), v1 = avx2_load(p + i + 32);
+
+        if (_mm256_movemask_epi8(_mm256_or_si256(v0, v1)) == 0) {
+            /* All ASCII: see sse_prefix(). */
+            __m256i open = _mm256_subs_epu8(prev, c.incomplete);
+
+            if (!_mm256_testz_si256(open, open))
+                return boundary_before(p, i);
+        } else if (avx2_block(&c, v0, v1, prev, flags)) {
+            return boundary_before(p, i + first_flag(flags, BLOCK));
+        }
+        prev = v1;
+    }
+    return i < len ? avx2_last(&c, p, i, len) : boundary_before(p, len);
+}
+
+/* What this CPU supports. __builtin_cpu_supports("avx2") also checks that
+   the OS saves the YMM registers (XGETBV), not only the CPUID bit. */
+static bool x86_has(enum ws_utf8_impl impl)
+{
+    __builtin_cpu_init(); /* needed if we run before constructors */
+    if (impl == WS_UTF8_AVX2)
+        return __builtin_cpu_supports("avx2");
+    if (impl == WS_UTF8_SSSE3)
+        return __builtin_cpu_supports("ssse3");
+    return impl == WS_UTF8_SCALAR;
+}
+#endif
+
+bool ws_utf8_impl_available(enum ws_utf8_impl impl)
+{
+    if (impl == WS_UTF8_AUTO || impl == WS_UTF8_SCALAR)
+        return true;
+#ifdef UTF8_X86
+    return x86_has(impl);
+#else
+    return false;
+#endif
+}
+
+/*
+ * The implementation ws_utf8_feed() uses, resolved on first use. Threads
+ * that race here all compute the same answer from CPUID and store the
+ * same value, so a relaxed atomic is enough: nothing else is published
+ * through it. 0 (WS_UTF8_AUTO) means "not resolved yet".
+ */
+static atomic_int best_impl;
+
+static enum ws_utf8_impl resolve_impl(void)
+{
+    int b = atomic_load_explicit(&best_impl, memory_order_relaxed);
+
+    if (b == WS_UTF8_AUTO) {
+        if (ws_utf8_impl_available(WS_UTF8_AVX2))
+            b = WS_UTF8_AVX2;
+        else if (ws_utf8_impl_available(WS_UTF8_SSSE3))
+            b = WS_UTF8_SSSE3;
+        else
+            b = WS_UTF8_SCALAR;
+        atomic_store_explicit(&best_impl, b, memory_order_relaxed);
+    }
+    return (enum ws_utf8_impl)b;
+}
+
+/* The length of a valid prefix of p[0..len) that ends on a boundary, by
+   impl's vector pass; 0 when impl has none. */
+static size_t vector_prefix(enum ws_utf8_impl impl, const uint8_t *p,
+                            size_t len)
+{
+#ifdef UTF8_X86
+    if (impl == WS_UTF8_AVX2)
+        return avx2_prefix(p, len);
+    if (impl == WS_UTF8_SSSE3)
+        return sse_prefix(p, len);
+#else
+    (void)impl;
+    (void)p;
+    (void)len;
+#endif
+    return 0;
+}
+
+/*
+ * Three steps: the automaton finishes a character cut by the previous call
+ * (at most three bytes), the vector pass vouches for a prefix that ends on
+ * a boundary, and the automaton runs from there to the end, so the index
+ * of a bad byte and the final state are the automaton's own.
+ */
+int ws_utf8_feed_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
+                      const uint8_t *p, size_t len, size_t *bad)
+{
+    size_t i = 0;
+
+    if (impl == WS_UTF8_AUTO)
+        impl = resolve_impl();
+    else if (!ws_utf8_impl_available(impl))
+        impl = WS_UTF8_SCALAR;
+    for (; i < len && v->state != ACCEPT; i++) {
+        v->state = next_state[v->state][byte_class[p[i]]];
+        if (v->state == REJECT) {
+            if (bad != NULL)
+                *bad = i;
+            return WS_EUTF8;
+        }
+    }
+    if (impl != WS_UTF8_SCALAR && len - i >= SIMD_MIN) {
+        if (len - i < SIMD_PAD)
+            i = skip_ascii(p, i, len); /* still in ACCEPT */
+        if (len - i >= SIMD_MIN)
+            i += vector_prefix(impl, p + i, len - i);
+    }
+    return scalar_feed(v, p, i, len, bad);
+}
+
+int ws_utf8_feed(struct ws_utf8 *v, const uint8_t *p, size_t len, size_t *bad)
+{
+    return ws_utf8_feed_impl(WS_UTF8_AUTO, v, p, len, bad);
 }
 
 bool ws_utf8_complete(const struct ws_utf8 *v)

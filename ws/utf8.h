@@ -37,4 +37,24 @@ bool ws_utf8_complete(const struct ws_utf8 *v);
 /* Validate a whole buffer: true when p[0..len) is valid UTF-8. */
 bool ws_utf8_valid(const uint8_t *p, size_t len);
 
+/*
+ * For tests and benchmarks only: the implementations ws_utf8_feed() picks
+ * from. It uses the fastest one this CPU supports (WS_UTF8_AUTO); all of
+ * them give the same results.
+ */
+enum ws_utf8_impl {
+    WS_UTF8_AUTO,   /* the one ws_utf8_feed() uses */
+    WS_UTF8_SCALAR, /* the byte automaton alone */
+    WS_UTF8_SSSE3,  /* x86: 16-byte vectors */
+    WS_UTF8_AVX2    /* x86: 32-byte vectors */
+};
+
+/* True when impl can run here (built in, and supported by this CPU). */
+bool ws_utf8_impl_available(enum ws_utf8_impl impl);
+
+/* ws_utf8_feed() through impl; one that is not available runs as
+   WS_UTF8_SCALAR. */
+int ws_utf8_feed_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
+                      const uint8_t *p, size_t len, size_t *bad);
+
 #endif

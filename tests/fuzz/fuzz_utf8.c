@@ -1,8 +1,11 @@
 /*
  * fuzz_utf8.c - libFuzzer target for ws/utf8.c. The input is the byte
- * stream to validate. ws_utf8_valid() and ws_utf8_feed() must agree with
- * the slow reference decoder in fuzz.h (verdict, index of the first bad
- * byte, "ends on a boundary"), whole and split at data-derived offsets.
+ * stream to validate. ws_utf8_valid() and ws_utf8_feed(), and each of the
+ * implementations behind it (scalar, SSSE3, AVX2, where the CPU has them),
+ * must agree with the slow reference decoder in fuzz.h (verdict, index of
+ * the first bad byte, "ends on a boundary"), whole and split at
+ * data-derived offsets, and again behind a data-derived run of ASCII that
+ * moves every byte to another offset of the 64-byte vector blocks.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,6 +19,16 @@
 
 #define MAX_CUTS 4
 
+/* The longest ASCII run put before the input: more than one block. */
+#define MAX_SHIFT 96
+
+/* Every implementation; ws_utf8_feed_impl() runs one this CPU lacks as
+   the scalar one, which is then merely checked twice. */
+static const enum ws_utf8_impl impls[] = {WS_UTF8_AUTO, WS_UTF8_SCALAR,
+                                          WS_UTF8_SSSE3, WS_UTF8_AVX2};
+
+#define NIMPLS (sizeof(impls) / sizeof(impls[0]))
+
 /* What the reference decoder says about the whole input. */
 struct verdict {
     size_t bad; /* SIZE_MAX when no byte is bad */
@@ -23,12 +36,14 @@ struct verdict {
 };
 
 /*
- * Feed p[0..len) in the pieces that cuts[0..ncuts) (ascending) delimit,
- * each piece a separate allocation placed at an offset of align bytes (the
- * validator reads eight bytes at a time), and compare with the reference.
+ * Feed p[0..len) through impl in the pieces that cuts[0..ncuts)
+ * (ascending) delimit, each piece a separate allocation placed at an
+ * offset of align bytes that ends where the piece ends, and compare with
+ * the reference.
  */
-static void check_pieces(const uint8_t *p, size_t len, const size_t *cuts,
-                         size_t ncuts, size_t align, const struct verdict *ref)
+static void check_impl(enum ws_utf8_impl impl, const uint8_t *p, size_t len,
+                       const size_t *cuts, size_t ncuts, size_t align,
+                       const struct verdict *ref)
 {
     struct ws_utf8 v;
     size_t start = 0;
@@ -40,12 +55,14 @@ static void check_pieces(const uint8_t *p, size_t len, const size_t *cuts,
         size_t end = k < ncuts ? cuts[k] : len;
         size_t n = end - start, bad = SIZE_MAX;
         uint8_t *buf = malloc(align + n + 1);
+        uint8_t *piece = buf + 1 + align; /* the last byte ends buf */
         int rc;
 
         FUZZ_CHECK(buf != NULL);
         if (n > 0)
-            memcpy(buf + align, p + start, n);
-        rc = ws_utf8_feed(&v, buf + align, n, &bad);
+            memcpy(piece, p + start, n);
+        rc = impl == WS_UTF8_AUTO ? ws_utf8_feed(&v, piece, n, &bad)
+                                  : ws_utf8_feed_impl(impl, &v, piece, n, &bad);
         free(buf);
         if (rc != 0) {
             FUZZ_CHECK(rc == WS_EUTF8);
@@ -61,6 +78,14 @@ static void check_pieces(const uint8_t *p, size_t len, const size_t *cuts,
     FUZZ_CHECK(ws_utf8_complete(&v) == ref->complete);
 }
 
+/* check_impl() for every implementation. */
+static void check_pieces(const uint8_t *p, size_t len, const size_t *cuts,
+                         size_t ncuts, size_t align, const struct verdict *ref)
+{
+    for (size_t i = 0; i < NIMPLS; i++)
+        check_impl(impls[i], p, len, cuts, ncuts, align, ref);
+}
+
 /* Sort the few cut offsets (insertion sort). */
 static void sort_cuts(size_t *cuts, size_t n)
 {
@@ -70,6 +95,35 @@ static void sort_cuts(size_t *cuts, size_t n)
             cuts[j] = cuts[j - 1];
             cuts[j - 1] = t;
         }
+}
+
+/*
+ * p[0..size) behind a data-derived run of ASCII, which changes no verdict
+ * and moves the bad index by its length: short inputs then reach the
+ * vector blocks, and every byte lands at another offset of a block. Fed
+ * whole and in two pieces.
+ */
+static void check_shifted(const uint8_t *p, size_t size, struct fuzz_rng *rng,
+                          const struct verdict *ref)
+{
+    size_t shift = (size_t)(fuzz_next(rng) % (MAX_SHIFT + 1));
+    size_t len = shift + size,
+           cut = shift + (size_t)(fuzz_next(rng) % (size + 1));
+    struct verdict moved = *ref;
+    uint8_t *q = malloc(len > 0 ? len : 1); /* exact, for ASan */
+    bool complete = false;
+
+    FUZZ_CHECK(q != NULL);
+    memset(q, 'a', shift);
+    if (size > 0)
+        memcpy(q + shift, p, size);
+    if (moved.bad != SIZE_MAX)
+        moved.bad += shift;
+    FUZZ_CHECK(fuzz_ref_utf8(q, len, &complete) == moved.bad);
+    FUZZ_CHECK(moved.bad != SIZE_MAX || complete == moved.complete);
+    check_pieces(q, len, NULL, 0, (size_t)(fuzz_next(rng) % 64u), &moved);
+    check_pieces(q, len, &cut, 1, 0, &moved);
+    free(q);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -94,7 +148,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_seed(&rng, p, size, 0x757466);
     for (int round = 0; round < 4; round++) {
         size_t ncuts = round == 0 ? 1 : (size_t)(fuzz_next(&rng) % MAX_CUTS);
-        size_t align = (size_t)(fuzz_next(&rng) % 8u);
+        size_t align = (size_t)(fuzz_next(&rng) % 64u);
 
         for (size_t k = 0; k < ncuts; k++)
             cuts[k] = (size_t)(fuzz_next(&rng) % (size + 1));
@@ -106,7 +160,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
        offset"). */
     if (size <= 64)
         for (size_t k = 0; k <= size; k++)
-            check_pieces(p, size, &k, 1, k % 8u, &ref);
+            check_pieces(p, size, &k, 1, k % 64u, &ref);
+
+    check_shifted(p, size, &rng, &ref);
 
     /* One byte at a time, for inputs short enough to keep this fast. */
     if (size <= 256) {
@@ -115,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(all != NULL);
         for (size_t k = 0; k < size; k++)
             all[k] = k + 1;
-        check_pieces(p, size, all, size, 0, &ref);
+        check_impl(WS_UTF8_AUTO, p, size, all, size, 0, &ref);
         free(all);
     }
     free(p);
