@@ -153,7 +153,7 @@ int ws_frame_header_parse(const uint8_t *buf, size_t len,
     if (masked)
         memcpy(h->mask, buf + 2 + ext, sizeof h->mask);
     h->payload_len = payload_len;
-    h->header_len = need;
+    h->header_len = (uint8_t)need; /* at most WS_FRAME_MAX_HEADER */
     return (int)need;
 }
 

@@ -28,13 +28,13 @@ enum ws_frame_role { WS_FRAME_FROM_CLIENT, WS_FRAME_FROM_SERVER };
 #define WS_FRAME_MAX_CONTROL 125u /* RFC 6455 §5.5 */
 
 struct ws_frame_header {
-    bool fin;
-    uint8_t rsv;    /* the three RSV bits, as 0..7 (bit 2 = RSV1) */
-    uint8_t opcode; /* enum ws_opcode */
-    bool masked;
-    uint8_t mask[4]; /* valid when masked */
     uint64_t payload_len;
-    size_t header_len; /* 2..14 */
+    uint8_t mask[4];    /* valid when masked */
+    uint8_t opcode;     /* enum ws_opcode */
+    uint8_t rsv;        /* the three RSV bits, as 0..7 (bit 2 = RSV1) */
+    uint8_t header_len; /* 2..14 */
+    bool fin : 1;       /* (bit-fields: every connection holds one) */
+    bool masked : 1;
 };
 
 /* True for close, ping and pong (RFC 6455 §5.5: opcodes 0x8-0xF). */

@@ -52,17 +52,18 @@ struct ws_conn {
     struct ws_conn *flush_next;  /* srv->flush_list */
     struct ws_conn *doomed_next; /* srv->kill_list, then srv->dead_list */
     int fd;
-    enum ws_conn_phase phase;
-    int kill_code;            /* close code to report when torn down */
+    uint16_t kill_code;       /* close code to report when torn down */
+    uint8_t phase;            /* enum ws_conn_phase */
     uint8_t close_reason_len; /* at most 123 (RFC 6455 §5.5) */
-    bool path_owned;          /* path is a copy to free */
-    bool opened;              /* on_open ran, so on_close is owed */
-    bool close_timer;         /* the close timeout is armed (once) */
-    bool drain_armed;         /* out reached the drain threshold */
-    bool stream_on_open;      /* ws_conn_set_streaming in on_upgrade */
-    bool close_after_write;   /* plain HTTP: close once out is empty */
-    bool queued_kill;         /* on srv->kill_list */
-    bool queued_flush;        /* on srv->flush_list */
+    /* Flags, as bit-fields: every connection holds them. */
+    bool path_owned : 1;        /* path is a copy to free */
+    bool opened : 1;            /* on_open ran, so on_close is owed */
+    bool close_timer : 1;       /* the close timeout is armed (once) */
+    bool drain_armed : 1;       /* out reached the drain threshold */
+    bool stream_on_open : 1;    /* ws_conn_set_streaming in on_upgrade */
+    bool close_after_write : 1; /* plain HTTP: close once out is empty */
+    bool queued_kill : 1;       /* on srv->kill_list */
+    bool queued_flush : 1;      /* on srv->flush_list */
 };
 
 struct ws_server {

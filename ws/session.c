@@ -5,6 +5,7 @@
  * socket: bytes come in through ws_session_feed(), frames go out into a
  * caller's buffer.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ws/session.h"
@@ -60,7 +61,11 @@ void ws_session_init(struct ws_session *s, const struct ws_session_limits *l,
 
 void ws_session_free(struct ws_session *s)
 {
-    ws_buf_free(&s->msg);
+    if (s->msg) {
+        ws_buf_free(s->msg);
+        free(s->msg);
+        s->msg = NULL;
+    }
 }
 
 bool ws_session_finished(const struct ws_session *s)
@@ -171,6 +176,20 @@ static void deliver(struct ws_session *s, uint8_t opcode, uint8_t *data,
     data[len] = saved;
 }
 
+/* The buffer a message is assembled in, made when one first needs it:
+   most connections only ever get messages delivered in place. */
+static struct ws_buf *msg_buf(struct ws_session *s)
+{
+    if (s->msg == NULL)
+        s->msg = calloc(1, sizeof(*s->msg));
+    return s->msg;
+}
+
+static size_t msg_size(const struct ws_session *s)
+{
+    return s->msg ? ws_buf_size(s->msg) : 0;
+}
+
 /*
  * Check a newly parsed frame header against the message state (RFC 6455
  * §5.4) and the limits. Returns 0 or the close code to fail with.
@@ -189,7 +208,7 @@ static uint16_t check_frame_start(const struct ws_session *s,
     if (h->payload_len > s->lim->max_frame)
         return WS_CLOSE_TOO_BIG;
     /* Checked before any payload is buffered; msg size <= max_message. */
-    if (h->payload_len > s->lim->max_message - ws_buf_size(&s->msg))
+    if (h->payload_len > s->lim->max_message - msg_size(s))
         return WS_CLOSE_TOO_BIG;
     /* Only continuations add fragments; a new message starts at one. */
     if (h->opcode == WS_OP_CONT && s->fragments >= s->lim->max_fragments)
@@ -269,7 +288,8 @@ static void handle_control(struct ws_session *s, struct ws_buf *out, uint8_t *p,
 /* The last fragment is in: check the text ends whole and deliver it. */
 static void finish_message(struct ws_session *s, struct ws_buf *out)
 {
-    size_t len = ws_buf_size(&s->msg);
+    size_t len = msg_size(s);
+    struct ws_buf *m = msg_buf(s);
     int rc;
 
     if (s->msg_opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8)) {
@@ -277,15 +297,19 @@ static void finish_message(struct ws_session *s, struct ws_buf *out)
         return;
     }
     /* One spare byte for the NUL that deliver() borrows. */
-    rc = ws_buf_reserve(&s->msg, 1, s->lim->max_message + 1);
+    rc = m ? ws_buf_reserve(m, 1, s->lim->max_message + 1) : WS_ENOMEM;
     if (rc < 0) {
         fail(s, out, WS_CLOSE_INTERNAL_ERROR);
         return;
     }
     s->in_message = false;
-    deliver(s, s->msg_opcode, ws_buf_head(&s->msg), len);
-    ws_buf_clear(&s->msg);
-    ws_buf_shrink(&s->msg, WS_SESSION_MSG_KEEP);
+    deliver(s, s->msg_opcode, ws_buf_head(m), len);
+    ws_buf_clear(m);
+    if (m->cap > WS_SESSION_MSG_KEEP) {
+        ws_buf_free(m);
+        free(m);
+        s->msg = NULL;
+    }
 }
 
 /*
@@ -327,6 +351,7 @@ static int stream_piece(struct ws_session *s, uint8_t *p, size_t n)
 static int append_payload(struct ws_session *s, const uint8_t *p, size_t n)
 {
     uint64_t left = s->frame.payload_len - s->frame_pos;
+    struct ws_buf *m = msg_buf(s);
     size_t want = n;
     uint8_t *dst;
     int rc;
@@ -335,10 +360,12 @@ static int append_payload(struct ws_session *s, const uint8_t *p, size_t n)
         want = left < WS_SESSION_RESERVE ? (size_t)left : WS_SESSION_RESERVE;
     if (want < n)
         want = n;
-    rc = ws_buf_reserve(&s->msg, want, s->lim->max_message);
+    if (m == NULL)
+        return WS_ENOMEM;
+    rc = ws_buf_reserve(m, want, s->lim->max_message);
     if (rc < 0)
         return rc;
-    dst = ws_buf_tail(&s->msg);
+    dst = ws_buf_tail(m);
     if (s->frame.masked)
         ws_frame_mask_copy(dst, p, n, s->frame.mask, s->frame_pos);
     else if (n > 0)
@@ -349,7 +376,7 @@ static int append_payload(struct ws_session *s, const uint8_t *p, size_t n)
         if (rc < 0)
             return rc;
     }
-    ws_buf_commit(&s->msg, n);
+    ws_buf_commit(m, n);
     return 0;
 }
 

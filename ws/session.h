@@ -68,7 +68,7 @@ struct ws_session {
 
     /* The data message being assembled from fragments (§5.4). */
     size_t fragments;
-    struct ws_buf msg; /* owned */
+    struct ws_buf *msg; /* owned; made when a message is assembled */
 
     /* The text being delivered to the handler right now: already valid
        UTF-8, so sending it back is not checked again. */
