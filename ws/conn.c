@@ -46,12 +46,15 @@ static bool wants_read(const struct ws_conn *c)
     }
 }
 
-/* Watch exactly the events c needs now. */
+/* Watch exactly the events c needs now. Not while c waits on the flush
+   list: its flush, at the end of this event, decides with the output
+   written (an echo would otherwise add and drop write interest, two
+   epoll_ctl calls, for every message). */
 static void update_interest(struct ws_conn *c)
 {
     int events = 0;
 
-    if (c->phase == WS_CONN_DEAD)
+    if (c->phase == WS_CONN_DEAD || c->queued_flush)
         return;
     if (wants_read(c))
         events |= WS_IO_READ;
