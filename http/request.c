@@ -1,8 +1,9 @@
 /*
  * request.c - drives http-parser (HTTP_REQUEST) over bytes as they arrive,
- * copies the request line and headers into bounded storage and enforces the
- * header, header-count and body limits. It never touches a socket and never
- * consumes a byte past the end of one request (RFC 7230 §3).
+ * copies the request line and headers into storage that grows with them up
+ * to a bound, and enforces the header, header-count and body limits. It
+ * never touches a socket and never consumes a byte past the end of one
+ * request (RFC 7230 §3).
  */
 #include "http/request.h"
 
@@ -13,6 +14,12 @@
 
 #define WS_REQ_DEFAULT_HEADER_BYTES 16384
 #define WS_REQ_DEFAULT_HEADERS 100
+/* First allocations: a browser's upgrade request (about 500 bytes, 12 to
+   16 headers) fits in them; larger requests double them as they arrive. */
+#define WS_REQ_STORAGE_START 512
+#define WS_REQ_HEADERS_START 16
+/* RFC 7231 §6.6.4: out of memory is an overload, not the client's fault. */
+#define WS_REQ_NOMEM_STATUS 503
 
 /* Which data callback ran last: consecutive pieces of one kind are one
    element that a feed boundary cut in two. */
@@ -70,42 +77,117 @@ static int req_fail(struct ws_http_request *r, int status)
     return -1;
 }
 
+/* The most storage one request may take: at most max_header_bytes + 1
+   bytes reach the callbacks, the target is stored twice (as sent, and as
+   path and query), and each element takes a NUL. */
+static size_t store_limit(const struct ws_http_request *r)
+{
+    return 2 * r->max_header_bytes + 2 * r->max_headers + 8;
+}
+
+/*
+ * Make the allocation hold storage_len + extra bytes, doubling it (at least
+ * to WS_REQ_STORAGE_START) but never past store_limit(). Returns 0, 431
+ * when the limit leaves no room, or WS_REQ_NOMEM_STATUS. Growing may move
+ * storage: while parsing, elements are known by their offsets only.
+ */
+static int store_reserve(struct ws_http_request *r, size_t extra)
+{
+    size_t limit = store_limit(r), need, cap;
+    char *p;
+
+    if (extra > limit - r->storage_len)
+        return 431;
+    need = r->storage_len + extra;
+    if (need <= r->storage_cap)
+        return 0;
+    if (r->storage_cap == 0)
+        cap = WS_REQ_STORAGE_START;
+    else if (r->storage_cap <= limit / 2)
+        cap = 2 * r->storage_cap;
+    else
+        cap = limit;
+    if (cap < need)
+        cap = need;
+    if (cap > limit)
+        cap = limit;
+    p = realloc(r->storage, cap);
+    if (p == NULL)
+        return WS_REQ_NOMEM_STATUS;
+    r->storage = p;
+    r->storage_cap = cap;
+    return 0;
+}
+
 /*
  * Storage holds NUL-terminated elements back to back. The open element
  * ends at storage_len, where a NUL always sits (not yet counted); closing
- * it counts that NUL. The caller guarantees storage_len < storage_cap.
+ * it counts that NUL. Begin an element at *off; 0 or a status.
  */
-static char *store_begin(struct ws_http_request *r)
+static int store_begin(struct ws_http_request *r, size_t *off)
 {
+    int rc = store_reserve(r, 1); /* allocates only the first time */
+
+    if (rc != 0)
+        return rc;
     r->storage[r->storage_len] = '\0';
-    return r->storage + r->storage_len;
+    *off = r->storage_len;
+    return 0;
 }
 
-/* Append n bytes to the open element; false when storage is full. */
-static bool store_append(struct ws_http_request *r, const char *at, size_t n)
+/* Append n bytes to the open element; 0, 431 when storage is full or
+   WS_REQ_NOMEM_STATUS. */
+static int store_append(struct ws_http_request *r, const char *at, size_t n)
 {
-    if (n >= r->storage_cap - r->storage_len)
-        return false;
+    int rc = store_reserve(r, n + 1);
+
+    if (rc != 0)
+        return rc;
     memcpy(r->storage + r->storage_len, at, n);
     r->storage_len += n;
     r->storage[r->storage_len] = '\0';
-    return true;
+    return 0;
 }
 
-/* Close the open element, keeping its NUL; false when storage is full. */
-static bool store_close(struct ws_http_request *r)
+/* Close the open element, keeping its NUL and room for the next one's;
+   0 or a status as above. */
+static int store_close(struct ws_http_request *r)
 {
-    if (r->storage_cap - r->storage_len < 2)
-        return false;
+    int rc = store_reserve(r, 2);
+
+    if (rc != 0)
+        return rc;
     r->storage_len++;
-    return true;
+    return 0;
+}
+
+/* Make room for one more header in the array, doubling it (at least to
+   WS_REQ_HEADERS_START) up to max_headers; 0 or WS_REQ_NOMEM_STATUS. */
+static int headers_reserve(struct ws_http_request *r)
+{
+    struct ws_http_header *h;
+    size_t cap;
+
+    if (r->nfields < r->headers_cap)
+        return 0;
+    cap = r->headers_cap > 0 ? 2 * r->headers_cap : WS_REQ_HEADERS_START;
+    if (cap > r->max_headers)
+        cap = r->max_headers;
+    if (cap > SIZE_MAX / sizeof(*h))
+        return WS_REQ_NOMEM_STATUS;
+    h = realloc(r->headers, cap * sizeof(*h));
+    if (h == NULL)
+        return WS_REQ_NOMEM_STATUS;
+    r->headers = h;
+    r->headers_cap = cap;
+    return 0;
 }
 
 /* Trim OWS around the last header's value (RFC 7230 §3.2.4). */
 static void value_trim(struct ws_http_request *r)
 {
-    struct ws_http_header *h = &r->headers[r->nheaders - 1];
-    char *v = r->storage + r->storage_len - h->value_len;
+    struct ws_http_header *h = &r->headers[r->nfields - 1];
+    char *v = r->storage + h->value_off;
     size_t len = h->value_len;
 
     while (len > 0 && is_ows(v[len - 1]))
@@ -115,18 +197,21 @@ static void value_trim(struct ws_http_request *r)
         v++;
         len--;
     }
-    h->value = v;
+    h->value_off = (size_t)(v - r->storage);
     h->value_len = len;
 }
 
 /* RFC 7230 §3.2.4: a field name is a token; whitespace before the colon
    must be rejected with 400 (http-parser lets it through). */
-static bool name_is_token(const struct ws_http_header *h)
+static bool name_is_token(const struct ws_http_request *r,
+                          const struct ws_http_header *h)
 {
+    const char *name = r->storage + h->name_off;
+
     if (h->name_len == 0)
         return false;
     for (size_t i = 0; i < h->name_len; i++)
-        if (!is_tchar((unsigned char)h->name[i]))
+        if (!is_tchar((unsigned char)name[i]))
             return false;
     return true;
 }
@@ -177,18 +262,31 @@ static int pending_check(struct ws_http_request *r, const char *at, size_t n)
     return req_fail(r, r->pending_status);
 }
 
+/* A piece that did not fit: a limit waits as in step 2 above; running
+   out of memory ends the request at once. */
+static int store_fail(struct ws_http_request *r, const char *at, size_t n,
+                      int status)
+{
+    if (status == 431)
+        return limit_fail(r, at, n, 431);
+    return req_fail(r, status);
+}
+
 /* Finish whatever element the last data callback was filling. */
 static int element_close(struct ws_http_request *r)
 {
+    int rc;
+
     if (r->last_cb == WS_CB_NONE)
         return 0;
     if (r->last_cb == WS_CB_VALUE)
         value_trim(r);
     if (r->last_cb == WS_CB_FIELD &&
-        !name_is_token(&r->headers[r->nheaders - 1]))
+        !name_is_token(r, &r->headers[r->nfields - 1]))
         return req_fail(r, 400);
-    if (!store_close(r))
-        return req_fail(r, 431);
+    rc = store_close(r);
+    if (rc != 0)
+        return req_fail(r, rc);
     r->last_cb = WS_CB_NONE;
     return 0;
 }
@@ -220,14 +318,20 @@ static int trailer_count(struct ws_http_request *r, const char *at, size_t n)
 static int on_url(http_parser *p, const char *at, size_t n)
 {
     struct ws_http_request *r = p->data;
+    size_t off;
     int rc = pending_check(r, at, n);
 
     if (rc != 0)
         return rc < 0 ? -1 : 0;
     if (r->last_cb != WS_CB_URL) {
-        if (element_close(r) != 0)
-            return -1;
-        r->url = store_begin(r);
+        /* RFC 7230 §3.1.1: the request line comes first, so the target
+           is the first element, at offset 0, and there is one. */
+        if (r->url_seen || r->storage_len != 0)
+            return req_fail(r, 400);
+        rc = store_begin(r, &off);
+        if (rc != 0)
+            return req_fail(r, rc);
+        r->url_seen = true;
         r->url_len = 0;
         r->last_cb = WS_CB_URL;
     }
@@ -235,9 +339,35 @@ static int on_url(http_parser *p, const char *at, size_t n)
        http-parser lets tabs and form feeds through. */
     if (has_ctl(at, n, false))
         return req_fail(r, 400);
-    if (!store_append(r, at, n))
-        return limit_fail(r, at, n, 431);
+    rc = store_append(r, at, n);
+    if (rc != 0)
+        return store_fail(r, at, n, rc);
     r->url_len += n;
+    return 0;
+}
+
+/* Start a header at a new name; -1 to stop, 1 when a limit waits. */
+static int header_begin(struct ws_http_request *r, const char *at, size_t n)
+{
+    struct ws_http_header *h;
+    size_t off;
+    int rc;
+
+    if (element_close(r) != 0)
+        return -1;
+    if (r->nfields >= r->max_headers)
+        return limit_fail(r, at, n, 431) < 0 ? -1 : 1; /* RFC 6585 §5 */
+    rc = headers_reserve(r);
+    if (rc == 0)
+        rc = store_begin(r, &off);
+    if (rc != 0)
+        return req_fail(r, rc);
+    h = &r->headers[r->nfields++];
+    h->name_off = off;
+    h->name_len = 0;
+    h->value_off = 0;
+    h->value_len = 0;
+    r->last_cb = WS_CB_FIELD;
     return 0;
 }
 
@@ -245,7 +375,6 @@ static int on_url(http_parser *p, const char *at, size_t n)
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct ws_http_request *r = p->data;
-    struct ws_http_header *h;
     int rc;
 
     if (r->state == WS_HTTP_REQ_BODY)
@@ -254,21 +383,14 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     if (rc != 0)
         return rc < 0 ? -1 : 0;
     if (r->last_cb != WS_CB_FIELD) {
-        if (element_close(r) != 0)
-            return -1;
-        if (r->nheaders >= r->max_headers)
-            return limit_fail(r, at, n, 431); /* RFC 6585 §5 */
-        h = &r->headers[r->nheaders++];
-        h->name = store_begin(r);
-        h->name_len = 0;
-        h->value = "";
-        h->value_len = 0;
-        r->last_cb = WS_CB_FIELD;
+        rc = header_begin(r, at, n);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
     }
-    h = &r->headers[r->nheaders - 1];
-    if (!store_append(r, at, n))
-        return limit_fail(r, at, n, 431);
-    h->name_len += n;
+    rc = store_append(r, at, n);
+    if (rc != 0)
+        return store_fail(r, at, n, rc);
+    r->headers[r->nfields - 1].name_len += n;
     return 0;
 }
 
@@ -277,6 +399,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct ws_http_request *r = p->data;
     struct ws_http_header *h;
+    size_t off;
     int rc;
 
     if (r->state == WS_HTTP_REQ_BODY)
@@ -284,13 +407,16 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     rc = pending_check(r, at, n);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
-    if (r->nheaders == 0)
+    if (r->nfields == 0)
         return req_fail(r, 400);
-    h = &r->headers[r->nheaders - 1];
     if (r->last_cb != WS_CB_VALUE) {
         if (element_close(r) != 0)
             return -1;
-        h->value = store_begin(r);
+        rc = store_begin(r, &off);
+        if (rc != 0)
+            return req_fail(r, rc);
+        h = &r->headers[r->nfields - 1];
+        h->value_off = off;
         h->value_len = 0;
         r->last_cb = WS_CB_VALUE;
     }
@@ -298,37 +424,70 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
        http-parser does not check the first octet of a value. */
     if (has_ctl(at, n, true))
         return req_fail(r, 400);
-    if (!store_append(r, at, n))
-        return limit_fail(r, at, n, 431);
-    h->value_len += n;
+    rc = store_append(r, at, n);
+    if (rc != 0)
+        return store_fail(r, at, n, rc);
+    r->headers[r->nfields - 1].value_len += n;
     return 0;
 }
 
-/* Copy text[0..n) into storage as a new NUL-terminated element. */
-static const char *store_copy(struct ws_http_request *r, const char *text,
-                              size_t n)
+/* Copy storage[from..from+n) into storage as a new NUL-terminated element
+   at *off; 0 or a status. */
+static int store_copy(struct ws_http_request *r, size_t from, size_t n,
+                      size_t *off)
 {
-    const char *s = store_begin(r);
+    /* The text, its NUL and the next element's NUL. Reserve before taking
+       a pointer: growing may move the source. */
+    int rc = store_reserve(r, n + 2);
 
-    if (!store_append(r, text, n) || !store_close(r))
-        return NULL;
-    return s;
+    if (rc != 0)
+        return rc;
+    *off = r->storage_len;
+    memmove(r->storage + r->storage_len, r->storage + from, n);
+    r->storage_len += n;
+    r->storage[r->storage_len++] = '\0';
+    return 0;
 }
 
-/* Split the target into path (up to '?' or '#') and query (RFC 3986 §3). */
+/*
+ * The storage no longer moves (no element is added after the header
+ * section): turn the offsets into the public pointers, url at 0, and
+ * publish the headers.
+ */
+static void publish(struct ws_http_request *r, size_t path_off,
+                    size_t query_off)
+{
+    r->url = r->storage;
+    r->path = r->storage + path_off;
+    r->query = r->storage + query_off;
+    for (size_t i = 0; i < r->nfields; i++) {
+        struct ws_http_header *h = &r->headers[i];
+        size_t name_off = h->name_off, value_off = h->value_off;
+
+        h->name = r->storage + name_off;
+        h->value = h->value_len > 0 ? r->storage + value_off : "";
+    }
+    r->nheaders = r->nfields;
+}
+
+/* Split the target into path (up to '?' or '#') and query (RFC 3986 §3),
+   then publish. */
 static int url_split(struct ws_http_request *r)
 {
-    size_t path_len = strcspn(r->url, "?#");
-    size_t q = path_len, q_len = 0;
+    size_t path_len = strcspn(r->storage, "?#");
+    size_t q = path_len, q_len = 0, path_off, query_off;
+    int rc;
 
-    if (r->url[q] == '?') {
+    if (r->storage[q] == '?') {
         q++;
-        q_len = strcspn(r->url + q, "#");
+        q_len = strcspn(r->storage + q, "#");
     }
-    r->path = store_copy(r, r->url, path_len);
-    r->query = store_copy(r, r->url + q, q_len);
-    if (r->path == NULL || r->query == NULL)
-        return req_fail(r, 431);
+    rc = store_copy(r, 0, path_len, &path_off);
+    if (rc == 0)
+        rc = store_copy(r, q, q_len, &query_off);
+    if (rc != 0)
+        return req_fail(r, rc);
+    publish(r, path_off, query_off);
     return 0;
 }
 
@@ -339,7 +498,7 @@ static int on_headers_complete(http_parser *p)
 
     if (pending_check(r, NULL, 0) < 0 || element_close(r) != 0)
         return -1;
-    if (r->url == NULL)
+    if (!r->url_seen)
         return req_fail(r, 400);
     if (url_split(r) != 0)
         return -1;
@@ -396,46 +555,32 @@ static int on_message_complete(http_parser *p)
     return 0;
 }
 
-/* Set the limits, allocate storage and headers, and get ready to parse. */
+/* One table for every request: the callbacks find theirs through the
+   parser's data field. */
+static const http_parser_settings req_settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_chunk_header = on_chunk_header,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Set the limits and get ready to parse; storage comes with the bytes. */
 int ws_http_request_init(struct ws_http_request *r, size_t max_header_bytes,
                          size_t max_headers, size_t max_body_bytes)
 {
-    size_t cap;
-
     memset(r, 0, sizeof(*r));
     r->max_header_bytes =
         max_header_bytes ? max_header_bytes : WS_REQ_DEFAULT_HEADER_BYTES;
     r->max_headers = max_headers ? max_headers : WS_REQ_DEFAULT_HEADERS;
     r->max_body_bytes = max_body_bytes;
-    /* At most max_header_bytes + 1 bytes reach the callbacks; the target
-       is stored twice (as sent, and as path and query), and each element
-       takes a NUL. */
-    if (r->max_header_bytes > SIZE_MAX / 4 || r->max_headers > SIZE_MAX / 4)
+    /* store_limit() must not wrap. */
+    if (r->max_header_bytes > SIZE_MAX / 8 || r->max_headers > SIZE_MAX / 8)
         return WS_ENOMEM;
-    cap = 2 * r->max_header_bytes + 2 * r->max_headers + 8;
-    r->storage = malloc(cap);
-    if (r->storage == NULL)
-        goto fail;
-    r->headers = calloc(r->max_headers, sizeof(*r->headers));
-    if (r->headers == NULL)
-        goto fail_storage;
-    r->storage_cap = cap;
-    http_parser_settings_init(&r->settings);
-    r->settings.on_url = on_url;
-    r->settings.on_header_field = on_header_field;
-    r->settings.on_header_value = on_header_value;
-    r->settings.on_headers_complete = on_headers_complete;
-    r->settings.on_chunk_header = on_chunk_header;
-    r->settings.on_body = on_body;
-    r->settings.on_message_complete = on_message_complete;
     ws_http_request_reset(r);
     return 0;
-
-fail_storage:
-    free(r->storage);
-    r->storage = NULL;
-fail:
-    return WS_ENOMEM;
 }
 
 /* Release the allocations; safe twice and after a failed init. */
@@ -445,9 +590,11 @@ void ws_http_request_free(struct ws_http_request *r)
     free(r->storage);
     r->headers = NULL;
     r->storage = NULL;
+    r->headers_cap = 0;
     r->storage_cap = 0;
     r->storage_len = 0;
     r->nheaders = 0;
+    r->nfields = 0;
 }
 
 /* Forget the request, keep the allocations, expect the next one. */
@@ -462,6 +609,7 @@ void ws_http_request_reset(struct ws_http_request *r)
     r->method = NULL;
     r->url = NULL;
     r->url_len = 0;
+    r->url_seen = false;
     r->path = NULL;
     r->query = NULL;
     r->http_major = 0;
@@ -469,6 +617,7 @@ void ws_http_request_reset(struct ws_http_request *r)
     r->upgrade = false;
     r->keep_alive = false;
     r->nheaders = 0;
+    r->nfields = 0;
     r->storage_len = 0;
     r->header_bytes = 0;
     r->body_bytes = 0;
@@ -483,6 +632,7 @@ static int feed_error(struct ws_http_request *r, enum http_errno e)
     /* What was parsed before the error depends on where the input was
        split; none of it may be used, so none of it is kept. */
     r->nheaders = 0;
+    r->nfields = 0;
     if (r->status != 0)
         return WS_EHTTP; /* a callback chose it */
     /* RFC 6585 §5: http-parser's own header size cap (80 KiB) is 431. */
@@ -510,7 +660,7 @@ static int feed_step(struct ws_http_request *r, const char *data, size_t len,
             chunk = room;
     }
     r->feed_end = data + chunk;
-    *n = http_parser_execute(&r->parser, &r->settings, data, chunk);
+    *n = http_parser_execute(&r->parser, &req_settings, data, chunk);
     e = HTTP_PARSER_ERRNO(&r->parser);
     if (e != HPE_OK && e != HPE_PAUSED)
         return feed_error(r, e);

@@ -11,9 +11,21 @@
 
 #include <http_parser.h>
 
+/*
+ * One header. Storage may move while the header section arrives, so the
+ * parser keeps offsets into it (name_off, value_off) and turns them into
+ * the pointers once the section is complete; nheaders stays 0 until then,
+ * so that no caller can meet an offset.
+ */
 struct ws_http_header {
-    const char *name;  /* NUL-terminated, in the request's own storage */
-    const char *value; /* NUL-terminated, surrounding spaces trimmed */
+    union {
+        const char *name; /* NUL-terminated, in the request's own storage */
+        size_t name_off;  /* request.c only, before the end of the headers */
+    };
+    union {
+        const char *value; /* NUL-terminated, surrounding spaces trimmed */
+        size_t value_off;  /* request.c only, before the end of the headers */
+    };
     size_t name_len;
     size_t value_len;
 };
@@ -26,32 +38,36 @@ enum ws_http_request_state {
 };
 
 struct ws_http_request {
-    http_parser parser;
-    http_parser_settings settings;
+    http_parser parser; /* parser.data points back here */
     enum ws_http_request_state state;
     int status; /* on error: the HTTP status to answer (400, 413,
-                   431, 501, 505) */
+                   431, 501, 503, 505) */
     size_t max_header_bytes;
     size_t max_headers;
     size_t max_body_bytes;
 
-    /* Filled when state is DONE (the strings live in storage): */
+    /* Filled when state is DONE (the strings live in storage); url, path,
+       query and nheaders are NULL or 0 until the headers are complete: */
     const char *method; /* "GET", from http_method_str */
     const char *url;    /* the request target as sent */
     size_t url_len;
     const char *path;  /* url up to '?' or '#' (NUL-terminated copy) */
     const char *query; /* after '?', up to '#'; "" if none */
     unsigned short http_major, http_minor;
-    bool upgrade;                   /* http-parser saw Upgrade (or CONNECT) */
-    bool keep_alive;                /* http_should_keep_alive() */
-    struct ws_http_header *headers; /* owned array of max_headers */
+    bool upgrade;    /* http-parser saw Upgrade (or CONNECT) */
+    bool keep_alive; /* http_should_keep_alive() */
+    bool url_seen;   /* the target (always at storage offset 0) began */
+    struct ws_http_header *headers; /* owned; headers_cap entries */
     size_t nheaders;
+    size_t nfields;     /* headers parsed so far, published as nheaders */
+    size_t headers_cap; /* grows on demand up to max_headers */
 
-    /* Owned storage for url, path, query and header text:
-       2 * max_header_bytes + 2 * max_headers + 8 bytes. */
+    /* Owned storage for url, path, query and header text, allocated at the
+       first byte and grown geometrically as text arrives, never beyond
+       2 * max_header_bytes + 2 * max_headers + 8 bytes. Kept by reset. */
     char *storage;
     size_t storage_len;
-    size_t storage_cap;
+    size_t storage_cap;  /* bytes allocated */
     size_t header_bytes; /* bytes of request line + headers seen */
     size_t body_bytes;
     int last_cb; /* which callback ran last, to join split data */
@@ -62,14 +78,15 @@ struct ws_http_request {
 };
 
 /*
- * Allocate the storage for one request within the given limits (zero
- * means the default: 16384 header bytes, 100 headers, 0 body bytes).
- * Returns 0 or WS_ENOMEM.
+ * Set the limits for one request (zero means the default: 16384 header
+ * bytes, 100 headers, 0 body bytes). Allocates nothing: storage and the
+ * headers array come with the bytes that need them. Returns 0, or
+ * WS_ENOMEM for limits whose storage size would not fit a size_t.
  */
 int ws_http_request_init(struct ws_http_request *r, size_t max_header_bytes,
                          size_t max_headers, size_t max_body_bytes);
 
-/* Release the storage. */
+/* Release the storage and the headers array; safe twice. */
 void ws_http_request_free(struct ws_http_request *r);
 
 /* Forget the current request and start parsing the next one (keep-alive),
@@ -83,7 +100,8 @@ void ws_http_request_reset(struct ws_http_request *r);
  * frames after an upgrade, or the next pipelined request). On a malformed
  * or over-limit request, state becomes ERROR, status tells the HTTP answer
  * (431 for too many header bytes or headers, 413 for a body over the
- * limit, 505 for an HTTP major version other than 1, 400 otherwise), and
+ * limit, 505 for an HTTP major version other than 1, 503 when growing the
+ * storage or the headers array ran out of memory, 400 otherwise), and
  * WS_EHTTP is returned.
  */
 int ws_http_request_feed(struct ws_http_request *r, const char *data,

@@ -3,7 +3,11 @@
  * malformed requests and pipelining. Every row is fed whole, one byte at a
  * time and split at every offset (three pieces for short rows), each piece
  * in an allocation of exactly its size; the results must not differ.
+ * Generated requests make the storage and the headers array grow, and a
+ * realloc that fails on demand checks the way out of memory (not under
+ * valgrind, whose realloc replaces it: that test is skipped there).
  */
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +20,24 @@
 
 #include "http/request.h"
 #include "ws/ws.h"
+
+/*
+ * request.c allocates only with realloc. This one, found before libc's (or
+ * a sanitizer's, which dlsym's RTLD_NEXT then finds), fails the call that
+ * realloc_countdown reaches 0 on; -1 never fails.
+ */
+static volatile long realloc_countdown = -1;
+
+void *realloc(void *p, size_t n)
+{
+    static void *(*next)(void *, size_t);
+
+    if (realloc_countdown >= 0 && realloc_countdown-- == 0)
+        return NULL;
+    if (next == NULL)
+        *(void **)&next = dlsym(RTLD_NEXT, "realloc");
+    return next(p, n);
+}
 
 /* RFC 6455 §5.7: a single-frame masked text message "Hello". */
 #define FRAME_HELLO "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"
@@ -895,23 +917,439 @@ static void test_init_enomem(void **state)
     ws_http_request_free(&r);
 }
 
+/*
+ * Generated requests: "GET /gen/path?q=<n>&x=y#frag HTTP/1.1", then
+ * nheaders "X-Gen-<i>:" lines whose values have assorted lengths, inner
+ * spaces and OWS around them, the last value padded with 'p' so that the
+ * whole request is total bytes (0: no padding).
+ */
+#define GEN_MAX 128
+
+struct gen {
+    char *raw;
+    size_t len;
+    size_t nheaders;
+    char url[64], query[32];
+    char names[GEN_MAX][16];
+    char *values[GEN_MAX]; /* as expected: trimmed */
+};
+
+/* Header i's value, pad bytes of 'p' added; the caller frees it. */
+static char *gen_value(size_t i, size_t pad)
+{
+    size_t n = 1 + (i * 37) % 90;
+    char *v = malloc(n + pad + 1);
+
+    assert_non_null(v);
+    for (size_t j = 0; j < n; j++)
+        v[j] = j % 13 == 6 && j + 1 < n ? ' ' : (char)('A' + (i * 7 + j) % 58);
+    memset(v + n, 'p', pad);
+    v[n + pad] = '\0';
+    return v;
+}
+
+/* Write the request into g->raw (NULL: only count); return its length. */
+static size_t gen_write(struct gen *g, char *out)
+{
+    static const char *const lead[] = {"", " ", " \t"};
+    size_t off = 0;
+
+#define GEN_PUT(s)                                                             \
+    do {                                                                       \
+        size_t n_ = strlen(s);                                                 \
+        if (out != NULL)                                                       \
+            memcpy(out + off, s, n_);                                          \
+        off += n_;                                                             \
+    } while (0)
+    GEN_PUT("GET ");
+    GEN_PUT(g->url);
+    GEN_PUT(" HTTP/1.1\r\n");
+    for (size_t i = 0; i < g->nheaders; i++) {
+        GEN_PUT(g->names[i]);
+        GEN_PUT(":");
+        GEN_PUT(lead[i % 3]);
+        GEN_PUT(g->values[i]);
+        GEN_PUT(i % 2 ? "  \r\n" : "\r\n");
+    }
+    GEN_PUT("\r\n");
+#undef GEN_PUT
+    return off;
+}
+
+static void gen_free(struct gen *g)
+{
+    for (size_t i = 0; i < g->nheaders; i++)
+        free(g->values[i]);
+    free(g->raw);
+}
+
+static void gen_make(struct gen *g, size_t nheaders, size_t total)
+{
+    size_t len;
+
+    assert_true(nheaders >= 1 && nheaders <= GEN_MAX);
+    g->nheaders = nheaders;
+    snprintf(g->query, sizeof(g->query), "q=%zu&x=y", nheaders);
+    snprintf(g->url, sizeof(g->url), "/gen/path?%s#frag", g->query);
+    for (size_t i = 0; i < nheaders; i++) {
+        snprintf(g->names[i], sizeof(g->names[i]), "X-Gen-%zu", i);
+        g->values[i] = gen_value(i, 0);
+    }
+    len = gen_write(g, NULL);
+    if (total > 0) {
+        assert_true(total >= len);
+        free(g->values[nheaders - 1]);
+        g->values[nheaders - 1] = gen_value(nheaders - 1, total - len);
+        len = gen_write(g, NULL);
+        assert_int_equal(len, total);
+    }
+    g->raw = malloc(len);
+    assert_non_null(g->raw);
+    g->len = gen_write(g, g->raw);
+}
+
+/* p[0..n] (its NUL too) lies in r's storage. */
+static bool in_storage(const struct ws_http_request *r, const char *p, size_t n)
+{
+    return p >= r->storage && p + n < r->storage + r->storage_cap;
+}
+
+/* A DONE request parsed from g: every field, pointer and lookup. */
+static void check_gen(const struct gen *g, const struct ws_http_request *r,
+                      const char *how)
+{
+    if (r->state != WS_HTTP_REQ_DONE)
+        fail_msg("[%s] state %d status %d", how, r->state, r->status);
+    assert_string_equal(r->method, "GET");
+    assert_string_equal(r->url, g->url);
+    assert_int_equal(r->url_len, strlen(g->url));
+    assert_string_equal(r->path, "/gen/path");
+    assert_string_equal(r->query, g->query);
+    assert_true(in_storage(r, r->url, r->url_len));
+    assert_true(in_storage(r, r->path, strlen(r->path)));
+    assert_true(in_storage(r, r->query, strlen(r->query)));
+    if (r->nheaders != g->nheaders)
+        fail_msg("[%s] nheaders %zu, want %zu", how, r->nheaders, g->nheaders);
+    for (size_t i = 0; i < g->nheaders; i++) {
+        const struct ws_http_header *h = &r->headers[i];
+
+        if (strcmp(h->name, g->names[i]) != 0 ||
+            strcmp(h->value, g->values[i]) != 0)
+            fail_msg("[%s] header %zu is \"%s: %s\", want \"%s: %s\"", how, i,
+                     h->name, h->value, g->names[i], g->values[i]);
+        assert_int_equal(h->name_len, strlen(g->names[i]));
+        assert_int_equal(h->value_len, strlen(g->values[i]));
+        assert_true(in_storage(r, h->name, h->name_len));
+        assert_true(in_storage(r, h->value, h->value_len));
+        assert_ptr_equal(ws_http_request_header(r, g->names[i], 0), h->value);
+    }
+}
+
+/*
+ * Many headers arriving one byte at a time, each byte in its own
+ * allocation: storage and the headers array grow several times, nothing is
+ * published while the headers arrive (ws_conn_path() may look at path
+ * then), and every element parsed before a move is right at DONE.
+ */
+static void test_growth_byte_by_byte(void **state)
+{
+    struct ws_http_request r;
+    struct gen g;
+    size_t scap = 0, hcap = 0, sgrew = 0, hgrew = 0, n;
+
+    (void)state;
+    gen_make(&g, 90, 0);
+    assert_int_equal(ws_http_request_init(&r, 0, 0, 0), 0);
+    for (size_t i = 0; i < g.len; i++) {
+        assert_int_equal(feed_copy(&r, g.raw, i, i + 1, &n), 0);
+        assert_int_equal(n, 1);
+        sgrew += r.storage_cap != scap;
+        hgrew += r.headers_cap != hcap;
+        scap = r.storage_cap;
+        hcap = r.headers_cap;
+        if (r.state == WS_HTTP_REQ_HEADERS) {
+            assert_null(r.url);
+            assert_null(r.path);
+            assert_null(r.query);
+            assert_int_equal(r.nheaders, 0);
+        }
+    }
+    /* 512 up to 8192 bytes; 16, 32, 64 and 100 headers. */
+    assert_true(sgrew >= 5);
+    assert_int_equal(hgrew, 4);
+    assert_int_equal(r.headers_cap, 100);
+    assert_true(r.storage_cap <= 2 * 16384 + 2 * 100 + 8);
+    check_gen(&g, &r, "byte by byte");
+    ws_http_request_free(&r);
+    gen_free(&g);
+}
+
+/* Feed g whole, byte by byte and split in two at every step-th offset,
+   each from a fresh request; want_status 0 means DONE. */
+static void run_gen(const struct gen *g, size_t max_header_bytes,
+                    size_t max_headers, int want_status, size_t step)
+{
+    size_t *cuts = malloc(g->len * sizeof(*cuts)), ncuts;
+    struct ws_http_request r;
+    struct outcome o;
+    char how[64];
+
+    assert_non_null(cuts);
+    for (size_t run = 0; run < 2 + g->len / step; run++) {
+        if (run == 0) {
+            ncuts = 0;
+            snprintf(how, sizeof(how), "whole");
+        } else if (run == 1) {
+            for (size_t i = 0; i + 1 < g->len; i++)
+                cuts[i] = i + 1;
+            ncuts = g->len - 1;
+            snprintf(how, sizeof(how), "byte by byte");
+        } else {
+            cuts[0] = 1 + (run - 2) * step;
+            ncuts = 1;
+            snprintf(how, sizeof(how), "split at %zu", cuts[0]);
+        }
+        assert_int_equal(
+            ws_http_request_init(&r, max_header_bytes, max_headers, 0), 0);
+        o = feed_cuts(&r, g->raw, g->len, cuts, ncuts);
+        if (want_status != 0) {
+            if (o.rc != WS_EHTTP || r.state != WS_HTTP_REQ_ERROR ||
+                r.status != want_status)
+                fail_msg("[%s] rc %d state %d status %d, want %d", how, o.rc,
+                         r.state, r.status, want_status);
+            assert_int_equal(r.nheaders, 0);
+        } else {
+            assert_int_equal(o.rc, 0);
+            assert_int_equal(o.consumed, g->len);
+            assert_int_equal(r.header_bytes, g->len);
+            check_gen(g, &r, how);
+        }
+        ws_http_request_free(&r);
+    }
+    free(cuts);
+}
+
+/* The limits answer as before while storage grows: exactly
+   max_header_bytes or max_headers pass, one more is 431 (RFC 6585 §5). */
+static void test_growth_limits(void **state)
+{
+    struct gen g;
+
+    (void)state;
+    gen_make(&g, 40, 3000);
+    run_gen(&g, 3000, 0, 0, 7);
+    run_gen(&g, 2999, 0, 431, 7);
+    run_gen(&g, 0, 40, 0, 7);
+    run_gen(&g, 0, 39, 431, 7);
+    gen_free(&g);
+    /* The defaults, as in test_default_limits, with growth on the way. */
+    gen_make(&g, 100, 16384);
+    run_gen(&g, 0, 0, 0, 61);
+    gen_free(&g);
+    gen_make(&g, 100, 16385);
+    run_gen(&g, 0, 0, 431, 61);
+    gen_free(&g);
+    gen_make(&g, 101, 0);
+    run_gen(&g, 0, 0, 431, 61);
+    gen_free(&g);
+}
+
+/* Path and query are copied from the target inside storage; around the
+   first allocation's end the copy itself makes storage move. */
+static void test_growth_url_copy(void **state)
+{
+    char raw[1400], want_path[700], want_query[700];
+    struct ws_http_request r;
+    size_t n;
+
+    (void)state;
+    for (size_t len = 160; len < 600; len++) {
+        size_t plen = len / 2, qlen = len - plen - 1, off;
+
+        want_path[0] = '/';
+        memset(want_path + 1, 'a', plen - 1);
+        want_path[plen] = '\0';
+        memset(want_query, 'b', qlen);
+        want_query[qlen] = '\0';
+        off = (size_t)snprintf(raw, sizeof(raw), "GET %s?%s HTTP/1.1\r\n\r\n",
+                               want_path, want_query);
+        assert_int_equal(ws_http_request_init(&r, 0, 0, 0), 0);
+        assert_int_equal(feed_copy(&r, raw, 0, off, &n), 0);
+        assert_int_equal(r.state, WS_HTTP_REQ_DONE);
+        assert_int_equal(r.url_len, len);
+        assert_string_equal(r.path, want_path);
+        assert_string_equal(r.query, want_query);
+        assert_true(in_storage(&r, r.query, qlen));
+        ws_http_request_free(&r);
+    }
+}
+
+/* Keep-alive: after a large request, reset keeps the grown allocations
+   and a small request (then a large one again) parses into them. */
+static void test_keepalive_reuse(void **state)
+{
+    static const char small[] = SMALL_REQ;
+    struct ws_http_request r;
+    struct gen g;
+    size_t n, scap, hcap, cuts[SLEN(small) - 1];
+    const char *storage;
+    const struct ws_http_header *headers;
+    struct outcome o;
+
+    (void)state;
+    gen_make(&g, 90, 0);
+    assert_int_equal(ws_http_request_init(&r, 0, 0, 0), 0);
+    assert_int_equal(feed_copy(&r, g.raw, 0, g.len, &n), 0);
+    check_gen(&g, &r, "large");
+    storage = r.storage;
+    headers = r.headers;
+    scap = r.storage_cap;
+    hcap = r.headers_cap;
+    assert_true(scap > 512 && hcap == 100);
+
+    ws_http_request_reset(&r);
+    assert_null(r.path);
+    assert_int_equal(r.nheaders, 0);
+    for (size_t i = 0; i + 1 < SLEN(small); i++)
+        cuts[i] = i + 1;
+    o = feed_cuts(&r, small, SLEN(small), cuts, SLEN(small) - 1);
+    assert_int_equal(o.rc, 0);
+    assert_int_equal(o.consumed, SLEN(small));
+    assert_int_equal(r.state, WS_HTTP_REQ_DONE);
+    assert_string_equal(r.path, "/");
+    assert_int_equal(r.nheaders, 2);
+    assert_string_equal(ws_http_request_header(&r, "host", 0), "example.com");
+    assert_string_equal(ws_http_request_header(&r, "x-pad", 0), "0123456789");
+    assert_ptr_equal(r.storage, storage);
+    assert_ptr_equal(r.headers, headers);
+    assert_int_equal(r.storage_cap, scap);
+    assert_int_equal(r.headers_cap, hcap);
+
+    ws_http_request_reset(&r);
+    assert_int_equal(feed_copy(&r, g.raw, 0, g.len, &n), 0);
+    check_gen(&g, &r, "large again");
+    assert_ptr_equal(r.storage, storage);
+    assert_int_equal(r.storage_cap, scap);
+    ws_http_request_free(&r);
+    gen_free(&g);
+}
+
+/* Nothing is allocated before the first byte; a browser's upgrade request
+   takes one 512-byte storage and a 16-entry headers array; a small limit
+   caps the first allocation too. */
+static void test_lazy_alloc(void **state)
+{
+    static const char chrome[] = CHROME_REQ;
+    struct ws_http_request r;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(ws_http_request_init(&r, 0, 0, 0), 0);
+    assert_null(r.storage);
+    assert_null(r.headers);
+    assert_int_equal(ws_http_request_feed(&r, "GET /ch", 7, &n), 0);
+    assert_int_equal(r.storage_cap, 512);
+    assert_null(r.headers);
+    assert_int_equal(feed_copy(&r, chrome, 7, SLEN(chrome), &n), 0);
+    assert_int_equal(r.state, WS_HTTP_REQ_DONE);
+    assert_int_equal(r.nheaders, 12);
+    assert_int_equal(r.storage_cap, 512);
+    assert_int_equal(r.headers_cap, 16);
+    ws_http_request_free(&r);
+    assert_null(r.storage);
+    assert_null(r.headers);
+
+    assert_int_equal(ws_http_request_init(&r, 64, 2, 0), 0);
+    assert_int_equal(ws_http_request_feed(&r, SMALL_REQ, SLEN(SMALL_REQ), &n),
+                     0);
+    assert_int_equal(r.state, WS_HTTP_REQ_DONE);
+    assert_int_equal(r.storage_cap, 2 * 64 + 2 * 2 + 8);
+    assert_int_equal(r.headers_cap, 2);
+    ws_http_request_free(&r);
+}
+
+/* True when the realloc above is the one called: valgrind replaces it
+   with its own, which never fails. */
+static bool realloc_can_fail(void)
+{
+    char *p = malloc(1), *q;
+
+    assert_non_null(p);
+    realloc_countdown = 0;
+    q = realloc(p, 2);
+    realloc_countdown = -1;
+    free(q != NULL ? q : p);
+    return q == NULL;
+}
+
+/* Running out of memory while storage or the headers array grows is 503
+   (RFC 7231 §6.6.4), final, leaks nothing, and a reset request parses the
+   next one into what it kept. */
+static void test_alloc_failure(void **state)
+{
+    struct ws_http_request r;
+    struct gen g;
+    size_t n;
+    long fail_at;
+    int rc;
+
+    (void)state;
+    if (!realloc_can_fail())
+        skip();
+    gen_make(&g, 40, 3000);
+    for (fail_at = 0;; fail_at++) {
+        assert_int_equal(ws_http_request_init(&r, 0, 0, 0), 0);
+        realloc_countdown = fail_at;
+        rc = feed_copy(&r, g.raw, 0, g.len, &n);
+        if (realloc_countdown >= 0) {
+            realloc_countdown = -1; /* every allocation was made */
+            assert_int_equal(rc, 0);
+            check_gen(&g, &r, "no failure");
+            ws_http_request_free(&r);
+            break;
+        }
+        realloc_countdown = -1;
+        assert_int_equal(rc, WS_EHTTP);
+        assert_int_equal(r.state, WS_HTTP_REQ_ERROR);
+        assert_int_equal(r.status, 503);
+        assert_int_equal(r.nheaders, 0);
+        assert_int_equal(ws_http_request_feed(&r, "G", 1, &n), WS_EHTTP);
+        assert_int_equal(n, 0);
+        ws_http_request_reset(&r);
+        assert_int_equal(feed_copy(&r, g.raw, 0, g.len, &n), 0);
+        check_gen(&g, &r, "after a failure");
+        ws_http_request_free(&r);
+    }
+    /* Storage 512 to 4096 bytes and headers 16 to 64: seven allocations,
+       each of which fails once above. */
+    assert_int_equal(fail_at, 7);
+    gen_free(&g);
+}
+
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
+#define NFIXED 11
 
 int main(void)
 {
-    struct CMUnitTest tests[NROWS + 5] = {
+    struct CMUnitTest tests[NROWS + NFIXED] = {
         cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_header_lookup),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_default_limits),
         cmocka_unit_test(test_init_enomem),
+        cmocka_unit_test(test_growth_byte_by_byte),
+        cmocka_unit_test(test_growth_limits),
+        cmocka_unit_test(test_growth_url_copy),
+        cmocka_unit_test(test_keepalive_reuse),
+        cmocka_unit_test(test_lazy_alloc),
+        cmocka_unit_test(test_alloc_failure),
     };
 
     /* One named entry per row; the row is the test's initial state. */
     for (size_t i = 0; i < NROWS; i++) {
         struct CMUnitTest t = {rows[i].label, test_row, NULL, NULL,
                                (void *)&rows[i]};
-        tests[5 + i] = t;
+        tests[NFIXED + i] = t;
     }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
