@@ -24,9 +24,9 @@
 struct ws_watcher {
     ws_io_cb cb;
     void *arg;
-    int events;   /* current interest; 0 keeps an idle registration */
-    bool active;  /* registered with ws_loop_watch */
-    unsigned gen; /* bumped on removal; tells a reused fd from its past */
+    unsigned gen;   /* bumped on removal; tells a reused fd from its past */
+    uint8_t events; /* current interest (WS_IO_*); 0 keeps an idle one */
+    bool active;    /* registered with ws_loop_watch */
 };
 
 struct ws_loop {

@@ -14,7 +14,6 @@
 #include "ws/request_api.h"
 #include "ws/server.h"
 
-#define READ_CHUNK 65536u           /* bytes asked of one read() */
 #define READS_PER_WAKE 4            /* fairness: reads per readiness event */
 #define WRITE_PER_WAKE (1u << 20)   /* fairness: bytes per flush */
 #define READ_PAUSE_BYTES (1u << 20) /* stop reading while this much waits */
@@ -502,17 +501,15 @@ static void handle_plain(struct ws_conn *c)
     ws_server_want_flush(c);
 }
 
-/* Feed buffered input to http-parser; act on a complete request. */
-static bool input_http(struct ws_conn *c)
+/* Feed input to http-parser; act on a complete request. */
+static bool input_http(struct ws_conn *c, const uint8_t *p, size_t len,
+                       size_t *used)
 {
-    size_t used = 0;
     int rc;
 
     if (c->close_after_write)
         return false; /* an answer that ends the connection is queued */
-    rc = ws_http_request_feed(c->http, (const char *)ws_buf_head(&c->in),
-                              ws_buf_size(&c->in), &used);
-    ws_buf_consume(&c->in, used);
+    rc = ws_http_request_feed(c->http, (const char *)p, len, used);
     if (rc < 0) {
         respond_error(c, c->http->status);
         return false;
@@ -526,31 +523,34 @@ static bool input_http(struct ws_conn *c)
     return true;
 }
 
-/* Feed buffered input to the session. */
-static bool input_ws(struct ws_conn *c)
+/* Feed input to the session. */
+static bool input_ws(struct ws_conn *c, uint8_t *p, size_t len, size_t *used)
 {
-    size_t used = ws_session_feed(&c->session, ws_buf_head(&c->in),
-                                  ws_buf_size(&c->in), &c->out);
-
-    ws_buf_consume(&c->in, used);
+    *used = ws_session_feed(&c->session, p, len, &c->out);
     after_session(c);
-    return used > 0;
+    return *used > 0;
 }
 
-/* Hand buffered input to the layer that owns the connection now. Bytes
-   after the upgrade request stay in c->in and go to the session. */
-static void process_input(struct ws_conn *c)
+/* Hand p[0..len) (p[len] writable) to the layer that owns the connection
+   now; returns the bytes consumed. Bytes after the upgrade request go on
+   to the session. */
+static size_t process_input(struct ws_conn *c, uint8_t *p, size_t len)
 {
+    size_t pos = 0;
     bool progress = true;
 
-    while (progress && ws_buf_size(&c->in) > 0 && !c->queued_kill) {
+    while (progress && pos < len && !c->queued_kill) {
+        size_t used = 0;
+
         if (c->phase == WS_CONN_HTTP)
-            progress = input_http(c);
+            progress = input_http(c, p + pos, len - pos, &used);
         else if (c->phase == WS_CONN_WS)
-            progress = input_ws(c);
+            progress = input_ws(c, p + pos, len - pos, &used);
         else
             progress = false;
+        pos += used;
     }
+    return pos;
 }
 
 /* Read and discard: after our FIN we wait only for the peer's. */
@@ -570,34 +570,91 @@ static void drain(struct ws_conn *c)
     }
 }
 
-/*
- * The bytes to ask of the next read, the room to reserve for them and the
- * most c->in may then hold. A frame the session takes whole
- * (ws_session_need) is read exactly to its end: the input is then empty
- * once it is taken, so the next frame starts at the front of the buffer
- * and is never moved to make it contiguous. Otherwise a chunk and a frame
- * header more, so that a message of a chunk's size arrives whole in one
- * read, without regrowing (and copying) the buffer. What stays unconsumed is at
- * most a frame header, that awaited frame (up to 1 MiB) or, before the
- * upgrade, part of a request.
- */
-static size_t read_size(const struct ws_conn *c, size_t *room, size_t *max_in)
+/* The most c->in may hold: a frame header, the frame the session awaits
+   whole (up to 1 MiB) or, before the upgrade, part of a request, on top
+   of a read's worth. */
+static size_t input_cap(const struct ws_conn *c)
 {
-    size_t have = ws_buf_size(&c->in), need = 0;
+    size_t cap = WS_READ_CHUNK + 2 * WS_FRAME_MAX_HEADER + 1;
 
-    *max_in = READ_CHUNK + 2 * WS_FRAME_MAX_HEADER + 1;
     if (c->phase == WS_CONN_HTTP)
-        *max_in += c->srv->cfg.max_header_bytes;
-    if (c->phase == WS_CONN_WS) {
-        need = ws_session_need(&c->session);
-        *max_in += need;
+        cap += c->srv->cfg.max_header_bytes;
+    if (c->phase == WS_CONN_WS)
+        cap += ws_session_need(&c->session);
+    return cap;
+}
+
+/* Whether input left over now would ever be consumed. */
+static bool takes_input(const struct ws_conn *c)
+{
+    if (c->queued_kill)
+        return false;
+    if (c->phase == WS_CONN_HTTP)
+        return !c->close_after_write;
+    return c->phase == WS_CONN_WS && !ws_session_finished(&c->session);
+}
+
+/*
+ * Keep the n bytes at p that a read into the server's shared buffer left
+ * unconsumed (a partial frame or request) in c's own buffer, with room for
+ * all of a frame the session awaits whole.
+ */
+static int keep_input(struct ws_conn *c, const uint8_t *p, size_t n)
+{
+    size_t need = c->phase == WS_CONN_WS ? ws_session_need(&c->session) : 0;
+    size_t room = (need > n ? need : n) + 1;
+
+    if (n == 0 || !takes_input(c))
+        return 0;
+    if (ws_buf_reserve(&c->in, room, input_cap(c)) < 0)
+        return WS_ENOMEM;
+    memcpy(ws_buf_tail(&c->in), p, n);
+    ws_buf_commit(&c->in, n);
+    return 0;
+}
+
+/*
+ * One read and what follows it. With nothing pending, the bytes go to the
+ * server's shared buffer, are processed there, and only what is left over
+ * is copied to c's own: a connection between messages holds no buffer, and
+ * small messages cost no allocation. With bytes pending, the read appends
+ * to them: a frame the session awaits whole (ws_session_need) is read
+ * exactly to its end, so the buffer is empty once it is taken and the next
+ * frame starts at its front, never moved to make it contiguous. Returns
+ * the bytes read, 0 for end of stream, or a negative errno.
+ */
+static ssize_t read_some(struct ws_conn *c, size_t *asked)
+{
+    struct ws_server *s = c->srv;
+    size_t have = ws_buf_size(&c->in), used;
+    size_t need = c->phase == WS_CONN_WS ? ws_session_need(&c->session) : 0;
+    ssize_t n;
+
+    if (have == 0) {
+        /* A chunk and a frame header more: a message of a chunk's size
+           arrives whole in one read. The last byte is for the NUL. */
+        *asked = WS_READ_SHARED - 1;
+        n = ws_net_read(c->fd, s->read_buf, *asked);
+        if (n <= 0)
+            return n;
+        used = process_input(c, s->read_buf, (size_t)n);
+        if (keep_input(c, s->read_buf + used, (size_t)n - used) < 0)
+            ws_server_kill(c, WS_CLOSE_ABNORMAL);
+        return n;
     }
-    if (need > have) {
-        *room = need - have + 1;
-        return need - have;
+    *asked = need > have ? need - have : WS_READ_CHUNK;
+    /* One byte stays free: the session borrows in[len] for a NUL. */
+    if (ws_buf_reserve(&c->in, *asked + 1, input_cap(c)) < 0) {
+        ws_server_kill(c, WS_CLOSE_ABNORMAL);
+        return -EAGAIN;
     }
-    *room = READ_CHUNK + WS_FRAME_MAX_HEADER + 1;
-    return READ_CHUNK + WS_FRAME_MAX_HEADER;
+    n = ws_net_read(c->fd, ws_buf_tail(&c->in), *asked);
+    if (n <= 0)
+        return n;
+    ws_buf_commit(&c->in, (size_t)n);
+    used = process_input(c, ws_buf_head(&c->in), ws_buf_size(&c->in));
+    ws_buf_consume(&c->in, used);
+    return n;
 }
 
 /* Read what the socket has, up to the per-wake budget, and process it. */
@@ -608,25 +665,17 @@ static void readable(struct ws_conn *c)
         return;
     }
     for (int i = 0; i < READS_PER_WAKE && wants_read(c); i++) {
-        size_t room, max_in, want = read_size(c, &room, &max_in);
-        ssize_t n;
+        size_t asked;
+        ssize_t n = read_some(c, &asked);
 
-        if (ws_buf_reserve(&c->in, room, max_in) < 0) {
-            ws_server_kill(c, WS_CLOSE_ABNORMAL);
-            return;
-        }
-        /* One byte stays free: the session borrows in[len] for a NUL. */
-        n = ws_net_read(c->fd, ws_buf_tail(&c->in), want);
         if (n == -EAGAIN)
             break;
         if (n <= 0) {
             conn_end(c); /* end of stream or a reset */
             return;
         }
-        ws_buf_commit(&c->in, (size_t)n);
         c->last_rx_ms = ws_loop_now(c->srv->loop);
-        process_input(c);
-        if (c->queued_kill || (size_t)n < want)
+        if (c->queued_kill || (size_t)n < asked)
             break;
     }
     if (ws_buf_size(&c->in) == 0)

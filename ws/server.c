@@ -130,6 +130,7 @@ static void free_server(struct ws_server *s)
         ws_post_free(s);
         ws_loop_destroy(s->loop);
     }
+    free(s->read_buf);
     free(s->host);
     free(s->port);
     free_list(s->paths);
@@ -158,6 +159,8 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
         rc = ws_loop_create(&s->loop);
     if (rc == 0)
         rc = ws_post_init(s);
+    if (rc == 0 && (s->read_buf = malloc(WS_READ_SHARED)) == NULL)
+        rc = WS_ENOMEM;
     /* Default: what the backend can watch, less a margin for the
        listeners, the wake pipes and the application's own descriptors. */
     if (rc == 0 && s->cfg.max_connections == 0)

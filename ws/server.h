@@ -21,6 +21,15 @@
 #include "ws/session.h"
 #include "ws/ws.h"
 
+/*
+ * Bytes asked of one read() into a connection's own buffer, and the size
+ * of the server's shared read buffer: a chunk, a frame header more (so a
+ * message of a chunk's size arrives whole) and a byte for the NUL the
+ * session borrows.
+ */
+#define WS_READ_CHUNK 65536u
+#define WS_READ_SHARED (WS_READ_CHUNK + WS_FRAME_MAX_HEADER + 1)
+
 /* Where a connection is in its life. */
 enum ws_conn_phase {
     WS_CONN_HTTP,   /* reading a request; plain responses may be queued */
@@ -78,12 +87,13 @@ struct ws_server {
     struct ws_net_listener listener; /* owned sockets, accept back-off */
     struct ws_conn *conns;           /* every live connection */
     size_t nconns;
-    size_t nopen;                   /* connections in WS_CONN_WS, opened */
-    struct ws_conn *kill_list;      /* to tear down after this event */
-    struct ws_conn *flush_list;     /* to write out after this event */
-    struct ws_conn *dead_list;      /* torn down, to free */
-    int depth;                      /* > 0 while a user callback runs */
-    uint64_t next_id;               /* the id of the next connection */
+    size_t nopen;               /* connections in WS_CONN_WS, opened */
+    struct ws_conn *kill_list;  /* to tear down after this event */
+    struct ws_conn *flush_list; /* to write out after this event */
+    struct ws_conn *dead_list;  /* torn down, to free */
+    uint8_t *read_buf;          /* owned, WS_READ_SHARED bytes: see conn.c */
+    int depth;                  /* > 0 while a user callback runs */
+    uint64_t next_id;           /* the id of the next connection */
     struct ws_server_timer *timers; /* the application's, to free */
 
     /* Cross-thread hand-off (post.c). post_lock guards what other threads
