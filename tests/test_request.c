@@ -930,8 +930,8 @@ struct gen {
     size_t len;
     size_t nheaders;
     char url[64], query[32];
-    char names[GEN_MAX][16];
-    char *values[GEN_MAX]; /* as expected: trimmed */
+    char names[GEN_MAX][32]; /* room for any size_t index */
+    char *values[GEN_MAX];   /* as expected: trimmed */
 };
 
 /* Header i's value, pad bytes of 'p' added; the caller frees it. */

@@ -288,7 +288,9 @@ size_t ws_server_conn_count(const struct ws_server *s);
 
 /*
  * Queue one message on c; data is copied, so the caller's buffer is free
- * when this returns. Returns 0, or:
+ * when this returns. (A large message with nothing queued before it is
+ * written to the socket at once, and only what the socket did not take is
+ * copied.) Returns 0, or:
  *   WS_EINVAL   bad argument or text that is not valid UTF-8;
  *   WS_ECLOSED  the close handshake has begun: nothing more may be sent;
  *   WS_ETOOBIG  len is larger than max_message_bytes;
