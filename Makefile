@@ -247,9 +247,10 @@ bench:
 # builds and runs it.
 .PHONY: utf8-bench
 $(BENCH_DIR)/utf8_bench: $(BUILD)/tests/bench/utf8_bench.o \
+                         $(BUILD)/tests/bench/lg_proto.o \
                          $(BUILD)/ws/utf8.o $(BUILD)/ws/error.o
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 utf8-bench: $(BENCH_DIR)/utf8_bench
 	$(Q)$(BENCH_DIR)/utf8_bench

@@ -2,8 +2,8 @@
  * utf8_bench.c - micro-benchmark of ws/utf8.c: validates 1 MiB of ASCII,
  * of text with 10 % non-ASCII characters (the mix of lg_proto.c's text
  * payloads) and of text with 90 % non-ASCII characters, and prints the
- * median time per MiB of each implementation this CPU can run. Standalone:
- * links only ws/utf8.o and ws/error.o.
+ * median time per MiB of each implementation this CPU can run. Links
+ * ws/utf8.o, ws/error.o and the load generator's lg_proto.o (its text).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,81 +13,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "tests/bench/lg_proto.h"
 #include "ws/utf8.h"
 #include "ws/ws.h"
 
 #define MIB ((size_t)1 << 20)
 #define REPS 200
 
-/* xorshift64*, as in lg_proto.c, so the texts match the load generator's. */
-static uint64_t next_rand(uint64_t *s)
-{
-    uint64_t x = *s;
-
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * UINT64_C(0x2545F4914F6CDD1D);
-}
-
-/* Encode cp (a scalar value) at out; returns its length. */
-static size_t put_utf8(uint8_t *out, uint32_t cp)
-{
-    if (cp < 0x80) {
-        out[0] = (uint8_t)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (uint8_t)(0xC0 | (cp >> 6));
-        out[1] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (uint8_t)(0xE0 | (cp >> 12));
-        out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (uint8_t)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (uint8_t)(0xF0 | (cp >> 18));
-    out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (uint8_t)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* A printable ASCII character, or (non_ascii percent of the time) one of
-   2 bytes (half of those), 3 bytes (3/8) or 4 bytes (1/8): lg_proto.c's
-   random_char(). */
-static uint32_t random_char(uint64_t *seed, int non_ascii)
-{
-    uint64_t r = next_rand(seed);
-    uint32_t v = (uint32_t)(r >> 32);
-    int pick = (int)(r % 800);
-
-    if (pick >= non_ascii * 8)
-        return 0x20 + v % 0x5F;
-    pick %= 8;
-    if (pick < 4)
-        return 0x80 + v % (0x800 - 0x80);
-    if (pick < 7) {
-        uint32_t cp = 0x800 + v % (0x10000 - 0x800 - 0x800);
-
-        return cp >= 0xD800 ? cp + 0x800 : cp; /* skip the surrogates */
-    }
-    return 0x10000 + v % (0x110000 - 0x10000);
-}
-
-/* Fill out[0..len) with valid text of the given mix. */
+/* Fill out[0..len) with valid text of the given mix, from the load
+   generator's own payload code, so the texts are the ones it sends. */
 static void fill_text(uint8_t *out, size_t len, int non_ascii)
 {
     uint64_t seed = UINT64_C(0x853C49E6748FEA9B);
-    size_t i = 0;
 
-    while (len - i >= 4)
-        i += put_utf8(out + i, random_char(&seed, non_ascii));
-    for (; i < len; i++)
-        out[i] = (uint8_t)('a' + next_rand(&seed) % 26);
+    lg_payload_fill(out, len, true, non_ascii, &seed);
 }
 
 static double now_us(void)
