@@ -626,12 +626,6 @@ int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
     return send_message(s, out, opcode, data, len, is_echo(s, data, len));
 }
 
-int ws_session_send_checked(struct ws_session *s, struct ws_buf *out,
-                            uint8_t opcode, const void *data, size_t len)
-{
-    return send_message(s, out, opcode, data, len, true);
-}
-
 int ws_session_send_direct(struct ws_session *s, struct ws_buf *out,
                            uint8_t opcode, const void *data, size_t len,
                            bool checked, ws_session_writer write, void *ctx)

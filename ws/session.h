@@ -142,11 +142,6 @@ size_t ws_session_need(const struct ws_session *s);
 int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
                     const void *data, size_t len);
 
-/* ws_session_send() of text the caller has already found valid (one check
-   for a broadcast to many). */
-int ws_session_send_checked(struct ws_session *s, struct ws_buf *out,
-                            uint8_t opcode, const void *data, size_t len);
-
 /*
  * Write some of iov[0..n) to the peer now, if it can be done without
  * blocking. Returns the bytes written (0 when none could be); never an
@@ -155,10 +150,11 @@ int ws_session_send_checked(struct ws_session *s, struct ws_buf *out,
 typedef size_t (*ws_session_writer)(void *ctx, const struct iovec *iov, int n);
 
 /*
- * ws_session_send(), or ws_session_send_checked() when checked, that
- * hands a large message straight to write when nothing is queued before
- * it: header and payload go out in one gather write from where they lie,
- * and only what the socket did not take is copied into out. Smaller
+ * ws_session_send() that hands a large message straight to write when
+ * nothing is queued before it: header and payload go out in one gather
+ * write from where they lie, and only what the socket did not take is
+ * copied into out. checked: the text is known to be valid (one check for
+ * a broadcast to many). Smaller
  * messages, or any while out holds bytes, are queued as usual (several
  * small frames then leave in one write).
  */
