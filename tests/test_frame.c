@@ -478,30 +478,79 @@ static void test_mask(void **state)
                     check_mask(key, bases[b] + k, align, len);
 }
 
+/* The two ways to unmask: what ws_frame_mask_copy() picks on this CPU, and
+   the portable fallback it picks elsewhere. */
+typedef void mask_copy_fn(uint8_t *dst, const uint8_t *src, size_t len,
+                          const uint8_t key[4], uint64_t offset);
+static mask_copy_fn *const mask_impls[] = {ws_frame_mask_copy,
+                                           ws_frame_mask_copy_portable};
+
+/* Lengths that reach every loop of every implementation: all up to 300
+   (the 256-byte rounds, the 64-byte steps, each tail length), then
+   around the larger multiples. */
+static bool mask_len_wanted(size_t len)
+{
+    return len <= 300 || (len % 64) < 2 || (len % 64) > 61;
+}
+
 /* ws_frame_mask_copy() into another buffer equals the bytewise definition
-   for every key phase, source alignment and length, and leaves the source
-   as it was. */
+   for every key phase, source alignment and length, writes nothing past
+   len, and leaves the source as it was; for both implementations. */
 static void test_mask_copy(void **state)
 {
+    enum { CAP = 1100 };
     static const uint8_t key[4] = {0x9a, 0x01, 0xee, 0x55};
-    uint8_t src[80], dst[80], orig[80];
+    uint8_t *src = malloc(CAP), *dst = malloc(CAP), *orig = malloc(CAP);
 
     (void)state;
-    for (size_t i = 0; i < sizeof src; i++)
+    assert_true(src && dst && orig);
+    for (size_t i = 0; i < CAP; i++)
         orig[i] = (uint8_t)(i * 37 + 11);
-    for (uint64_t off = 0; off < 8; off++)
-        for (size_t align = 0; align < 8; align++)
-            for (size_t len = 0; len + align <= sizeof src; len++) {
-                memcpy(src, orig, sizeof src);
-                memset(dst, 0xAA, sizeof dst);
-                ws_frame_mask_copy(dst, src + align, len, key, off);
-                for (size_t i = 0; i < len; i++)
-                    assert_int_equal(dst[i],
-                                     orig[align + i] ^ key[(off + i) & 3u]);
-                for (size_t i = len; i < sizeof dst; i++)
-                    assert_int_equal(dst[i], 0xAA); /* nothing past len */
-                assert_memory_equal(src, orig, sizeof src);
-            }
+    for (size_t f = 0; f < sizeof mask_impls / sizeof *mask_impls; f++)
+        for (uint64_t off = 0; off < 4; off++)
+            for (size_t align = 0; align < 4; align++)
+                for (size_t len = 0; len + align + 64 <= CAP; len++) {
+                    if (!mask_len_wanted(len))
+                        continue;
+                    memcpy(src, orig, CAP);
+                    memset(dst, 0xAA, CAP);
+                    mask_impls[f](dst + align, src + align, len, key, off);
+                    for (size_t i = 0; i < len; i++)
+                        if (dst[align + i] !=
+                            (orig[align + i] ^ key[(off + i) & 3u]))
+                            fail_msg("impl %zu off %llu align %zu len %zu "
+                                     "byte %zu",
+                                     f, (unsigned long long)off, align, len, i);
+                    for (size_t i = 0; i < CAP; i++)
+                        if (i < align || i >= align + len)
+                            assert_int_equal(dst[i], 0xAA); /* untouched */
+                    assert_memory_equal(src, orig, CAP);
+                }
+    free(src);
+    free(dst);
+    free(orig);
+}
+
+/* In place (dst == src) over long payloads, for both implementations:
+   each block is read before it is written. */
+static void test_mask_in_place_long(void **state)
+{
+    enum { CAP = 4096 + 67 };
+    static const uint8_t key[4] = {0x01, 0x80, 0xfe, 0x7f};
+    uint8_t *buf = malloc(CAP), *want = malloc(CAP);
+
+    (void)state;
+    assert_true(buf && want);
+    for (size_t f = 0; f < sizeof mask_impls / sizeof *mask_impls; f++)
+        for (size_t len = CAP - 67; len <= CAP; len++) {
+            for (size_t i = 0; i < len; i++)
+                want[i] = buf[i] = (uint8_t)(i * 11 + 5);
+            ref_mask(want, len, key, 3);
+            mask_impls[f](buf, buf, len, key, 3);
+            assert_memory_equal(buf, want, len);
+        }
+    free(buf);
+    free(want);
 }
 
 /* Masking a payload in two chunks with the running offset equals masking
@@ -786,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_mask),
         cmocka_unit_test(test_mask_chunks),
         cmocka_unit_test(test_mask_copy),
+        cmocka_unit_test(test_mask_in_place_long),
         cmocka_unit_test(test_control_and_size),
         cmocka_unit_test(test_header_write_enospc),
         cmocka_unit_test(test_header_write_einval),

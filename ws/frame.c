@@ -207,7 +207,7 @@ ssize_t ws_frame_header_write(uint8_t *out, size_t cap, bool fin,
     return (ssize_t)size;
 }
 
-/* XOR data with the key a word at a time, then finish byte by byte. */
+/* In place: a copy onto itself. */
 void ws_frame_mask(uint8_t *data, size_t len, const uint8_t key[4],
                    uint64_t offset)
 {
@@ -217,27 +217,37 @@ void ws_frame_mask(uint8_t *data, size_t len, const uint8_t key[4],
 /* Two 64-bit lanes: XORed with the key pattern as one 16-byte vector. */
 typedef uint64_t ws_mask_vec __attribute__((vector_size(16)));
 
-/* XOR src into dst with the key, a vector at a time; dst may be src. */
-void ws_frame_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
-                        const uint8_t key[4], uint64_t offset)
+/*
+ * RFC 6455 §5.3: byte i of the payload is XORed with key[i % 4]. The 4
+ * key bytes as they fall on a buffer whose first byte is payload byte
+ * offset: the key rotated by offset % 4, as a native 32-bit word.
+ */
+static uint32_t key_word(const uint8_t key[4], uint64_t offset)
 {
-    /* RFC 6455 §5.3: byte i of the payload is XORed with key[i % 4]; src[0]
-       is payload byte offset, so start the key at offset % 4. */
-    size_t rot = (size_t)(offset & 3u);
-    uint8_t pattern[8];
-    uint64_t kw, w;
+    uint8_t twice[8];
+    uint32_t kw;
+
+    memcpy(twice, key, 4);
+    memcpy(twice + 4, key, 4);
+    memcpy(&kw, twice + (offset & 3u), sizeof kw);
+    return kw;
+}
+
+/* XOR src into dst with the key word, a vector at a time; dst may be
+   src. Portable: SSE2 on every x86-64, GCC's generic vectors elsewhere. */
+void ws_frame_mask_copy_portable(uint8_t *dst, const uint8_t *src, size_t len,
+                                 const uint8_t key[4], uint64_t offset)
+{
+    uint32_t k32 = key_word(key, offset);
+    uint64_t kw = (uint64_t)k32 << 32 | k32, w;
+    ws_mask_vec kv = {kw, kw}, a, b, c, d;
     size_t i;
 
-    for (i = 0; i < sizeof pattern; i++)
-        pattern[i] = key[(i + rot) & 3u];
-    memcpy(&kw, pattern, sizeof kw);
     /* memcpy rather than a pointer cast: the buffers may sit at any
        alignment, and the copies compile to plain (vector) loads and
        stores. Each block is read before it is written, so dst == src
-       works. 64 bytes a round in four 16-byte vectors (SSE2 on every
-       x86-64; GCC's generic vectors elsewhere), then words, then bytes;
-       every step is a multiple of 4, so the key phase stays rot. */
-    ws_mask_vec kv = {kw, kw}, a, b, c, d;
+       works. 64 bytes a round, then words, then bytes; every step is a
+       multiple of 4, so the key phase stays put. */
     for (i = 0; len - i >= 4 * sizeof a; i += 4 * sizeof a) {
         memcpy(&a, src + i, sizeof a);
         memcpy(&b, src + i + 16, sizeof b);
@@ -257,9 +267,78 @@ void ws_frame_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
         w ^= kw;
         memcpy(dst + i, &w, sizeof w);
     }
-    /* i is a multiple of 8 here, so the key phase is still rot. */
     for (; i < len; i++)
-        dst[i] = (uint8_t)(src[i] ^ key[(i + rot) & 3u]);
+        dst[i] = (uint8_t)(src[i] ^ key[(offset + i) & 3u]);
+}
+
+#if (defined(__x86_64__) || defined(__i386__)) &&                              \
+    (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw")))
+
+/* The tail of fewer than 64 bytes with a masked load and store: lanes
+   past len are neither read (no fault, no ASan report) nor written. */
+AVX512_TARGET static inline void avx512_tail(uint8_t *dst, const uint8_t *src,
+                                             size_t n, __m512i kv)
+{
+    __mmask64 m = (__mmask64)((UINT64_C(1) << n) - 1u);
+
+    _mm512_mask_storeu_epi8(
+        dst, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src), kv));
+}
+
+/* AVX-512: 256 bytes a round, then 64, then one masked tail. */
+AVX512_TARGET static void avx512_mask_copy(uint8_t *dst, const uint8_t *src,
+                                           size_t len, uint32_t k32)
+{
+    __m512i kv = _mm512_set1_epi32((int)k32);
+    size_t i = 0;
+
+    for (; len - i >= 256; i += 256)
+        for (size_t j = 0; j < 256; j += 64)
+            _mm512_storeu_si512(
+                dst + i + j,
+                _mm512_xor_si512(_mm512_loadu_si512(src + i + j), kv));
+    for (; len - i >= 64; i += 64)
+        _mm512_storeu_si512(dst + i,
+                            _mm512_xor_si512(_mm512_loadu_si512(src + i), kv));
+    if (i < len)
+        avx512_tail(dst + i, src + i, len - i, kv);
+}
+
+/*
+ * 1 when this CPU (and the OS, which must save the ZMM state; the builtin
+ * checks XGETBV too) runs the AVX-512 path, 0 when not, -1 before the
+ * first call. Racing threads store the same answer, so relaxed is enough.
+ */
+static int have_avx512 = -1;
+
+static bool avx512_usable(void)
+{
+    int h = __atomic_load_n(&have_avx512, __ATOMIC_RELAXED);
+
+    if (h < 0) {
+        __builtin_cpu_init(); /* we may run before constructors */
+        h = __builtin_cpu_supports("avx512f") &&
+            __builtin_cpu_supports("avx512bw");
+        __atomic_store_n(&have_avx512, h, __ATOMIC_RELAXED);
+    }
+    return h != 0;
+}
+#define MASK_X86_AVX512 1
+#endif
+
+void ws_frame_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
+                        const uint8_t key[4], uint64_t offset)
+{
+#ifdef MASK_X86_AVX512
+    if (avx512_usable()) {
+        avx512_mask_copy(dst, src, len, key_word(key, offset));
+        return;
+    }
+#endif
+    ws_frame_mask_copy_portable(dst, src, len, key, offset);
 }
 
 /* The close codes that may appear on the wire. */

@@ -87,6 +87,11 @@ void ws_frame_mask(uint8_t *data, size_t len, const uint8_t key[4],
 void ws_frame_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
                         const uint8_t key[4], uint64_t offset);
 
+/* ws_frame_mask_copy() without the AVX-512 path it picks on CPUs that have
+   it: the fallback, kept callable so that tests cover both. */
+void ws_frame_mask_copy_portable(uint8_t *dst, const uint8_t *src, size_t len,
+                                 const uint8_t key[4], uint64_t offset);
+
 /* RFC 6455 §7.4 and the IANA registry: may code appear in a close frame? */
 bool ws_close_code_valid(uint16_t code);
 
