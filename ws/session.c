@@ -165,9 +165,9 @@ static void deliver(struct ws_session *s, uint8_t opcode, uint8_t *data,
     uint8_t saved = data[len];
 
     data[len] = 0;
-    if (opcode == WS_OP_TEXT) {
+    if (opcode == WS_OP_TEXT && len <= UINT32_MAX) {
         s->delivered = data;
-        s->delivered_len = len;
+        s->delivered_len = (uint32_t)len;
     }
     /* RFC 6455 §7.1.2: once our close is out, data is not delivered. */
     if (s->state == WS_SESSION_OPEN && s->handler->message)
@@ -210,8 +210,10 @@ static uint16_t check_frame_start(const struct ws_session *s,
     /* Checked before any payload is buffered; msg size <= max_message. */
     if (h->payload_len > s->lim->max_message - msg_size(s))
         return WS_CLOSE_TOO_BIG;
-    /* Only continuations add fragments; a new message starts at one. */
-    if (h->opcode == WS_OP_CONT && s->fragments >= s->lim->max_fragments)
+    /* Only continuations add fragments; a new message starts at one. The
+       count saturates, so a limit above UINT32_MAX acts as UINT32_MAX. */
+    if (h->opcode == WS_OP_CONT &&
+        (s->fragments >= s->lim->max_fragments || s->fragments == UINT32_MAX))
         return WS_CLOSE_TOO_BIG;
     return 0;
 }
@@ -226,7 +228,8 @@ static void begin_data_frame(struct ws_session *s)
         s->stream_first = true;
         ws_utf8_reset(&s->utf8);
     }
-    s->fragments++;
+    if (s->fragments < UINT32_MAX)
+        s->fragments++;
 }
 
 /* Answer a ping with a pong carrying the same payload (§5.5.2, §5.5.3). */
@@ -381,6 +384,27 @@ static int append_payload(struct ws_session *s, const uint8_t *p, size_t n)
 }
 
 /*
+ * Unmask n payload bytes of the current frame in place, p[0] being payload
+ * byte offset, and check them as UTF-8 if text, failing fast at the first
+ * bad byte (§8.1). Slice by slice, so that the check reads what the unmask
+ * has just written from the L1 cache rather than making a second pass over
+ * a large read. Returns 0 or WS_EUTF8.
+ */
+static int unmask_and_check(struct ws_session *s, uint8_t *p, size_t n,
+                            uint64_t offset, bool text)
+{
+    for (size_t i = 0; i < n; i += WS_SESSION_SLICE) {
+        size_t k = n - i < WS_SESSION_SLICE ? n - i : WS_SESSION_SLICE;
+
+        if (s->frame.masked)
+            ws_frame_mask(p + i, k, s->frame.mask, offset + i);
+        if (text && ws_utf8_feed(&s->utf8, p + i, k, NULL) < 0)
+            return WS_EUTF8;
+    }
+    return 0;
+}
+
+/*
  * Take n payload bytes of the current data frame at p: append them to the
  * message, or (streaming) unmask them in place and hand them to the
  * application. Control frames never come here: they are taken whole.
@@ -391,14 +415,9 @@ static int take_payload(struct ws_session *s, uint8_t *p, size_t n)
 
     if (!s->streaming)
         return append_payload(s, p, n);
-    if (s->frame.masked)
-        ws_frame_mask(p, n, s->frame.mask, s->frame_pos);
-    if (s->msg_opcode == WS_OP_TEXT) {
-        /* Fail fast, at the first bad byte, even mid-fragment (§8.1). */
-        rc = ws_utf8_feed(&s->utf8, p, n, NULL);
-        if (rc < 0)
-            return rc;
-    }
+    rc = unmask_and_check(s, p, n, s->frame_pos, s->msg_opcode == WS_OP_TEXT);
+    if (rc < 0)
+        return rc;
     return stream_piece(s, p, n);
 }
 
@@ -460,10 +479,8 @@ static size_t await_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
     size_t done = (size_t)s->frame_pos;
     uint8_t *pl = p + hlen;
 
-    if (h->masked)
-        ws_frame_mask(pl + done, have - done, h->mask, done);
-    if (h->opcode == WS_OP_TEXT &&
-        ws_utf8_feed(&s->utf8, pl + done, have - done, NULL) < 0) {
+    if (unmask_and_check(s, pl + done, have - done, done,
+                         h->opcode == WS_OP_TEXT) < 0) {
         fail(s, out, WS_CLOSE_INVALID_DATA);
         return 0;
     }

@@ -66,37 +66,36 @@ struct ws_session {
     struct ws_frame_header frame;
     uint64_t frame_pos; /* payload bytes of it consumed so far */
 
-    /* The data message being assembled from fragments (§5.4). */
-    size_t fragments;
     struct ws_buf *msg; /* owned; made when a message is assembled */
 
     /* The text being delivered to the handler right now: already valid
-       UTF-8, so sending it back is not checked again. */
+       UTF-8, so sending it back is not checked again (below 4 GiB). */
     const uint8_t *delivered;
-    size_t delivered_len;
+    uint32_t delivered_len;
 
-    enum ws_session_state state;
+    /* Fragments of the data message being assembled (§5.4); the limit is
+       clamped to what this counts. */
+    uint32_t fragments;
     uint16_t close_code; /* the peer's, or the one we failed with */
-    bool close_sent;
-    bool close_received;
+    uint8_t state;       /* enum ws_session_state */
+    uint8_t msg_opcode;
+    uint8_t out_opcode; /* of the message being sent in pieces */
+    struct ws_utf8 utf8;
+    struct ws_utf8 out_utf8;
 
-    bool in_frame;
+    /* Flags, as bit-fields: every connection holds them. */
+    bool close_sent : 1;
+    bool close_received : 1;
+    bool in_frame : 1;
     /* A frame taken whole (ws_session_need) waits at the head of the
        input; frame_pos of its payload bytes are unmasked and checked. */
-    bool awaiting;
-    bool in_message;
-    uint8_t msg_opcode;
-    struct ws_utf8 utf8;
-
+    bool awaiting : 1;
+    bool in_message : 1;
     /* Streaming mode: pieces go to handler->fragment, nothing is
        assembled, and the size limits do not apply. */
-    bool streaming;
-    bool stream_first; /* the next piece starts a message */
-
-    /* A message being sent in pieces by the owner. */
-    bool out_open;
-    uint8_t out_opcode;
-    struct ws_utf8 out_utf8;
+    bool streaming : 1;
+    bool stream_first : 1; /* the next piece starts a message */
+    bool out_open : 1;     /* a message is being sent in pieces */
 };
 
 /* Start a session in OPEN with the given limits and event handler (both
@@ -129,6 +128,10 @@ size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
  * any further input makes progress.
  */
 #define WS_SESSION_IN_PLACE_MAX (1u << 20)
+
+/* Payload is unmasked and checked in slices of this many bytes, each
+   still in the L1 data cache when the check reads it. */
+#define WS_SESSION_SLICE 16384u
 size_t ws_session_need(const struct ws_session *s);
 
 /*
