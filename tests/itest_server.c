@@ -579,6 +579,27 @@ static void address_in_use(void **state)
     assert_int_equal(ws_server_destroy(s2), 0);
 }
 
+/* At most 65535 subprotocols (a connection keeps its pick in 16 bits):
+   that many are taken, one more is refused. */
+static void protocol_count_checked(void)
+{
+    enum { MAX = 65535 };
+    const char **names = calloc(MAX + 2, sizeof(*names));
+    struct ws_config cfg = {0};
+    struct ws_server *s = NULL;
+
+    assert_non_null(names);
+    for (size_t i = 0; i < MAX + 1; i++)
+        names[i] = "p";
+    cfg.protocols = names;
+    assert_int_equal(ws_server_create(&s, &cfg, NULL, NULL), WS_EINVAL);
+    assert_null(s);
+    names[MAX] = NULL;
+    assert_int_equal(ws_server_create(&s, &cfg, NULL, NULL), 0);
+    assert_int_equal(ws_server_destroy(s), 0);
+    free(names);
+}
+
 /* Bad configurations are refused at create. */
 static void config_checked(void **state)
 {
@@ -588,6 +609,7 @@ static void config_checked(void **state)
     (void)state;
     assert_int_equal(ws_server_create(&s, &cfg, NULL, NULL), WS_EINVAL);
     assert_null(s);
+    protocol_count_checked();
     assert_int_equal(ws_server_create(NULL, NULL, NULL, NULL), WS_EINVAL);
     assert_int_equal(ws_server_destroy(NULL), WS_EINVAL);
     assert_string_equal(ws_errname(WS_EPROTO), "WS_EPROTO");

@@ -415,10 +415,10 @@ static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
                             : -1;
     ssize_t n;
 
-    c->protocol = pick >= 0 ? s->protocols[pick] : NULL;
+    c->protocol = (uint16_t)(pick + 1); /* at most 65535 of them: server.c */
     if (ws_handshake_accept_key(key, key_len, accept) < 0)
         return WS_EINVAL;
-    n = ws_handshake_write_101(text, sizeof(text), accept, c->protocol);
+    n = ws_handshake_write_101(text, sizeof(text), accept, ws_conn_protocol(c));
     if (n < 0)
         return WS_ENOMEM;
     /* Everything that can fail comes before the 101 is queued, so that a
@@ -892,7 +892,7 @@ const char *ws_conn_path(const struct ws_conn *c)
 
 const char *ws_conn_protocol(const struct ws_conn *c)
 {
-    return c->protocol;
+    return c->protocol > 0 ? c->srv->protocols[c->protocol - 1] : NULL;
 }
 
 size_t ws_conn_buffered(const struct ws_conn *c)

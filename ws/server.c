@@ -14,6 +14,7 @@
 #include "ws/server.h"
 
 #define MAX_PROTOCOL_NAME 128 /* fits the 101 response buffer */
+#define MAX_PROTOCOLS 65535   /* a connection keeps its pick in 16 bits */
 
 static const char busy_reply[] =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
@@ -87,7 +88,8 @@ static int check_config(const struct ws_config *c)
     if (c->max_message_bytes > SIZE_MAX / 2)
         return WS_EINVAL;
     for (const char *const *p = c->protocols; p && *p; p++) {
-        if (**p == '\0' || strlen(*p) > MAX_PROTOCOL_NAME)
+        if (**p == '\0' || strlen(*p) > MAX_PROTOCOL_NAME ||
+            p - c->protocols >= MAX_PROTOCOLS)
             return WS_EINVAL;
     }
     return 0;

@@ -48,20 +48,20 @@ struct ws_conn {
     struct ws_timer timer;        /* handshake, idle or close timeout */
     void *user_data;              /* the application's */
     char *path;                   /* the upgrade path (see keep_path) */
-    const char *protocol;         /* into srv->protocols, or NULL */
     char *close_reason;           /* owned: the peer's close reason */
     char *peer_text;              /* owned: ws_conn_peer(), once asked */
+    uint64_t last_rx_ms;          /* loop time of the last bytes read */
+    struct ws_conn *prev, *next;  /* srv->conns, all live connections */
+    struct ws_conn *flush_next;   /* srv->flush_list */
+    struct ws_conn *doomed_next;  /* srv->kill_list, then srv->dead_list */
     union {
         struct sockaddr sa;
         struct sockaddr_in v4;
         struct sockaddr_in6 v6;
-    } peer;                      /* the peer's address */
-    uint64_t last_rx_ms;         /* loop time of the last bytes read */
-    struct ws_conn *prev, *next; /* srv->conns, all live connections */
-    struct ws_conn *flush_next;  /* srv->flush_list */
-    struct ws_conn *doomed_next; /* srv->kill_list, then srv->dead_list */
+    } peer; /* the peer's address (28 bytes: fd fills the word) */
     int fd;
     uint16_t kill_code;       /* close code to report when torn down */
+    uint16_t protocol;        /* 1 + index into srv->protocols, or 0 */
     uint8_t phase;            /* enum ws_conn_phase */
     uint8_t close_reason_len; /* at most 123 (RFC 6455 §5.5) */
     /* Flags, as bit-fields: every connection holds them. */

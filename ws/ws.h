@@ -105,7 +105,8 @@ struct ws_config {
        upgrade to any other path gets 404. Default: every path. */
     const char *const *paths;
     /* NULL-terminated list of subprotocols the server speaks, in order of
-       preference (RFC 6455 §4.2.2 /subprotocol/). Default: none. */
+       preference (RFC 6455 §4.2.2 /subprotocol/), at most 65535 names of
+       at most 128 bytes. Default: none. */
     const char *const *protocols;
     size_t max_message_bytes; /* 1009 above it; default 16 MiB */
     size_t max_frame_bytes;   /* 1009 above it; default max_message_bytes */
