@@ -5,7 +5,6 @@
  */
 #include "net/buf.h"
 
-#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,26 +19,6 @@ void ws_buf_free(struct ws_buf *b)
 {
     free(b->data);
     memset(b, 0, sizeof(*b));
-}
-
-size_t ws_buf_size(const struct ws_buf *b)
-{
-    return b->len - b->off;
-}
-
-uint8_t *ws_buf_head(const struct ws_buf *b)
-{
-    return b->data ? b->data + b->off : NULL;
-}
-
-uint8_t *ws_buf_tail(const struct ws_buf *b)
-{
-    return b->data ? b->data + b->len : NULL;
-}
-
-size_t ws_buf_space(const struct ws_buf *b)
-{
-    return b->cap - b->len;
 }
 
 /* Move the unread bytes to the front so that all free space is at the
@@ -106,12 +85,6 @@ int ws_buf_reserve(struct ws_buf *b, size_t n, size_t max)
     return 0;
 }
 
-void ws_buf_commit(struct ws_buf *b, size_t n)
-{
-    assert(n <= b->cap - b->len);
-    b->len += n;
-}
-
 /* Copy n bytes to the tail, growing within max. */
 int ws_buf_append(struct ws_buf *b, const void *p, size_t n, size_t max)
 {
@@ -129,22 +102,6 @@ int ws_buf_append(struct ws_buf *b, const void *p, size_t n, size_t max)
 }
 
 /* Drop n bytes from the front; an emptied buffer restarts at 0. */
-void ws_buf_consume(struct ws_buf *b, size_t n)
-{
-    assert(n <= b->len - b->off);
-    b->off += n;
-    if (b->off == b->len) {
-        b->off = 0;
-        b->len = 0;
-    }
-}
-
-void ws_buf_clear(struct ws_buf *b)
-{
-    b->off = 0;
-    b->len = 0;
-}
-
 /* Free an empty buffer whose allocation is larger than keep. */
 void ws_buf_shrink(struct ws_buf *b, size_t keep)
 {

@@ -25,11 +25,6 @@
 #define CLOSE_REASON_MAX (WS_FRAME_MAX_CONTROL - CLOSE_CODE_BYTES)
 #define CLOSE_NO_STATUS 1005u /* RFC 6455 §7.1.5: no code was present */
 
-bool ws_frame_is_control(uint8_t opcode)
-{
-    return opcode >= WS_OP_CLOSE && opcode <= 0xF;
-}
-
 /* True for the opcodes RFC 6455 §5.2 reserves: 0x3-0x7 and 0xB-0xF. */
 static bool opcode_reserved(uint8_t opcode)
 {
@@ -158,17 +153,6 @@ int ws_frame_header_parse(const uint8_t *buf, size_t len,
 }
 
 /* The header size for payload_len: RFC 6455 §5.2 shortest length form. */
-size_t ws_frame_header_size(uint64_t payload_len, bool masked)
-{
-    size_t n = 2;
-
-    if (payload_len > 0xFFFFu)
-        n += 8;
-    else if (payload_len >= LEN7_16BIT)
-        n += 2;
-    return n + (masked ? 4u : 0u);
-}
-
 /* Write a header in the shortest length form, or nothing at all. */
 ssize_t ws_frame_header_write(uint8_t *out, size_t cap, bool fin,
                               uint8_t opcode, uint64_t payload_len,

@@ -37,8 +37,12 @@ struct ws_frame_header {
     bool masked : 1;
 };
 
-/* True for close, ping and pong (RFC 6455 §5.5: opcodes 0x8-0xF). */
-bool ws_frame_is_control(uint8_t opcode);
+/* True for close, ping and pong (RFC 6455 §5.5: opcodes 0x8-0xF). Inline,
+   like ws_frame_header_size(): both run for every frame. */
+static inline bool ws_frame_is_control(uint8_t opcode)
+{
+    return opcode >= WS_OP_CLOSE && opcode <= 0xF;
+}
 
 /*
  * Parse the frame header at buf[0..len). Returns the header length (2..14)
@@ -56,8 +60,19 @@ bool ws_frame_is_control(uint8_t opcode);
 int ws_frame_header_parse(const uint8_t *buf, size_t len,
                           enum ws_frame_role role, struct ws_frame_header *h);
 
-/* The header length needed for payload_len bytes, masked or not. */
-size_t ws_frame_header_size(uint64_t payload_len, bool masked);
+/* The header length needed for payload_len bytes, masked or not: 2, then
+   a 16-bit length from 126 bytes, a 64-bit one above 65535 (§5.2), then
+   the 4-byte mask. */
+static inline size_t ws_frame_header_size(uint64_t payload_len, bool masked)
+{
+    size_t n = 2;
+
+    if (payload_len > 0xFFFFu)
+        n += 8;
+    else if (payload_len >= 126u)
+        n += 2;
+    return n + (masked ? 4u : 0u);
+}
 
 /*
  * Write a frame header into out[0..cap). mask may be NULL (server frames)
