@@ -46,7 +46,8 @@ enum ws_utf8_impl {
     WS_UTF8_AUTO,   /* the one ws_utf8_feed() uses */
     WS_UTF8_SCALAR, /* the byte automaton alone */
     WS_UTF8_SSSE3,  /* x86: 16-byte vectors */
-    WS_UTF8_AVX2    /* x86: 32-byte vectors */
+    WS_UTF8_AVX2,   /* x86: 32-byte vectors */
+    WS_UTF8_AVX512  /* x86: 64-byte vectors (AVX-512 F, BW, VBMI) */
 };
 
 /* True when impl can run here (built in, and supported by this CPU). */

@@ -1,11 +1,12 @@
 /*
  * fuzz_utf8.c - libFuzzer target for ws/utf8.c. The input is the byte
  * stream to validate. ws_utf8_valid() and ws_utf8_feed(), and each of the
- * implementations behind it (scalar, SSSE3, AVX2, where the CPU has them),
- * must agree with the slow reference decoder in fuzz.h (verdict, index of
- * the first bad byte, "ends on a boundary"), whole and split at
- * data-derived offsets, and again behind a data-derived run of ASCII that
- * moves every byte to another offset of the 64-byte vector blocks.
+ * implementations behind it (scalar, SSSE3, AVX2, AVX-512, where the CPU
+ * has them), must agree with the slow reference decoder in fuzz.h
+ * (verdict, index of the first bad byte, "ends on a boundary"), whole and
+ * split at data-derived offsets, and again behind a data-derived run of
+ * ASCII that moves every byte to another offset of the 64-byte vector
+ * blocks and of the AVX-512 pass's masked tail.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -24,8 +25,8 @@
 
 /* Every implementation; ws_utf8_feed_impl() runs one this CPU lacks as
    the scalar one, which is then merely checked twice. */
-static const enum ws_utf8_impl impls[] = {WS_UTF8_AUTO, WS_UTF8_SCALAR,
-                                          WS_UTF8_SSSE3, WS_UTF8_AVX2};
+static const enum ws_utf8_impl impls[] = {
+    WS_UTF8_AUTO, WS_UTF8_SCALAR, WS_UTF8_SSSE3, WS_UTF8_AVX2, WS_UTF8_AVX512};
 
 #define NIMPLS (sizeof(impls) / sizeof(impls[0]))
 
