@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -531,6 +533,38 @@ static void test_mask_copy(void **state)
     free(orig);
 }
 
+/* Payloads that end right at a page followed by an inaccessible one, in
+   place and copied into another such page: the tails that would reach
+   into the next page take their own path, and nothing is read or written
+   past the end (it would fault). */
+static void test_mask_page_end(void **state)
+{
+    static const uint8_t key[4] = {0x55, 0xc3, 0x0f, 0xa8};
+    long page = sysconf(_SC_PAGESIZE);
+    uint8_t *map = mmap(NULL, (size_t)page * 4, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint8_t want[300];
+
+    (void)state;
+    assert_true(map != MAP_FAILED);
+    assert_int_equal(mprotect(map + page, (size_t)page, PROT_NONE), 0);
+    assert_int_equal(mprotect(map + 3 * page, (size_t)page, PROT_NONE), 0);
+    for (size_t f = 0; f < sizeof mask_impls / sizeof *mask_impls; f++)
+        for (size_t len = 0; len <= sizeof want; len++)
+            for (uint64_t off = 0; off < 4; off++) {
+                uint8_t *src = map + page - len, *dst = map + 3 * page - len;
+
+                for (size_t i = 0; i < len; i++)
+                    want[i] = src[i] = (uint8_t)(i * 13 + len);
+                ref_mask(want, len, key, off);
+                mask_impls[f](dst, src, len, key, off);
+                assert_memory_equal(dst, want, len);
+                mask_impls[f](src, src, len, key, off);
+                assert_memory_equal(src, want, len);
+            }
+    munmap(map, (size_t)page * 4);
+}
+
 /* In place (dst == src) over long payloads, for both implementations:
    each block is read before it is written. */
 static void test_mask_in_place_long(void **state)
@@ -836,6 +870,7 @@ int main(void)
         cmocka_unit_test(test_mask_chunks),
         cmocka_unit_test(test_mask_copy),
         cmocka_unit_test(test_mask_in_place_long),
+        cmocka_unit_test(test_mask_page_end),
         cmocka_unit_test(test_control_and_size),
         cmocka_unit_test(test_header_write_enospc),
         cmocka_unit_test(test_header_write_einval),

@@ -261,15 +261,42 @@ void ws_frame_mask_copy_portable(uint8_t *dst, const uint8_t *src, size_t len,
 
 #define AVX512_TARGET __attribute__((target("avx512f,avx512bw")))
 
-/* The tail of fewer than 64 bytes with a masked load and store: lanes
-   past len are neither read (no fault, no ASan report) nor written. */
+/* Whether the 64 bytes from p reach into the next 4 KiB page. */
+static inline bool crosses_page(const uint8_t *p)
+{
+    return ((uintptr_t)p & 4095u) > 4096u - 64u;
+}
+
+/*
+ * The tail of fewer than 64 bytes with a masked load and store: lanes
+ * past n are neither read (no fault, no ASan report) nor written. A
+ * masked-off lane in a page that is not mapped in (never touched, or a
+ * guard page) still costs a microcode assist of some 250 ns on current
+ * Intel cores, so a tail that would reach into the next page is done a
+ * word at a time instead: every step there is a multiple of 4, so the
+ * key phase stays put.
+ */
 AVX512_TARGET static inline void avx512_tail(uint8_t *dst, const uint8_t *src,
-                                             size_t n, __m512i kv)
+                                             size_t n, __m512i kv, uint32_t k32)
 {
     __mmask64 m = (__mmask64)((UINT64_C(1) << n) - 1u);
+    uint8_t key[4];
+    uint32_t w;
+    size_t i = 0;
 
-    _mm512_mask_storeu_epi8(
-        dst, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src), kv));
+    if (!crosses_page(src) && !crosses_page(dst)) {
+        _mm512_mask_storeu_epi8(
+            dst, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src), kv));
+        return;
+    }
+    for (; n - i >= sizeof w; i += sizeof w) {
+        memcpy(&w, src + i, sizeof w);
+        w ^= k32;
+        memcpy(dst + i, &w, sizeof w);
+    }
+    memcpy(key, &k32, sizeof key);
+    for (; i < n; i++)
+        dst[i] = (uint8_t)(src[i] ^ key[i & 3u]);
 }
 
 /* AVX-512: 256 bytes a round, then 64, then one masked tail. */
@@ -288,7 +315,7 @@ AVX512_TARGET static void avx512_mask_copy(uint8_t *dst, const uint8_t *src,
         _mm512_storeu_si512(dst + i,
                             _mm512_xor_si512(_mm512_loadu_si512(src + i), kv));
     if (i < len)
-        avx512_tail(dst + i, src + i, len - i, kv);
+        avx512_tail(dst + i, src + i, len - i, kv, k32);
 }
 
 /*
