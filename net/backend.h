@@ -28,8 +28,12 @@ int ws_backend_add(struct ws_backend *b, int fd, int events);
 int ws_backend_del(struct ws_backend *b, int fd, int events);
 
 /*
- * Wait up to timeout_ms (-1 forever) and store at most max ready
- * descriptors in out. Returns the count, 0 on timeout or EINTR, or -errno.
+ * Wait up to timeout_ms (-1 forever) and store at most max (>= 1) ready
+ * descriptors in out. Returns the count, 0 on timeout or EINTR, or -errno
+ * (-EINVAL for max < 1). Readiness is level-triggered: an fd left out
+ * because out was full is reported by a later poll while it stays ready,
+ * and successive polls must reach every ready fd, so a small max delays
+ * some fds by an iteration but starves none.
  */
 int ws_backend_poll(struct ws_backend *b, int timeout_ms,
                     struct ws_backend_event *out, int max);

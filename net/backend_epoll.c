@@ -72,22 +72,27 @@ int ws_backend_fd_limit(const struct ws_backend *b)
     return b->fd_limit;
 }
 
-/* Grow the mask table so that fd fits; new entries have no interest. */
+/* Grow the mask table so that fd fits, by a quarter or to fd + 1 as the
+   loop grows its watcher table; new entries have no interest. */
 static int epoll_grow(struct ws_backend *b, int fd)
 {
-    int n = b->nmasks > 64 ? b->nmasks : 64;
+    size_t old = (size_t)b->nmasks;
+    size_t n = old + old / 4;
     unsigned char *p;
 
-    while (n <= fd && n <= INT_MAX / 2)
-        n *= 2;
-    if (n <= fd)
-        n = INT_MAX;
-    p = realloc(b->masks, (size_t)n);
+    if (n < 64)
+        n = 64;
+    if (n <= (size_t)fd)
+        n = (size_t)fd + 1;
+    /* The caller checked fd < fd_limit <= INT_MAX. */
+    if (n > (size_t)b->fd_limit)
+        n = (size_t)b->fd_limit;
+    p = realloc(b->masks, n);
     if (p == NULL)
         return -ENOMEM;
-    memset(p + b->nmasks, 0, (size_t)(n - b->nmasks));
+    memset(p + old, 0, n - old);
     b->masks = p;
-    b->nmasks = n;
+    b->nmasks = (int)n;
     return 0;
 }
 

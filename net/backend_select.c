@@ -17,6 +17,8 @@ struct ws_backend {
     fd_set rset; /* master read interest */
     fd_set wset; /* master write interest */
     int max_fd;  /* highest fd in either set, -1 when both are empty */
+    int resume;  /* first fd of the next scan: the ready fd a full batch
+                    left out, or 0 */
 };
 
 /* Allocate a backend with empty master sets. */
@@ -29,6 +31,7 @@ struct ws_backend *ws_backend_create(void)
     FD_ZERO(&b->rset);
     FD_ZERO(&b->wset);
     b->max_fd = -1;
+    b->resume = 0;
     return b;
 }
 
@@ -72,8 +75,20 @@ int ws_backend_del(struct ws_backend *b, int fd, int events)
     return 0;
 }
 
-/* Wait with select() on copies of the master sets and report ready fds in
-   ascending order. */
+/* The WS_IO_* bits set for fd in the result sets. */
+static int select_ready(int fd, const fd_set *r, const fd_set *w)
+{
+    return (FD_ISSET(fd, r) ? WS_IO_READ : 0) |
+           (FD_ISSET(fd, w) ? WS_IO_WRITE : 0);
+}
+
+/*
+ * Wait with select() on copies of the master sets and report at most max
+ * ready fds, in ascending order from b->resume, wrapping around. A scan
+ * that fills out remembers the first ready fd it left out and the next
+ * one starts there: select is level-triggered, so that fd is reported
+ * again, and low fds that are always ready cannot starve high ones.
+ */
 int ws_backend_poll(struct ws_backend *b, int timeout_ms,
                     struct ws_backend_event *out, int max)
 {
@@ -81,22 +96,33 @@ int ws_backend_poll(struct ws_backend *b, int timeout_ms,
     fd_set w = b->wset;
     struct timeval tv;
     struct timeval *tvp = NULL;
+    int span = b->max_fd + 1;
+    int start = b->resume < span ? b->resume : 0;
     int n;
     int count = 0;
 
+    if (max < 1)
+        return -EINVAL;
     if (timeout_ms >= 0) {
         tv.tv_sec = timeout_ms / 1000;
         tv.tv_usec = (timeout_ms % 1000) * 1000;
         tvp = &tv;
     }
-    n = select(b->max_fd + 1, &r, &w, NULL, tvp);
+    n = select(span, &r, &w, NULL, tvp);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
-    for (int fd = 0; fd <= b->max_fd && count < n && count < max; fd++) {
-        int ev = (FD_ISSET(fd, &r) ? WS_IO_READ : 0) |
-                 (FD_ISSET(fd, &w) ? WS_IO_WRITE : 0);
+    b->resume = 0;
+    /* n counts bits, so an fd ready both ways counts twice: count < n only
+       ends the scan early once every ready fd is out. */
+    for (int k = 0; k < span && count < n; k++) {
+        int fd = start + k < span ? start + k : start + k - span;
+        int ev = select_ready(fd, &r, &w);
         if (ev == 0)
             continue;
+        if (count == max) {
+            b->resume = fd;
+            break;
+        }
         out[count].fd = fd;
         out[count].events = ev;
         count++;

@@ -21,22 +21,42 @@
 
 #define WS_IO_BOTH (WS_IO_READ | WS_IO_WRITE)
 
+/* Why WS_LOOP_BATCH is enough: the backends are level-triggered and fair
+   over successive polls (epoll_wait rotates through a longer ready list;
+   select's scan resumes where a cut-short one stopped), so the rest wait
+   an iteration and none starves. It is at least FD_SETSIZE because
+   ws_loop_process() collects a whole fd_set at once. */
+_Static_assert(WS_LOOP_BATCH >= FD_SETSIZE, "ready must hold an fd_set");
+
+/*
+ * One per fd number up to the highest watched, so every connection pays
+ * for one: 16 bytes on LP64. The callback is an index into the loop's
+ * table of distinct callbacks (a program has a handful) rather than an
+ * 8-byte pointer that would pad the struct to 24.
+ */
 struct ws_watcher {
-    ws_io_cb cb;
     void *arg;
     unsigned gen;   /* bumped on removal; tells a reused fd from its past */
+    uint16_t cb;    /* index into loop->cbs; meaningful while active */
     uint8_t events; /* current interest (WS_IO_*); 0 keeps an idle one */
     bool active;    /* registered with ws_loop_watch */
 };
 
+_Static_assert(sizeof(struct ws_watcher) <= sizeof(void *) + 8,
+               "a watcher is its arg and 8 bytes");
+
+/* Distinct callbacks a loop can hold: the watcher's index is 16 bits. */
+#define LOOP_MAX_CBS (UINT16_MAX + 1)
+
 struct ws_loop {
-    struct ws_backend *backend;     /* owned */
-    struct ws_watcher *watchers;    /* owned; indexed by fd */
-    struct ws_backend_event *ready; /* owned; one poll's results */
-    unsigned *ready_gen;            /* owned; watcher gen at poll time */
-    int nwatchers;                  /* entries in each of the 3 arrays */
-    int fd_limit;                   /* from the backend */
-    struct ws_timer **heap;         /* owned array; the timers are not */
+    struct ws_backend *backend;  /* owned */
+    struct ws_watcher *watchers; /* owned; indexed by fd */
+    int nwatchers;               /* entries in watchers */
+    int fd_limit;                /* from the backend */
+    ws_io_cb *cbs;               /* owned; every callback ever watched */
+    int ncbs;
+    int cbs_cap;
+    struct ws_timer **heap; /* owned array; the timers are not */
     size_t heap_len;
     size_t heap_cap;
     uint64_t next_timer_id; /* start order: FIFO among equal due times */
@@ -49,6 +69,11 @@ struct ws_loop {
        the former). */
     atomic_int stop_flag;
     _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "stop_flag must be lock-free");
+    /* One poll's results, and each one's watcher gen at poll time. Sized
+       by the batch, not by the fds: a table per fd would cost every idle
+       connection 12 bytes for what one poll uses. */
+    struct ws_backend_event ready[WS_LOOP_BATCH];
+    unsigned ready_gen[WS_LOOP_BATCH];
 };
 
 /* Map a backend's -errno to a WS_E* code. */
@@ -57,35 +82,34 @@ static int loop_backend_error(int rc)
     return rc == -ENOMEM ? WS_ENOMEM : WS_ESYS;
 }
 
-/* Grow the watcher table (and the per-poll arrays) so that fd fits. */
+/*
+ * Grow the watcher table so that fd fits: by a quarter, or to fd + 1 if
+ * that is more. The kernel hands out the lowest free fd, so the table is
+ * in use almost to its end; growing by a quarter keeps the unused tail,
+ * which every idle connection pays for, under a fifth of it (doubling
+ * leaves up to half), and growth stays amortised O(1).
+ */
 static int loop_grow(struct ws_loop *loop, int fd)
 {
-    int n = loop->nwatchers > 32 ? loop->nwatchers : 32;
+    size_t old = (size_t)loop->nwatchers;
+    size_t n = old + old / 4;
     void *p;
 
-    while (n <= fd && n <= INT_MAX / 2)
-        n *= 2;
-    /* Doubling stops short of an fd above INT_MAX / 2, which a backend
-       without FD_SETSIZE (epoll) may accept; the limit is above fd. */
-    if (n <= fd || n > loop->fd_limit)
-        n = loop->fd_limit;
-    /* Each array is at least nwatchers long whichever realloc fails, so
-       nwatchers only grows once all three have. */
-    p = realloc(loop->watchers, (size_t)n * sizeof(*loop->watchers));
+    if (n < 32)
+        n = 32;
+    if (n <= (size_t)fd)
+        n = (size_t)fd + 1;
+    /* The caller checked fd < fd_limit, so this still fits fd. */
+    if (n > (size_t)loop->fd_limit)
+        n = (size_t)loop->fd_limit;
+    if (n > SIZE_MAX / sizeof(*loop->watchers))
+        return WS_ENOMEM;
+    p = realloc(loop->watchers, n * sizeof(*loop->watchers));
     if (p == NULL)
         return WS_ENOMEM;
     loop->watchers = p;
-    memset(loop->watchers + loop->nwatchers, 0,
-           (size_t)(n - loop->nwatchers) * sizeof(*loop->watchers));
-    p = realloc(loop->ready, (size_t)n * sizeof(*loop->ready));
-    if (p == NULL)
-        return WS_ENOMEM;
-    loop->ready = p;
-    p = realloc(loop->ready_gen, (size_t)n * sizeof(*loop->ready_gen));
-    if (p == NULL)
-        return WS_ENOMEM;
-    loop->ready_gen = p;
-    loop->nwatchers = n;
+    memset(loop->watchers + old, 0, (n - old) * sizeof(*loop->watchers));
+    loop->nwatchers = (int)n;
     return 0;
 }
 
@@ -112,11 +136,38 @@ static int loop_set_interest(struct ws_loop *loop, int fd, int old, int new)
     return 0;
 }
 
+/* The index of cb in the loop's callback table, adding it if it is new;
+   a negative WS_E* code if the table cannot take it. */
+static int loop_cb_index(struct ws_loop *loop, ws_io_cb cb)
+{
+    int cap = loop->cbs_cap ? loop->cbs_cap * 2 : 8;
+    void *p;
+
+    for (int i = 0; i < loop->ncbs; i++) {
+        if (loop->cbs[i] == cb)
+            return i;
+    }
+    /* Entries are never removed: a callback is a function of the program,
+       so the table stays as small as the program's set of them. */
+    if (loop->ncbs == LOOP_MAX_CBS)
+        return WS_ENOMEM;
+    if (loop->ncbs == loop->cbs_cap) {
+        p = realloc(loop->cbs, (size_t)cap * sizeof(*loop->cbs));
+        if (p == NULL)
+            return WS_ENOMEM;
+        loop->cbs = p;
+        loop->cbs_cap = cap;
+    }
+    loop->cbs[loop->ncbs] = cb;
+    return loop->ncbs++;
+}
+
 /* Register or update fd's watcher and its backend interest. */
 int ws_loop_watch(struct ws_loop *loop, int fd, int events, ws_io_cb cb,
                   void *arg)
 {
     struct ws_watcher *w;
+    int cbi;
     int rc;
 
     if (fd < 0 || (events & ~WS_IO_BOTH) || (events && cb == NULL))
@@ -134,11 +185,15 @@ int ws_loop_watch(struct ws_loop *loop, int fd, int events, ws_io_cb cb,
         if (rc < 0)
             return rc;
     }
+    /* Before the backend: nothing to undo if the table is full. */
+    cbi = loop_cb_index(loop, cb);
+    if (cbi < 0)
+        return cbi;
     w = &loop->watchers[fd];
     rc = loop_set_interest(loop, fd, w->active ? w->events : 0, events);
     if (rc < 0)
         return rc;
-    w->cb = cb;
+    w->cb = (uint16_t)cbi;
     w->arg = arg;
     w->events = events;
     w->active = true;
@@ -176,7 +231,7 @@ void ws_loop_unwatch(struct ws_loop *loop, int fd)
     /* Removing interest cannot fail for select; for other backends the fd
        may already be closed, which removed it anyway. */
     (void)loop_set_interest(loop, fd, w->events, 0);
-    w->cb = NULL;
+    w->cb = 0;
     w->arg = NULL;
     w->events = 0;
     w->active = false;
@@ -268,14 +323,18 @@ static void heap_remove(struct ws_loop *loop, struct ws_timer *t)
     heap_fix(loop, i);
 }
 
-/* Make room for one more timer in the heap. */
+/* Make room for one more timer in the heap, growing it by a quarter: a
+   server arms one timer per connection, so the slack is paid for per
+   connection, as with the watcher table. */
 static int heap_reserve(struct ws_loop *loop)
 {
-    size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 16;
+    size_t cap = loop->heap_cap + loop->heap_cap / 4;
     void *p;
 
     if (loop->heap_len < loop->heap_cap)
         return 0;
+    if (cap < 16)
+        cap = 16;
     /* heap_index is 32 bits wide: a timer costs memory in its owner, so
        no real program comes near this. */
     if (cap > SIZE_MAX / sizeof(*loop->heap) || loop->heap_len >= UINT32_MAX)
@@ -409,7 +468,7 @@ static int loop_dispatch(struct ws_loop *loop, int n)
 
         if (!w->active || w->gen != loop->ready_gen[i] || ev == 0)
             continue;
-        w->cb(loop, fd, ev, w->arg);
+        loop->cbs[w->cb](loop, fd, ev, w->arg);
         if (fd != loop->pipe_rd)
             calls++;
     }
@@ -443,8 +502,7 @@ int ws_loop_run_once(struct ws_loop *loop, int timeout_ms)
     next = loop_next_timer(loop);
     if (next >= 0 && (timeout_ms < 0 || next < timeout_ms))
         timeout_ms = (int)next;
-    n = ws_backend_poll(loop->backend, timeout_ms, loop->ready,
-                        loop->nwatchers);
+    n = ws_backend_poll(loop->backend, timeout_ms, loop->ready, WS_LOOP_BATCH);
     if (n < 0)
         return WS_ESYS;
     ws_loop_update_time(loop);
@@ -534,7 +592,8 @@ int ws_loop_process(struct ws_loop *loop, const fd_set *r, const fd_set *w)
         return WS_EBUSY;
     ws_loop_update_time(loop);
     /* Collect first and dispatch afterwards, as run_once does, so that the
-       generation check covers fds closed and reused by callbacks. */
+       generation check covers fds closed and reused by callbacks. limit is
+       at most FD_SETSIZE, so ready has room for every fd. */
     for (int fd = 0; fd < limit; fd++) {
         const struct ws_watcher *wt = &loop->watchers[fd];
         int ev = 0;
@@ -613,8 +672,7 @@ int ws_loop_create(struct ws_loop **out)
 fail_backend:
     ws_backend_free(loop->backend);
     free(loop->watchers);
-    free(loop->ready);
-    free(loop->ready_gen);
+    free(loop->cbs);
 fail_loop:
     free(loop);
     return rc;
@@ -633,8 +691,7 @@ void ws_loop_destroy(struct ws_loop *loop)
         close(loop->pipe_wr);
     ws_backend_free(loop->backend);
     free(loop->watchers);
-    free(loop->ready);
-    free(loop->ready_gen);
+    free(loop->cbs);
     free(loop->heap);
     free(loop);
 }

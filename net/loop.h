@@ -13,6 +13,11 @@
 
 enum { WS_IO_READ = 1, WS_IO_WRITE = 2 };
 
+/* The most ready descriptors one iteration dispatches; the backend may
+   take fewer per poll. More wait for the next iteration: readiness is
+   level-triggered, and successive polls reach every ready descriptor. */
+#define WS_LOOP_BATCH (FD_SETSIZE > 1024 ? FD_SETSIZE : 1024)
+
 struct ws_loop;
 
 /* Called when fd is ready; events is a mask of WS_IO_READ/WS_IO_WRITE. */
@@ -58,8 +63,10 @@ int ws_loop_fd_limit(const struct ws_loop *loop);
  * Set the events watched on fd to events (0 removes the watcher) with cb
  * and arg. Returns 0, WS_EFDSET for fd >= the backend's limit (FD_SETSIZE
  * for select: such an fd must never reach an fd_set), WS_EINVAL for
- * fd < 0, unknown event bits or a NULL cb with events, WS_ENOMEM, or
- * WS_ESYS if the backend refused fd. On error nothing changes.
+ * fd < 0, unknown event bits or a NULL cb with events, WS_ENOMEM (also
+ * once 65536 distinct callbacks have been watched: the loop keeps each
+ * distinct cb once, for the life of the loop), or WS_ESYS if the backend
+ * refused fd. On error the watcher does not change.
  */
 int ws_loop_watch(struct ws_loop *loop, int fd, int events, ws_io_cb cb,
                   void *arg);
@@ -96,9 +103,9 @@ void ws_loop_timer_stop(struct ws_loop *loop, struct ws_timer *t);
 
 /*
  * Wait up to timeout_ms (-1 forever, capped by the next timer) and
- * dispatch ready descriptors and due timers. Returns the number of
- * callbacks made, WS_ESYS if the backend failed, or WS_EBUSY when called
- * from inside one of this loop's callbacks.
+ * dispatch ready descriptors (at most WS_LOOP_BATCH) and due timers.
+ * Returns the number of callbacks made, WS_ESYS if the backend failed, or
+ * WS_EBUSY when called from inside one of this loop's callbacks.
  */
 int ws_loop_run_once(struct ws_loop *loop, int timeout_ms);
 

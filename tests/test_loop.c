@@ -1,8 +1,9 @@
 /*
  * test_loop.c - unit tests for net/loop.c over the linked backend: timer
  * order and re-entrancy, fd readiness with socketpairs, removal during
- * dispatch, stop from a signal handler, the FD_SETSIZE limit (select only)
- * and the embedding calls. Every wait is bounded.
+ * dispatch, more ready fds than a batch, watcher table growth, stop from a
+ * signal handler, the FD_SETSIZE limit (select only), the embedding calls
+ * and the backend's own poll cap. Every wait is bounded.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +23,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "net/backend.h"
 #include "net/loop.h"
 #include "ws/ws.h"
 
@@ -662,6 +665,302 @@ static void test_fd_setsize_real_fd(void **state)
     (void)setrlimit(RLIMIT_NOFILE, &old);
 }
 
+/* Raise the soft fd limit to at least want if the hard one allows; *old
+   gets the limit to restore. Returns whether the soft limit is now at
+   least want. */
+static bool raise_nofile(rlim_t want, struct rlimit *old)
+{
+    struct rlimit rl;
+
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, old), 0);
+    rl = *old;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want &&
+        (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want)) {
+        rl.rlim_cur = want;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want;
+}
+
+/* n new fds for one file, each watched for reading with its own context;
+   returns how many it opened (fewer when fds run out or, for select,
+   reach FD_SETSIZE). */
+static int watch_dups(struct ws_loop *loop, int src, struct fctx *ctx, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int fd = fcntl(src, F_DUPFD_CLOEXEC, 0);
+
+        if (fd < 0 || fd >= ws_loop_fd_limit(loop)) {
+            if (fd >= 0)
+                close(fd);
+            return i;
+        }
+        ctx[i] = fctx_plain(fd);
+        assert_int_equal(ws_loop_watch(loop, fd, WS_IO_READ, io_cb, &ctx[i]),
+                         0);
+    }
+    return n;
+}
+
+/* Unwatch and close what watch_dups opened. */
+static void unwatch_dups(struct ws_loop *loop, struct fctx *ctx, int n)
+{
+    for (int i = 0; i < n; i++) {
+        /* Before close: epoll keeps a dup registered while any fd of the
+           file is open. */
+        ws_loop_unwatch(loop, ctx[i].fd);
+        close(ctx[i].fd);
+    }
+}
+
+/*
+ * More fds stay ready than one iteration dispatches (epoll takes a smaller
+ * batch per poll than WS_LOOP_BATCH, and here there are more than
+ * WS_LOOP_BATCH): no iteration makes more than WS_LOOP_BATCH calls, and
+ * every fd is called within a few iterations, although the ones called
+ * first stay ready all along. select only has FD_SETSIZE, which is at
+ * most WS_LOOP_BATCH, so there they all come in one iteration.
+ */
+static void test_fd_more_ready_than_batch(void **state)
+{
+    struct ws_loop *loop = *state;
+    int want = is_select(loop) ? FD_SETSIZE - 64 : WS_LOOP_BATCH + 300;
+    struct rlimit old;
+    struct fctx *ctx = calloc((size_t)want, sizeof(*ctx));
+    int sv[2], n, iters = 0, done = 0;
+
+    assert_non_null(ctx);
+    if (!raise_nofile((rlim_t)want + 64, &old)) {
+        print_message("skipped: cannot open %d fds\n", want + 64);
+        free(ctx);
+        skip();
+    }
+    make_pair(sv);
+    assert_int_equal(write(sv[1], "x", 1), 1);
+    n = watch_dups(loop, sv[0], ctx, want);
+    assert_int_equal(n, want);
+    while (done < n && iters < 20) {
+        int rc = ws_loop_run_once(loop, 1000);
+
+        assert_true(rc > 0 && rc <= WS_LOOP_BATCH);
+        iters++;
+        done = 0;
+        for (int i = 0; i < n; i++)
+            done += ctx[i].calls > 0;
+    }
+    assert_int_equal(done, n);
+    if (!is_select(loop))
+        assert_true(iters > 1);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(ctx[i].last_events, WS_IO_READ);
+    unwatch_dups(loop, ctx, n);
+    close_pair(sv);
+    free(ctx);
+    (void)setrlimit(RLIMIT_NOFILE, &old);
+}
+
+/* ws_loop_process() takes a whole fd_set in one call. */
+static void test_embed_process_full_set(void **state)
+{
+    struct ws_loop *loop = *state;
+    int want = FD_SETSIZE - 64;
+    struct rlimit old;
+    struct fctx *ctx = calloc((size_t)want, sizeof(*ctx));
+    fd_set r;
+    int sv[2], n;
+
+    assert_non_null(ctx);
+    if (!raise_nofile((rlim_t)FD_SETSIZE, &old)) {
+        free(ctx);
+        skip();
+    }
+    make_pair(sv);
+    n = watch_dups(loop, sv[0], ctx, want);
+    assert_int_equal(n, want);
+    FD_ZERO(&r);
+    for (int i = 0; i < n; i++) {
+        assert_true(ctx[i].fd < FD_SETSIZE);
+        FD_SET(ctx[i].fd, &r);
+    }
+    assert_int_equal(ws_loop_process(loop, &r, NULL), n);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(ctx[i].calls, 1);
+    unwatch_dups(loop, ctx, n);
+    close_pair(sv);
+    free(ctx);
+    (void)setrlimit(RLIMIT_NOFILE, &old);
+}
+
+/* What a numbered callback saw. */
+struct nctx {
+    int fd;
+    int calls;
+    int last_cb;
+    int last_events;
+};
+
+static void numbered(int fd, int events, void *arg, int k)
+{
+    struct nctx *c = arg;
+
+    assert_int_equal(fd, c->fd);
+    c->calls++;
+    c->last_cb = k;
+    c->last_events = events;
+}
+
+/* Ten distinct callbacks, more than the loop's first callback table
+   holds, each recording its number. */
+#define NUMBERED_CB(k)                                                         \
+    static void numbered_cb_##k(struct ws_loop *loop, int fd, int events,      \
+                                void *arg)                                     \
+    {                                                                          \
+        (void)loop;                                                            \
+        numbered(fd, events, arg, k);                                          \
+    }
+NUMBERED_CB(0)
+NUMBERED_CB(1)
+NUMBERED_CB(2)
+NUMBERED_CB(3)
+NUMBERED_CB(4)
+NUMBERED_CB(5)
+NUMBERED_CB(6)
+NUMBERED_CB(7)
+NUMBERED_CB(8)
+NUMBERED_CB(9)
+#undef NUMBERED_CB
+
+static const ws_io_cb numbered_cbs[] = {
+    numbered_cb_0, numbered_cb_1, numbered_cb_2, numbered_cb_3, numbered_cb_4,
+    numbered_cb_5, numbered_cb_6, numbered_cb_7, numbered_cb_8, numbered_cb_9,
+};
+#define NCB (int)(sizeof(numbered_cbs) / sizeof(numbered_cbs[0]))
+
+/* Check that watcher j of the first n was called once more, with its own
+   callback, arg and events; an idle one not at all. */
+static void check_ladder(const struct nctx *ctx, const int *before, int n,
+                         int idle)
+{
+    for (int j = 0; j < n; j++) {
+        if (j == idle) {
+            assert_int_equal(ctx[j].calls, before[j]);
+            continue;
+        }
+        assert_int_equal(ctx[j].calls, before[j] + 1);
+        assert_int_equal(ctx[j].last_cb, j % NCB);
+        assert_int_equal(ctx[j].last_events, j == 1 ? WS_IO_WRITE : WS_IO_READ);
+    }
+}
+
+/*
+ * Watchers at ever higher fds grow the table step by step (and the
+ * callback table past its first size): after each step every earlier
+ * watcher still has its callback, arg and events, an idle one stays idle,
+ * and set_events still finds them all.
+ */
+static void test_watcher_growth_keeps_earlier(void **state)
+{
+    static const int at[] = {40,  52,  70,  95,  130, 180,
+                             250, 340, 460, 620, 800, 1000};
+    enum { N = sizeof(at) / sizeof(at[0]) };
+    struct ws_loop *loop = *state;
+    struct nctx ctx[N];
+    int before[N];
+    struct rlimit old;
+    int sv[2], n;
+
+    if (!raise_nofile((rlim_t)FD_SETSIZE, &old))
+        skip();
+    make_pair(sv);
+    assert_int_equal(write(sv[1], "x", 1), 1);
+    memset(ctx, 0, sizeof(ctx));
+    for (n = 0; n < N; n++) {
+        /* The lowest free fd at or above at[n]: readable, and writable. */
+        int fd = fcntl(sv[0], F_DUPFD_CLOEXEC, at[n]);
+        int events = n == 1 ? WS_IO_WRITE : WS_IO_READ;
+
+        if (fd < 0 || fd >= ws_loop_fd_limit(loop))
+            break;
+        ctx[n].fd = fd;
+        assert_int_equal(
+            ws_loop_watch(loop, fd, events, numbered_cbs[n % NCB], &ctx[n]), 0);
+        if (n == 2)
+            assert_int_equal(ws_loop_set_events(loop, fd, 0), 0);
+        for (int j = 0; j <= n; j++)
+            before[j] = ctx[j].calls;
+        assert_int_equal(ws_loop_run_once(loop, 1000), n >= 2 ? n : n + 1);
+        check_ladder(ctx, before, n + 1, 2);
+    }
+    assert_true(n >= 8);
+    /* The idle one wakes up with its old callback; the first changes to
+       another callback. */
+    assert_int_equal(ws_loop_set_events(loop, ctx[2].fd, WS_IO_READ), 0);
+    assert_int_equal(
+        ws_loop_watch(loop, ctx[0].fd, WS_IO_READ, numbered_cbs[7], &ctx[0]),
+        0);
+    assert_int_equal(ws_loop_run_once(loop, 1000), n);
+    assert_int_equal(ctx[0].last_cb, 7);
+    assert_int_equal(ctx[2].calls, 1);
+    assert_int_equal(ctx[2].last_cb, 2);
+    for (int j = 0; j < n; j++) {
+        ws_loop_unwatch(loop, ctx[j].fd);
+        close(ctx[j].fd);
+    }
+    assert_int_equal(ws_loop_run_once(loop, 0), 0);
+    close_pair(sv);
+    (void)setrlimit(RLIMIT_NOFILE, &old);
+}
+
+/*
+ * The backend contract: a poll stores at most max events and never
+ * writes past them, and successive polls with everything still ready
+ * reach every fd (select resumes after a cut-short scan, epoll rotates its
+ * ready list), so a small max starves neither low fds nor high ones.
+ */
+static void test_backend_poll_cap_is_fair(void **state)
+{
+    enum { N = 10, MAX = 3 };
+    struct ws_backend *b = ws_backend_create();
+    struct ws_backend_event out[MAX + 1];
+    int sv[2], fds[N], seen[N] = {0};
+
+    (void)state;
+    assert_non_null(b);
+    make_pair(sv);
+    assert_int_equal(write(sv[1], "x", 1), 1);
+    for (int i = 0; i < N; i++) {
+        fds[i] = fcntl(sv[0], F_DUPFD_CLOEXEC, 0);
+        assert_true(fds[i] >= 0);
+        assert_int_equal(ws_backend_add(b, fds[i], WS_IO_READ), 0);
+    }
+    assert_int_equal(ws_backend_poll(b, 0, out, 0), -EINVAL);
+    /* ceil(N / MAX) polls, each full, cover all N. */
+    for (int p = 0; p < (N + MAX - 1) / MAX; p++) {
+        out[MAX].fd = -7;
+        assert_int_equal(ws_backend_poll(b, 1000, out, MAX), MAX);
+        assert_int_equal(out[MAX].fd, -7);
+        for (int k = 0; k < MAX; k++) {
+            int i = 0;
+
+            while (i < N && fds[i] != out[k].fd)
+                i++;
+            assert_true(i < N);
+            assert_int_equal(out[k].events, WS_IO_READ);
+            seen[i]++;
+        }
+    }
+    for (int i = 0; i < N; i++)
+        assert_true(seen[i] >= 1);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(ws_backend_del(b, fds[i], WS_IO_READ), 0);
+        close(fds[i]);
+    }
+    assert_int_equal(ws_backend_poll(b, 0, out, MAX), 0);
+    ws_backend_free(b);
+    close_pair(sv);
+}
+
 static struct ws_loop *volatile sig_loop;
 
 static void on_alarm(int sig)
@@ -831,12 +1130,16 @@ int main(void)
         T(test_fd_watch_new_in_callback),
         T(test_watch_errors),
         T(test_fd_setsize_real_fd),
+        T(test_fd_more_ready_than_batch),
+        T(test_watcher_growth_keeps_earlier),
         T(test_stop_from_signal),
         T(test_stop_from_timer),
         T(test_stop_keeps_errno_with_full_pipe),
         T(test_embed_fdset),
         T(test_embed_process),
         T(test_embed_stop),
+        T(test_embed_process_full_set),
+        cmocka_unit_test(test_backend_poll_cap_is_fair),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
