@@ -1,7 +1,9 @@
 /*
- * idmap.h - a hash map from connection ids (uint64_t, never 0) to
- * pointers: open addressing with linear probing and backward-shift
- * deletion. Not thread-safe by itself; the server guards it.
+ * idmap.h - a hash map from 64-bit ids (never 0) to the elements that
+ * hold them: open addressing with linear probing and backward-shift
+ * deletion. Intrusive: a slot is only the element's pointer, and an
+ * element's id is the uint64_t it holds at the map's key offset, so an
+ * entry costs one pointer. Not thread-safe by itself; the server guards it.
  */
 #ifndef WS_IDMAP_H
 #define WS_IDMAP_H
@@ -9,27 +11,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct ws_idmap_slot {
-    uint64_t id; /* 0: empty */
-    void *value;
-};
-
 struct ws_idmap {
-    struct ws_idmap_slot *slots; /* owned; capacity is a power of two */
-    size_t cap;
-    size_t len;
+    void **slots;      /* owned array of borrowed elements, NULL: empty */
+    size_t cap;        /* slots: 0 or a power of two */
+    size_t len;        /* elements in the map */
+    size_t key_offset; /* offset of the uint64_t id in each element */
 };
 
-/* A zero-filled struct is an empty map. Frees the slots. */
+/* Make m an empty map of elements that hold their id at key_offset (for
+   example offsetof(struct conn, id)). A zero-filled struct is an empty
+   map with key_offset 0. */
+void ws_idmap_init(struct ws_idmap *m, size_t key_offset);
+
+/* Free the slots; m stays an empty map with the same key offset. */
 void ws_idmap_free(struct ws_idmap *m);
 
-/* Insert id (not present yet, not 0). Returns 0 or WS_ENOMEM. */
-int ws_idmap_put(struct ws_idmap *m, uint64_t id, void *value);
+/*
+ * Insert elem under the id it holds, which must not be 0 or in the map
+ * yet. Lookups read the ids of the elements they pass, so each element
+ * must stay allocated, with its id unchanged, until it is deleted. Returns
+ * 0, WS_EINVAL (id 0) or WS_ENOMEM (the map is unchanged).
+ */
+int ws_idmap_put(struct ws_idmap *m, void *elem);
 
-/* The value for id, or NULL. */
+/* The element with this id, or NULL. */
 void *ws_idmap_get(const struct ws_idmap *m, uint64_t id);
 
-/* Remove id if present. */
+/* Remove the element with this id, if any. */
 void ws_idmap_del(struct ws_idmap *m, uint64_t id);
 
 #endif

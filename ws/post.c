@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,10 +29,15 @@ struct ws_post_item {
 
 static void on_wake(struct ws_loop *loop, int fd, int events, void *arg);
 
+/* s->ids reads each connection's id from the connection itself. */
+_Static_assert(sizeof(((struct ws_conn *)0)->id) == sizeof(uint64_t),
+               "ws_idmap reads a uint64_t id");
+
 int ws_post_init(struct ws_server *s)
 {
     int rc;
 
+    ws_idmap_init(&s->ids, offsetof(struct ws_conn, id));
     if (pthread_mutex_init(&s->post_lock, NULL) != 0)
         return WS_ESYS;
     if (pipe2(s->wake_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
@@ -74,7 +80,7 @@ int ws_post_register(struct ws_conn *c)
     int rc;
 
     pthread_mutex_lock(&s->post_lock);
-    rc = ws_idmap_put(&s->ids, c->id, c);
+    rc = ws_idmap_put(&s->ids, c);
     pthread_mutex_unlock(&s->post_lock);
     return rc;
 }
