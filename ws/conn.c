@@ -18,6 +18,7 @@
 #define WRITE_PER_WAKE (1u << 20)   /* fairness: bytes per flush */
 #define READ_PAUSE_BYTES (1u << 20) /* stop reading while this much waits */
 #define IDLE_BUF_KEEP 0u            /* idle connections keep no buffers */
+#define SPARE_OUT_MAX 16384u        /* the largest output buffer kept spare */
 
 static void on_io(struct ws_loop *loop, int fd, int events, void *arg);
 static void on_timer(struct ws_loop *loop, struct ws_timer *t, void *arg);
@@ -212,6 +213,37 @@ static void after_session(struct ws_conn *c)
     ws_server_want_flush(c);
 }
 
+/*
+ * The server keeps one emptied output buffer for the next connection that
+ * queues output: echoing small messages then costs no malloc and free per
+ * event, and an idle connection still holds no buffer. Borrowed before a
+ * send, handed back (or freed) once the output is empty again.
+ */
+static void out_borrow(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+
+    if (c->out.data == NULL && s->spare_out.data != NULL) {
+        c->out = s->spare_out;
+        s->spare_out = (struct ws_buf){0};
+    }
+}
+
+static void out_release(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+
+    if (ws_buf_size(&c->out) > 0)
+        return;
+    if (s->spare_out.data == NULL && c->out.cap <= SPARE_OUT_MAX) {
+        ws_buf_clear(&c->out);
+        s->spare_out = c->out;
+        c->out = (struct ws_buf){0};
+        return;
+    }
+    ws_buf_shrink(&c->out, IDLE_BUF_KEEP);
+}
+
 /* Write what the socket takes, up to the per-wake budget. */
 static void flush(struct ws_conn *c)
 {
@@ -232,7 +264,7 @@ static void flush(struct ws_conn *c)
         budget -= (size_t)w;
     }
     if (ws_buf_size(&c->out) == 0) {
-        ws_buf_shrink(&c->out, IDLE_BUF_KEEP);
+        out_release(c);
         if (c->drain_armed) {
             struct ws_server *s = c->srv;
 
@@ -745,10 +777,12 @@ static int conn_send_as(struct ws_conn *c, uint8_t opcode, const void *data,
 
     if (rc < 0)
         return rc;
+    out_borrow(c);
     rc = ws_session_send_direct(&c->session, &c->out, opcode, data, len,
                                 checked, write_now, c);
     if (rc == 0 && ws_buf_size(&c->out) >= c->srv->cfg.drain_threshold_bytes)
         c->drain_armed = true;
+    out_release(c); /* when it was all written at once, or refused */
     after_session(c);
     return rc;
 }
@@ -801,7 +835,9 @@ int ws_conn_close(struct ws_conn *c, int code, const char *reason)
         return rc;
     if (code < 0 || code > 65535)
         return WS_EINVAL;
+    out_borrow(c);
     rc = ws_session_close(&c->session, &c->out, (uint16_t)code, reason, len);
+    out_release(c);
     after_session(c);
     return rc;
 }
@@ -814,9 +850,11 @@ static int send_part(struct ws_conn *c, enum ws_session_part part,
 
     if (rc < 0)
         return rc;
+    out_borrow(c);
     rc = ws_session_send_part(&c->session, &c->out, part, opcode, data, len);
     if (rc == 0 && ws_buf_size(&c->out) >= c->srv->cfg.drain_threshold_bytes)
         c->drain_armed = true;
+    out_release(c);
     after_session(c);
     return rc;
 }

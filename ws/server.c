@@ -133,6 +133,7 @@ static void free_server(struct ws_server *s)
         ws_loop_destroy(s->loop);
     }
     free(s->read_buf);
+    ws_buf_free(&s->spare_out);
     free(s->host);
     free(s->port);
     free_list(s->paths);

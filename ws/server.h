@@ -92,6 +92,7 @@ struct ws_server {
     struct ws_conn *flush_list; /* to write out after this event */
     struct ws_conn *dead_list;  /* torn down, to free */
     uint8_t *read_buf;          /* owned, WS_READ_SHARED bytes: see conn.c */
+    struct ws_buf spare_out;    /* owned: an emptied output buffer (conn.c) */
     int depth;                  /* > 0 while a user callback runs */
     uint64_t next_id;           /* the id of the next connection */
     struct ws_server_timer *timers; /* the application's, to free */
