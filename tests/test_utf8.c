@@ -2,8 +2,9 @@
  * test_utf8.c - unit tests for ws/utf8.c: RFC 3629 vectors, Markus Kuhn's
  * UTF-8 stress test as transcribed in Autobahn's case 6, every way of
  * cutting each vector into pieces, every code point, a randomized
- * cross-check against a slow reference decoder written here, and inputs
- * placed against unmapped pages.
+ * cross-check against a slow reference decoder written here, inputs
+ * placed against unmapped pages, and the fused unmask-and-check path
+ * checked against the two passes it replaces.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1352,6 +1353,408 @@ static void test_vector_guard_pages(void **state)
     assert_int_equal(munmap(map, 3 * pg), 0);
 }
 
+/*
+ * The fused path, ws_utf8_unmask_prefix(): a differential check against
+ * the two passes it replaces. A text is masked with a random key at a
+ * random key phase; v is first brought to where a first part of the text
+ * leaves it (mid-character too); then the fused call, the caller's two
+ * passes over the rest, and the plain two passes over the whole must
+ * agree on the code, the bad index, the final state and the bytes.
+ */
+
+/* The reference unmask (RFC 6455 §5.3): p[i] ^= key[(offset + i) % 4]. */
+static void ref_mask(uint8_t *p, size_t n, const uint8_t key[4],
+                     uint64_t offset)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(p[i] ^ key[(offset + i) % 4]);
+}
+
+/* A random key and key phase; sometimes a key that flips no high bit or
+   every one, and an offset past 32 bits. */
+static void random_key(uint64_t *s, uint8_t key[4], uint64_t *offset)
+{
+    uint64_t r = rng_next(s);
+
+    memcpy(key, &r, 4);
+    if ((r >> 32) % 8 == 0)
+        memset(key, 0, 4); /* an all-zero key: the text goes as it is */
+    else if ((r >> 32) % 8 == 1)
+        memset(key, 0x80, 4);
+    *offset = rng_next(s) % 8 == 0 ? (UINT64_C(1) << 40) + (r >> 60)
+                                   : (r >> 40) % 4096;
+}
+
+/* One fused call's inputs: text[0..len) fed plainly up to pre, then
+   masked from pre on and placed at align of its own allocation. */
+struct fused_case {
+    const uint8_t *text;
+    size_t len, pre, align;
+    uint8_t key[4];
+    uint64_t offset; /* key phase of text[pre] */
+};
+
+/* How many fused calls returned a non-empty prefix: the tests below check
+   that the vector path ran at all where the CPU has it. */
+static size_t fused_hits;
+
+/*
+ * Check impl's fused call on one case against the plain two passes, as
+ * the block comment above says; label names the case on failure. Also:
+ * right after the call, bytes from r on are still masked and v is where
+ * feeding the r unmasked bytes leaves it.
+ */
+static void check_fused_impl(const char *label, enum ws_utf8_impl impl,
+                             const char *name, const struct fused_case *fc)
+{
+    size_t n = fc->len - fc->pre, r, bad1 = SIZE_MAX, bad2 = SIZE_MAX;
+    const uint8_t *plain = fc->text + fc->pre;
+    uint8_t *buf = malloc(fc->align + n + 1), *m = buf + 1 + fc->align;
+    uint8_t *masked = malloc(n + 1);
+    struct ws_utf8 v1 = {0}, v2 = {0}, v3;
+    int rc1, rc2, rc3;
+
+    assert_non_null(buf);
+    assert_non_null(masked);
+    if (n > 0)
+        memcpy(masked, plain, n);
+    ref_mask(masked, n, fc->key, fc->offset);
+    /* The first part, plain, into both states (no error may be in it). */
+    assert_int_equal(ws_utf8_feed(&v1, fc->text, fc->pre, NULL), 0);
+    v2 = v1;
+    if (n > 0)
+        memcpy(m, masked, n);
+    r = ws_utf8_unmask_prefix_impl(impl, &v1, m, n, fc->key, fc->offset);
+    if (r > n || (n > 0 && memcmp(m + r, masked + r, n - r) != 0) ||
+        (r > 0 && memcmp(m, plain, r) != 0))
+        fail_msg("%s (%s, pre %zu, %zu bytes, align %zu): prefix %zu, bytes "
+                 "wrong",
+                 label, name, fc->pre, n, fc->align, r);
+    /* v1 must be where feeding the r bytes leaves v. */
+    v3 = v2;
+    rc3 = ws_utf8_feed(&v3, plain, r, NULL);
+    if (rc3 != 0 || memcmp(&v1, &v3, sizeof v1) != 0)
+        fail_msg("%s (%s, pre %zu, %zu bytes): prefix %zu, state %d, fed %d",
+                 label, name, fc->pre, n, r, (int)v1.state, (int)v3.state);
+    if (r > 0)
+        fused_hits++;
+    /* The caller's second step, and the plain two passes. */
+    ref_mask(m + r, n - r, fc->key, fc->offset + r);
+    rc1 = ws_utf8_feed(&v1, m + r, n - r, &bad1);
+    rc2 = ws_utf8_feed(&v2, plain, n, &bad2);
+    if (rc1 != rc2 || (rc1 != 0 && r + bad1 != bad2) ||
+        (rc1 == 0 && memcmp(&v1, &v2, sizeof v1) != 0) ||
+        (n > 0 && memcmp(m, plain, n) != 0))
+        fail_msg("%s (%s, pre %zu, %zu bytes, align %zu): prefix %zu, rc %d "
+                 "bad %zu; want rc %d bad %zu",
+                 label, name, fc->pre, n, fc->align, r, rc1, r + bad1, rc2,
+                 bad2);
+    free(masked);
+    free(buf);
+}
+
+/* check_fused_impl() for every implementation this CPU has. */
+static void check_fused(const char *label, const struct fused_case *fc)
+{
+    for (size_t k = 0; k < NIMPLS; k++)
+        if (ws_utf8_impl_available(impls[k].impl))
+            check_fused_impl(label, impls[k].impl, impls[k].name, fc);
+    /* The public entry point too. */
+    {
+        struct ws_utf8 v = {0};
+        size_t n = fc->len - fc->pre, r;
+        uint8_t *m = malloc(n + 1);
+
+        assert_non_null(m);
+        if (n > 0)
+            memcpy(m, fc->text + fc->pre, n);
+        ref_mask(m, n, fc->key, fc->offset);
+        assert_int_equal(ws_utf8_feed(&v, fc->text, fc->pre, NULL), 0);
+        r = ws_utf8_unmask_prefix(&v, m, n, fc->key, fc->offset);
+        ref_mask(m + r, n - r, fc->key, fc->offset + r);
+        if (n > 0 && memcmp(m, fc->text + fc->pre, n) != 0)
+            fail_msg("%s: ws_utf8_unmask_prefix() unmasked wrongly", label);
+        free(m);
+    }
+}
+
+/* The fused check for text[0..len) with random keys: fed from the start,
+   and after a first part that ends inside a character when there is one
+   in the first 200 bytes, otherwise a few bytes in. */
+static void check_fused_text(const char *label, const uint8_t *text, size_t len,
+                             uint64_t *seed)
+{
+    struct fused_case fc = {text, len, 0, 0, {0}, 0};
+    size_t pre = 0;
+
+    random_key(seed, fc.key, &fc.offset);
+    fc.align = (size_t)(rng_next(seed) % 64);
+    check_fused(label, &fc);
+    while (pre < len && pre < 200 && (text[pre] & 0xC0) != 0x80)
+        pre++;
+    if (pre == len || pre == 200)
+        pre = len < 5 ? len : 5;
+    /* The first part must hold no bad byte: stop it before one. */
+    {
+        struct ws_utf8 v = {0};
+        size_t bad = SIZE_MAX;
+
+        if (ws_utf8_feed(&v, text, pre, &bad) != 0)
+            pre = bad;
+    }
+    fc.pre = pre;
+    random_key(seed, fc.key, &fc.offset);
+    fc.align = (size_t)(rng_next(seed) % 64);
+    check_fused(label, &fc);
+}
+
+/* Valid texts of every length 0-700 and each character kind, and the same
+   cut one to three bytes short (which may end inside a character). */
+static void test_fused_every_length(void **state)
+{
+    uint64_t seed = UINT64_C(0x6A09E667F3BCC908);
+    uint8_t buf[700];
+
+    (void)state;
+    fused_hits = 0;
+    for (int kind = 0; kind <= 4; kind++) {
+        fill_kind(buf, sizeof buf, kind);
+        for (size_t len = 0; len <= sizeof buf; len++)
+            for (size_t cut = 0; cut < 4 && cut <= len; cut++)
+                check_fused_text("every length", buf, len - cut, &seed);
+    }
+    if (ws_utf8_impl_available(WS_UTF8_AVX512))
+        assert_true(fused_hits > 1000);
+}
+
+/*
+ * A bad byte (or bad sequence) with its bad byte at every position up to
+ * 700, in valid text of each kind, with nothing, one byte, 70 bytes or
+ * enough to reach 700 after it: in every block of a group of four, in the
+ * single blocks, just before and after the end of the walk.
+ */
+static void test_fused_bad_bytes(void **state)
+{
+    static const size_t afters[] = {0, 1, 70, 700};
+    uint64_t seed = UINT64_C(0xBB67AE8584CAA73B);
+    uint8_t buf[1500];
+
+    (void)state;
+    for (int kind = 0; kind <= 1; kind++)
+        for (size_t s = 0; s < NBAD_SEQS; s++)
+            for (size_t at = 0; at < 700; at++) {
+                const struct bad_seq *b = &bad_seqs[s];
+                size_t nb = strlen(b->bytes);
+
+                if (at < b->bad)
+                    continue;
+                /* Away from block edges, a sample of the positions. */
+                if (at % 64 > 4 && at % 64 < 59 && rng_next(&seed) % 8 != 0)
+                    continue;
+                for (size_t a = 0; a < 4; a++) {
+                    size_t pos = at - b->bad;
+                    size_t after = afters[a] == 700 ? 700 - at : afters[a];
+                    size_t len = pos + nb + after;
+
+                    fill_kind(buf, pos, kind);
+                    memcpy(buf + pos, b->bytes, nb);
+                    fill_kind(buf + pos + nb, after, kind);
+                    check_fused_text(b->label, buf, len, &seed);
+                }
+            }
+}
+
+/*
+ * v entering mid-character: each cut character fed plainly, then its rest
+ * (or a bad byte in place of each byte of it) and text, masked. Also
+ * characters left open at the end of the walk and at every block
+ * boundary, then ASCII.
+ */
+static void test_fused_open_characters(void **state)
+{
+    uint64_t seed = UINT64_C(0x3C6EF372FE94F82B);
+    uint8_t buf[800];
+
+    (void)state;
+    for (int kind = 0; kind <= 1; kind++)
+        for (size_t c = 0; c < NOPEN_CHARS; c++) {
+            size_t n = strlen(open_chars[c].cut);
+            size_t r = strlen(open_chars[c].rest);
+
+            for (size_t len = 64; len <= 400; len += 1 + len / 64) {
+                struct fused_case fc = {buf, 0, n, 0, {0}, 0};
+
+                memcpy(buf, open_chars[c].cut, n);
+                memcpy(buf + n, open_chars[c].rest, r);
+                fill_kind(buf + n + r, len, kind);
+                fc.len = n + r + len;
+                for (size_t bad = 0; bad <= r; bad++) {
+                    uint8_t keep = buf[n + (bad < r ? bad : 0)];
+
+                    if (bad < r) /* ASCII where a tail must be */
+                        buf[n + bad] = 'z';
+                    random_key(&seed, fc.key, &fc.offset);
+                    fc.align = (size_t)(rng_next(&seed) % 64);
+                    check_fused("open character", &fc);
+                    buf[n + (bad < r ? bad : 0)] = keep;
+                }
+            }
+            /* Open at each block boundary and at the end, then ASCII. */
+            for (size_t at = 64; at <= 640; at += 64)
+                for (size_t k = 0; k <= 130; k += 1 + k / 2) {
+                    fill_kind(buf, at - n, kind);
+                    memcpy(buf + at - n, open_chars[c].cut, n);
+                    memset(buf + at, 'q', k);
+                    check_fused_text("open, then ASCII", buf, at + k, &seed);
+                    memcpy(buf + at, open_chars[c].rest, r);
+                    memset(buf + at + r, 'q', k);
+                    check_fused_text("finished, then ASCII", buf, at + r + k,
+                                     &seed);
+                }
+        }
+}
+
+/* Random texts of up to 700 bytes, three quarters damaged, with random
+   keys, phases, alignments and first parts. */
+static void test_fused_random(void **state)
+{
+    uint64_t seed = UINT64_C(0xA54FF53A5F1D36F1);
+    uint8_t buf[700];
+
+    (void)state;
+    for (unsigned i = 0; i < 20000; i++) {
+        size_t len = gen_text(&seed, buf, sizeof buf);
+        struct fused_case fc = {buf, 0, 0, 0, {0}, 0};
+        struct ws_utf8 v = {0};
+        size_t bad = SIZE_MAX;
+
+        if (i % 4 != 0)
+            len = corrupt(&seed, buf, len);
+        fc.len = len;
+        fc.pre = (size_t)(rng_next(&seed) % (len + 1));
+        if (ws_utf8_feed(&v, buf, fc.pre, &bad) != 0)
+            fc.pre = bad;
+        random_key(&seed, fc.key, &fc.offset);
+        fc.align = (size_t)(rng_next(&seed) % 64);
+        check_fused("random text", &fc);
+    }
+}
+
+/* Large texts (64 KiB to 1 MiB, odd lengths too): valid, and with a bad
+   byte in the first group, in the middle and near the end. */
+static void test_fused_large(void **state)
+{
+    static const size_t lens[] = {65536, 65536 + 200, 262144 + 63, 1 << 20};
+    uint64_t seed = UINT64_C(0x510E527FADE682D1);
+    uint8_t *buf = malloc((size_t)1 << 20);
+
+    (void)state;
+    assert_non_null(buf);
+    for (size_t l = 0; l < sizeof lens / sizeof lens[0]; l++) {
+        size_t len = lens[l];
+        size_t ats[4] = {SIZE_MAX, 200, len / 2 + 1, len - 70};
+
+        for (size_t a = 0; a < 4; a++) {
+            size_t i = 0;
+
+            /* Mixed text with 3- and 4-byte characters across blocks. */
+            while (i < len)
+                i += gen_text(&seed, buf + i, len - i < 700 ? len - i : 700);
+            if (ats[a] != SIZE_MAX)
+                buf[ats[a]] = 0xFF;
+            check_fused_text("large text", buf, len, &seed);
+        }
+    }
+    free(buf);
+}
+
+/* Text that ends at or just before an unmapped page, or starts right
+   after one: the fused walk loads and stores only inside it. */
+static void test_fused_guard_pages(void **state)
+{
+    static const size_t gaps[] = {0, 1, 3, 63, 64};
+    uint64_t seed = UINT64_C(0x1F83D9ABFB41BD6B);
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    uint8_t *map = mmap(NULL, 3 * pg, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uint8_t text[600];
+
+    (void)state;
+    assert_true(map != MAP_FAILED);
+    assert_int_equal(mprotect(map, pg, PROT_NONE), 0);
+    assert_int_equal(mprotect(map + 2 * pg, pg, PROT_NONE), 0);
+    for (size_t g = 0; g < sizeof gaps / sizeof gaps[0]; g++)
+        for (size_t len = 0; len <= sizeof text; len += 1 + len / 32) {
+            uint8_t *at[2] = {map + 2 * pg - gaps[g] - len, map + pg};
+            uint8_t key[4];
+            uint64_t offset;
+
+            fill_kind(text, len, (int)(len % 5));
+            if (len > 0 && g % 2)
+                text[len - 1] = 0xC3; /* open at the end */
+            for (size_t k = 0; k < 2; k++) {
+                struct ws_utf8 v = {0}, w = {0};
+                size_t r;
+
+                random_key(&seed, key, &offset);
+                memcpy(at[k], text, len);
+                ref_mask(at[k], len, key, offset);
+                r = ws_utf8_unmask_prefix_impl(WS_UTF8_AVX512, &v, at[k], len,
+                                               key, offset);
+                ref_mask(at[k] + r, len - r, key, offset + r);
+                assert_int_equal(ws_utf8_feed(&v, at[k] + r, len - r, NULL),
+                                 ws_utf8_feed(&w, text, len, NULL));
+                assert_int_equal(v.state, w.state);
+                assert_memory_equal(at[k], text, len);
+            }
+        }
+    assert_int_equal(munmap(map, 3 * pg), 0);
+}
+
+/* The cases with no fused prefix: other implementations, short input, a
+   rejected state, an open character that the bytes do not finish. */
+static void test_fused_edges(void **state)
+{
+    static const uint8_t key[4] = {0x12, 0x34, 0x56, 0x78};
+    struct ws_utf8 v = {0};
+    uint8_t buf[128], want[128];
+    bool avx512 = ws_utf8_impl_available(WS_UTF8_AVX512);
+
+    (void)state;
+    memset(buf, 'a', sizeof buf);
+    ref_mask(buf, sizeof buf, key, 0);
+    memcpy(want, buf, sizeof buf);
+    assert_int_equal(ws_utf8_unmask_prefix(&v, NULL, 0, key, 0), 0);
+    assert_int_equal(ws_utf8_unmask_prefix(&v, buf, 63, key, 0), 0);
+    for (size_t k = 0; k < NIMPLS; k++) {
+        bool fused = avx512 && (impls[k].impl == WS_UTF8_AVX512 ||
+                                impls[k].impl == WS_UTF8_AUTO);
+
+        if (fused)
+            continue;
+        assert_int_equal(ws_utf8_unmask_prefix_impl(impls[k].impl, &v, buf,
+                                                    sizeof buf, key, 0),
+                         0);
+    }
+    assert_memory_equal(buf, want, sizeof buf);
+    /* A rejected state stays so; the caller's feed reports it. */
+    v.state = 0;
+    assert_int_equal(ws_utf8_feed(&v, (const uint8_t *)"\xFF", 1, NULL),
+                     WS_EUTF8);
+    assert_int_equal(ws_utf8_unmask_prefix(&v, buf, sizeof buf, key, 0), 0);
+    assert_memory_equal(buf, want, sizeof buf);
+    /* An open E2 that ASCII does not finish: nothing is taken. */
+    ws_utf8_reset(&v);
+    assert_int_equal(ws_utf8_feed(&v, (const uint8_t *)"\xE2", 1, NULL), 0);
+    assert_int_equal(ws_utf8_unmask_prefix(&v, buf, sizeof buf, key, 0), 0);
+    assert_memory_equal(buf, want, sizeof buf);
+    assert_false(ws_utf8_complete(&v));
+    /* ASCII from a boundary: all whole blocks, here all of it. */
+    ws_utf8_reset(&v);
+    assert_int_equal(ws_utf8_unmask_prefix(&v, buf, sizeof buf, key, 0),
+                     avx512 ? sizeof buf : 0);
+}
+
 /* The scalar automaton is always there; say which vector paths ran. */
 static void test_vector_impls(void **state)
 {
@@ -1390,6 +1793,13 @@ int main(void)
         cmocka_unit_test(test_vector_cut_at_end),
         cmocka_unit_test(test_vector_open_before_ascii),
         cmocka_unit_test(test_vector_guard_pages),
+        cmocka_unit_test(test_fused_every_length),
+        cmocka_unit_test(test_fused_bad_bytes),
+        cmocka_unit_test(test_fused_open_characters),
+        cmocka_unit_test(test_fused_random),
+        cmocka_unit_test(test_fused_large),
+        cmocka_unit_test(test_fused_guard_pages),
+        cmocka_unit_test(test_fused_edges),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

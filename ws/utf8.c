@@ -2,9 +2,11 @@
  * utf8.c - incremental UTF-8 validation: a table-driven automaton over the
  * UTF8-octets table of RFC 3629 §4, and on x86 an SSSE3, AVX2 or AVX-512
  * block validator (chosen once per process) that vouches for a prefix the
- * automaton then need not walk. It rejects a sequence at the first byte
- * that makes it invalid, even across calls. Pure: it must never do I/O,
- * allocate, or keep state outside struct ws_utf8 except the CPU choice.
+ * automaton then need not walk; the AVX-512 one can also unmask masked
+ * text (RFC 6455 §5.3) in the same walk. It rejects a sequence at the
+ * first byte that makes it invalid, even across calls. Pure: it must never
+ * do I/O, allocate, or keep state outside struct ws_utf8 except the CPU
+ * choice.
  */
 #include "ws/utf8.h"
 
@@ -721,17 +723,15 @@ AVX512_TARGET static inline size_t avx512_bad1(const struct avx512_consts *c,
 }
 
 /*
- * As avx512_bad1() for the four blocks at p (bytes 0-255), with one ASCII
- * test and one error test for all four: per block, those two tests would
- * be a sixth of the vector work.
+ * As avx512_bad1() for the four consecutive blocks b0-b3 (bytes 0-255),
+ * with one ASCII test and one error test for all four: per block, those
+ * two tests would be a sixth of the vector work.
  */
 AVX512_TARGET static inline size_t avx512_bad4(const struct avx512_consts *c,
-                                               const uint8_t *p, __m512i prev)
+                                               __m512i b0, __m512i b1,
+                                               __m512i b2, __m512i b3,
+                                               __m512i prev)
 {
-    __m512i b0 = _mm512_loadu_si512((const void *)p);
-    __m512i b1 = _mm512_loadu_si512((const void *)(p + BLOCK));
-    __m512i b2 = _mm512_loadu_si512((const void *)(p + 2 * BLOCK));
-    __m512i b3 = _mm512_loadu_si512((const void *)(p + 3 * BLOCK));
     /* vpternlogd 0xFE is a OR b OR c. */
     __m512i any =
         _mm512_or_si512(_mm512_ternarylogic_epi32(b0, b1, b2, 0xFE), b3);
@@ -775,7 +775,11 @@ AVX512_TARGET static size_t avx512_prefix(const uint8_t *p, size_t len)
     }
     avx512_consts_init(&c);
     for (; len - i >= 4 * BLOCK; i += 4 * BLOCK) {
-        q = avx512_bad4(&c, p + i, prev);
+        q = avx512_bad4(&c, _mm512_loadu_si512((const void *)(p + i)),
+                        _mm512_loadu_si512((const void *)(p + i + BLOCK)),
+                        _mm512_loadu_si512((const void *)(p + i + 2 * BLOCK)),
+                        _mm512_loadu_si512((const void *)(p + i + 3 * BLOCK)),
+                        prev);
         if (q != NO_FLAG)
             return boundary_before(p, i + q);
         prev = _mm512_loadu_si512((const void *)(p + i + 3 * BLOCK));
@@ -792,6 +796,155 @@ AVX512_TARGET static size_t avx512_prefix(const uint8_t *p, size_t len)
     if (q == NO_FLAG)
         return len;
     return boundary_before(p, i + (q < len - i ? q : len - i));
+}
+
+/*
+ * The fused pass of ws_utf8_unmask_prefix(): unmasking (RFC 6455 §5.3)
+ * and checking in one walk, so that the stores of the unmasked bytes
+ * overlap with the check instead of making a pass of their own. Each
+ * block is loaded, XORed with the key and stored back, then checked from
+ * the register as avx512_prefix() checks it; every step is a multiple of
+ * 64 bytes, so one key vector serves the whole walk.
+ *
+ * The stores run ahead of the check: a group of four blocks is stored
+ * before its flags are known, and the prefix then ends at the character
+ * boundary before the first flag, up to three bytes before the group. So
+ * the pass stops in three steps:
+ *   1. find the first flagged byte q, as avx512_prefix() does;
+ *   2. take the start of the last character before q (boundary_before()
+ *      reads bytes already unmasked, as the automaton needs them);
+ *   3. XOR the bytes from there to the end of what was stored once more,
+ *      which gives them back their masked values, so that the caller's
+ *      ws_frame_mask() over the rest XORs each byte exactly once.
+ * Step 3 runs only on bad text, or on a character cut by the end of the
+ * walk (at most three bytes). Only whole blocks are walked: the partial
+ * last block, which would need a masked store kept inside the input's
+ * pages (see avx512_load_last()), is left to the caller's two passes.
+ */
+
+/*
+ * The key as it falls on a buffer whose first byte is payload byte offset
+ * (RFC 6455 §5.3: byte i is XORed with key[i % 4]): the key rotated by
+ * offset % 4, as a native 32-bit word, so that the word's byte j (in
+ * memory order) falls on bytes j, j + 4, ... of the buffer.
+ */
+static uint32_t key_word(const uint8_t key[4], uint64_t offset)
+{
+    uint8_t twice[8];
+    uint32_t kw;
+
+    memcpy(twice, key, 4);
+    memcpy(twice + 4, key, 4);
+    memcpy(&kw, twice + (offset & 3u), sizeof kw);
+    return kw;
+}
+
+/* XOR p[i..end) with the key word kw, whose byte 0 falls on p[0]. */
+static void xor_key(uint8_t *p, size_t i, size_t end, uint32_t kw)
+{
+    uint8_t k[4];
+
+    memcpy(k, &kw, sizeof k);
+    for (; i < end; i++)
+        p[i] = (uint8_t)(p[i] ^ k[i & 3u]);
+}
+
+/*
+ * End the fused pass at the first flagged byte q (or at q where a cut
+ * character meets the end of the walk), with p[0..stored) XORed: steps 2
+ * and 3 above. Returns the prefix, which ends on a character boundary.
+ */
+static size_t unmask_stop(uint8_t *p, size_t q, size_t stored, uint32_t kw)
+{
+    size_t r = boundary_before(p, q);
+
+    xor_key(p, r, stored, kw);
+    return r;
+}
+
+/* Load the block at q, XOR it with the key vector, store it back, and
+   return it. */
+AVX512_TARGET static inline __m512i avx512_unmask_block(uint8_t *q, __m512i kv)
+{
+    __m512i b = _mm512_xor_si512(_mm512_loadu_si512((const void *)q), kv);
+
+    _mm512_storeu_si512((void *)q, b);
+    return b;
+}
+
+/*
+ * Unmask and check the whole blocks of p[0..len), p[0] starting a
+ * character, with kw the key word at p[0]. Returns the prefix: unmasked,
+ * valid and ending on a boundary; p from there on is as it was.
+ */
+AVX512_TARGET static size_t avx512_unmask_prefix(uint8_t *p, size_t len,
+                                                 uint32_t kw)
+{
+    struct avx512_consts c;
+    __m512i kv = _mm512_set1_epi32((int)kw);
+    __m512i b0, b1, b2, b3, prev = _mm512_setzero_si512();
+    size_t i = 0, q;
+
+    avx512_consts_init(&c);
+    for (; len - i >= 4 * BLOCK; i += 4 * BLOCK) {
+        b0 = avx512_unmask_block(p + i, kv);
+        b1 = avx512_unmask_block(p + i + BLOCK, kv);
+        b2 = avx512_unmask_block(p + i + 2 * BLOCK, kv);
+        b3 = avx512_unmask_block(p + i + 3 * BLOCK, kv);
+        q = avx512_bad4(&c, b0, b1, b2, b3, prev);
+        if (q != NO_FLAG)
+            return unmask_stop(p, i + q, i + 4 * BLOCK, kw);
+        prev = b3;
+    }
+    for (; len - i >= BLOCK; i += BLOCK) {
+        b0 = avx512_unmask_block(p + i, kv);
+        q = avx512_bad1(&c, b0, prev);
+        if (q != NO_FLAG)
+            return unmask_stop(p, i + q, i + BLOCK, kw);
+        prev = b0;
+    }
+    /* The walk ends inside a character (or on C0, C1 or F5-FF): the
+       caller's automaton re-reads it, with the bytes after the walk. */
+    return avx512_open(&c, prev) ? unmask_stop(p, i, i, kw) : i;
+}
+
+/*
+ * Finish the character that v has open (at most three bytes), unmasking
+ * those bytes with kw, the key word at p[0]. Returns their count, with
+ * them XORed and v at a boundary; 0, with nothing changed, when p[0..len)
+ * does not finish it: a bad byte, which the caller's feed then reports.
+ */
+static size_t finish_open(struct ws_utf8 *v, uint8_t *p, size_t len,
+                          uint32_t kw)
+{
+    uint8_t k[4], s = v->state;
+    size_t n = 0;
+
+    memcpy(k, &kw, sizeof k);
+    for (; s != ACCEPT; n++) {
+        if (n == len || s == REJECT)
+            return 0;
+        s = next_state[s][byte_class[(uint8_t)(p[n] ^ k[n & 3u])]];
+    }
+    xor_key(p, 0, n, kw);
+    v->state = ACCEPT;
+    return n;
+}
+
+/* ws_utf8_unmask_prefix() for the AVX-512 implementation. */
+static size_t avx512_unmask(struct ws_utf8 *v, uint8_t *p, size_t len,
+                            const uint8_t key[4], uint64_t offset)
+{
+    size_t n;
+
+    /* A state past REJECT is not one ws_utf8_feed() leaves; never index
+       the tables with it. */
+    if (len < BLOCK || v->state >= REJECT)
+        return 0;
+    n = finish_open(v, p, len, key_word(key, offset));
+    if (v->state != ACCEPT)
+        return 0;
+    return n + avx512_unmask_prefix(p + n, len - n, key_word(key, offset + n));
 }
 
 /* What this CPU supports. __builtin_cpu_supports("avx2") also checks that
@@ -915,6 +1068,34 @@ int ws_utf8_feed_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
 int ws_utf8_feed(struct ws_utf8 *v, const uint8_t *p, size_t len, size_t *bad)
 {
     return ws_utf8_feed_impl(WS_UTF8_AUTO, v, p, len, bad);
+}
+
+/* The fused pass where impl has one; see avx512_unmask(). */
+size_t ws_utf8_unmask_prefix_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
+                                  uint8_t *p, size_t len, const uint8_t key[4],
+                                  uint64_t offset)
+{
+    if (impl == WS_UTF8_AUTO)
+        impl = resolve_impl();
+    else if (!ws_utf8_impl_available(impl))
+        return 0;
+#ifdef UTF8_X86
+    if (impl == WS_UTF8_AVX512)
+        return avx512_unmask(v, p, len, key, offset);
+#else
+    (void)v;
+    (void)p;
+    (void)len;
+    (void)key;
+    (void)offset;
+#endif
+    return 0;
+}
+
+size_t ws_utf8_unmask_prefix(struct ws_utf8 *v, uint8_t *p, size_t len,
+                             const uint8_t key[4], uint64_t offset)
+{
+    return ws_utf8_unmask_prefix_impl(WS_UTF8_AUTO, v, p, len, key, offset);
 }
 
 bool ws_utf8_complete(const struct ws_utf8 *v)

@@ -58,4 +58,33 @@ bool ws_utf8_impl_available(enum ws_utf8_impl impl);
 int ws_utf8_feed_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
                       const uint8_t *p, size_t len, size_t *bad);
 
+/*
+ * The fused fast path for masked text (RFC 6455 §5.3): XOR a prefix of
+ * p[0..len) in place with the key, as ws_frame_mask() does (p[i] ^=
+ * key[(offset + i) % 4]), and validate it, in one pass, where this CPU has
+ * a vector implementation that supports it (AVX-512 only, for now).
+ * Returns the length r of that prefix: p[0..r) is XORed and fed, and v is
+ * left as ws_utf8_feed() would leave it after those bytes (at a character
+ * boundary); p[r..len) is as it was (it may have been written and
+ * restored). r may be any length up to len; it is 0 when there is no
+ * fused path here, when len is under 64 bytes, when v has rejected, or
+ * when a character that v has open cannot be finished by the first bytes.
+ * The prefix never reaches the first bad byte or the character it
+ * breaks, and usually stops before the last partial 64-byte block and a
+ * character cut at the end.
+ *
+ * The caller then finishes with the two passes, the key phase moved on by
+ * r: ws_frame_mask(p + r, len - r, key, offset + r) and ws_utf8_feed(v,
+ * p + r, len - r, ...), which reports a bad byte (its index relative to
+ * p + r) and gives the final state. Never fails by itself.
+ */
+size_t ws_utf8_unmask_prefix(struct ws_utf8 *v, uint8_t *p, size_t len,
+                             const uint8_t key[4], uint64_t offset);
+
+/* ws_utf8_unmask_prefix() through impl: 0 for an implementation without a
+   fused path (all but WS_UTF8_AVX512) or one not available here. */
+size_t ws_utf8_unmask_prefix_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
+                                  uint8_t *p, size_t len, const uint8_t key[4],
+                                  uint64_t offset);
+
 #endif

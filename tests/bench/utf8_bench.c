@@ -4,8 +4,14 @@
  * text with 90 % non-ASCII characters, as 1 MiB messages and as runs of
  * short messages (16 and 512 bytes, each validated from a fresh state as
  * the session does per text frame), and prints the median time per
- * message of each implementation this CPU can run. Links ws/utf8.o,
- * ws/error.o and the load generator's lg_proto.o (its text).
+ * message of each implementation this CPU can run. Then the masked
+ * text path (RFC 6455 §5.3): 1 MiB of masked text freshly copied in (as
+ * a read leaves it) is unmasked and checked by the two passes the session
+ * makes (an unmask pass, then ws_utf8_feed()), whole and per 16 KiB
+ * slice, and by the fused ws_utf8_unmask_prefix() that replaces them.
+ * Links ws/utf8.o, ws/error.o and the load generator's lg_proto.o (its
+ * text); the unmask pass is a copy of ws/frame.c's, which it does not
+ * link.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,6 +32,12 @@
    clock's own cost and resolution vanish and the branch predictor cannot
    learn one message by heart. */
 #define RUN_BYTES ((size_t)64 << 10)
+
+/* The session's slice (WS_SESSION_SLICE in ws/session.h). */
+#define SLICE ((size_t)16 << 10)
+
+/* The RFC 6455 §5.7 sample key. */
+static const uint8_t mask_key[4] = {0x37, 0xFA, 0x21, 0x3D};
 
 /* Fill out[0..len) with valid text of the given mix, from the load
    generator's own payload code, so the texts are the ones it sends. */
@@ -84,7 +96,205 @@ static double median_ns(enum ws_utf8_impl impl, const uint8_t *p, size_t size,
     return t[REPS / 2];
 }
 
-int main(void)
+/*
+ * The unmask pass of the two-pass path, as ws_frame_mask() does it: on
+ * AVX-512 (F, BW) 256 bytes a round, then 64, then bytes; elsewhere eight
+ * bytes at a time. The key phase is offset % 4. A copy, so that this
+ * benchmark links ws/utf8.o alone; the tail is plain here (the lengths
+ * timed are multiples of 64).
+ */
+#if (defined(__x86_64__) || defined(__i386__)) &&                              \
+    (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+__attribute__((target("avx512f,avx512bw"))) static void
+mask_avx512(uint8_t *p, size_t len, uint32_t kw)
+{
+    __m512i kv = _mm512_set1_epi32((int)kw);
+    size_t i = 0;
+
+    for (; len - i >= 256; i += 256)
+        for (size_t j = 0; j < 256; j += 64)
+            _mm512_storeu_si512(
+                p + i + j, _mm512_xor_si512(_mm512_loadu_si512(p + i + j), kv));
+    for (; len - i >= 64; i += 64)
+        _mm512_storeu_si512(p + i,
+                            _mm512_xor_si512(_mm512_loadu_si512(p + i), kv));
+    for (; i < len; i++)
+        p[i] = (uint8_t)(p[i] ^ (kw >> (8 * (i & 3u))));
+}
+
+static bool have_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw");
+}
+#else
+static void mask_avx512(uint8_t *p, size_t len, uint32_t kw)
+{
+    (void)p;
+    (void)len;
+    (void)kw;
+}
+
+static bool have_avx512(void)
+{
+    return false;
+}
+#endif
+
+static void mask_pass(uint8_t *p, size_t len, uint64_t offset)
+{
+    uint8_t twice[8];
+    uint32_t kw;
+    uint64_t kw2, w;
+    size_t i = 0;
+
+    memcpy(twice, mask_key, 4);
+    memcpy(twice + 4, mask_key, 4);
+    memcpy(&kw, twice + (offset & 3u), sizeof kw);
+    if (have_avx512()) {
+        mask_avx512(p, len, kw);
+        return;
+    }
+    kw2 = (uint64_t)kw << 32 | kw;
+    for (; len - i >= 8; i += 8) {
+        memcpy(&w, p + i, sizeof w);
+        w ^= kw2;
+        memcpy(p + i, &w, sizeof w);
+    }
+    for (; i < len; i++)
+        p[i] = (uint8_t)(p[i] ^ mask_key[(offset + i) & 3u]);
+}
+
+/* The ways of unmasking and checking a masked text. */
+enum masked_way {
+    MASK_ONLY,   /* the unmask pass alone, for reference */
+    CHECK_HOT,   /* ws_utf8_feed() alone on text already unmasked, hot */
+    TWO_SLICED,  /* unmask pass + ws_utf8_feed() per slice (the session) */
+    TWO_WHOLE,   /* unmask pass over all, then ws_utf8_feed() over all */
+    FUSED_WHOLE, /* ws_utf8_unmask_prefix(), then the two passes on the rest */
+    FUSED_SLICED /* the same per slice */
+};
+
+/* Unmask and check p[0..len) (key phase offset) the fused way: the fused
+   prefix, then the caller's two passes on what it leaves. */
+static int fused(struct ws_utf8 *v, uint8_t *p, size_t len, uint64_t offset)
+{
+    size_t r = ws_utf8_unmask_prefix(v, p, len, mask_key, offset);
+
+    mask_pass(p + r, len - r, offset + r);
+    return ws_utf8_feed(v, p + r, len - r, NULL);
+}
+
+/* Unmask and check p[0..len) one way; returns what the feed says. */
+static int run_masked(enum masked_way way, struct ws_utf8 *v, uint8_t *p,
+                      size_t len)
+{
+    int rc = 0;
+
+    switch (way) {
+    case MASK_ONLY:
+        mask_pass(p, len, 0);
+        break;
+    case CHECK_HOT:
+        rc = ws_utf8_feed(v, p, len, NULL);
+        break;
+    case TWO_SLICED:
+        for (size_t i = 0; i < len && rc == 0; i += SLICE) {
+            size_t k = len - i < SLICE ? len - i : SLICE;
+
+            mask_pass(p + i, k, i);
+            rc = ws_utf8_feed(v, p + i, k, NULL);
+        }
+        break;
+    case TWO_WHOLE:
+        mask_pass(p, len, 0);
+        rc = ws_utf8_feed(v, p, len, NULL);
+        break;
+    case FUSED_WHOLE:
+        rc = fused(v, p, len, 0);
+        break;
+    case FUSED_SLICED:
+        for (size_t i = 0; i < len && rc == 0; i += SLICE) {
+            size_t k = len - i < SLICE ? len - i : SLICE;
+
+            rc = fused(v, p + i, k, i);
+        }
+        break;
+    }
+    return rc;
+}
+
+/*
+ * The median over REPS runs of one way over the masked text src[0..len),
+ * in us per MiB. Before each run buf is rewritten from src (or, for
+ * CHECK_HOT, from text, and read once), as a read would leave it; after
+ * it, buf must hold text and the feed must have accepted it whole.
+ */
+static double median_masked(enum masked_way way, uint8_t *buf,
+                            const uint8_t *src, const uint8_t *text, size_t len)
+{
+    static double t[REPS];
+
+    for (int r = 0; r < REPS; r++) {
+        struct ws_utf8 v = {0};
+        double t0;
+        int rc;
+
+        if (way == CHECK_HOT) {
+            memcpy(buf, text, len);
+            (void)ws_utf8_valid(buf, len);
+        } else {
+            memcpy(buf, src, len);
+        }
+        t0 = now_ns();
+        rc = run_masked(way, &v, buf, len);
+        t[r] = (now_ns() - t0) / 1e3 * (double)MIB / (double)len;
+        if (way != MASK_ONLY &&
+            (rc != 0 || !ws_utf8_complete(&v) || memcmp(buf, text, len))) {
+            fprintf(stderr, "utf8_bench: masked text mishandled (way %d)\n",
+                    (int)way);
+            exit(1);
+        }
+    }
+    qsort(t, REPS, sizeof t[0], cmp_double);
+    return t[REPS / 2];
+}
+
+/* The masked text table: every way, per text mix, 1 MiB. */
+static void bench_masked(uint8_t *buf, uint8_t *src, uint8_t *text)
+{
+    static const struct {
+        const char *label;
+        int non_ascii;
+    } texts[] = {{"ascii", 0}, {"10% non-ascii", 10}, {"90% non-ascii", 90}};
+    static const char *const ways[] = {"mask",     "check-hot", "2pass/16K",
+                                       "2pass/1M", "fused/1M",  "fused/16K"};
+
+    printf("\nmasked text, 1 MiB copied in before each run "
+           "(median us/MiB; fused path %s)\n",
+           ws_utf8_impl_available(WS_UTF8_AVX512) ? "AVX-512" : "absent");
+    printf("%-14s", "text");
+    for (size_t w = 0; w < sizeof ways / sizeof ways[0]; w++)
+        printf(" %10s", ways[w]);
+    printf("\n");
+    for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+        uint64_t seed = UINT64_C(0x853C49E6748FEA9B);
+
+        fill_text(text, MIB, texts[t].non_ascii, &seed);
+        memcpy(src, text, MIB);
+        mask_pass(src, MIB, 0);
+        printf("%-14s", texts[t].label);
+        for (size_t w = 0; w < sizeof ways / sizeof ways[0]; w++)
+            printf(" %10.1f",
+                   median_masked((enum masked_way)w, buf, src, text, MIB));
+        printf("\n");
+    }
+}
+
+/* With the argument "masked", only the masked text table. */
+int main(int argc, char **argv)
 {
     static const struct {
         const char *label;
@@ -103,13 +313,15 @@ int main(void)
         {"ssse3", WS_UTF8_SSSE3},     {"avx2", WS_UTF8_AVX2},
         {"avx512", WS_UTF8_AVX512},
     };
-    uint8_t *buf = malloc(MIB);
+    uint8_t *buf = malloc(MIB), *src = malloc(MIB), *text = malloc(MIB);
+    bool all = argc < 2 || strcmp(argv[1], "masked") != 0;
 
-    if (buf == NULL)
+    if (buf == NULL || src == NULL || text == NULL)
         return 1;
-    printf("%-8s %-14s %-11s %12s %10s %8s\n", "size", "text", "impl",
-           "ns/message", "us/MiB", "GB/s");
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+    if (all)
+        printf("%-8s %-14s %-11s %12s %10s %8s\n", "size", "text", "impl",
+               "ns/message", "us/MiB", "GB/s");
+    for (size_t s = 0; all && s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t size = sizes[s];
         size_t count = size < RUN_BYTES ? RUN_BYTES / size : 1;
 
@@ -131,6 +343,9 @@ int main(void)
             }
         }
     }
+    bench_masked(buf, src, text);
+    free(text);
+    free(src);
     free(buf);
     return 0;
 }

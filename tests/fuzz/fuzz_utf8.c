@@ -6,7 +6,12 @@
  * (verdict, index of the first bad byte, "ends on a boundary"), whole and
  * split at data-derived offsets, and again behind a data-derived run of
  * ASCII that moves every byte to another offset of the 64-byte vector
- * blocks and of the AVX-512 pass's masked tail.
+ * blocks and of the AVX-512 pass's masked tail. The fused unmask-and-check
+ * path, ws_utf8_unmask_prefix(), gets the input masked with a
+ * data-derived key and phase, after a data-derived first part fed plainly
+ * (so v may enter mid-character): its prefix, followed by the caller's two
+ * passes over the rest, must unmask every byte once and agree with the
+ * reference, and the bytes after its prefix must be untouched.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -87,6 +92,85 @@ static void check_pieces(const uint8_t *p, size_t len, const size_t *cuts,
         check_impl(impls[i], p, len, cuts, ncuts, align, ref);
 }
 
+/* The reference unmask (RFC 6455 §5.3): p[i] ^= key[(offset + i) % 4]. */
+static void ref_mask(uint8_t *p, size_t n, const uint8_t key[4],
+                     uint64_t offset)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(p[i] ^ key[(offset + i) % 4]);
+}
+
+/*
+ * The fused path through impl on p[0..len): the first pre bytes (before
+ * the reference's bad byte) fed plainly, the rest masked with key at
+ * phase offset, in an allocation that ends where it ends, at align. Then
+ * the caller's second step, and the whole compared with the reference.
+ */
+static void check_fused_impl(enum ws_utf8_impl impl, const uint8_t *p,
+                             size_t len, size_t pre, const uint8_t key[4],
+                             uint64_t offset, size_t align,
+                             const struct verdict *ref)
+{
+    size_t n = len - pre, r, bad = SIZE_MAX;
+    uint8_t *buf = malloc(align + n + 1), *m = buf + 1 + align;
+    uint8_t *masked = fuzz_dup(p + pre, n, 0);
+    struct ws_utf8 v = {0}, w;
+    int rc;
+
+    FUZZ_CHECK(buf != NULL);
+    ref_mask(masked, n, key, offset);
+    if (n > 0)
+        memcpy(m, masked, n);
+    FUZZ_CHECK(ws_utf8_feed(&v, p, pre, NULL) == 0);
+    w = v;
+    r = impl == WS_UTF8_AUTO
+            ? ws_utf8_unmask_prefix(&v, m, n, key, offset)
+            : ws_utf8_unmask_prefix_impl(impl, &v, m, n, key, offset);
+    /* The prefix: unmasked, no bad byte in it, v where feeding it leaves
+       it; everything after it as it came. */
+    FUZZ_CHECK(r <= n);
+    FUZZ_CHECK(r == 0 || memcmp(m, p + pre, r) == 0);
+    FUZZ_CHECK(r == n || memcmp(m + r, masked + r, n - r) == 0);
+    FUZZ_CHECK(ref->bad == SIZE_MAX || pre + r <= ref->bad);
+    FUZZ_CHECK(ws_utf8_feed(&w, p + pre, r, NULL) == 0);
+    FUZZ_CHECK(memcmp(&v, &w, sizeof(v)) == 0);
+    if (impl != WS_UTF8_AVX512 && impl != WS_UTF8_AUTO)
+        FUZZ_CHECK(r == 0);
+    /* The caller's second step. */
+    ref_mask(m + r, n - r, key, offset + r);
+    rc = ws_utf8_feed(&v, m + r, n - r, &bad);
+    if (ref->bad != SIZE_MAX) {
+        FUZZ_CHECK(rc == WS_EUTF8);
+        FUZZ_CHECK(bad < n - r && pre + r + bad == ref->bad);
+    } else {
+        FUZZ_CHECK(rc == 0);
+        FUZZ_CHECK(ws_utf8_complete(&v) == ref->complete);
+    }
+    /* Every byte unmasked exactly once, the bad one and after included. */
+    FUZZ_CHECK(n == 0 || memcmp(m, p + pre, n) == 0);
+    free(masked);
+    free(buf);
+}
+
+/* check_fused_impl() for every implementation, with a key, phase, first
+   part and alignment drawn from rng. */
+static void check_fused(const uint8_t *p, size_t len, struct fuzz_rng *rng,
+                        const struct verdict *ref)
+{
+    uint64_t x = fuzz_next(rng);
+    uint8_t key[4];
+    uint64_t offset = fuzz_next(rng) >> (x & 63u);
+    size_t limit = ref->bad == SIZE_MAX ? len : ref->bad;
+    size_t pre = (size_t)(fuzz_next(rng) % (limit + 1));
+    size_t align = (size_t)(fuzz_next(rng) % 64u);
+
+    memcpy(key, &x, sizeof(key));
+    if (x % 7 == 0)
+        pre = 0; /* from the start, as a new message begins */
+    for (size_t i = 0; i < NIMPLS; i++)
+        check_fused_impl(impls[i], p, len, pre, key, offset, align, ref);
+}
+
 /* Sort the few cut offsets (insertion sort). */
 static void sort_cuts(size_t *cuts, size_t n)
 {
@@ -124,6 +208,7 @@ static void check_shifted(const uint8_t *p, size_t size, struct fuzz_rng *rng,
     FUZZ_CHECK(moved.bad != SIZE_MAX || complete == moved.complete);
     check_pieces(q, len, NULL, 0, (size_t)(fuzz_next(rng) % 64u), &moved);
     check_pieces(q, len, &cut, 1, 0, &moved);
+    check_fused(q, len, rng, &moved);
     free(q);
 }
 
@@ -164,6 +249,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check_pieces(p, size, &k, 1, k % 64u, &ref);
 
     check_shifted(p, size, &rng, &ref);
+    check_fused(p, size, &rng, &ref);
 
     /* One byte at a time, for inputs short enough to keep this fast. */
     if (size <= 256) {
