@@ -242,13 +242,14 @@ bench:
 	    --ws-echo $(BENCH_ECHO) --backend $(BENCH_BACKEND)
 
 # --- utf8 micro-benchmark ---
-# $(BENCH_DIR)/utf8_bench: median time to validate 1 MiB of text (ASCII,
-# 10 % and 90 % non-ASCII) per ws/utf8.c implementation; make utf8-bench
-# builds and runs it.
+# $(BENCH_DIR)/utf8_bench: median time to validate text (ASCII, 10 % and
+# 90 % non-ASCII; 16 B, 512 B, 1 MiB) per ws/utf8.c implementation, and to
+# unmask and check 1 MiB of masked text; make utf8-bench builds and runs it.
 .PHONY: utf8-bench
 $(BENCH_DIR)/utf8_bench: $(BUILD)/tests/bench/utf8_bench.o \
                          $(BUILD)/tests/bench/lg_proto.o \
-                         $(BUILD)/ws/utf8.o $(BUILD)/ws/error.o
+                         $(BUILD)/ws/utf8.o $(BUILD)/ws/frame.o \
+                         $(BUILD)/ws/error.o
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

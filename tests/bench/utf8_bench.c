@@ -9,9 +9,8 @@
  * a read leaves it) is unmasked and checked by the two passes the session
  * makes (an unmask pass, then ws_utf8_feed()), whole and per 16 KiB
  * slice, and by the fused ws_utf8_unmask_prefix() that replaces them.
- * Links ws/utf8.o, ws/error.o and the load generator's lg_proto.o (its
- * text); the unmask pass is a copy of ws/frame.c's, which it does not
- * link.
+ * Links ws/utf8.o, ws/frame.o (the unmask pass), ws/error.o and the load
+ * generator's lg_proto.o (its text).
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +21,7 @@
 #include <time.h>
 
 #include "tests/bench/lg_proto.h"
+#include "ws/frame.h"
 #include "ws/utf8.h"
 #include "ws/ws.h"
 
@@ -96,75 +96,10 @@ static double median_ns(enum ws_utf8_impl impl, const uint8_t *p, size_t size,
     return t[REPS / 2];
 }
 
-/*
- * The unmask pass of the two-pass path, as ws_frame_mask() does it: on
- * AVX-512 (F, BW) 256 bytes a round, then 64, then bytes; elsewhere eight
- * bytes at a time. The key phase is offset % 4. A copy, so that this
- * benchmark links ws/utf8.o alone; the tail is plain here (the lengths
- * timed are multiples of 64).
- */
-#if (defined(__x86_64__) || defined(__i386__)) &&                              \
-    (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-
-__attribute__((target("avx512f,avx512bw"))) static void
-mask_avx512(uint8_t *p, size_t len, uint32_t kw)
-{
-    __m512i kv = _mm512_set1_epi32((int)kw);
-    size_t i = 0;
-
-    for (; len - i >= 256; i += 256)
-        for (size_t j = 0; j < 256; j += 64)
-            _mm512_storeu_si512(
-                p + i + j, _mm512_xor_si512(_mm512_loadu_si512(p + i + j), kv));
-    for (; len - i >= 64; i += 64)
-        _mm512_storeu_si512(p + i,
-                            _mm512_xor_si512(_mm512_loadu_si512(p + i), kv));
-    for (; i < len; i++)
-        p[i] = (uint8_t)(p[i] ^ (kw >> (8 * (i & 3u))));
-}
-
-static bool have_avx512(void)
-{
-    return __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512bw");
-}
-#else
-static void mask_avx512(uint8_t *p, size_t len, uint32_t kw)
-{
-    (void)p;
-    (void)len;
-    (void)kw;
-}
-
-static bool have_avx512(void)
-{
-    return false;
-}
-#endif
-
+/* The unmask pass of the two-pass path: ws_frame_mask() itself. */
 static void mask_pass(uint8_t *p, size_t len, uint64_t offset)
 {
-    uint8_t twice[8];
-    uint32_t kw;
-    uint64_t kw2, w;
-    size_t i = 0;
-
-    memcpy(twice, mask_key, 4);
-    memcpy(twice + 4, mask_key, 4);
-    memcpy(&kw, twice + (offset & 3u), sizeof kw);
-    if (have_avx512()) {
-        mask_avx512(p, len, kw);
-        return;
-    }
-    kw2 = (uint64_t)kw << 32 | kw;
-    for (; len - i >= 8; i += 8) {
-        memcpy(&w, p + i, sizeof w);
-        w ^= kw2;
-        memcpy(p + i, &w, sizeof w);
-    }
-    for (; i < len; i++)
-        p[i] = (uint8_t)(p[i] ^ mask_key[(offset + i) & 3u]);
+    ws_frame_mask(p, len, mask_key, offset);
 }
 
 /* The ways of unmasking and checking a masked text. */
