@@ -26,7 +26,7 @@ ifeq ($(WERROR),1)
 WARN += -Werror
 endif
 # The pure codecs also get -Wconversion.
-PURE := ws/frame.c ws/utf8.c http/handshake.c
+PURE := ws/frame.c ws/utf8.c ws/utf8_x86.c http/handshake.c
 
 SANFLAGS :=
 ifneq ($(SANITIZE),)
@@ -61,7 +61,8 @@ PURE += http/static.c
 LIB_SRC := net/buf.c net/loop.c net/backend_$(BACKEND).c net/sock.c \
            $(NET_EXTRA_SRC) \
            http/request.c http/handshake.c http/static.c \
-           ws/error.c ws/utf8.c ws/frame.c ws/session.c ws/server.c ws/conn.c \
+           ws/error.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
+           ws/server.c ws/conn.c \
            ws/idmap.c ws/post.c ws/timer.c \
            ws/request_api.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -72,14 +73,14 @@ PROGS := $(BUILD)/ws_echo $(BUILD)/ws_chat \
 
 # Unit tests: each links only the modules it tests.
 UNIT := frame utf8 buf loop sock request handshake session idmap
-MOD_frame     := ws/frame ws/utf8 ws/error
-MOD_utf8      := ws/utf8 ws/error
+MOD_frame     := ws/frame ws/utf8 ws/utf8_x86 ws/error
+MOD_utf8      := ws/utf8 ws/utf8_x86 ws/error
 MOD_buf       := net/buf ws/error
 MOD_loop      := net/loop net/backend_$(BACKEND) net/sock ws/error
 MOD_sock      := net/sock ws/error
 MOD_request   := http/request ws/error
 MOD_handshake := http/handshake http/request ws/error
-MOD_session   := ws/session ws/frame ws/utf8 net/buf ws/error
+MOD_session   := ws/session ws/frame ws/utf8 ws/utf8_x86 net/buf ws/error
 MOD_idmap     := ws/idmap ws/error
 # --- unit tests of the socket layer (issue 4) ---
 # UNIT += ...   and   MOD_<name> := <modules>
@@ -248,7 +249,8 @@ bench:
 .PHONY: utf8-bench
 $(BENCH_DIR)/utf8_bench: $(BUILD)/tests/bench/utf8_bench.o \
                          $(BUILD)/tests/bench/lg_proto.o \
-                         $(BUILD)/ws/utf8.o $(BUILD)/ws/frame.o \
+                         $(BUILD)/ws/utf8.o $(BUILD)/ws/utf8_x86.o \
+                         $(BUILD)/ws/frame.o \
                          $(BUILD)/ws/error.o
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -351,9 +353,10 @@ FUZZ_FLAGS   ?=
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN)
-FUZZ_SRC_utf8      := ws/utf8.c ws/error.c
-FUZZ_SRC_frame     := ws/frame.c ws/utf8.c ws/error.c
-FUZZ_SRC_session   := ws/session.c ws/frame.c ws/utf8.c net/buf.c ws/error.c
+FUZZ_SRC_utf8      := ws/utf8.c ws/utf8_x86.c ws/error.c
+FUZZ_SRC_frame     := ws/frame.c ws/utf8.c ws/utf8_x86.c ws/error.c
+FUZZ_SRC_session   := ws/session.c ws/frame.c ws/utf8.c ws/utf8_x86.c \
+                      net/buf.c ws/error.c
 FUZZ_SRC_request   := http/request.c http/handshake.c ws/error.c
 FUZZ_SRC_handshake := http/handshake.c ws/error.c
 FUZZ_DICT_utf8      := tests/fuzz/utf8.dict
