@@ -128,11 +128,11 @@ size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
  * any further input makes progress.
  */
 #define WS_SESSION_IN_PLACE_MAX (1u << 20)
-
-/* Payload is unmasked and checked in slices of this many bytes, each
-   still in the L1 data cache when the check reads it. */
-#define WS_SESSION_SLICE 16384u
 size_t ws_session_need(const struct ws_session *s);
+
+/* Payload the fused pass leaves is unmasked and checked in slices of this
+   many bytes, each still in the L1 data cache when the check reads it. */
+#define WS_SESSION_SLICE 16384u
 
 /*
  * Queue a frame with opcode (text, binary, ping or pong) in out. Text must
