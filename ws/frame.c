@@ -152,7 +152,6 @@ int ws_frame_header_parse(const uint8_t *buf, size_t len,
     return (int)need;
 }
 
-/* The header size for payload_len: RFC 6455 §5.2 shortest length form. */
 /* Write a header in the shortest length form, or nothing at all. */
 ssize_t ws_frame_header_write(uint8_t *out, size_t cap, bool fin,
                               uint8_t opcode, uint64_t payload_len,
