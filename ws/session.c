@@ -396,7 +396,7 @@ static int unmask_and_check(struct ws_session *s, uint8_t *p, size_t n,
 {
     size_t i = 0;
 
-    if (text && s->frame.masked)
+    if (text && s->frame.masked && n >= WS_UTF8_UNMASK_MIN)
         i = ws_utf8_unmask_prefix(&s->utf8, p, n, s->frame.mask, offset);
     for (; i < n; i += WS_SESSION_SLICE) {
         size_t k = n - i < WS_SESSION_SLICE ? n - i : WS_SESSION_SLICE;

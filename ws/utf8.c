@@ -224,7 +224,7 @@ static size_t avx512_unmask(struct ws_utf8 *v, uint8_t *p, size_t len,
 
     /* A state past REJECT is not one ws_utf8_feed() leaves; never index
        the tables with it. */
-    if (len < WS_UTF8_BLOCK || v->state >= REJECT)
+    if (len < WS_UTF8_UNMASK_MIN || v->state >= REJECT)
         return 0;
     n = finish_open(v, p, len, key_word(key, offset));
     if (v->state != ACCEPT)

@@ -81,6 +81,10 @@ int ws_utf8_feed_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
 size_t ws_utf8_unmask_prefix(struct ws_utf8 *v, uint8_t *p, size_t len,
                              const uint8_t key[4], uint64_t offset);
 
+/* Below this many bytes ws_utf8_unmask_prefix() always returns 0: callers
+   on a hot path may skip the call. */
+#define WS_UTF8_UNMASK_MIN 64
+
 /* ws_utf8_unmask_prefix() through impl: 0 for an implementation without a
    fused path (all but WS_UTF8_AVX512) or one not available here. */
 size_t ws_utf8_unmask_prefix_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,

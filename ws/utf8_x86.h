@@ -24,8 +24,9 @@
 #define WS_UTF8_X86 0
 #endif
 
-/* The block the vector passes walk. */
+/* The block the vector passes walk; the fused pass needs one whole. */
 #define WS_UTF8_BLOCK 64
+_Static_assert(WS_UTF8_UNMASK_MIN >= WS_UTF8_BLOCK, "see avx512_unmask");
 
 /* utf8.c: XOR p[i..end) with the key word kw, whose byte 0 (in memory
    order) falls on p[0], p[4], ... (RFC 6455 §5.3). */
