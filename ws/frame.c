@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "ws/mask_key.h"
 #include "ws/utf8.h"
 #include "ws/ws.h"
 
@@ -200,28 +201,12 @@ void ws_frame_mask(uint8_t *data, size_t len, const uint8_t key[4],
 /* Two 64-bit lanes: XORed with the key pattern as one 16-byte vector. */
 typedef uint64_t ws_mask_vec __attribute__((vector_size(16)));
 
-/*
- * RFC 6455 §5.3: byte i of the payload is XORed with key[i % 4]. The 4
- * key bytes as they fall on a buffer whose first byte is payload byte
- * offset: the key rotated by offset % 4, as a native 32-bit word.
- */
-static uint32_t key_word(const uint8_t key[4], uint64_t offset)
-{
-    uint8_t twice[8];
-    uint32_t kw;
-
-    memcpy(twice, key, 4);
-    memcpy(twice + 4, key, 4);
-    memcpy(&kw, twice + (offset & 3u), sizeof kw);
-    return kw;
-}
-
 /* XOR src into dst with the key word, a vector at a time; dst may be
    src. Portable: SSE2 on every x86-64, GCC's generic vectors elsewhere. */
 void ws_frame_mask_copy_portable(uint8_t *dst, const uint8_t *src, size_t len,
                                  const uint8_t key[4], uint64_t offset)
 {
-    uint32_t k32 = key_word(key, offset);
+    uint32_t k32 = ws_mask_key_word(key, offset);
     uint64_t kw = (uint64_t)k32 << 32 | k32, w;
     ws_mask_vec kv = {kw, kw}, a, b, c, d;
     size_t i;
@@ -344,7 +329,7 @@ void ws_frame_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
 {
 #ifdef MASK_X86_AVX512
     if (avx512_usable()) {
-        avx512_mask_copy(dst, src, len, key_word(key, offset));
+        avx512_mask_copy(dst, src, len, ws_mask_key_word(key, offset));
         return;
     }
 #endif

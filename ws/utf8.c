@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "ws/mask_key.h"
 #include "ws/utf8_x86.h"
 #include "ws/ws.h"
 
@@ -176,22 +177,6 @@ void ws_utf8_xor_key(uint8_t *p, size_t i, size_t end, uint32_t kw)
 }
 
 #if WS_UTF8_X86
-/*
- * The key as it falls on a buffer whose first byte is payload byte offset
- * (RFC 6455 §5.3: byte i is XORed with key[i % 4]): the key rotated by
- * offset % 4, as a native 32-bit word, so that the word's byte j (in
- * memory order) falls on bytes j, j + 4, ... of the buffer.
- */
-static uint32_t key_word(const uint8_t key[4], uint64_t offset)
-{
-    uint8_t twice[8];
-    uint32_t kw;
-
-    memcpy(twice, key, 4);
-    memcpy(twice + 4, key, 4);
-    memcpy(&kw, twice + (offset & 3u), sizeof kw);
-    return kw;
-}
 
 /*
  * Finish the character that v has open (at most three bytes), unmasking
@@ -226,11 +211,11 @@ static size_t avx512_unmask(struct ws_utf8 *v, uint8_t *p, size_t len,
        the tables with it. */
     if (len < WS_UTF8_UNMASK_MIN || v->state >= REJECT)
         return 0;
-    n = finish_open(v, p, len, key_word(key, offset));
+    n = finish_open(v, p, len, ws_mask_key_word(key, offset));
     if (v->state != ACCEPT)
         return 0;
     return n + ws_utf8_avx512_unmask_prefix(p + n, len - n,
-                                            key_word(key, offset + n));
+                                            ws_mask_key_word(key, offset + n));
 }
 #endif
 
