@@ -153,6 +153,23 @@ static size_t first_flag(const uint8_t *flags, size_t n)
  */
 #define BLOCK WS_UTF8_BLOCK
 
+/*
+ * What a pass over the last 64 bytes of the input returns: they start at
+ * p[j], the bytes before p[i] were checked already, and flags are the
+ * block's flags, or NULL when none was flagged.
+ */
+static size_t last_block_prefix(const uint8_t *p, const uint8_t *flags,
+                                size_t i, size_t j, size_t len)
+{
+    if (flags != NULL) {
+        size_t q = i + first_flag(flags + (i - j), BLOCK - (i - j));
+
+        if (q < len)
+            return boundary_before(p, q);
+    }
+    return boundary_before(p, len);
+}
+
 /* SSSE3: 16 bytes per vector, four per block. */
 
 #define SSE_TARGET __attribute__((target("ssse3")))
@@ -240,6 +257,7 @@ SSE_TARGET static size_t sse_last(const struct sse_consts *c, const uint8_t *p,
     uint8_t flags[BLOCK], buf[BLOCK];
     const uint8_t *b = buf;
     size_t j = 0;
+    bool flagged;
     __m128i v[4], prev = _mm_setzero_si128();
 
     if (i > 0) {
@@ -253,13 +271,8 @@ SSE_TARGET static size_t sse_last(const struct sse_consts *c, const uint8_t *p,
     }
     for (size_t k = 0; k < 4; k++)
         v[k] = sse_load(b + 16 * k);
-    if (sse_block(c, v, prev, flags)) {
-        size_t q = i + first_flag(flags + (i - j), BLOCK - (i - j));
-
-        if (q < len)
-            return boundary_before(p, q);
-    }
-    return boundary_before(p, len);
+    flagged = sse_block(c, v, prev, flags);
+    return last_block_prefix(p, flagged ? flags : NULL, i, j, len);
 }
 
 SSE_TARGET size_t ws_utf8_sse_prefix(const uint8_t *p, size_t len)
@@ -372,6 +385,7 @@ AVX2_TARGET static size_t avx2_last(const struct avx2_consts *c,
     uint8_t flags[BLOCK], buf[BLOCK];
     const uint8_t *b = buf;
     size_t j = 0;
+    bool flagged;
     __m256i prev = _mm256_setzero_si256();
 
     if (i > 0) {
@@ -383,13 +397,8 @@ AVX2_TARGET static size_t avx2_last(const struct avx2_consts *c,
         memset(buf, ' ', BLOCK);
         memcpy(buf, p, len);
     }
-    if (avx2_block(c, avx2_load(b), avx2_load(b + 32), prev, flags)) {
-        size_t q = i + first_flag(flags + (i - j), BLOCK - (i - j));
-
-        if (q < len)
-            return boundary_before(p, q);
-    }
-    return boundary_before(p, len);
+    flagged = avx2_block(c, avx2_load(b), avx2_load(b + 32), prev, flags);
+    return last_block_prefix(p, flagged ? flags : NULL, i, j, len);
 }
 
 AVX2_TARGET size_t ws_utf8_avx2_prefix(const uint8_t *p, size_t len)
