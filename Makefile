@@ -214,9 +214,16 @@ $(BENCH_DIR)/loadgen: $(BENCH_LG:%.c=$(BUILD)/%.o)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BENCH_DIR)/raw_echo: $(BUILD)/tests/bench/peers/raw_echo.o
+$(BENCH_DIR)/raw_echo: $(BUILD)/tests/bench/peers/raw_echo.o \
+                      $(BUILD)/tests/bench/peers/peer_loop.o
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@
+
+# The protocol's floor: our codecs without the library around them.
+$(BENCH_DIR)/floor_echo: $(BUILD)/tests/bench/peers/floor_echo.o \
+                        $(BUILD)/tests/bench/peers/peer_loop.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/bench/peers/lws_echo.o: CPPFLAGS += $(LWS_CFLAGS)
 $(BENCH_DIR)/lws_echo: $(BUILD)/tests/bench/peers/lws_echo.o
@@ -227,7 +234,7 @@ bench:
 	$(Q)$(MAKE) --no-print-directory BACKEND=$(BENCH_BACKEND) \
 	    BUILD=build/bench-$(BENCH_BACKEND) $(BENCH_ECHO)
 	$(Q)$(MAKE) --no-print-directory $(BENCH_DIR)/loadgen \
-	    $(BENCH_DIR)/raw_echo
+	    $(BENCH_DIR)/raw_echo $(BENCH_DIR)/floor_echo
 	$(Q)pkg-config --exists libwebsockets || \
 	    { apt-get install -y -q libwebsockets-dev >/dev/null 2>&1 || \
 	      { apt-get update -q >/dev/null 2>&1 && \

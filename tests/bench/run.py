@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 """run.py - the make bench runner: starts our ws_echo, the raw TCP echo
-ceiling and the peer servers, drives each with tests/bench/loadgen in
-alternation (A B C ... per round, so a noisy machine hits all alike), and
-prints Markdown tables of medians and ratios. Builds and installs nothing:
-the Makefile's bench target does that. Standard library only.
+ceiling, the protocol's floor (floor_echo) and the peer servers, drives
+each with tests/bench/loadgen in alternation (A B C ... per round, so a
+noisy machine hits all alike), and prints Markdown tables of medians and
+ratios. Builds and installs nothing: the Makefile's bench target does
+that. Standard library only.
 
 Environment: BENCH_SECONDS (default 3), BENCH_ROUNDS (default 3),
 BENCH_QUICK=1 (1 round of 1 s), BENCH_PIN=0 (no CPU pinning),
@@ -411,6 +412,7 @@ def make_servers(args):
                                        str(p), "127.0.0.1"], why_missing=why)
 
     lws = os.path.join(args.bench_dir, "lws_echo")
+    floor = os.path.join(args.bench_dir, "floor_echo")
     servers = [
         Server("ours", lambda p: [args.ws_echo, "--host", "127.0.0.1",
                                   "--port", str(p)],
@@ -419,6 +421,10 @@ def make_servers(args):
         Server("raw", lambda p: [os.path.join(args.bench_dir, "raw_echo"),
                                  "--host", "127.0.0.1", "--port", str(p)],
                raw=True),
+        Server("floor", lambda p: [floor, "--host", "127.0.0.1", "--port",
+                                   str(p)],
+               why_missing=None if os.access(floor, os.X_OK)
+               else "floor_echo not built"),
         node_peer("uws", "uws_echo.js", "@trufflesuite/uws-js-unofficial"),
         node_peer("ws", "ws_echo.js", "ws"),
         Server("lws", lambda p: [lws, "--host", "127.0.0.1", "--port",
@@ -462,8 +468,11 @@ def header(m):
             "server and shape, servers in alternation; every figure is the "
             "median over rounds. Peers: uWebSockets.js %s (node %s), node "
             "ws %s, libwebsockets %s. raw = plain TCP echo over epoll (the "
-            "ceiling). Text payloads are UTF-8 with 10%% of the characters "
-            "2-4 bytes long. MB/s counts payload bytes one way. CPU µs/msg = "
+            "ceiling); floor = the same loop doing only what RFC 6455 "
+            "requires of an echo, with our codecs (handshake, frame parse, "
+            "unmask, UTF-8 check, framing; no API). Text payloads are "
+            "UTF-8 with 10%% of the characters 2-4 bytes long. MB/s "
+            "counts payload bytes one way. CPU µs/msg = "
             "server utime+stime (/proc/PID/stat) ÷ echoed messages. "
             "Memory: smaps_rollup delta after the connections are open ÷ "
             "connections established.\n" % (
