@@ -310,20 +310,9 @@ def first_difference(got, want):
                                              len(want), describe(want))
 
 
-class _Chapter(unittest.TestCase):
+class _Chapter(H.EchoServerTest):
     """One ws_echo per chapter; each case on a fresh connection."""
     chapter = None
-    server = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = H.EchoServer().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.server:
-            server, cls.server = cls.server, None
-            server.stop()
 
     def tearDown(self):
         self.assertTrue(self.server.alive(), "ws_echo died during the case")

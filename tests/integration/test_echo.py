@@ -46,22 +46,7 @@ def binary_of(n, seed=0):
     return (block * (n // 4096 + 1))[:n]
 
 
-class _Base(unittest.TestCase):
-    family = socket.AF_INET
-    server = None
-
-    @classmethod
-    def setUpClass(cls):
-        if cls.family == socket.AF_INET6 and not H.ipv6_available():
-            raise unittest.SkipTest("IPv6 (::1) is not available here")
-        cls.server = H.EchoServer(cls.family).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.server:
-            server, cls.server = cls.server, None
-            server.stop()
-
+class _Base(H.EchoServerTest):
     def run_async(self, coro, timeout=30):
         return asyncio.run(asyncio.wait_for(coro, H.t(timeout)))
 

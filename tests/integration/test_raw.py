@@ -44,19 +44,7 @@ VALID_CLOSE_CODES = (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011,
 RESERVED_OPCODES = (0x3, 0x4, 0x5, 0x6, 0x7, 0xB, 0xC, 0xD, 0xE, 0xF)
 
 
-class _Base(unittest.TestCase):
-    server = None
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = H.EchoServer().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.server:
-            server, cls.server = cls.server, None
-            server.stop()
-
+class _Base(H.EchoServerTest):
     def setUp(self):
         self.clients = []
 

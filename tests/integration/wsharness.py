@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import unittest
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 
@@ -224,6 +225,25 @@ class EchoServer:
 # Frames (RFC 6455 §5.2)
 
 Frame = collections.namedtuple("Frame", "fin rsv opcode masked payload")
+
+
+class EchoServerTest(unittest.TestCase):
+    """Tests that share one ws_echo, on cls.family, started before the
+    first and stopped after the last."""
+    family = socket.AF_INET
+    server = None
+
+    @classmethod
+    def setUpClass(cls):
+        if cls.family == socket.AF_INET6 and not ipv6_available():
+            raise unittest.SkipTest("IPv6 (::1) is not available here")
+        cls.server = EchoServer(cls.family).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.server:
+            server, cls.server = cls.server, None
+            server.stop()
 
 
 def mask_bytes(data, key):
