@@ -97,22 +97,24 @@ static void on_accept(struct ws_peer *s)
     }
 }
 
-/* Keep the bytes of iov[0..n) past the first skip and wait for
-   writability. */
+/* Keep the bytes of iov[0..n) past the first skip, after any already
+   kept, and wait for writability. */
 static int defer(struct ws_peer *s, int fd, const struct iovec *iov, int n,
                  size_t skip)
 {
     struct epoll_event e = {.events = EPOLLOUT, .data.fd = fd};
     struct pending *p = &s->pend[fd];
+    unsigned char *grown;
     size_t total = 0;
 
     for (int i = 0; i < n; i++)
         total += iov[i].iov_len;
     if (skip >= total)
         return 0;
-    p->buf = malloc(total - skip);
-    if (p->buf == NULL)
+    grown = realloc(p->buf, p->len + total - skip);
+    if (grown == NULL)
         return -1;
+    p->buf = grown;
     for (int i = 0; i < n; i++) {
         size_t from = skip < iov[i].iov_len ? skip : iov[i].iov_len;
 
@@ -131,6 +133,8 @@ int ws_peer_send(struct ws_peer *s, int fd, const struct iovec *iov, int n)
     size_t total = 0;
     ssize_t w;
 
+    if (ws_peer_blocked(s, fd)) /* behind what waits, in order */
+        return defer(s, fd, iov, n, 0);
     for (int i = 0; i < n; i++)
         total += iov[i].iov_len;
     do

@@ -22,8 +22,9 @@ typedef int (*ws_peer_read_fn)(struct ws_peer *p, int fd);
 /* fd is being closed: drop what the program keeps for it. */
 typedef void (*ws_peer_drop_fn)(int fd);
 
-/* Write iov[0..n) to fd; what the socket does not take now is kept and
-   written when fd is writable (reads on fd wait until then). 0 or -1. */
+/* Write iov[0..n) to fd, after anything still kept for it; what the
+   socket does not take now is kept and written when fd is writable (reads
+   on fd wait until then). 0 or -1. */
 int ws_peer_send(struct ws_peer *p, int fd, const struct iovec *iov, int n);
 
 /* Whether fd still has bytes waiting to be written. */
