@@ -154,6 +154,24 @@ static size_t first_flag(const uint8_t *flags, size_t n)
 #define BLOCK WS_UTF8_BLOCK
 
 /*
+ * The 64 bytes a pass over the rest of p[0..len) after the blocks before
+ * i reads: with blocks before, the last 64 of p, at *j; else p copied into
+ * buf and padded with spaces, and *j is 0.
+ */
+static const uint8_t *last_block(const uint8_t *p, size_t i, size_t len,
+                                 uint8_t buf[BLOCK], size_t *j)
+{
+    if (i > 0) {
+        *j = len - BLOCK;
+        return p + *j;
+    }
+    *j = 0;
+    memset(buf, ' ', BLOCK);
+    memcpy(buf, p, len);
+    return buf;
+}
+
+/*
  * What a pass over the last 64 bytes of the input returns: they start at
  * p[j], the bytes before p[i] were checked already, and flags are the
  * block's flags, or NULL when none was flagged.
@@ -255,20 +273,13 @@ SSE_TARGET static size_t sse_last(const struct sse_consts *c, const uint8_t *p,
                                   size_t i, size_t len)
 {
     uint8_t flags[BLOCK], buf[BLOCK];
-    const uint8_t *b = buf;
-    size_t j = 0;
+    size_t j;
+    const uint8_t *b = last_block(p, i, len, buf, &j);
     bool flagged;
     __m128i v[4], prev = _mm_setzero_si128();
 
-    if (i > 0) {
-        j = len - BLOCK;
-        b = p + j;
-        if (j >= 16)
-            prev = sse_load(p + j - 16);
-    } else {
-        memset(buf, ' ', BLOCK);
-        memcpy(buf, p, len);
-    }
+    if (j >= 16)
+        prev = sse_load(p + j - 16);
     for (size_t k = 0; k < 4; k++)
         v[k] = sse_load(b + 16 * k);
     flagged = sse_block(c, v, prev, flags);
@@ -383,20 +394,13 @@ AVX2_TARGET static size_t avx2_last(const struct avx2_consts *c,
                                     const uint8_t *p, size_t i, size_t len)
 {
     uint8_t flags[BLOCK], buf[BLOCK];
-    const uint8_t *b = buf;
-    size_t j = 0;
+    size_t j;
+    const uint8_t *b = last_block(p, i, len, buf, &j);
     bool flagged;
     __m256i prev = _mm256_setzero_si256();
 
-    if (i > 0) {
-        j = len - BLOCK;
-        b = p + j;
-        if (j >= 32)
-            prev = avx2_load(p + j - 32);
-    } else {
-        memset(buf, ' ', BLOCK);
-        memcpy(buf, p, len);
-    }
+    if (j >= 32)
+        prev = avx2_load(p + j - 32);
     flagged = avx2_block(c, avx2_load(b), avx2_load(b + 32), prev, flags);
     return last_block_prefix(p, flagged ? flags : NULL, i, j, len);
 }
