@@ -25,9 +25,6 @@ WARN := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
 ifeq ($(WERROR),1)
 WARN += -Werror
 endif
-# The pure codecs also get -Wconversion.
-PURE := ws/frame.c ws/utf8.c ws/utf8_x86.c http/handshake.c
-
 SANFLAGS :=
 ifneq ($(SANITIZE),)
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
@@ -42,73 +39,61 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto) \
             -lhttp_parser
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
-# --- socket layer and its demos (issue 4) ---
-# Extra net/*.c files of the socket layer, and demo/<name>.c programs
-# built as $(BUILD)/<name> on the library.
-NET_EXTRA_SRC := net/addr.c net/neterr.c net/sockopt.c net/connect.c \
-                 net/listener.c
-SOCK_DEMOS := tcp_echo_server tcp_client udp_echo_server udp_client \
-              tcp_chat sockopt_bench
-# --- end socket layer block ---
-
-# --- chat demo (issue 3) ---
-CHAT_SRC := demo/chat.c demo/chat_room.c
-CHAT_LIBS := -ljansson
-# The path part of static files is a pure codec too.
-PURE += http/static.c
-# --- end chat block ---
-
-LIB_SRC := net/buf.c net/loop.c net/backend_$(BACKEND).c net/sock.c \
-           $(NET_EXTRA_SRC) \
-           http/request.c http/handshake.c http/static.c \
-           ws/error.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
-           ws/server.c ws/conn.c \
-           ws/idmap.c ws/post.c ws/timer.c \
-           ws/request_api.c
+# --- the library, layer by layer (net -> http -> ws) ---
+NET_SRC := net/error.c net/buf.c net/loop.c net/backend_$(BACKEND).c \
+           net/sock.c net/addr.c net/neterr.c net/sockopt.c net/connect.c \
+           net/listener.c net/transport_plain.c
+HTTP_SRC := http/request.c http/handshake.c http/static.c
+WS_SRC := ws/mask.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
+          ws/idmap.c ws/server.c ws/conn.c ws/conn_io.c ws/conn_http.c \
+          ws/conn_api.c ws/post.c ws/timer.c ws/request_api.c
+LIB_SRC := $(NET_SRC) $(HTTP_SRC) $(WS_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libws.a
+# The pure codecs also get -Wconversion.
+PURE := ws/mask.c ws/frame.c ws/utf8.c ws/utf8_x86.c http/handshake.c \
+        http/static.c
 
-PROGS := $(BUILD)/ws_echo $(BUILD)/ws_chat \
-         $(SOCK_DEMOS:%=$(BUILD)/%)
+# --- programs: demo/<name>.c as $(BUILD)/<name> on the library ---
+SOCK_DEMOS := tcp_echo_server tcp_client udp_echo_server udp_client \
+              tcp_chat sockopt_bench
+CHAT_SRC := demo/chat.c demo/chat_room.c
+CHAT_LIBS := -ljansson
+PROGS := $(BUILD)/ws_echo $(BUILD)/ws_chat $(SOCK_DEMOS:%=$(BUILD)/%)
 
-# Unit tests: each links only the modules it tests.
-UNIT := frame utf8 buf loop sock request handshake session idmap
-MOD_frame     := ws/frame ws/utf8 ws/utf8_x86 ws/error
-MOD_utf8      := ws/utf8 ws/utf8_x86 ws/error
-MOD_buf       := net/buf ws/error
-MOD_loop      := net/loop net/backend_$(BACKEND) net/sock ws/error
-MOD_sock      := net/sock ws/error
-MOD_request   := http/request ws/error
-MOD_handshake := http/handshake http/request ws/error
-MOD_session   := ws/session ws/frame ws/utf8 ws/utf8_x86 net/buf ws/error
-MOD_idmap     := ws/idmap ws/error
-# --- unit tests of the socket layer (issue 4) ---
-# UNIT += ...   and   MOD_<name> := <modules>
-# net/sock.c resolves through net/addr.c and applies net/sockopt.c.
-NET_CORE := net/sock net/addr net/neterr net/sockopt
-MOD_sock += net/addr net/neterr net/sockopt net/connect
-MOD_loop += net/addr net/neterr net/sockopt
-UNIT += addr sockopt listener
-MOD_listener := net/listener net/loop net/backend_$(BACKEND) $(NET_CORE) \
-                ws/error
-MOD_addr := $(NET_CORE) ws/error
-MOD_sockopt := $(NET_CORE) net/connect ws/error
-# --- end socket layer tests ---
-
-# --- unit tests of static files (issue 3) ---
-UNIT += static
-MOD_static := http/static net/buf ws/error
-# --- end static tests ---
-
+# --- unit tests: tests/test_<name>.c, each linked with only its modules ---
+UNIT := frame utf8 buf loop sock addr sockopt listener request handshake \
+        session idmap static
+NET_CORE := net/sock net/addr net/neterr net/sockopt net/error
+CODEC := ws/frame ws/mask ws/utf8 ws/utf8_x86 net/error
+MOD_frame     := $(CODEC)
+MOD_utf8      := $(CODEC)
+MOD_session   := ws/session net/buf $(CODEC)
+MOD_buf       := net/buf net/error
+MOD_loop      := net/loop net/backend_$(BACKEND) $(NET_CORE)
+MOD_sock      := $(NET_CORE) net/connect
+MOD_addr      := $(NET_CORE)
+MOD_sockopt   := $(NET_CORE) net/connect
+MOD_listener  := net/listener net/loop net/backend_$(BACKEND) $(NET_CORE)
+MOD_request   := http/request net/error
+MOD_handshake := http/handshake http/request net/error
+MOD_static    := http/static net/buf net/error
+MOD_idmap     := ws/idmap net/error
 UNIT_BIN := $(UNIT:%=$(BUILD)/tests/test_%)
 
-# C integration tests through the public API (linked with the library).
+# --- integration tests: tests/integration/ (C through the public API,
+# Python clients), tests/browser/ (Chromium) ---
 ITEST := server threads
 ITEST_BIN := $(ITEST:%=$(BUILD)/tests/itest_%)
+TEST_SERVERS := $(BUILD)/tests/ws_bcast
 
-.PHONY: all deps deps-all test unit integration asan tsan valgrind format format-check \
-        clean run check-backends bench fuzz
-all: deps $(LIB) $(PROGS)
+.PHONY: all deps deps-all test unit integration test-bins asan tsan valgrind \
+        format format-check clean run check-backends bench fuzz
+# Plain make (and make install) never installs packages: a packager builds
+# with them. make run, make test and make bench install what is missing
+# first, and only then build (so that make -j does not compile before the
+# headers are there).
+all: $(LIB) $(PROGS)
 
 deps:
 	$(Q)sh tests/deps.sh build
@@ -135,27 +120,35 @@ $(BUILD)/ws_chat: $(CHAT_SRC:%.c=$(BUILD)/%.o) $(LIB)
 $(SOCK_DEMOS:%=$(BUILD)/%): $(BUILD)/%: $(BUILD)/demo/%.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# Objects made on the way to a test binary are kept, so that a second
+# make test compiles only what changed.
+.SECONDARY:
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o \
                        $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(MOD_$$*)))
 	$(Q)$(CC) $(LDFLAGS) $^ $(CMOCKA_LIBS) $(LDLIBS) -o $@
 
-$(BUILD)/tests/itest_%: $(BUILD)/tests/itest_%.o $(LIB)
+$(BUILD)/tests/itest_%: $(BUILD)/tests/integration/itest_%.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(CMOCKA_LIBS) $(LDLIBS) -o $@
 
 # A broadcast server for the hostile-peer tests.
-$(BUILD)/tests/ws_bcast: $(BUILD)/tests/ws_bcast.o $(LIB)
+$(BUILD)/tests/ws_bcast: $(BUILD)/tests/integration/ws_bcast.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-TEST_SERVERS := $(BUILD)/tests/ws_bcast
+test-bins: $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN) $(TEST_SERVERS) \
+           $$(EXAMPLE_BIN)
 
-test: deps-all $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN) $(TEST_SERVERS)
+# Each first installs what is missing, then builds in a sub-make.
+test: deps-all
+	$(Q)$(MAKE) --no-print-directory test-bins
 	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh
 
-unit: deps-all $(UNIT_BIN)
+unit: deps-all
+	$(Q)$(MAKE) --no-print-directory $(UNIT_BIN)
 	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh unit
 
-integration: deps-all $(PROGS) $(ITEST_BIN) $(TEST_SERVERS)
+integration: deps-all
+	$(Q)$(MAKE) --no-print-directory test-bins
 	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh integration
 
 asan:
@@ -177,10 +170,12 @@ check-backends:
 	done; \
 	exit $$rc
 
-valgrind: deps-all $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN) $(TEST_SERVERS)
+valgrind: deps-all
+	$(Q)$(MAKE) --no-print-directory test-bins
 	$(Q)BUILD=$(BUILD) VALGRIND=1 sh tests/run_all.sh
 
-run: all
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(BUILD)/ws_chat --www www
 
 FORMAT_FILES = $(wildcard */*.c */*.h tests/*/*.c tests/*/*.h demo/*/*.c \
@@ -230,7 +225,7 @@ $(BENCH_DIR)/lws_echo: $(BUILD)/tests/bench/peers/lws_echo.o
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LWS_LIBS) -o $@
 
-bench:
+bench: deps
 	$(Q)$(MAKE) --no-print-directory BACKEND=$(BENCH_BACKEND) \
 	    BUILD=build/bench-$(BENCH_BACKEND) $(BENCH_ECHO)
 	$(Q)$(MAKE) --no-print-directory $(BENCH_DIR)/loadgen \
@@ -256,9 +251,9 @@ bench:
 .PHONY: utf8-bench
 $(BENCH_DIR)/utf8_bench: $(BUILD)/tests/bench/utf8_bench.o \
                          $(BUILD)/tests/bench/lg_proto.o \
-                         $(BUILD)/ws/utf8.o $(BUILD)/ws/utf8_x86.o \
+                         $(BUILD)/ws/mask.o $(BUILD)/ws/utf8.o $(BUILD)/ws/utf8_x86.o \
                          $(BUILD)/ws/frame.o \
-                         $(BUILD)/ws/error.o
+                         $(BUILD)/net/error.o
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -289,7 +284,7 @@ INSTALL    ?= install
 SO_DEFS    := $(if $(SANFLAGS),,-Wl,-z,defs)
 
 .PHONY: examples shared install uninstall
-all test integration valgrind: $(EXAMPLE_BIN)
+all: $(EXAMPLE_BIN)
 examples: $(EXAMPLE_BIN)
 shared: $(SOLIB)
 
@@ -303,12 +298,14 @@ $(BUILD)/pic/%.o: %.c
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -fPIC \
 	    $(if $(filter $<,$(PURE)),-Wconversion) -c $< -o $@
 
-# Only what ws/ws.h declares is exported: the version script is made from
-# the header's function declarations, so the two cannot drift apart.
-$(BUILD)/libws.map: ws/ws.h
+# Only what the public headers declare is exported: the version script is
+# made from their function declarations, so the two cannot drift apart.
+# ws/ws.h includes "net/error.h", installed as ws/net/error.h beside it.
+PUBLIC_HDR := ws/ws.h net/error.h
+$(BUILD)/libws.map: $(PUBLIC_HDR)
 	@mkdir -p $(dir $@)
 	$(Q){ echo '{ global:'; \
-	  sed -n 's/^[a-z].*[ *]\(ws_[a-z0-9_]*\)(.*/  \1;/p' ws/ws.h; \
+	  sed -n 's/^[a-z].*[ *]\(ws_[a-z0-9_]*\)(.*/  \1;/p' $(PUBLIC_HDR); \
 	  echo 'local: *; };'; } > $@
 
 $(SOLIB): $(PIC_OBJ) $(BUILD)/libws.map
@@ -324,13 +321,14 @@ PC_SUBST := -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
     -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|'
 
 install: $(LIB) $(SOLIB)
-	$(INSTALL) -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)/ws" \
+	$(INSTALL) -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)/ws/net" \
 	    "$(DESTDIR)$(PKGCONFIGDIR)"
 	$(INSTALL) -m 644 $(LIB) "$(DESTDIR)$(LIBDIR)/libws.a"
 	$(INSTALL) -m 755 $(SOLIB) "$(DESTDIR)$(LIBDIR)/libws.so.$(VERSION)"
 	ln -sf libws.so.$(VERSION) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
 	ln -sf $(SONAME) "$(DESTDIR)$(LIBDIR)/libws.so"
 	$(INSTALL) -m 644 ws/ws.h "$(DESTDIR)$(INCLUDEDIR)/ws/ws.h"
+	$(INSTALL) -m 644 net/error.h "$(DESTDIR)$(INCLUDEDIR)/ws/net/error.h"
 	sed $(PC_SUBST) ws/ws.pc.in > "$(DESTDIR)$(PKGCONFIGDIR)/ws.pc"
 	chmod 644 "$(DESTDIR)$(PKGCONFIGDIR)/ws.pc"
 
@@ -338,8 +336,11 @@ uninstall:
 	rm -f "$(DESTDIR)$(LIBDIR)/libws.a" "$(DESTDIR)$(LIBDIR)/libws.so" \
 	    "$(DESTDIR)$(LIBDIR)/$(SONAME)" \
 	    "$(DESTDIR)$(LIBDIR)/libws.so.$(VERSION)" \
-	    "$(DESTDIR)$(INCLUDEDIR)/ws/ws.h" "$(DESTDIR)$(PKGCONFIGDIR)/ws.pc"
-	-rmdir "$(DESTDIR)$(INCLUDEDIR)/ws" 2>/dev/null
+	    "$(DESTDIR)$(INCLUDEDIR)/ws/ws.h" \
+	    "$(DESTDIR)$(INCLUDEDIR)/ws/net/error.h" \
+	    "$(DESTDIR)$(PKGCONFIGDIR)/ws.pc"
+	-rmdir "$(DESTDIR)$(INCLUDEDIR)/ws/net" "$(DESTDIR)$(INCLUDEDIR)/ws" \
+	    2>/dev/null
 # --- end examples and install block ---
 
 # --- fuzzing (issue 5) ---
@@ -360,12 +361,12 @@ FUZZ_FLAGS   ?=
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN)
-FUZZ_SRC_utf8      := ws/utf8.c ws/utf8_x86.c ws/error.c
-FUZZ_SRC_frame     := ws/frame.c ws/utf8.c ws/utf8_x86.c ws/error.c
-FUZZ_SRC_session   := ws/session.c ws/frame.c ws/utf8.c ws/utf8_x86.c \
-                      net/buf.c ws/error.c
-FUZZ_SRC_request   := http/request.c http/handshake.c ws/error.c
-FUZZ_SRC_handshake := http/handshake.c ws/error.c
+FUZZ_SRC_utf8      := ws/mask.c ws/utf8.c ws/utf8_x86.c net/error.c
+FUZZ_SRC_frame     := ws/frame.c ws/mask.c ws/utf8.c ws/utf8_x86.c net/error.c
+FUZZ_SRC_session   := ws/session.c ws/frame.c ws/mask.c ws/utf8.c ws/utf8_x86.c \
+                      net/buf.c net/error.c
+FUZZ_SRC_request   := http/request.c http/handshake.c net/error.c
+FUZZ_SRC_handshake := http/handshake.c net/error.c
 FUZZ_DICT_utf8      := tests/fuzz/utf8.dict
 FUZZ_DICT_frame     := tests/fuzz/frame.dict
 FUZZ_DICT_session   := tests/fuzz/frame.dict

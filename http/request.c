@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ws/ws.h"
+#include "net/error.h"
 
 #define WS_REQ_DEFAULT_HEADER_BYTES 16384
 #define WS_REQ_DEFAULT_HEADERS 100

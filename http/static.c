@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "http/static.h"
-#include "ws/ws.h"
+#include "net/error.h"
 
 #define READ_CHUNK 65536
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "net/neterr.h"
-#include "ws/ws.h"
+#include "net/error.h"
 
 /* "host:port", bracketing hosts that contain a colon (IPv6 literals). */
 void ws_net_hostport_format(const char *host, const char *port, char *out,

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ws/ws.h"
+#include "net/error.h"
 
 /* The smallest allocation; avoids many tiny reallocs for small messages. */
 #define WS_BUF_MIN_CAP 4096

@@ -15,7 +15,7 @@
 #include "net/addr.h"
 #include "net/neterr.h"
 #include "net/sockopt.h"
-#include "ws/ws.h"
+#include "net/error.h"
 
 /* CLOCK_MONOTONIC in ms. */
 static long long connect_now_ms(void)

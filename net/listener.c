@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 
 #include "net/listener.h"
-#include "ws/ws.h"
+#include "net/error.h"
 
 #define DEFAULT_BUDGET 64
 #define DEFAULT_PAUSE_MS 1000
@@ -92,11 +92,6 @@ int ws_net_listener_open(struct ws_net_listener *l, struct ws_loop *loop,
     for (int i = 0; i < l->n; i++) {
         rc = ws_loop_watch(loop, l->fds[i], WS_IO_READ, on_readable, l);
         if (rc < 0) {
-            /* Keep this layer's convention: a negated errno. */
-            int e = rc == WS_ENOMEM   ? -ENOMEM
-                    : rc == WS_EFDSET ? -EMFILE
-                                      : -EINVAL;
-
             if (err != NULL && errlen > 0) {
                 char addr[WS_NET_ADDRSTRLEN];
 
@@ -104,7 +99,7 @@ int ws_net_listener_open(struct ws_net_listener *l, struct ws_loop *loop,
                 snprintf(err, errlen, "listen %s: %s", addr, ws_strerror(rc));
             }
             ws_net_listener_close(l);
-            return e;
+            return rc;
         }
     }
     return 0;

@@ -42,9 +42,10 @@ struct ws_net_listener {
 };
 
 /*
- * Listen and start watching. Returns 0, or WS_ENOTFOUND / -errno of the
- * first failure (err then names the operation, the address and the cause;
- * a listener the loop cannot watch is -EMFILE); nothing is left open on
+ * Listen and start watching. Returns 0, or the code of the first failure
+ * (net/error.h: WS_ENOTFOUND, the -errno of a socket call, or the loop's
+ * WS_EFDSET / WS_ENOMEM for a listener it cannot watch); err then names
+ * the operation, the address and the cause. Nothing is left open on
  * failure.
  */
 int ws_net_listener_open(struct ws_net_listener *l, struct ws_loop *loop,

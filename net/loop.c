@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "net/backend.h"
-#include "ws/ws.h"
+#include "net/error.h"
 
 #define WS_IO_BOTH (WS_IO_READ | WS_IO_WRITE)
 

@@ -20,7 +20,7 @@
 #include "net/addr.h"
 #include "net/neterr.h"
 #include "net/sockopt.h"
-#include "ws/ws.h"
+#include "net/error.h"
 
 /* The current errno, negated, with EWOULDBLOCK folded into EAGAIN. */
 static int sock_errno(void)

@@ -30,7 +30,7 @@ make --no-print-directory -j2 BUILD="$tmp/build" install \
 
 lib=$tmp/root/usr/local/lib
 for f in lib/libws.a lib/libws.so lib/libws.so.0 lib/libws.so.0.1.0 \
-    include/ws/ws.h lib/pkgconfig/ws.pc; do
+    include/ws/ws.h include/ws/net/error.h lib/pkgconfig/ws.pc; do
     [ -e "$tmp/root/usr/local/$f" ] || fail "not installed: $f"
 done
 [ "$(readlink "$lib/libws.so")" = libws.so.0 ] || fail "libws.so link"

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "ws/frame.h"
+#include "ws/mask.h"
 #include "ws/ws.h"
 
 #define BYTES(s) (const uint8_t *)(s), sizeof(s) - 1
@@ -268,8 +269,8 @@ static void check_payload(const struct frame_row *w)
         uint8_t *p = exact_copy(w->in + w->header_len, plen);
 
         if (w->masked) {
-            ws_frame_mask(p, cut, w->mask, 0);
-            ws_frame_mask(p + cut, plen - cut, w->mask, cut);
+            ws_mask(p, cut, w->mask, 0);
+            ws_mask(p + cut, plen - cut, w->mask, cut);
         }
         if (plen > 0 && memcmp(p, w->payload, plen) != 0)
             fail_msg("%s: payload cut at %zu differs", w->label, cut);
@@ -314,7 +315,7 @@ static void check_mask(const uint8_t key[4], uint64_t off, size_t align,
     for (size_t i = 0; i < len; i++)
         want[i] = buf[align + i] = (uint8_t)(i * 7 + 1);
     ref_mask(want, len, key, off);
-    ws_frame_mask(buf == NULL ? NULL : buf + align, len, key, off);
+    ws_mask(buf == NULL ? NULL : buf + align, len, key, off);
     if (len > 0 && memcmp(buf + align, want, len) != 0)
         fail_msg("offset %llu align %zu len %zu", (unsigned long long)off,
                  align, len);
@@ -464,7 +465,7 @@ static void test_eproto(void **state)
     }
 }
 
-/* ws_frame_mask() equals the bytewise definition for every key phase,
+/* ws_mask() equals the bytewise definition for every key phase,
    pointer alignment and length, and chunks compose. */
 static void test_mask(void **state)
 {
@@ -480,12 +481,11 @@ static void test_mask(void **state)
                     check_mask(key, bases[b] + k, align, len);
 }
 
-/* The two ways to unmask: what ws_frame_mask_copy() picks on this CPU, and
+/* The two ways to unmask: what ws_mask_copy() picks on this CPU, and
    the portable fallback it picks elsewhere. */
 typedef void mask_copy_fn(uint8_t *dst, const uint8_t *src, size_t len,
                           const uint8_t key[4], uint64_t offset);
-static mask_copy_fn *const mask_impls[] = {ws_frame_mask_copy,
-                                           ws_frame_mask_copy_portable};
+static mask_copy_fn *const mask_impls[] = {ws_mask_copy, ws_mask_copy_portable};
 
 /* Lengths that reach every loop of every implementation: all up to 300
    (the 256-byte rounds, the 64-byte steps, each tail length), then
@@ -495,7 +495,7 @@ static bool mask_len_wanted(size_t len)
     return len <= 300 || (len % 64) < 2 || (len % 64) > 61;
 }
 
-/* ws_frame_mask_copy() into another buffer equals the bytewise definition
+/* ws_mask_copy() into another buffer equals the bytewise definition
    for every key phase, source alignment and length, writes nothing past
    len, and leaves the source as it was; for both implementations. */
 static void test_mask_copy(void **state)
@@ -598,11 +598,11 @@ static void test_mask_chunks(void **state)
     for (size_t cut = 0; cut <= sizeof whole; cut++) {
         for (size_t i = 0; i < sizeof whole; i++)
             whole[i] = split[i] = (uint8_t)(255 - i);
-        ws_frame_mask(whole, sizeof whole, key, 5);
-        ws_frame_mask(split, cut, key, 5);
-        ws_frame_mask(split + cut, sizeof split - cut, key, 5 + cut);
+        ws_mask(whole, sizeof whole, key, 5);
+        ws_mask(split, cut, key, 5);
+        ws_mask(split + cut, sizeof split - cut, key, 5 + cut);
         assert_memory_equal(whole, split, sizeof whole);
-        ws_frame_mask(whole, sizeof whole, key, 5);
+        ws_mask(whole, sizeof whole, key, 5);
         for (size_t i = 0; i < sizeof whole; i++)
             assert_int_equal(whole[i], (uint8_t)(255 - i));
     }

@@ -18,6 +18,7 @@
 
 #include "net/buf.h"
 #include "ws/frame.h"
+#include "ws/mask.h"
 #include "ws/session.h"
 #include "ws/utf8.h"
 #include "ws/ws.h"
@@ -87,7 +88,7 @@ static void add_frame(struct bytes *b, bool fin, uint8_t opcode,
     bytes_add(b, hdr, (size_t)h);
     start = b->len;
     bytes_add(b, data, len);
-    ws_frame_mask(b->p + start, len, key, 0);
+    ws_mask(b->p + start, len, key, 0);
 }
 
 /* One piece of a row's input: a frame to build, or raw wire bytes. */
@@ -734,35 +735,25 @@ static void test_need_large_frame_in_pieces(void **state)
     free(b.p);
 }
 
-/* A writer that takes at most budget bytes and keeps what it took. */
-struct taker {
-    size_t budget;
-    int calls;
-    struct bytes got;
-};
-
-static size_t take_some(void *ctx, const struct iovec *iov, int n)
+/* What a socket that takes at most budget bytes of header and payload
+   took, as the owner of ws_session_frame_begin() would write them. */
+static size_t take_some(struct bytes *got, size_t budget, const uint8_t *hdr,
+                        size_t hlen, const void *data, size_t len)
 {
-    struct taker *t = ctx;
-    size_t took = 0;
+    size_t k = hlen < budget ? hlen : budget;
 
-    t->calls++;
-    for (int i = 0; i < n && t->budget > 0; i++) {
-        size_t k = iov[i].iov_len < t->budget ? iov[i].iov_len : t->budget;
-
-        bytes_add(&t->got, iov[i].iov_base, k);
-        t->budget -= k;
-        took += k;
-    }
-    return took;
+    bytes_add(got, hdr, k);
+    budget -= k;
+    bytes_add(got, data, len < budget ? len : budget);
+    return k + (len < budget ? len : budget);
 }
 
-/* ws_session_send_direct: whatever the socket takes, what it took and
-   what is queued make exactly the frame ws_session_send would queue. */
+/* ws_session_frame_begin/rest: whatever the socket takes, what it took
+   and what is queued make exactly the frame ws_session_send would queue. */
 static void test_send_direct(void **state)
 {
     struct fx *f = *state;
-    size_t len = WS_SESSION_DIRECT_MIN + 5;
+    size_t len = 16384 + 5;
     char *text = malloc(len);
     struct ws_buf want = {0};
     const size_t budgets[] = {0,   1,   3,       4,       5,
@@ -774,62 +765,62 @@ static void test_send_direct(void **state)
     assert_int_equal(ws_session_send(&f->s, &want, WS_OP_TEXT, text, len), 0);
     assert_int_equal(ws_buf_size(&want), len + 4); /* 16-bit length */
     for (size_t i = 0; i < ARRAY_LEN(budgets); i++) {
-        struct taker t = {.budget = budgets[i]};
-        struct bytes all = {0};
+        uint8_t hdr[WS_FRAME_MAX_HEADER];
+        struct bytes all = {0}, got = {0};
+        ssize_t hlen;
+        size_t took;
 
         print_message("budget %zu\n", budgets[i]);
         ws_buf_clear(&f->out);
-        assert_int_equal(ws_session_send_direct(&f->s, &f->out, WS_OP_TEXT,
-                                                text, len, false, take_some,
-                                                &t),
+        hlen = ws_session_frame_begin(&f->s, WS_OP_TEXT, text, len, false, hdr);
+        assert_int_equal(hlen, 4);
+        took = take_some(&got, budgets[i], hdr, (size_t)hlen, text, len);
+        assert_int_equal(ws_session_frame_rest(&f->s, &f->out, hdr,
+                                               (size_t)hlen, text, len, took),
                          0);
-        assert_int_equal(t.calls, 1);
-        bytes_add(&all, t.got.p, t.got.len);
+        bytes_add(&all, got.p, got.len);
         bytes_add(&all, ws_buf_head(&f->out), ws_buf_size(&f->out));
         assert_int_equal(all.len, ws_buf_size(&want));
         assert_memory_equal(all.p, ws_buf_head(&want), all.len);
         free(all.p);
-        free(t.got.p);
+        free(got.p);
     }
     ws_buf_free(&want);
     free(text);
 }
 
-/* Small messages, or any while bytes are queued, are queued (to leave in
-   one write with the others); bad text is refused before any write. */
+/* ws_session_frame_begin checks as ws_session_send does, before any
+   write: bad text is refused, checked text is not checked again, a frame
+   that could not wait in the output queue is too big, and nothing is
+   ever queued. */
 static void test_send_direct_queues(void **state)
 {
     struct fx *f = *state;
-    size_t len = WS_SESSION_DIRECT_MIN;
+    size_t len = 16384;
     char *large = malloc(len);
-    struct taker t = {.budget = SIZE_MAX};
+    uint8_t hdr[WS_FRAME_MAX_HEADER];
+    struct ws_session_limits lim = lim_default;
 
     assert_non_null(large);
     memset(large, 'y', len);
-    assert_int_equal(ws_session_send_direct(&f->s, &f->out, WS_OP_TEXT, "hi", 2,
-                                            false, take_some, &t),
-                     0);
-    assert_int_equal(t.calls, 0);
-    assert_out(f, "\x81\x02hi", 4);
-    assert_int_equal(ws_session_send_direct(&f->s, &f->out, WS_OP_BINARY, large,
-                                            len, false, take_some, &t),
-                     0);
-    assert_int_equal(t.calls, 0); /* "hi" is still queued before it */
-    assert_int_equal(ws_buf_size(&f->out), 4 + 4 + len);
-    ws_buf_clear(&f->out);
     large[7] = (char)0xFF;
-    assert_int_equal(ws_session_send_direct(&f->s, &f->out, WS_OP_TEXT, large,
-                                            len, false, take_some, &t),
-                     WS_EINVAL);
-    assert_int_equal(t.calls, 0);
+    assert_int_equal(
+        ws_session_frame_begin(&f->s, WS_OP_TEXT, large, len, false, hdr),
+        WS_EINVAL);
     assert_out(f, "", 0);
     /* Checked text is not checked again. */
-    assert_int_equal(ws_session_send_direct(&f->s, &f->out, WS_OP_TEXT, large,
-                                            len, true, take_some, &t),
-                     0);
-    assert_int_equal(t.calls, 1);
-    assert_int_equal(t.got.len, 4 + len);
-    free(t.got.p);
+    assert_int_equal(
+        ws_session_frame_begin(&f->s, WS_OP_TEXT, large, len, true, hdr), 4);
+    assert_int_equal(
+        ws_session_frame_begin(&f->s, WS_OP_BINARY, large, len, false, hdr), 4);
+    assert_memory_equal(hdr, "\x82\x7e\x40\x00", 4);
+    assert_out(f, "", 0);
+    lim.max_output = len + WS_FRAME_MAX_HEADER - 1;
+    fx_limits(f, &lim);
+    assert_int_equal(
+        ws_session_frame_begin(&f->s, WS_OP_BINARY, large, len, false, hdr),
+        WS_ETOOBIG);
+    assert_int_equal(f->s.state, WS_SESSION_OPEN);
     free(large);
 }
 

@@ -86,26 +86,7 @@ ssize_t ws_frame_header_write(uint8_t *out, size_t cap, bool fin,
                               uint8_t opcode, uint64_t payload_len,
                               const uint8_t *mask);
 
-/*
- * XOR data[0..len) in place with key (RFC 6455 §5.3). offset is the
- * position of data[0] within the frame payload, so a payload handled in
- * chunks stays aligned with the 4-byte key. Works a word at a time.
- */
-void ws_frame_mask(uint8_t *data, size_t len, const uint8_t key[4],
-                   uint64_t offset);
-
-/*
- * ws_frame_mask() from src into dst (dst may equal src, not otherwise
- * overlap): one pass that unmasks and copies, for payload bytes that are
- * moved anyway.
- */
-void ws_frame_mask_copy(uint8_t *dst, const uint8_t *src, size_t len,
-                        const uint8_t key[4], uint64_t offset);
-
-/* ws_frame_mask_copy() without the AVX-512 path it picks on CPUs that have
-   it: the fallback, kept callable so that tests cover both. */
-void ws_frame_mask_copy_portable(uint8_t *dst, const uint8_t *src, size_t len,
-                                 const uint8_t key[4], uint64_t offset);
+/* The payload mask (RFC 6455 §5.3) is ws/mask.h. */
 
 /* RFC 6455 §7.4 and the IANA registry: may code appear in a close frame? */
 bool ws_close_code_valid(uint16_t code);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "ws/idmap.h"
-#include "ws/ws.h"
+#include "net/error.h"
 
 /* Spread sequential ids over the table (a 64-bit finaliser). */
 static size_t slot_of(uint64_t id, size_t cap)

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ws/server.h"
+#include "ws/conn.h"
 
 enum post_kind { POST_SEND, POST_BROADCAST, POST_CALL };
 
@@ -72,26 +72,6 @@ void ws_post_free(struct ws_server *s)
     ws_net_close(s->wake_fd[1]);
     pthread_mutex_destroy(&s->post_lock);
     ws_idmap_free(&s->ids);
-}
-
-int ws_post_register(struct ws_conn *c)
-{
-    struct ws_server *s = c->srv;
-    int rc;
-
-    pthread_mutex_lock(&s->post_lock);
-    rc = ws_idmap_put(&s->ids, c);
-    pthread_mutex_unlock(&s->post_lock);
-    return rc;
-}
-
-void ws_post_unregister(struct ws_conn *c)
-{
-    struct ws_server *s = c->srv;
-
-    pthread_mutex_lock(&s->post_lock);
-    ws_idmap_del(&s->ids, c->id);
-    pthread_mutex_unlock(&s->post_lock);
 }
 
 struct ws_conn *ws_server_find(struct ws_server *s, uint64_t id)
@@ -263,6 +243,6 @@ static void on_wake(struct ws_loop *loop, int fd, int events, void *arg)
         run_item(s, it);
         free(it);
         it = next;
-        ws_server_settle(s); /* write each as it comes: keep queues low */
+        ws_conn_settle(s); /* write each as it comes: keep queues low */
     }
 }

@@ -1,8 +1,8 @@
 /*
  * server.c - the public server API: configuration, listeners, accepting,
  * running the loop (or being driven by the application's), broadcast,
- * and the end-of-event step that writes queued output and tears down
- * connections. With conn.c, the only code that knows net, http and ws.
+ * and handing accepted sockets to the connection (ws/conn.h), which the
+ * server calls into and which never calls back.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ws/server.h"
+#include "ws/conn.h"
 
 #define MAX_PROTOCOL_NAME 128 /* fits the 101 response buffer */
 #define MAX_PROTOCOLS 65535   /* a connection keeps its pick in 16 bits */
@@ -157,6 +157,7 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
         s->cb = *cb;
     s->user_data = user_data;
     s->next_id = 1;
+    s->transport = &ws_transport_plain;
     rc = copy_config(s, cfg);
     if (rc == 0)
         rc = ws_loop_create(&s->loop);
@@ -225,7 +226,7 @@ static void adopt(struct ws_server *s, int fd, const struct ws_net_addr *a)
 static void on_accept(void *arg, int fd, const struct ws_net_addr *peer)
 {
     adopt(arg, fd, peer);
-    ws_server_settle(arg); /* on_error may have sent or closed */
+    ws_conn_settle(arg); /* on_error may have sent or closed */
 }
 
 /* accept() failed; out of descriptors, the listeners already pause. */
@@ -236,22 +237,26 @@ static void on_accept_error(void *arg, int err, int pause_ms)
                         strerror(err), pause_ms);
     else
         ws_server_error(arg, NULL, WS_ESYS, "accept: %s", strerror(err));
-    ws_server_settle(arg);
+    ws_conn_settle(arg);
 }
 
-/* The public code for a negated errno from the socket layer. */
-static int public_error(int err)
+/*
+ * The codes ws_server_listen() documents, from the listener's: its own
+ * (WS_ENOTFOUND, WS_EADDRINUSE, WS_EACCES, WS_EFDSET, WS_ENOMEM) pass
+ * through, the rest of the system's are WS_ESYS (the text in s->error
+ * names the cause).
+ */
+static int listen_error(int err)
 {
     switch (err) {
-    case -EADDRINUSE:
-        return WS_EADDRINUSE;
-    case -EACCES:
+    case WS_EADDRINUSE:
+    case WS_EACCES:
+    case WS_ENOTFOUND:
+    case WS_ENOMEM:
+    case WS_EFDSET:
+        return err;
     case -EPERM:
         return WS_EACCES;
-    case WS_ENOTFOUND:
-        return WS_ENOTFOUND;
-    case -ENOMEM:
-        return WS_ENOMEM;
     case -EMFILE:
         return WS_EFDSET;
     default:
@@ -277,7 +282,7 @@ int ws_server_listen(struct ws_server *s)
     s->error[0] = '\0';
     rc = ws_net_listener_open(&s->listener, s->loop, &lc, s->error,
                               sizeof(s->error));
-    return rc < 0 ? public_error(rc) : 0;
+    return rc < 0 ? listen_error(rc) : 0;
 }
 
 const char *ws_server_last_error(const struct ws_server *s)
@@ -290,58 +295,6 @@ int ws_server_port(const struct ws_server *s)
     if (s == NULL || s->listener.n == 0)
         return -1;
     return ws_net_local_port(s->listener.fds[0]);
-}
-
-void ws_server_kill(struct ws_conn *c, int code)
-{
-    if (c->queued_kill || c->phase == WS_CONN_DEAD)
-        return;
-    c->queued_kill = true;
-    c->kill_code = code;
-    c->doomed_next = c->srv->kill_list;
-    c->srv->kill_list = c;
-}
-
-void ws_server_want_flush(struct ws_conn *c)
-{
-    if (c->queued_flush || c->phase == WS_CONN_DEAD)
-        return;
-    c->queued_flush = true;
-    c->flush_next = c->srv->flush_list;
-    c->srv->flush_list = c;
-}
-
-/* Free the connections torn down by earlier events. Only called where no
-   event handler is on the stack. */
-static void free_dead(struct ws_server *s)
-{
-    while (s->dead_list) {
-        struct ws_conn *c = s->dead_list;
-
-        s->dead_list = c->doomed_next;
-        ws_conn_free(c);
-    }
-}
-
-void ws_server_settle(struct ws_server *s)
-{
-    /* Writes first (they may fail and kill), then teardowns (whose
-       on_close may send on others, so go round until both are empty). */
-    while (s->flush_list || s->kill_list) {
-        while (s->flush_list) {
-            struct ws_conn *c = s->flush_list;
-
-            s->flush_list = c->flush_next;
-            c->queued_flush = false;
-            ws_conn_flush(c);
-        }
-        while (s->kill_list) {
-            struct ws_conn *c = s->kill_list;
-
-            s->kill_list = c->doomed_next;
-            ws_conn_teardown(c);
-        }
-    }
 }
 
 /* True when sends or closes made outside any event still wait to be
@@ -360,8 +313,8 @@ static bool settle_pending(struct ws_server *s)
 {
     bool pending = work_pending(s);
 
-    ws_server_settle(s);
-    free_dead(s);
+    ws_conn_settle(s);
+    ws_conn_free_dead(s);
     return pending;
 }
 
@@ -376,7 +329,7 @@ int ws_server_run_once(struct ws_server *s, int timeout_ms)
     if (settle_pending(s))
         timeout_ms = 0;
     rc = ws_loop_run_once(s->loop, timeout_ms);
-    free_dead(s);
+    ws_conn_free_dead(s);
     return rc;
 }
 
@@ -427,7 +380,7 @@ int ws_server_process(struct ws_server *s, const fd_set *r, const fd_set *w)
         return WS_EBUSY;
     settle_pending(s);
     rc = ws_loop_process(s->loop, r, w);
-    free_dead(s);
+    ws_conn_free_dead(s);
     return rc;
 }
 
@@ -460,17 +413,7 @@ int ws_server_destroy(struct ws_server *s)
         return WS_EINVAL;
     if (s->depth > 0)
         return WS_EBUSY;
-    ws_server_settle(s);
-    /* RFC 6455 §7.4.1: 1001, the server is going away. One best-effort
-       write each: destroy never waits for a peer. */
-    for (struct ws_conn *c = s->conns; c; c = c->next) {
-        if (c->phase == WS_CONN_WS &&
-            ws_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutdown") == 0)
-            ws_conn_flush(c);
-        ws_server_kill(c, WS_CLOSE_GOING_AWAY);
-    }
-    ws_server_settle(s);
-    free_dead(s);
+    ws_conn_close_all(s);
     free_server(s);
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ws/session.h"
+#include "ws/mask.h"
 #include "ws/ws.h"
 
 /* Bytes kept by an idle message buffer between messages. */
@@ -165,14 +166,9 @@ static void deliver(struct ws_session *s, uint8_t opcode, uint8_t *data,
     uint8_t saved = data[len];
 
     data[len] = 0;
-    if (opcode == WS_OP_TEXT && len <= UINT32_MAX) {
-        s->delivered = data;
-        s->delivered_len = (uint32_t)len;
-    }
     /* RFC 6455 §7.1.2: once our close is out, data is not delivered. */
     if (s->state == WS_SESSION_OPEN && s->handler->message)
         s->handler->message(s->ctx, opcode, data, len);
-    s->delivered = NULL;
     data[len] = saved;
 }
 
@@ -370,7 +366,7 @@ static int append_payload(struct ws_session *s, const uint8_t *p, size_t n)
         return rc;
     dst = ws_buf_tail(m);
     if (s->frame.masked)
-        ws_frame_mask_copy(dst, p, n, s->frame.mask, s->frame_pos);
+        ws_mask_copy(dst, p, n, s->frame.mask, s->frame_pos);
     else if (n > 0)
         memcpy(dst, p, n);
     if (s->msg_opcode == WS_OP_TEXT) {
@@ -402,7 +398,7 @@ static int unmask_and_check(struct ws_session *s, uint8_t *p, size_t n,
         size_t k = n - i < WS_SESSION_SLICE ? n - i : WS_SESSION_SLICE;
 
         if (s->frame.masked)
-            ws_frame_mask(p + i, k, s->frame.mask, offset + i);
+            ws_mask(p + i, k, s->frame.mask, offset + i);
         if (text && ws_utf8_feed(&s->utf8, p + i, k, NULL) < 0)
             return WS_EUTF8;
     }
@@ -615,14 +611,6 @@ static int send_message(struct ws_session *s, struct ws_buf *out,
     return rc < 0 ? rc : queue_frame(s, out, true, opcode, data, len);
 }
 
-/* Whether text being sent was checked already: the echo of the text
-   being delivered was checked on the way in. */
-static bool is_echo(const struct ws_session *s, const void *data, size_t len)
-{
-    return s->delivered != NULL && data == s->delivered &&
-           len == s->delivered_len;
-}
-
 int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
                      const char *reason, size_t reason_len)
 {
@@ -645,34 +633,39 @@ int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
 int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
                     const void *data, size_t len)
 {
-    return send_message(s, out, opcode, data, len, is_echo(s, data, len));
+    return send_message(s, out, opcode, data, len, false);
 }
 
-int ws_session_send_direct(struct ws_session *s, struct ws_buf *out,
-                           uint8_t opcode, const void *data, size_t len,
-                           bool checked, ws_session_writer write, void *ctx)
+int ws_session_send_valid(struct ws_session *s, struct ws_buf *out,
+                          uint8_t opcode, const void *data, size_t len)
 {
-    bool text_ok = checked || is_echo(s, data, len);
-    uint8_t hdr[WS_FRAME_MAX_HEADER];
-    struct iovec iov[2];
-    size_t hlen, sent, written;
-    int rc;
+    return send_message(s, out, opcode, data, len, true);
+}
 
-    if (len < WS_SESSION_DIRECT_MIN || ws_buf_size(out) > 0 ||
-        s->lim->max_output < WS_FRAME_MAX_HEADER ||
-        len > s->lim->max_output - WS_FRAME_MAX_HEADER)
-        return send_message(s, out, opcode, data, len, text_ok);
-    rc = check_message(s, opcode, data, len, text_ok);
+ssize_t ws_session_frame_begin(struct ws_session *s, uint8_t opcode,
+                               const void *data, size_t len, bool text_valid,
+                               uint8_t hdr[WS_FRAME_MAX_HEADER])
+{
+    int rc = check_message(s, opcode, data, len, text_valid);
+
     if (rc < 0)
         return rc;
-    hlen = ws_frame_header_size(len, false);
-    ws_frame_header_write(hdr, sizeof(hdr), true, opcode, len, NULL);
-    iov[0] = (struct iovec){.iov_base = hdr, .iov_len = hlen};
-    iov[1] =
-        (struct iovec){.iov_base = (void *)(uintptr_t)data, .iov_len = len};
-    written = write(ctx, iov, 2);
-    /* Queue the rest: it fits, as out was empty and len is in bounds. */
-    sent = written;
+    /* The rest of the frame must be able to wait in the output queue. */
+    if (s->lim->max_output < WS_FRAME_MAX_HEADER ||
+        len > s->lim->max_output - WS_FRAME_MAX_HEADER)
+        return WS_ETOOBIG;
+    return ws_frame_header_write(hdr, WS_FRAME_MAX_HEADER, true, opcode, len,
+                                 NULL);
+}
+
+int ws_session_frame_rest(struct ws_session *s, struct ws_buf *out,
+                          const uint8_t *hdr, size_t hlen, const void *data,
+                          size_t len, size_t written)
+{
+    size_t sent = written;
+    int rc = 0;
+
+    /* It fits: out was empty and ws_session_frame_begin checked len. */
     if (sent < hlen) {
         rc = ws_buf_append(out, hdr + sent, hlen - sent, s->lim->max_output);
         sent = 0;

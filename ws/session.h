@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <sys/uio.h>
 
 #include "net/buf.h"
 #include "ws/frame.h"
@@ -67,11 +66,6 @@ struct ws_session {
     uint64_t frame_pos; /* payload bytes of it consumed so far */
 
     struct ws_buf *msg; /* owned; made when a message is assembled */
-
-    /* The text being delivered to the handler right now: already valid
-       UTF-8, so sending it back is not checked again (below 4 GiB). */
-    const uint8_t *delivered;
-    uint32_t delivered_len;
 
     /* Fragments of the data message being assembled (§5.4); the limit is
        clamped to what this counts. */
@@ -145,26 +139,29 @@ size_t ws_session_need(const struct ws_session *s);
 int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
                     const void *data, size_t len);
 
-/*
- * Write some of iov[0..n) to the peer now, if it can be done without
- * blocking. Returns the bytes written (0 when none could be); never an
- * error: a broken connection is found by the owner's next flush.
- */
-typedef size_t (*ws_session_writer)(void *ctx, const struct iovec *iov, int n);
+/* ws_session_send() of text the caller knows is valid UTF-8 (it was
+   checked once for many connections, or on its way in). */
+int ws_session_send_valid(struct ws_session *s, struct ws_buf *out,
+                          uint8_t opcode, const void *data, size_t len);
 
 /*
- * ws_session_send() that hands a large message straight to write when
- * nothing is queued before it: header and payload go out in one gather
- * write from where they lie, and only what the socket did not take is
- * copied into out. checked: the text is known to be valid (one check for
- * a broadcast to many). Smaller
- * messages, or any while out holds bytes, are queued as usual (several
- * small frames then leave in one write).
+ * A frame that its owner writes itself, header and payload from where they
+ * lie (a large message, sent without a copy while nothing is queued):
+ * ws_session_frame_begin() checks it as ws_session_send() would (text
+ * unless text_valid) and writes its header into hdr. Returns the header's
+ * length, or the error ws_session_send() would return (WS_ETOOBIG also
+ * when the frame could not wait in an output queue of max_output bytes);
+ * nothing is queued. The owner then writes header and payload and passes
+ * the count taken to ws_session_frame_rest(), which queues the rest in
+ * out (empty before the write) and returns 0 or WS_ENOMEM; a failure after
+ * part of the frame went out leaves the state ABORTED.
  */
-#define WS_SESSION_DIRECT_MIN 16384u
-int ws_session_send_direct(struct ws_session *s, struct ws_buf *out,
-                           uint8_t opcode, const void *data, size_t len,
-                           bool checked, ws_session_writer write, void *ctx);
+ssize_t ws_session_frame_begin(struct ws_session *s, uint8_t opcode,
+                               const void *data, size_t len, bool text_valid,
+                               uint8_t hdr[WS_FRAME_MAX_HEADER]);
+int ws_session_frame_rest(struct ws_session *s, struct ws_buf *out,
+                          const uint8_t *hdr, size_t hlen, const void *data,
+                          size_t len, size_t written);
 
 /*
  * Send one piece of a fragmented message: BEGIN with opcode (text or

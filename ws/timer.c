@@ -6,7 +6,7 @@
  */
 #include <stdlib.h>
 
-#include "ws/server.h"
+#include "ws/conn.h"
 
 struct ws_server_timer {
     struct ws_timer t; /* the loop's timer; first, for the callback cast */
@@ -48,7 +48,7 @@ static void on_fire(struct ws_loop *loop, struct ws_timer *lt, void *arg)
        freeing here is safe. */
     if (t->stopped)
         timer_free(t);
-    ws_server_settle(s);
+    ws_conn_settle(s);
 }
 
 int ws_server_timer_start(struct ws_server *s, struct ws_server_timer **out,

@@ -13,9 +13,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "ws/mask_key.h"
+#include "ws/mask.h"
 #include "ws/utf8_x86.h"
-#include "ws/ws.h"
+#include "net/error.h"
 
 /*
  * Byte classes. Each RFC 3629 §4 row is a lead byte followed by tails
@@ -166,16 +166,6 @@ static int scalar_feed(struct ws_utf8 *v, const uint8_t *p, size_t i,
     return 0;
 }
 
-/* XOR p[i..end) with the key word kw, whose byte 0 falls on p[0]. */
-void ws_utf8_xor_key(uint8_t *p, size_t i, size_t end, uint32_t kw)
-{
-    uint8_t k[4];
-
-    memcpy(k, &kw, sizeof k);
-    for (; i < end; i++)
-        p[i] = (uint8_t)(p[i] ^ k[i & 3u]);
-}
-
 #if WS_UTF8_X86
 
 /*
@@ -196,7 +186,7 @@ static size_t finish_open(struct ws_utf8 *v, uint8_t *p, size_t len,
             return 0;
         s = next_state[s][byte_class[(uint8_t)(p[n] ^ k[n & 3u])]];
     }
-    ws_utf8_xor_key(p, 0, n, kw);
+    ws_mask_bytes(p, 0, n, kw);
     v->state = ACCEPT;
     return n;
 }
@@ -238,7 +228,7 @@ bool ws_utf8_impl_available(enum ws_utf8_impl impl)
  */
 static atomic_int best_impl;
 
-static enum ws_utf8_impl resolve_impl(void)
+enum ws_utf8_impl ws_utf8_impl_chosen(void)
 {
     int b = atomic_load_explicit(&best_impl, memory_order_relaxed);
 
@@ -305,7 +295,7 @@ int ws_utf8_feed_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
     size_t i = 0;
 
     if (impl == WS_UTF8_AUTO)
-        impl = resolve_impl();
+        impl = ws_utf8_impl_chosen();
     else if (!ws_utf8_impl_available(impl))
         impl = WS_UTF8_SCALAR;
     for (; i < len && v->state != ACCEPT; i++) {
@@ -330,7 +320,7 @@ size_t ws_utf8_unmask_prefix_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
                                   uint64_t offset)
 {
     if (impl == WS_UTF8_AUTO)
-        impl = resolve_impl();
+        impl = ws_utf8_impl_chosen();
     else if (!ws_utf8_impl_available(impl))
         return 0;
 #if WS_UTF8_X86

@@ -53,6 +53,10 @@ enum ws_utf8_impl {
 /* True when impl can run here (built in, and supported by this CPU). */
 bool ws_utf8_impl_available(enum ws_utf8_impl impl);
 
+/* The implementation WS_UTF8_AUTO resolves to on this CPU: the widest
+   available one. */
+enum ws_utf8_impl ws_utf8_impl_chosen(void);
+
 /* ws_utf8_feed() through impl; one that is not available runs as
    WS_UTF8_SCALAR. */
 int ws_utf8_feed_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
@@ -60,7 +64,7 @@ int ws_utf8_feed_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
 
 /*
  * The fused fast path for masked text (RFC 6455 §5.3): XOR a prefix of
- * p[0..len) in place with the key, as ws_frame_mask() does (p[i] ^=
+ * p[0..len) in place with the key, as ws_mask() does (p[i] ^=
  * key[(offset + i) % 4]), and validate it, in one pass, where this CPU has
  * a vector implementation that supports it (AVX-512 only, for now).
  * Returns the length r of that prefix: p[0..r) is XORed and fed, and v is
@@ -74,7 +78,7 @@ int ws_utf8_feed_impl(enum ws_utf8_impl impl, struct ws_utf8 *v,
  * character cut at the end.
  *
  * The caller then finishes with the two passes, the key phase moved on by
- * r: ws_frame_mask(p + r, len - r, key, offset + r) and ws_utf8_feed(v,
+ * r: ws_mask(p + r, len - r, key, offset + r) and ws_utf8_feed(v,
  * p + r, len - r, ...), which reports a bad byte (its index relative to
  * p + r) and gives the final state. Never fails by itself.
  */

@@ -672,7 +672,7 @@ AVX512_TARGET size_t ws_utf8_avx512_prefix(const uint8_t *p, size_t len)
  *      reads bytes already unmasked, as the automaton needs them);
  *   3. XOR the bytes from there to the end of what was stored once more,
  *      which gives them back their masked values, so that the caller's
- *      ws_frame_mask() over the rest XORs each byte exactly once.
+ *      ws_mask() over the rest XORs each byte exactly once.
  * Step 3 runs only on bad text, or on a character cut by the end of the
  * walk (at most three bytes). Only whole blocks are walked: the partial
  * last block, which would need a masked store kept inside the input's
@@ -688,18 +688,8 @@ static size_t unmask_stop(uint8_t *p, size_t q, size_t stored, uint32_t kw)
 {
     size_t r = boundary_before(p, q);
 
-    ws_utf8_xor_key(p, r, stored, kw);
+    ws_mask_bytes(p, r, stored, kw);
     return r;
-}
-
-/* Load the block at q, XOR it with the key vector, store it back, and
-   return it. */
-AVX512_TARGET static inline __m512i avx512_unmask_block(uint8_t *q, __m512i kv)
-{
-    __m512i b = _mm512_xor_si512(_mm512_loadu_si512((const void *)q), kv);
-
-    _mm512_storeu_si512((void *)q, b);
-    return b;
 }
 
 /*
@@ -717,17 +707,17 @@ AVX512_TARGET size_t ws_utf8_avx512_unmask_prefix(uint8_t *p, size_t len,
 
     avx512_consts_init(&c);
     for (; len - i >= 4 * BLOCK; i += 4 * BLOCK) {
-        b0 = avx512_unmask_block(p + i, kv);
-        b1 = avx512_unmask_block(p + i + BLOCK, kv);
-        b2 = avx512_unmask_block(p + i + 2 * BLOCK, kv);
-        b3 = avx512_unmask_block(p + i + 3 * BLOCK, kv);
+        b0 = ws_mask_block64(p + i, kv);
+        b1 = ws_mask_block64(p + i + BLOCK, kv);
+        b2 = ws_mask_block64(p + i + 2 * BLOCK, kv);
+        b3 = ws_mask_block64(p + i + 3 * BLOCK, kv);
         q = avx512_bad4(&c, b0, b1, b2, b3, prev);
         if (q != NO_FLAG)
             return unmask_stop(p, i + q, i + 4 * BLOCK, kw);
         prev = b3;
     }
     for (; len - i >= BLOCK; i += BLOCK) {
-        b0 = avx512_unmask_block(p + i, kv);
+        b0 = ws_mask_block64(p + i, kv);
         q = avx512_bad1(&c, b0, prev);
         if (q != NO_FLAG)
             return unmask_stop(p, i + q, i + BLOCK, kw);
@@ -743,15 +733,12 @@ AVX512_TARGET size_t ws_utf8_avx512_unmask_prefix(uint8_t *p, size_t len,
    AVX-512 features that it saves the ZMM and mask registers. */
 bool ws_utf8_x86_has(enum ws_utf8_impl impl)
 {
-    __builtin_cpu_init(); /* needed if we run before constructors */
     if (impl == WS_UTF8_AVX512)
-        return __builtin_cpu_supports("avx512f") &&
-               __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vbmi");
+        return ws_cpu_has(WS_CPU_AVX512 | WS_CPU_AVX512VBMI);
     if (impl == WS_UTF8_AVX2)
-        return __builtin_cpu_supports("avx2");
+        return ws_cpu_has(WS_CPU_AVX2);
     if (impl == WS_UTF8_SSSE3)
-        return __builtin_cpu_supports("ssse3");
+        return ws_cpu_has(WS_CPU_SSSE3);
     return impl == WS_UTF8_SCALAR;
 }
 

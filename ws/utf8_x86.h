@@ -15,25 +15,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ws/mask.h"
 #include "ws/utf8.h"
 
-#if (defined(__x86_64__) || defined(__i386__)) &&                              \
-    (defined(__GNUC__) || defined(__clang__))
-#define WS_UTF8_X86 1
-#else
-#define WS_UTF8_X86 0
-#endif
+#define WS_UTF8_X86 WS_MASK_X86
 
 /* The block the vector passes walk; the fused pass needs one whole. */
 #define WS_UTF8_BLOCK 64
 _Static_assert(WS_UTF8_UNMASK_MIN >= WS_UTF8_BLOCK, "see avx512_unmask");
 
-/* utf8.c: XOR p[i..end) with the key word kw, whose byte 0 (in memory
-   order) falls on p[0], p[4], ... (RFC 6455 §5.3). */
-void ws_utf8_xor_key(uint8_t *p, size_t i, size_t end, uint32_t kw);
-
 #if WS_UTF8_X86
-/* Whether this CPU, and the OS (saving the vector registers), runs impl. */
+/* Whether this CPU runs impl (ws_cpu_has). */
 bool ws_utf8_x86_has(enum ws_utf8_impl impl);
 
 size_t ws_utf8_sse_prefix(const uint8_t *p, size_t len);

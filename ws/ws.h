@@ -19,8 +19,8 @@
  *    on_upgrade or on_http returns.
  *
  * Errors: functions return int; zero or a non-negative count is success, a
- * negative WS_E* code is failure. ws_strerror() and ws_errname() describe a
- * code.
+ * negative WS_E* code is failure (net/error.h, included below).
+ * ws_strerror() and ws_errname() describe a code.
  */
 #ifndef WS_WS_H
 #define WS_WS_H
@@ -33,41 +33,9 @@
 extern "C" {
 #endif
 
-/*
- * The error codes. One list makes the enum, ws_strerror() and ws_errname(),
- * so the three cannot drift apart. X(name, value, description).
- */
-#define WS_ERRNO_MAP(X)                                                        \
-    X(OK, 0, "success")                                                        \
-    X(EAGAIN, -1, "operation would block or needs more input")                 \
-    X(ENOMEM, -2, "out of memory")                                             \
-    X(EINVAL, -3, "invalid argument")                                          \
-    X(ECLOSED, -4, "connection is closing or closed")                          \
-    X(EBUSY, -5, "not allowed from inside a callback")                         \
-    X(ETOOBIG, -6, "size exceeds a configured limit")                          \
-    X(ENOSPC, -7, "output buffer too small")                                   \
-    X(EPROTO, -8, "WebSocket protocol violation")                              \
-    X(EUTF8, -9, "invalid UTF-8 in text")                                      \
-    X(EFULL, -10, "connection output queue is full")                           \
-    X(EFDSET, -11, "descriptor does not fit in an fd_set")                     \
-    X(EADDRINUSE, -12, "address already in use")                               \
-    X(EACCES, -13, "permission denied")                                        \
-    X(ENOTFOUND, -14, "host or service not found")                             \
-    X(ESYS, -15, "system call failed")                                         \
-    X(EHTTP, -16, "malformed HTTP request")                                    \
-    X(ESTATE, -17, "call not valid in the current state")
-
-enum ws_error {
-#define WS_ERROR_ENUM_(name, value, text) WS_##name = (value),
-    WS_ERRNO_MAP(WS_ERROR_ENUM_)
-#undef WS_ERROR_ENUM_
-};
-
-/* A short English sentence for code; never NULL, static storage. */
-const char *ws_strerror(int code);
-
-/* The symbolic name of code ("WS_EPROTO"); never NULL, static storage. */
-const char *ws_errname(int code);
+/* The error codes (WS_E*), ws_strerror() and ws_errname(): the base header
+   that every layer of the library shares, installed beside this one. */
+#include "net/error.h"
 
 /* RFC 6455 §7.4.1 close status codes the library itself sends. */
 enum ws_close_code {

@@ -22,6 +22,7 @@
 
 #include "tests/bench/lg_proto.h"
 #include "ws/frame.h"
+#include "ws/mask.h"
 #include "ws/utf8.h"
 #include "ws/ws.h"
 
@@ -96,10 +97,10 @@ static double median_ns(enum ws_utf8_impl impl, const uint8_t *p, size_t size,
     return t[REPS / 2];
 }
 
-/* The unmask pass of the two-pass path: ws_frame_mask() itself. */
+/* The unmask pass of the two-pass path: ws_mask() itself. */
 static void mask_pass(uint8_t *p, size_t len, uint64_t offset)
 {
-    ws_frame_mask(p, len, mask_key, offset);
+    ws_mask(p, len, mask_key, offset);
 }
 
 /* The ways of unmasking and checking a masked text. */

@@ -15,6 +15,7 @@
 
 #include "tests/fuzz/fuzz.h"
 #include "ws/frame.h"
+#include "ws/mask.h"
 #include "ws/ws.h"
 
 #define HDR_MAX 14 /* RFC 6455 §5.2: 2 + 8 length bytes + 4 mask bytes */
@@ -309,7 +310,7 @@ static void check_mask(const uint8_t *data, size_t size)
 
     for (size_t i = 0; i < n; i++)
         ref[i] ^= key[(offset + i) & 3u];
-    ws_frame_mask(one, n, key, offset);
+    ws_mask(one, n, key, offset);
     FUZZ_CHECK(n == 0 || memcmp(one, ref, n) == 0);
 
     fuzz_seed(&rng, data, size < 12 ? size : 12, 0x6d61736b);
@@ -320,14 +321,14 @@ static void check_mask(const uint8_t *data, size_t size)
 
         FUZZ_CHECK(piece != NULL);
         memcpy(piece + align, chunked + pos, len);
-        ws_frame_mask(piece + align, len, key, offset + pos);
+        ws_mask(piece + align, len, key, offset + pos);
         memcpy(chunked + pos, piece + align, len);
         free(piece);
         pos += len;
     }
     FUZZ_CHECK(n == 0 || memcmp(chunked, ref, n) == 0);
 
-    ws_frame_mask(one, n, key, offset);
+    ws_mask(one, n, key, offset);
     FUZZ_CHECK(n == 0 || memcmp(one, data + at, n) == 0);
     free(one);
     free(ref);

@@ -22,6 +22,7 @@
 #include "http/handshake.h"
 #include "tests/bench/peers/peer_loop.h"
 #include "ws/frame.h"
+#include "ws/mask.h"
 #include "ws/session.h"
 #include "ws/utf8.h"
 #include "ws/ws.h"
@@ -116,13 +117,13 @@ static int unmask_and_check(const struct ws_frame_header *h, uint8_t *pl)
     struct ws_utf8 v;
 
     if (h->opcode != WS_OP_TEXT) {
-        ws_frame_mask(pl, len, h->mask, 0);
+        ws_mask(pl, len, h->mask, 0);
         return 0;
     }
     ws_utf8_reset(&v);
     if (len >= WS_UTF8_UNMASK_MIN)
         i = ws_utf8_unmask_prefix(&v, pl, len, h->mask, 0);
-    ws_frame_mask(pl + i, len - i, h->mask, i);
+    ws_mask(pl + i, len - i, h->mask, i);
     if (ws_utf8_feed(&v, pl + i, len - i, NULL) < 0 || !ws_utf8_complete(&v))
         return -1;
     return 0;

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "ws/frame.h"
+#include "ws/mask.h"
 #include "ws/ws.h"
 
 /* What the callbacks saw. */
@@ -264,20 +265,96 @@ static void send_all(int fd, const void *p, size_t n)
     assert_int_equal(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
 }
 
-/* Read what the server sent until fd is quiet; returns the length. */
-static size_t recv_some(struct fixture *f, int fd, char *buf, size_t cap)
-{
-    size_t got = 0;
+/* How many bytes of buf[0..got) make a whole reply, or 0 while more is
+   needed; arg says what a reply is. */
+typedef size_t (*whole_fn)(const char *buf, size_t got, int arg);
 
-    while (got < cap - 1 && pump_until_readable(f, fd, 500)) {
+/* An HTTP response: headers, then Content-Length bytes of body (none when
+   it has no Content-Length, as a 101 has, or when arg says it answers a
+   HEAD). */
+static size_t http_whole(const char *buf, size_t got, int arg)
+{
+    const char *end = memmem(buf, got, "\r\n\r\n", 4);
+    const char *cl;
+    size_t head, body = 0;
+
+    if (end == NULL)
+        return 0;
+    head = (size_t)(end - buf) + 4;
+    cl = memmem(buf, head, "Content-Length: ", 16);
+    if (cl != NULL && !arg)
+        body = strtoul(cl + 16, NULL, 10);
+    return got >= head + body ? head + body : 0;
+}
+
+/* arg whole server frames (unmasked, RFC 6455 §5.2). */
+static size_t frames_whole(const char *buf, size_t got, int arg)
+{
+    size_t pos = 0;
+
+    for (int i = 0; i < arg; i++) {
+        const uint8_t *p = (const uint8_t *)buf + pos;
+        size_t have = got - pos, hlen = 2, len;
+
+        if (have < 2)
+            return 0;
+        len = p[1] & 0x7f;
+        if (len == 126)
+            hlen = 4;
+        else if (len == 127)
+            hlen = 10;
+        if (have < hlen)
+            return 0;
+        if (len == 126)
+            len = (size_t)p[2] << 8 | p[3];
+        else if (len == 127)
+            for (int k = 0; k < 8; k++)
+                len = (k ? len << 8 : 0) | p[2 + k];
+        if (have < hlen + len)
+            return 0;
+        pos += hlen + len;
+    }
+    return pos;
+}
+
+/*
+ * Read into buf, running the server, until whole() says a reply is in it
+ * (then exactly that reply, NUL-terminated, is kept and its length
+ * returned), the peer closes, or 5 s pass: waits for what the test
+ * expects, never for a stretch of silence.
+ */
+static size_t recv_until(struct fixture *f, int fd, char *buf, size_t cap,
+                         whole_fn whole, int arg)
+{
+    size_t got = 0, done = 0;
+
+    while (got < cap - 1 && (done = whole(buf, got, arg)) == 0 &&
+           pump_until_readable(f, fd, 5000)) {
         ssize_t n = recv(fd, buf + got, cap - 1 - got, 0);
 
         if (n <= 0)
             break;
         got += (size_t)n;
     }
+    if (done == 0)
+        done = whole(buf, got, arg);
+    if (done > 0)
+        got = done;
     buf[got] = '\0';
     return got;
+}
+
+/* One HTTP response (to a request other than HEAD). */
+static size_t recv_http(struct fixture *f, int fd, char *buf, size_t cap)
+{
+    return recv_until(f, fd, buf, cap, http_whole, 0);
+}
+
+/* n whole frames. */
+static size_t recv_frames(struct fixture *f, int fd, char *buf, size_t cap,
+                          int n)
+{
+    return recv_until(f, fd, buf, cap, frames_whole, n);
 }
 
 static const char key_req[] =
@@ -295,7 +372,7 @@ static int upgrade(struct fixture *f, const char *path, const char *extra,
     snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\n%s%s\r\n", path, key_req,
              extra);
     send_all(fd, req, strlen(req));
-    recv_some(f, fd, reply, cap);
+    recv_http(f, fd, reply, cap);
     return fd;
 }
 
@@ -308,7 +385,7 @@ static void send_frame(int fd, uint8_t opcode, const void *data, size_t len)
 
     assert_true(h > 0 && (size_t)h + len <= sizeof(buf));
     memcpy(buf + h, data, len);
-    ws_frame_mask(buf + h, len, key, 0);
+    ws_mask(buf + h, len, key, 0);
     send_all(fd, buf, (size_t)h + len);
 }
 
@@ -324,12 +401,12 @@ static void echo_roundtrip(void **state)
     assert_int_equal(f->n.open, 1);
     assert_int_equal(ws_server_conn_count(f->srv), 1);
     send_frame(fd, WS_OP_TEXT, "hi", 2);
-    assert_int_equal(recv_some(f, fd, reply, sizeof(reply)), 4);
+    assert_int_equal(recv_frames(f, fd, reply, sizeof(reply), 1), 4);
     assert_memory_equal(reply, "\x81\x02hi", 4);
     assert_int_equal(f->n.message, 1);
     assert_string_equal(f->n.last_message, "hi");
     send_frame(fd, WS_OP_CLOSE, "\x03\xe8", 2);
-    assert_int_equal(recv_some(f, fd, reply, sizeof(reply)), 4);
+    assert_int_equal(recv_frames(f, fd, reply, sizeof(reply), 1), 4);
     assert_memory_equal(reply, "\x88\x02\x03\xe8", 4);
     close(fd);
     PUMP_UNTIL(f, f->n.close == 1, 2000);
@@ -366,7 +443,7 @@ static void paths_and_plain_http(void **state)
     close(fd);
     fd = client_connect(f->port);
     send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
-    recv_some(f, fd, reply, sizeof(reply));
+    recv_http(f, fd, reply, sizeof(reply));
     assert_non_null(strstr(reply, "HTTP/1.1 200 OK\r\n"));
     assert_non_null(strstr(reply, "Content-Type: text/plain\r\n"));
     assert_non_null(strstr(reply, "Content-Length: 11\r\n"));
@@ -374,7 +451,7 @@ static void paths_and_plain_http(void **state)
     assert_non_null(strstr(reply, "\r\n\r\nhello page\n"));
     /* Keep-alive: a second request on the same connection. */
     send_all(fd, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", 28);
-    recv_some(f, fd, reply, sizeof(reply));
+    recv_until(f, fd, reply, sizeof(reply), http_whole, 1);
     assert_non_null(strstr(reply, "HTTP/1.1 200 OK\r\n"));
     assert_null(strstr(reply, "hello page"));
     assert_int_equal(f->n.http, 2);
@@ -409,7 +486,7 @@ static void reentrancy_refused(void **state)
 
     f->n.try_forbidden = true;
     send_frame(fd, WS_OP_BINARY, "x", 1);
-    recv_some(f, fd, reply, sizeof(reply));
+    recv_frames(f, fd, reply, sizeof(reply), 1);
     assert_int_equal(f->n.busy_destroy, WS_EBUSY);
     assert_int_equal(f->n.busy_run, WS_EBUSY);
     close(fd);
@@ -427,7 +504,7 @@ static void close_other_from_callback(void **state)
     assert_int_equal(f->n.open, 2);
     f->n.close_other = true;
     send_frame(a, WS_OP_TEXT, "go", 2);
-    recv_some(f, b, reply, sizeof(reply));
+    recv_frames(f, b, reply, sizeof(reply), 1);
     assert_memory_equal(reply,
                         "\x88\x05\x03\xe8"
                         "bye",
@@ -454,7 +531,7 @@ static void broadcast_all(void **state)
     assert_int_equal(ws_server_broadcast(f->srv, WS_TEXT, "\xff", 1),
                      WS_EINVAL);
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(recv_some(f, fds[i], reply, sizeof(reply)), 5);
+        assert_int_equal(recv_frames(f, fds[i], reply, sizeof(reply), 1), 5);
         assert_memory_equal(reply,
                             "\x81\x03"
                             "all",
@@ -489,7 +566,7 @@ static void embedded_select_loop(void **state)
             ws_server_process(f->srv, &r, &w);
     }
     assert_int_equal(f->n.open, 1);
-    got = recv_some(f, fd, reply, sizeof(reply));
+    got = recv_http(f, fd, reply, sizeof(reply));
     assert_true(got > 12);
     assert_non_null(strstr(reply, "101 Switching Protocols"));
     close(fd);
@@ -630,7 +707,7 @@ static void send_arguments_checked(void **state)
     assert_int_equal(ws_conn_close(c, 1005, NULL), WS_EINVAL);
     assert_int_equal(ws_conn_close(c, 999, NULL), WS_EINVAL);
     assert_int_equal(ws_conn_ping(c, "p", 1), 0);
-    recv_some(f, fd, reply, sizeof(reply));
+    recv_frames(f, fd, reply, sizeof(reply), 1);
     assert_memory_equal(reply, "\x89\x01p", 3);
     send_frame(fd, WS_OP_PONG, "p", 1);
     PUMP_UNTIL(f, f->n.pong == 1, 2000);
@@ -792,7 +869,7 @@ static void send_part_frame(int fd, bool fin, uint8_t opcode, const void *data,
 
     assert_true(h > 0 && (size_t)h + len <= sizeof(buf));
     memcpy(buf + h, data, len);
-    ws_frame_mask(buf + h, len, key, 0);
+    ws_mask(buf + h, len, key, 0);
     send_all(fd, buf, (size_t)h + len);
 }
 
@@ -852,7 +929,8 @@ static void fragmented_send(void **state)
     assert_int_equal(ws_conn_send_continue(c, "\xa9", 1), 0);
     assert_int_equal(ws_conn_send_finish(c, "!", 1), 0);
     assert_int_equal(ws_conn_send_finish(c, "!", 1), WS_ESTATE);
-    assert_int_equal(recv_some(f, fd, reply, sizeof(reply)), sizeof(want) - 1);
+    assert_int_equal(recv_frames(f, fd, reply, sizeof(reply), 4),
+                     sizeof(want) - 1);
     assert_memory_equal(reply, want, sizeof(want) - 1);
     assert_int_equal(ws_conn_send_text(c, "whole"), 0);
     close(fd);
@@ -876,7 +954,7 @@ static void conn_ids(void **state)
     assert_int_equal(ws_server_post_send(f->srv, ia, WS_TEXT, "x", 1),
                      WS_ECLOSED);
     assert_int_equal(ws_server_post_send(f->srv, ib, WS_TEXT, "hey", 3), 0);
-    assert_int_equal(recv_some(f, b, reply, sizeof(reply)), 5);
+    assert_int_equal(recv_frames(f, b, reply, sizeof(reply), 1), 5);
     assert_memory_equal(reply, "\x81\x03hey", 5);
     close(b);
 }

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "ws/frame.h"
+#include "ws/mask.h"
 #include "ws/ws.h"
 
 #define NSTABLE 10      /* connections open for the whole test */
@@ -310,7 +311,7 @@ static bool send_frame(int fd, uint8_t opcode, const void *data, size_t len)
     if (h < 0 || (size_t)h + len > sizeof(buf))
         return false;
     memcpy(buf + h, data, len);
-    ws_frame_mask(buf + h, len, key, 0);
+    ws_mask(buf + h, len, key, 0);
     return send_all(fd, buf, (size_t)h + len);
 }
 

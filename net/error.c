@@ -1,10 +1,13 @@
 /*
- * error.c - names and texts of the WS_E* codes, generated from the one
- * list in ws.h. No state.
+ * error.c - names and texts of the error codes, generated from the one
+ * list in net/error.h; a negated errno gets the C library's text. No
+ * state.
  */
-#include "ws/ws.h"
+#include "net/error.h"
 
-/* The text for code, from WS_ERRNO_MAP. */
+#include <string.h>
+
+/* The text for code, from WS_ERRNO_MAP, or strerror() for an errno. */
 const char *ws_strerror(int code)
 {
     switch (code) {
@@ -14,6 +17,8 @@ const char *ws_strerror(int code)
         WS_ERRNO_MAP(WS_ERROR_TEXT_)
 #undef WS_ERROR_TEXT_
     }
+    if (code < 0 && code > -4000)
+        return strerror(-code);
     return "unknown error";
 }
 
@@ -27,5 +32,7 @@ const char *ws_errname(int code)
         WS_ERRNO_MAP(WS_ERROR_NAME_)
 #undef WS_ERROR_NAME_
     }
+    if (code < 0 && code > -4000)
+        return "WS_ESYS";
     return "WS_EUNKNOWN";
 }

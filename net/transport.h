@@ -1,0 +1,59 @@
+/*
+ * transport.h - the one interface a connection's bytes go through: read,
+ * write a vector, end our direction, and what the implementation holds
+ * that readiness cannot show. The plain socket is the first
+ * implementation; an encrypting one (TLS) fits behind the same calls, so
+ * that the layers above (http/, ws/) never learn which one they use.
+ * Every call returns the codes of net/error.h.
+ */
+#ifndef WS_NET_TRANSPORT_H
+#define WS_NET_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+/*
+ * One connection's end of a transport, embedded in the connection; an
+ * implementation keeps what it needs per connection here. Zero-filled with
+ * fd -1 before open.
+ */
+struct ws_transport {
+    int fd;
+};
+
+/*
+ * An implementation. The server picks one for all its connections and
+ * keeps ctx, its shared state (NULL for the plain socket).
+ */
+struct ws_transport_ops {
+    const char *name;
+    /* Take over fd, an accepted non-blocking socket. 0 or a code; on
+       failure fd is still the caller's to close. */
+    int (*open)(struct ws_transport *t, int fd, void *ctx);
+    /* Read up to len bytes: the count (> 0), 0 at the end of the peer's
+       stream, WS_EAGAIN when nothing can be read until the loop reports
+       readiness again, or another code (the connection is broken). */
+    ssize_t (*read)(struct ws_transport *t, void *buf, size_t len);
+    /* Write from n pieces: the bytes taken (> 0), WS_EAGAIN when none
+       could be, or another code (broken). */
+    ssize_t (*writev)(struct ws_transport *t, const struct iovec *iov, int n);
+    /* End our direction in order (after the last write): 0, or a code. */
+    int (*shutdown)(struct ws_transport *t);
+    /* Bytes the implementation has taken from the socket but read() has
+       not returned yet: readiness will not report them, so the owner must
+       read again before it waits. Always 0 for the plain socket. */
+    size_t (*pending)(const struct ws_transport *t);
+    /* The socket events (WS_IO_READ | WS_IO_WRITE of net/loop.h) to watch
+       while the owner wants those in want: an implementation that must
+       write to read (or read to write) asks for the other one too. */
+    int (*events)(const struct ws_transport *t, int want);
+    /* Release what open made and close the socket; fd becomes -1. */
+    void (*close)(struct ws_transport *t);
+};
+
+/* The plain TCP socket. */
+extern const struct ws_transport_ops ws_transport_plain;
+
+#endif

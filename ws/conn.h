@@ -1,0 +1,162 @@
+/*
+ * conn.h - the struct behind struct ws_conn and the calls between the
+ * connection's files, each with one job:
+ *   conn.c       lifecycle: create, the end-of-event queues (flush, kill,
+ *                free), teardown, the close code, timers and keepalive;
+ *   conn_io.c    the transport side: reading into buffers, writing the
+ *                output queue (a large frame straight from its payload),
+ *                the linger after our FIN; the only code that reads or
+ *                writes a connection's bytes;
+ *   conn_http.c  the HTTP phase: requests, responses, the upgrade;
+ *   conn_api.c   what the application sees: session events turned into
+ *                callbacks, and the public ws_conn_* calls.
+ * The server (server.c, post.c, timer.c) calls in; nothing here calls
+ * into server.c. Internal to the library.
+ */
+#ifndef WS_CONN_H
+#define WS_CONN_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/request.h"
+#include "net/buf.h"
+#include "net/loop.h"
+#include "net/sock.h"
+#include "net/transport.h"
+#include "ws/server.h"
+#include "ws/session.h"
+
+/*
+ * Bytes asked of one read into a connection's own buffer, and the size of
+ * the server's shared read buffer: a chunk, a frame header more (so a
+ * message of a chunk's size arrives whole) and a byte for the NUL the
+ * session borrows after each payload it delivers (ws.h promises it).
+ */
+#define WS_READ_CHUNK 65536u
+#define WS_READ_SHARED (WS_READ_CHUNK + WS_FRAME_MAX_HEADER + 1)
+
+/* Where a connection is in its life. */
+enum ws_conn_phase {
+    WS_CONN_HTTP,   /* reading a request; plain responses may be queued */
+    WS_CONN_WS,     /* upgraded: the session owns the bytes */
+    WS_CONN_LINGER, /* our FIN is out; reading until the peer's */
+    WS_CONN_DEAD    /* torn down; freed after the current dispatch */
+};
+
+struct ws_conn {
+    struct ws_server *srv;
+    uint64_t id;                  /* ws_conn_id(): never reused */
+    struct ws_buf in;             /* owned: bytes read, not yet consumed */
+    struct ws_buf out;            /* owned: bytes queued, not yet written */
+    struct ws_http_request *http; /* owned; only in WS_CONN_HTTP */
+    struct ws_session session;    /* valid in WS_CONN_WS and after */
+    struct ws_timer timer;        /* handshake, idle or close timeout */
+    void *user_data;              /* the application's */
+    char *path;                   /* the upgrade path (see keep_path) */
+    char *close_reason;           /* owned: the peer's close reason */
+    char *peer_text;              /* owned: ws_conn_peer(), once asked */
+    uint64_t last_rx_ms;          /* loop time of the last bytes read */
+    struct ws_conn *prev, *next;  /* srv->conns, all live connections */
+    struct ws_conn *flush_next;   /* srv->flush_list */
+    struct ws_conn *doomed_next;  /* srv->kill_list, then srv->dead_list */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in v4;
+        struct sockaddr_in6 v6;
+    } peer; /* the peer's address (28 bytes: the transport fills the word) */
+    struct ws_transport tr;   /* owned: the socket, through srv->transport */
+    uint16_t kill_code;       /* close code to report when torn down */
+    uint16_t protocol;        /* 1 + index into srv->protocols, or 0 */
+    uint8_t phase;            /* enum ws_conn_phase */
+    uint8_t close_reason_len; /* at most 123 (RFC 6455 §5.5) */
+    /* Flags, as bit-fields: every connection holds them. */
+    bool path_owned : 1;        /* path is a copy to free */
+    bool opened : 1;            /* on_open ran, so on_close is owed */
+    bool close_timer : 1;       /* the close timeout is armed (once) */
+    bool drain_armed : 1;       /* out reached the drain threshold */
+    bool stream_on_open : 1;    /* ws_conn_set_streaming in on_upgrade */
+    bool close_after_write : 1; /* plain HTTP: close once out is empty */
+    bool queued_kill : 1;       /* on srv->kill_list */
+    bool queued_flush : 1;      /* on srv->flush_list */
+};
+
+/* conn.c: take one accepted socket on as a connection. Returns 0 or a
+   code; on failure fd is still the caller's. */
+int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a);
+
+/* conn.c: queue c for teardown after the current event, reporting code. */
+void ws_conn_kill(struct ws_conn *c, int code);
+
+/* conn.c: end c after the current event with the code its state calls
+   for (the peer's, ours, or 1006). */
+void ws_conn_end(struct ws_conn *c);
+
+/* conn.c: queue c for a write attempt after the current event. */
+void ws_conn_want_flush(struct ws_conn *c);
+
+/* conn.c: the end of every event: write what was queued, tear down what
+   was killed (whose on_close may queue more), until both lists are
+   empty. */
+void ws_conn_settle(struct ws_server *s);
+
+/* conn.c: free the connections torn down by earlier events; only where
+   no event handler is on the stack. */
+void ws_conn_free_dead(struct ws_server *s);
+
+/* conn.c: tear every connection down at once (server destroy), after a
+   1001 close frame where one can still be written. */
+void ws_conn_close_all(struct ws_server *s);
+
+/* conn.c: act on the session's state after input or a send: arm the
+   close timeout, queue a flush, or end an aborted connection. */
+void ws_conn_after_session(struct ws_conn *c);
+
+/* conn.c: arm c's one timer for ms milliseconds. */
+void ws_conn_timer(struct ws_conn *c, int ms);
+
+/* conn.c: upgrade c: register its id, queue reply (the 101), start the
+   session and the keepalive, run on_open. Returns 0 or WS_ENOMEM
+   (nothing changed then). */
+int ws_conn_open(struct ws_conn *c, const void *reply, size_t len);
+
+/* conn_io.c: readiness on c's socket (the loop's callback). */
+void ws_conn_on_io(struct ws_loop *loop, int fd, int events, void *arg);
+
+/* conn_io.c: write c's queued output now, as far as the socket takes it,
+   and watch what c needs next. */
+void ws_conn_flush(struct ws_conn *c);
+
+/* conn_io.c: lend c the server's spare output buffer before a send, and
+   take an emptied one back (or shrink it) after. */
+void ws_conn_out_borrow(struct ws_conn *c);
+void ws_conn_out_release(struct ws_conn *c);
+
+/* conn_io.c: send one whole frame through the session, a large one
+   written straight from data when nothing is queued before it;
+   text_valid: the text is known to be valid UTF-8. Returns what
+   ws_session_send() returns. */
+int ws_conn_send_frame(struct ws_conn *c, uint8_t opcode, const void *data,
+                       size_t len, bool text_valid);
+
+/* conn_http.c: feed input to the HTTP request; act on a complete one.
+   Returns whether it made progress; *used gets the bytes consumed. */
+bool ws_conn_input_http(struct ws_conn *c, const uint8_t *p, size_t len,
+                        size_t *used);
+
+/* conn_http.c: queue a complete error response and close once it is
+   written. */
+void ws_conn_respond_error(struct ws_conn *c, int status);
+
+/* conn_api.c: the session's events, turned into the application's
+   callbacks. */
+extern const struct ws_session_handler ws_conn_session_events;
+
+/* conn_api.c: ws_conn_send() of text the caller has checked (a broadcast
+   checks once for all). */
+int ws_conn_send_checked(struct ws_conn *c, enum ws_msg_type type,
+                         const void *data, size_t len);
+
+#endif

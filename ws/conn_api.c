@@ -1,0 +1,270 @@
+/*
+ * conn_api.c - what the application sees of a connection: the session's
+ * events turned into its callbacks, and the public ws_conn_* calls
+ * (sends, close, streaming, accessors). Sends queue through the session;
+ * conn_io.c writes them at the end of the event.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ws/conn.h"
+
+/* Session events, raised inside ws_session_feed(). Text on its way to
+   on_message is valid: the server notes it, so that sending exactly it
+   back (or on to others) is not checked again. */
+static void sess_message(void *ctx, uint8_t opcode, const uint8_t *data,
+                         size_t len)
+{
+    struct ws_conn *c = ctx;
+    struct ws_server *s = c->srv;
+
+    if (s->cb.on_message == NULL)
+        return;
+    if (opcode == WS_OP_TEXT) {
+        s->delivered = data;
+        s->delivered_len = len;
+    }
+    WS_CALLBACK(s, s->cb.on_message(c, (enum ws_msg_type)opcode, data, len,
+                                    s->user_data));
+    s->delivered = NULL;
+}
+
+static void sess_pong(void *ctx, const uint8_t *data, size_t len)
+{
+    struct ws_conn *c = ctx;
+    struct ws_server *s = c->srv;
+
+    if (s->cb.on_pong)
+        WS_CALLBACK(s, s->cb.on_pong(c, data, len, s->user_data));
+}
+
+/* The peer's close frame: keep its reason for on_close. */
+static void sess_close(void *ctx, uint16_t code, const uint8_t *reason,
+                       size_t len)
+{
+    struct ws_conn *c = ctx;
+
+    (void)code;
+    free(c->close_reason);
+    c->close_reason = NULL;
+    c->close_reason_len = 0;
+    if (len > 0 && (c->close_reason = malloc(len + 1)) != NULL) {
+        memcpy(c->close_reason, reason, len);
+        c->close_reason[len] = '\0';
+        c->close_reason_len = (uint8_t)len; /* §5.5: at most 123 */
+    }
+}
+
+/* Streaming mode: one piece of a message, straight to the application. */
+static void sess_fragment(void *ctx, uint8_t opcode, const uint8_t *data,
+                          size_t len, bool first, bool last)
+{
+    struct ws_conn *c = ctx;
+    struct ws_server *s = c->srv;
+
+    if (s->cb.on_fragment)
+        WS_CALLBACK(s, s->cb.on_fragment(c, (enum ws_msg_type)opcode, data, len,
+                                         first, last, s->user_data));
+}
+
+const struct ws_session_handler ws_conn_session_events = {
+    .message = sess_message,
+    .fragment = sess_fragment,
+    .pong = sess_pong,
+    .close = sess_close,
+};
+
+/* Check that c may send: open and not being torn down. */
+static int sendable(const struct ws_conn *c)
+{
+    if (c == NULL)
+        return WS_EINVAL;
+    if (c->phase != WS_CONN_WS || c->queued_kill)
+        return WS_ECLOSED;
+    return 0;
+}
+
+/* Whether data is the text on_message has now (checked on its way in). */
+static bool is_delivered(const struct ws_server *s, const void *data,
+                         size_t len)
+{
+    return s->delivered != NULL && data == s->delivered &&
+           len == s->delivered_len;
+}
+
+/* Note a queue that reached the drain threshold, hand back an unused
+   output buffer, and act on the session's state: the end of every send. */
+static int sent(struct ws_conn *c, int rc)
+{
+    if (rc == 0 && ws_buf_size(&c->out) >= c->srv->cfg.drain_threshold_bytes)
+        c->drain_armed = true;
+    ws_conn_out_release(c); /* when it was all written at once, or refused */
+    ws_conn_after_session(c);
+    return rc;
+}
+
+/* Send one whole frame; checked: the text is known to be valid UTF-8. */
+static int conn_send_as(struct ws_conn *c, uint8_t opcode, const void *data,
+                        size_t len, bool checked)
+{
+    int rc = sendable(c);
+
+    if (rc < 0)
+        return rc;
+    ws_conn_out_borrow(c);
+    rc = ws_conn_send_frame(c, opcode, data, len,
+                            checked || is_delivered(c->srv, data, len));
+    return sent(c, rc);
+}
+
+static int conn_send(struct ws_conn *c, uint8_t opcode, const void *data,
+                     size_t len)
+{
+    return conn_send_as(c, opcode, data, len, false);
+}
+
+int ws_conn_send_checked(struct ws_conn *c, enum ws_msg_type type,
+                         const void *data, size_t len)
+{
+    return conn_send_as(c, (uint8_t)type, data, len, true);
+}
+
+int ws_conn_send(struct ws_conn *c, enum ws_msg_type type, const void *data,
+                 size_t len)
+{
+    if (type != WS_TEXT && type != WS_BINARY)
+        return WS_EINVAL;
+    return conn_send(c, (uint8_t)type, data, len);
+}
+
+int ws_conn_send_text(struct ws_conn *c, const char *text)
+{
+    if (text == NULL)
+        return WS_EINVAL;
+    return conn_send(c, WS_OP_TEXT, text, strlen(text));
+}
+
+int ws_conn_send_binary(struct ws_conn *c, const void *data, size_t len)
+{
+    return conn_send(c, WS_OP_BINARY, data, len);
+}
+
+int ws_conn_ping(struct ws_conn *c, const void *data, size_t len)
+{
+    if (len > WS_FRAME_MAX_CONTROL)
+        return WS_EINVAL;
+    return conn_send(c, WS_OP_PING, data, len);
+}
+
+int ws_conn_close(struct ws_conn *c, int code, const char *reason)
+{
+    int rc = sendable(c);
+    size_t len = reason ? strlen(reason) : 0;
+
+    if (rc < 0)
+        return rc;
+    if (code < 0 || code > 65535)
+        return WS_EINVAL;
+    ws_conn_out_borrow(c);
+    rc = ws_session_close(&c->session, &c->out, (uint16_t)code, reason, len);
+    ws_conn_out_release(c);
+    ws_conn_after_session(c);
+    return rc;
+}
+
+/* One piece of a fragmented message through the session. */
+static int send_part(struct ws_conn *c, enum ws_session_part part,
+                     uint8_t opcode, const void *data, size_t len)
+{
+    int rc = sendable(c);
+
+    if (rc < 0)
+        return rc;
+    ws_conn_out_borrow(c);
+    rc = ws_session_send_part(&c->session, &c->out, part, opcode, data, len);
+    return sent(c, rc);
+}
+
+int ws_conn_send_begin(struct ws_conn *c, enum ws_msg_type type,
+                       const void *data, size_t len)
+{
+    if (type != WS_TEXT && type != WS_BINARY)
+        return WS_EINVAL;
+    return send_part(c, WS_PART_BEGIN, (uint8_t)type, data, len);
+}
+
+int ws_conn_send_continue(struct ws_conn *c, const void *data, size_t len)
+{
+    return send_part(c, WS_PART_CONTINUE, 0, data, len);
+}
+
+int ws_conn_send_finish(struct ws_conn *c, const void *data, size_t len)
+{
+    return send_part(c, WS_PART_FINISH, 0, data, len);
+}
+
+int ws_conn_set_streaming(struct ws_conn *c, int on)
+{
+    if (c == NULL || (on && c->srv->cb.on_fragment == NULL))
+        return WS_EINVAL;
+    if (c->phase == WS_CONN_HTTP) {
+        c->stream_on_open = on != 0; /* from on_upgrade: applied at open */
+        return 0;
+    }
+    if (c->phase != WS_CONN_WS)
+        return WS_ECLOSED;
+    return ws_session_set_streaming(&c->session, on != 0);
+}
+
+uint64_t ws_conn_id(const struct ws_conn *c)
+{
+    return c ? c->id : 0;
+}
+
+void ws_conn_set_user_data(struct ws_conn *c, void *data)
+{
+    c->user_data = data;
+}
+
+void *ws_conn_get_user_data(const struct ws_conn *c)
+{
+    return c->user_data;
+}
+
+const char *ws_conn_peer(const struct ws_conn *c)
+{
+    char text[WS_NET_ADDRSTRLEN];
+    socklen_t len = c->peer.sa.sa_family == AF_INET6 ? sizeof(c->peer.v6)
+                                                     : sizeof(c->peer.v4);
+
+    if (c->peer_text)
+        return c->peer_text;
+    /* Formatted once, when first asked: most connections never are, and
+       the text is several times the size of the address. The cache is
+       the one thing a const accessor changes (on the loop thread only). */
+    ws_net_addr_format(&c->peer.sa, len, text, sizeof(text));
+    ((struct ws_conn *)c)->peer_text = strdup(text);
+    return c->peer_text ? c->peer_text : "";
+}
+
+const char *ws_conn_path(const struct ws_conn *c)
+{
+    if (c->path)
+        return c->path;
+    return c->http && c->http->path ? c->http->path : "";
+}
+
+const char *ws_conn_protocol(const struct ws_conn *c)
+{
+    return c->protocol > 0 ? c->srv->protocols[c->protocol - 1] : NULL;
+}
+
+size_t ws_conn_buffered(const struct ws_conn *c)
+{
+    return ws_buf_size(&c->out);
+}
+
+struct ws_server *ws_conn_server(const struct ws_conn *c)
+{
+    return c->srv;
+}

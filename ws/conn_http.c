@@ -1,0 +1,161 @@
+/*
+ * conn_http.c - a connection's HTTP phase: each request through
+ * http-parser, plain responses (the application's on_http, or 404/426),
+ * and the upgrade (RFC 6455 §4.2): checks, the application's on_upgrade,
+ * the 101. Queues output and decides; conn_io.c writes it.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/handshake.h"
+#include "ws/conn.h"
+#include "ws/request_api.h"
+
+void ws_conn_respond_error(struct ws_conn *c, int status)
+{
+    char text[512];
+    ssize_t n = ws_http_write_error(text, sizeof(text), status);
+
+    c->close_after_write = true;
+    if (n < 0 || ws_buf_append(&c->out, text, (size_t)n,
+                               c->srv->cfg.max_output_bytes) < 0) {
+        ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+        return;
+    }
+    ws_conn_want_flush(c);
+}
+
+/* True when path names a WebSocket endpoint of the server. */
+static bool is_endpoint(const struct ws_server *s, const char *path)
+{
+    if (s->paths == NULL)
+        return true;
+    for (char **p = s->paths; *p; p++) {
+        if (strcmp(*p, path) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Keep the upgrade path for ws_conn_path() beyond the request: a pointer
+ * to the server's copy of a configured endpoint, or to "/", costs nothing
+ * per connection; any other path is copied.
+ */
+static int keep_path(struct ws_conn *c)
+{
+    static char root[] = "/";
+    const char *path = c->http->path;
+
+    if (strcmp(path, root) == 0) {
+        c->path = root;
+        return 0;
+    }
+    for (char **p = c->srv->paths; p && *p; p++) {
+        if (strcmp(*p, path) == 0) {
+            c->path = *p;
+            return 0;
+        }
+    }
+    c->path = strdup(path);
+    c->path_owned = c->path != NULL;
+    return c->path ? 0 : WS_ENOMEM;
+}
+
+/* Write the 101 and switch c to the session (RFC 6455 §4.2.2). */
+static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
+{
+    struct ws_server *s = c->srv;
+    char accept[WS_ACCEPT_KEY_LEN + 1], text[512];
+    int pick = s->protocols ? ws_handshake_pick_protocol(
+                                  c->http, (const char *const *)s->protocols)
+                            : -1;
+    ssize_t n;
+
+    c->protocol = (uint16_t)(pick + 1); /* at most 65535 of them: server.c */
+    if (ws_handshake_accept_key(key, key_len, accept) < 0)
+        return WS_EINVAL;
+    n = ws_handshake_write_101(text, sizeof(text), accept, ws_conn_protocol(c));
+    if (n < 0)
+        return WS_ENOMEM;
+    if (keep_path(c) < 0)
+        return WS_ENOMEM;
+    return ws_conn_open(c, text, (size_t)n);
+}
+
+/* An upgrade request: check it, ask the application, answer. */
+static void handle_upgrade(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+    const char *key = NULL;
+    size_t key_len = 0;
+    int status = ws_handshake_check(c->http, &key, &key_len);
+
+    if (status == 0 && !is_endpoint(s, c->http->path))
+        status = 404;
+    if (status == 0 && s->cb.on_upgrade) {
+        struct ws_request req = {c->http, ws_conn_peer(c)};
+
+        WS_CALLBACK(s, status = s->cb.on_upgrade(c, &req, s->user_data));
+        if (status != 0 && (status < 400 || status > 599))
+            status = 500;
+    }
+    if (status == 0 && switch_protocols(c, key, key_len) < 0)
+        status = 500;
+    if (status != 0)
+        ws_conn_respond_error(c, status);
+}
+
+/* A plain HTTP request: the application's handler, or 404/426. */
+static void handle_plain(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+    struct ws_http_request *r = c->http;
+    bool keep = r->keep_alive;
+    struct ws_response res;
+    struct ws_request req = {r, ws_conn_peer(c)};
+    int rc;
+
+    if (s->cb.on_http == NULL) {
+        /* RFC 7231 §6.5.15: a WebSocket endpoint says what it needs. */
+        ws_conn_respond_error(c,
+                              is_endpoint(s, r->path) && s->paths ? 426 : 404);
+        return;
+    }
+    ws_response_init(&res, s->cfg.max_output_bytes);
+    WS_CALLBACK(s, s->cb.on_http(c, &req, &res, s->user_data));
+    rc = res.failed ? WS_ENOMEM
+                    : ws_response_write(&res, &c->out, s->cfg.max_output_bytes,
+                                        keep, strcmp(r->method, "HEAD") == 0);
+    ws_response_free(&res);
+    if (rc < 0) {
+        ws_buf_clear(&c->out);
+        ws_conn_respond_error(c, 500);
+        return;
+    }
+    c->close_after_write = !keep;
+    ws_http_request_reset(r);
+    ws_conn_timer(c, s->cfg.handshake_timeout_ms); /* the keep-alive wait */
+    ws_conn_want_flush(c);
+}
+
+bool ws_conn_input_http(struct ws_conn *c, const uint8_t *p, size_t len,
+                        size_t *used)
+{
+    int rc;
+
+    if (c->close_after_write)
+        return false; /* an answer that ends the connection is queued */
+    rc = ws_http_request_feed(c->http, (const char *)p, len, used);
+    if (rc < 0) {
+        ws_conn_respond_error(c, c->http->status);
+        return false;
+    }
+    if (c->http->state != WS_HTTP_REQ_DONE)
+        return false;
+    if (ws_handshake_is_upgrade(c->http))
+        handle_upgrade(c);
+    else
+        handle_plain(c);
+    return true;
+}

@@ -1,0 +1,379 @@
+/*
+ * conn_io.c - a connection's bytes through its transport: reads into the
+ * server's shared buffer (or the connection's own while a frame or
+ * request is incomplete) handed to the HTTP phase or the session; the
+ * output queue written as the socket takes it, a large frame straight
+ * from its payload; the linger after our FIN. The only code that reads or
+ * writes a connection's socket, and only through srv->transport.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ws/conn.h"
+
+#define READS_PER_WAKE 4            /* fairness: reads per readiness event */
+#define WRITE_PER_WAKE (1u << 20)   /* fairness: bytes per flush */
+#define READ_PAUSE_BYTES (1u << 20) /* stop reading while this much waits */
+#define IDLE_BUF_KEEP 0u            /* idle connections keep no buffers */
+#define SPARE_OUT_MAX 16384u        /* the largest output buffer kept spare */
+/* A frame at least this large, sent while nothing is queued, is written
+   from where its payload lies; smaller ones are queued, so that several
+   leave in one write. */
+#define DIRECT_MIN 16384u
+
+/* Whether c wants to read now: not while a large reply waits (backpressure)
+   and not once the session has stopped taking input. */
+static bool wants_read(const struct ws_conn *c)
+{
+    switch (c->phase) {
+    case WS_CONN_HTTP:
+        return !c->close_after_write && ws_buf_size(&c->out) < READ_PAUSE_BYTES;
+    case WS_CONN_WS:
+        return !ws_session_finished(&c->session) &&
+               ws_buf_size(&c->out) < READ_PAUSE_BYTES;
+    case WS_CONN_LINGER:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Watch exactly the events c needs now (as its transport translates
+   them). Not while c waits on the flush list: its flush, at the end of
+   this event, decides with the output written (an echo would otherwise
+   add and drop write interest, two epoll_ctl calls, for every message). */
+static void update_interest(struct ws_conn *c)
+{
+    int want = 0;
+
+    if (c->phase == WS_CONN_DEAD || c->queued_flush)
+        return;
+    if (wants_read(c))
+        want |= WS_IO_READ;
+    if (ws_buf_size(&c->out) > 0)
+        want |= WS_IO_WRITE;
+    ws_loop_set_events(c->srv->loop, c->tr.fd,
+                       c->srv->transport->events(&c->tr, want));
+}
+
+/*
+ * The server keeps one emptied output buffer for the next connection that
+ * queues output: echoing small messages then costs no malloc and free per
+ * event, and an idle connection still holds no buffer. Borrowed before a
+ * send, handed back (or freed) once the output is empty again.
+ */
+void ws_conn_out_borrow(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+
+    if (c->out.data == NULL && s->spare_out.data != NULL) {
+        c->out = s->spare_out;
+        s->spare_out = (struct ws_buf){0};
+    }
+}
+
+void ws_conn_out_release(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+
+    if (ws_buf_size(&c->out) > 0)
+        return;
+    if (s->spare_out.data == NULL && c->out.cap <= SPARE_OUT_MAX) {
+        ws_buf_clear(&c->out);
+        s->spare_out = c->out;
+        c->out = (struct ws_buf){0};
+        return;
+    }
+    ws_buf_shrink(&c->out, IDLE_BUF_KEEP);
+}
+
+/* Write iov[0..n) through the transport: the bytes taken, 0 when the
+   socket takes none now, or a negative code (broken). */
+static ssize_t write_vec(struct ws_conn *c, const struct iovec *iov, int n)
+{
+    ssize_t w = c->srv->transport->writev(&c->tr, iov, n);
+
+    return w == WS_EAGAIN ? 0 : w;
+}
+
+/*
+ * Our last bytes are out: send FIN and wait (bounded) for the peer's, so
+ * that unread input does not turn our close into a reset that could
+ * destroy the close frame in flight (RFC 6455 §7.1.1: the server closes
+ * the TCP connection first).
+ */
+static void begin_linger(struct ws_conn *c)
+{
+    c->srv->transport->shutdown(&c->tr);
+    c->phase = WS_CONN_LINGER;
+    ws_buf_clear(&c->in);
+    ws_conn_timer(c, c->srv->cfg.close_timeout_ms);
+}
+
+/* The output queue is empty: hand its buffer back, tell a paused
+   producer, and end the connection if that was its last word. */
+static void drained(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+
+    ws_conn_out_release(c);
+    if (c->drain_armed) {
+        c->drain_armed = false;
+        if (s->cb.on_drain && c->phase == WS_CONN_WS)
+            WS_CALLBACK(s, s->cb.on_drain(c, s->user_data));
+    }
+    if (c->close_after_write ||
+        (c->phase == WS_CONN_WS && ws_session_finished(&c->session)))
+        begin_linger(c);
+}
+
+/* Write what the socket takes, up to the per-wake budget. */
+static void flush(struct ws_conn *c)
+{
+    size_t budget = WRITE_PER_WAKE;
+
+    while (ws_buf_size(&c->out) > 0 && budget > 0) {
+        size_t n = ws_buf_size(&c->out);
+        struct iovec iov = {ws_buf_head(&c->out), n < budget ? n : budget};
+        ssize_t w = write_vec(c, &iov, 1);
+
+        if (w == 0)
+            break;
+        if (w < 0) {
+            ws_conn_end(c); /* the peer may have closed after its close */
+            return;
+        }
+        ws_buf_consume(&c->out, (size_t)w);
+        budget -= (size_t)w;
+    }
+    if (ws_buf_size(&c->out) == 0)
+        drained(c);
+    update_interest(c);
+}
+
+void ws_conn_flush(struct ws_conn *c)
+{
+    if (c->phase != WS_CONN_DEAD && !c->queued_kill)
+        flush(c);
+}
+
+/*
+ * A large frame while nothing waits before it: header and payload go out
+ * in one gather write from where they lie, and only what the socket did
+ * not take is copied into the queue. The session checks and builds the
+ * header; the decision and the write are the connection's.
+ */
+static int send_direct(struct ws_conn *c, uint8_t opcode, const void *data,
+                       size_t len, bool text_valid)
+{
+    uint8_t hdr[WS_FRAME_MAX_HEADER];
+    ssize_t hlen =
+        ws_session_frame_begin(&c->session, opcode, data, len, text_valid, hdr);
+    struct iovec iov[2];
+    ssize_t w;
+
+    if (hlen < 0)
+        return (int)hlen;
+    iov[0] = (struct iovec){.iov_base = hdr, .iov_len = (size_t)hlen};
+    iov[1] =
+        (struct iovec){.iov_base = (void *)(uintptr_t)data, .iov_len = len};
+    /* A broken connection is found by the next flush, as for any send. */
+    w = write_vec(c, iov, 2);
+    return ws_session_frame_rest(&c->session, &c->out, hdr, (size_t)hlen, data,
+                                 len, w > 0 ? (size_t)w : 0);
+}
+
+int ws_conn_send_frame(struct ws_conn *c, uint8_t opcode, const void *data,
+                       size_t len, bool text_valid)
+{
+    if (len >= DIRECT_MIN && ws_buf_size(&c->out) == 0 &&
+        c->session.state == WS_SESSION_OPEN &&
+        len <= c->srv->cfg.max_output_bytes - WS_FRAME_MAX_HEADER)
+        return send_direct(c, opcode, data, len, text_valid);
+    if (text_valid)
+        return ws_session_send_valid(&c->session, &c->out, opcode, data, len);
+    return ws_session_send(&c->session, &c->out, opcode, data, len);
+}
+
+/* Feed input to the session. */
+static bool input_ws(struct ws_conn *c, uint8_t *p, size_t len, size_t *used)
+{
+    *used = ws_session_feed(&c->session, p, len, &c->out);
+    ws_conn_after_session(c);
+    return *used > 0;
+}
+
+/* Hand p[0..len) (p[len] writable) to the layer that owns the connection
+   now; returns the bytes consumed. Bytes after the upgrade request go on
+   to the session. */
+static size_t process_input(struct ws_conn *c, uint8_t *p, size_t len)
+{
+    size_t pos = 0;
+    bool progress = true;
+
+    while (progress && pos < len && !c->queued_kill) {
+        size_t used = 0;
+
+        if (c->phase == WS_CONN_HTTP)
+            progress = ws_conn_input_http(c, p + pos, len - pos, &used);
+        else if (c->phase == WS_CONN_WS)
+            progress = input_ws(c, p + pos, len - pos, &used);
+        else
+            progress = false;
+        pos += used;
+    }
+    return pos;
+}
+
+/* Read up to len bytes through the transport. */
+static ssize_t read_into(struct ws_conn *c, void *buf, size_t len)
+{
+    return c->srv->transport->read(&c->tr, buf, len);
+}
+
+/* Read and discard: after our FIN we wait only for the peer's. */
+static void drain(struct ws_conn *c)
+{
+    uint8_t scratch[4096];
+
+    for (int i = 0; i < READS_PER_WAKE; i++) {
+        ssize_t n = read_into(c, scratch, sizeof(scratch));
+
+        if (n == WS_EAGAIN)
+            return;
+        if (n <= 0) {
+            ws_conn_end(c);
+            return;
+        }
+    }
+}
+
+/* The most c->in may hold: a frame header, the frame the session awaits
+   whole (up to 1 MiB) or, before the upgrade, part of a request, on top
+   of a read's worth. */
+static size_t input_cap(const struct ws_conn *c)
+{
+    size_t cap = WS_READ_CHUNK + 2 * WS_FRAME_MAX_HEADER + 1;
+
+    if (c->phase == WS_CONN_HTTP)
+        cap += c->srv->cfg.max_header_bytes;
+    if (c->phase == WS_CONN_WS)
+        cap += ws_session_need(&c->session);
+    return cap;
+}
+
+/* Whether input left over now would ever be consumed. */
+static bool takes_input(const struct ws_conn *c)
+{
+    if (c->queued_kill)
+        return false;
+    if (c->phase == WS_CONN_HTTP)
+        return !c->close_after_write;
+    return c->phase == WS_CONN_WS && !ws_session_finished(&c->session);
+}
+
+/*
+ * Keep the n bytes at p that a read into the server's shared buffer left
+ * unconsumed (a partial frame or request) in c's own buffer, with room for
+ * all of a frame the session awaits whole.
+ */
+static int keep_input(struct ws_conn *c, const uint8_t *p, size_t n)
+{
+    size_t need = c->phase == WS_CONN_WS ? ws_session_need(&c->session) : 0;
+    size_t room = (need > n ? need : n) + 1;
+
+    if (n == 0 || !takes_input(c))
+        return 0;
+    if (ws_buf_reserve(&c->in, room, input_cap(c)) < 0)
+        return WS_ENOMEM;
+    memcpy(ws_buf_tail(&c->in), p, n);
+    ws_buf_commit(&c->in, n);
+    return 0;
+}
+
+/*
+ * One read and what follows it. With nothing pending, the bytes go to the
+ * server's shared buffer, are processed there, and only what is left over
+ * is copied to c's own: a connection between messages holds no buffer, and
+ * small messages cost no allocation. With bytes pending, the read appends
+ * to them: a frame the session awaits whole (ws_session_need) is read
+ * exactly to its end, so the buffer is empty once it is taken and the next
+ * frame starts at its front, never moved to make it contiguous. Returns
+ * the bytes read, 0 for end of stream, or a negative code.
+ */
+static ssize_t read_some(struct ws_conn *c, size_t *asked)
+{
+    struct ws_server *s = c->srv;
+    size_t have = ws_buf_size(&c->in), used;
+    size_t need = c->phase == WS_CONN_WS ? ws_session_need(&c->session) : 0;
+    ssize_t n;
+
+    if (have == 0) {
+        /* A chunk and a frame header more: a message of a chunk's size
+           arrives whole in one read. The last byte is for the NUL. */
+        *asked = WS_READ_SHARED - 1;
+        n = read_into(c, s->read_buf, *asked);
+        if (n <= 0)
+            return n;
+        used = process_input(c, s->read_buf, (size_t)n);
+        if (keep_input(c, s->read_buf + used, (size_t)n - used) < 0)
+            ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+        return n;
+    }
+    *asked = need > have ? need - have : WS_READ_CHUNK;
+    /* One byte stays free: the session borrows in[len] for a NUL. */
+    if (ws_buf_reserve(&c->in, *asked + 1, input_cap(c)) < 0) {
+        ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+        return WS_EAGAIN;
+    }
+    n = read_into(c, ws_buf_tail(&c->in), *asked);
+    if (n <= 0)
+        return n;
+    ws_buf_commit(&c->in, (size_t)n);
+    used = process_input(c, ws_buf_head(&c->in), ws_buf_size(&c->in));
+    ws_buf_consume(&c->in, used);
+    return n;
+}
+
+/* Read what the socket has, up to the per-wake budget, and process it. A
+   short read means the socket is empty for now, unless the transport
+   holds bytes that readiness will not report. */
+static void readable(struct ws_conn *c)
+{
+    const struct ws_transport_ops *tr = c->srv->transport;
+
+    if (c->phase == WS_CONN_LINGER) {
+        drain(c);
+        return;
+    }
+    for (int i = 0; i < READS_PER_WAKE && wants_read(c); i++) {
+        size_t asked;
+        ssize_t n = read_some(c, &asked);
+
+        if (n == WS_EAGAIN)
+            break;
+        if (n <= 0) {
+            ws_conn_end(c); /* end of stream or a reset */
+            return;
+        }
+        c->last_rx_ms = ws_loop_now(c->srv->loop);
+        if (c->queued_kill || ((size_t)n < asked && tr->pending(&c->tr) == 0))
+            break;
+    }
+    if (ws_buf_size(&c->in) == 0)
+        ws_buf_shrink(&c->in, IDLE_BUF_KEEP);
+    update_interest(c);
+}
+
+void ws_conn_on_io(struct ws_loop *loop, int fd, int events, void *arg)
+{
+    struct ws_conn *c = arg;
+
+    (void)loop;
+    (void)fd;
+    if ((events & WS_IO_WRITE) && !c->queued_kill)
+        flush(c);
+    if ((events & WS_IO_READ) && !c->queued_kill && c->phase != WS_CONN_DEAD)
+        readable(c);
+    ws_conn_settle(c->srv);
+}
