@@ -8,7 +8,9 @@ that. Standard library only.
 
 Environment: BENCH_SECONDS (default 3), BENCH_ROUNDS (default 3),
 BENCH_QUICK=1 (1 round of 1 s), BENCH_PIN=0 (no CPU pinning),
-BENCH_SHAPES / BENCH_SERVERS (comma-separated name filters).
+BENCH_SHAPES / BENCH_SERVERS (comma-separated name filters),
+BENCH_BASE=PATH (another build of ws_echo, run as "base" in the same
+alternation: a before/after comparison of a change).
 """
 import argparse
 import json
@@ -432,6 +434,13 @@ def make_servers(args):
                why_missing=None if os.access(lws, os.X_OK)
                else "libwebsockets-dev not installed (lws_echo not built)"),
     ]
+    base = os.environ.get("BENCH_BASE")
+    if base:
+        servers.insert(1, Server("base", lambda p: [base, "--host",
+                                                    "127.0.0.1", "--port",
+                                                    str(p)],
+                                 why_missing=None if os.access(base, os.X_OK)
+                                 else "BENCH_BASE is not an executable"))
     only = os.environ.get("BENCH_SERVERS")
     if only:
         keep = only.split(",")
