@@ -750,7 +750,7 @@ static size_t take_some(struct bytes *got, size_t budget, const uint8_t *hdr,
 
 /* ws_session_frame_begin/rest: whatever the socket takes, what it took
    and what is queued make exactly the frame ws_session_send would queue. */
-static void test_send_direct(void **state)
+static void test_frame_begin_rest(void **state)
 {
     struct fx *f = *state;
     size_t len = 16384 + 5;
@@ -793,7 +793,7 @@ static void test_send_direct(void **state)
    write: bad text is refused, checked text is not checked again, a frame
    that could not wait in the output queue is too big, and nothing is
    ever queued. */
-static void test_send_direct_queues(void **state)
+static void test_frame_begin_checks(void **state)
 {
     struct fx *f = *state;
     size_t len = 16384;
@@ -1723,9 +1723,9 @@ int main(void)
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_need_large_frame_in_pieces,
                                         fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_send_direct, fx_setup,
+        cmocka_unit_test_setup_teardown(test_frame_begin_rest, fx_setup,
                                         fx_teardown),
-        cmocka_unit_test_setup_teardown(test_send_direct_queues, fx_setup,
+        cmocka_unit_test_setup_teardown(test_frame_begin_checks, fx_setup,
                                         fx_teardown),
         cmocka_unit_test_setup_teardown(test_utf8_fail_fast_fragment, fx_setup,
                                         fx_teardown),

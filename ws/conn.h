@@ -38,6 +38,11 @@
 #define WS_READ_CHUNK 65536u
 #define WS_READ_SHARED (WS_READ_CHUNK + WS_FRAME_MAX_HEADER + 1)
 
+/* A frame at least this large, sent while nothing is queued, is written
+   from where its payload lies; smaller ones are queued, so that several
+   leave in one write. */
+#define WS_CONN_DIRECT_MIN 16384u
+
 /* Where a connection is in its life. */
 enum ws_conn_phase {
     WS_CONN_HTTP,   /* reading a request; plain responses may be queued */

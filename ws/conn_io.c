@@ -16,10 +16,6 @@
 #define READ_PAUSE_BYTES (1u << 20) /* stop reading while this much waits */
 #define IDLE_BUF_KEEP 0u            /* idle connections keep no buffers */
 #define SPARE_OUT_MAX 16384u        /* the largest output buffer kept spare */
-/* A frame at least this large, sent while nothing is queued, is written
-   from where its payload lies; smaller ones are queued, so that several
-   leave in one write. */
-#define DIRECT_MIN 16384u
 
 /* Whether c wants to read now: not while a large reply waits (backpressure)
    and not once the session has stopped taking input. */
@@ -186,7 +182,7 @@ static int send_direct(struct ws_conn *c, uint8_t opcode, const void *data,
 int ws_conn_send_frame(struct ws_conn *c, uint8_t opcode, const void *data,
                        size_t len, bool text_valid)
 {
-    if (len >= DIRECT_MIN && ws_buf_size(&c->out) == 0 &&
+    if (len >= WS_CONN_DIRECT_MIN && ws_buf_size(&c->out) == 0 &&
         c->session.state == WS_SESSION_OPEN &&
         len <= c->srv->cfg.max_output_bytes - WS_FRAME_MAX_HEADER)
         return send_direct(c, opcode, data, len, text_valid);

@@ -21,6 +21,7 @@
 
 #include "http/handshake.h"
 #include "tests/bench/peers/peer_loop.h"
+#include "ws/conn.h"
 #include "ws/frame.h"
 #include "ws/mask.h"
 #include "ws/session.h"
@@ -142,7 +143,7 @@ static int echo_frame(struct ws_peer *p, int fd,
 
     if (hlen < 0)
         return -1;
-    if (len >= WS_SESSION_DIRECT_MIN)
+    if (len >= WS_CONN_DIRECT_MIN)
         return flush_replies(p, fd) < 0 ? -1 : ws_peer_send(p, fd, iov, 2);
     if (nreplies + (size_t)hlen + len > REPLY_BUF && flush_replies(p, fd) < 0)
         return -1;
