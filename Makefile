@@ -31,11 +31,11 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
 endif
 
-PKGS := libcrypto
+PKGS := libcrypto zlib
 CPPFLAGS += -D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   += $(OPT) $(WARN) $(SANFLAGS) -pthread -MMD -MP
 LDFLAGS  += $(SANFLAGS) -pthread
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto) \
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lz) \
             -lhttp_parser
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
@@ -45,6 +45,7 @@ NET_SRC := net/error.c net/buf.c net/loop.c net/backend_$(BACKEND).c \
            net/listener.c net/transport_plain.c
 HTTP_SRC := http/request.c http/handshake.c http/static.c
 WS_SRC := ws/mask.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
+          ws/deflate_offer.c ws/deflate.c \
           ws/idmap.c ws/server.c ws/conn.c ws/conn_io.c ws/conn_http.c \
           ws/conn_api.c ws/post.c ws/timer.c ws/request_api.c
 LIB_SRC := $(NET_SRC) $(HTTP_SRC) $(WS_SRC)
@@ -52,7 +53,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libws.a
 # The pure codecs also get -Wconversion.
 PURE := ws/mask.c ws/frame.c ws/utf8.c ws/utf8_x86.c http/handshake.c \
-        http/static.c
+        http/static.c ws/deflate_offer.c
 
 # --- programs: demo/<name>.c as $(BUILD)/<name> on the library ---
 SOCK_DEMOS := tcp_echo_server tcp_client udp_echo_server udp_client \
@@ -63,12 +64,13 @@ PROGS := $(BUILD)/ws_echo $(BUILD)/ws_chat $(SOCK_DEMOS:%=$(BUILD)/%)
 
 # --- unit tests: tests/test_<name>.c, each linked with only its modules ---
 UNIT := frame utf8 buf loop sock addr sockopt listener request handshake \
-        session idmap static
+        session deflate idmap static
 NET_CORE := net/sock net/addr net/neterr net/sockopt net/error
 CODEC := ws/frame ws/mask ws/utf8 ws/utf8_x86 net/error
 MOD_frame     := $(CODEC)
 MOD_utf8      := $(CODEC)
-MOD_session   := ws/session net/buf $(CODEC)
+MOD_session   := ws/session ws/deflate ws/deflate_offer net/buf $(CODEC)
+MOD_deflate   := $(MOD_session)
 MOD_buf       := net/buf net/error
 MOD_loop      := net/loop net/backend_$(BACKEND) $(NET_CORE)
 MOD_sock      := $(NET_CORE) net/connect
@@ -356,15 +358,17 @@ uninstall:
 #   make fuzz FUZZ_FLAGS=-jobs=2    more libFuzzer options
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= utf8 frame session request handshake
+FUZZ_TARGETS ?= utf8 frame session request handshake deflate
 FUZZ_FLAGS   ?=
 FUZZ_DIR     := $(BUILD)/fuzz
 FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN)
 FUZZ_SRC_utf8      := ws/mask.c ws/utf8.c ws/utf8_x86.c net/error.c
 FUZZ_SRC_frame     := ws/frame.c ws/mask.c ws/utf8.c ws/utf8_x86.c net/error.c
-FUZZ_SRC_session   := ws/session.c ws/frame.c ws/mask.c ws/utf8.c ws/utf8_x86.c \
+FUZZ_SRC_session   := ws/session.c ws/deflate.c ws/deflate_offer.c \
+                      ws/frame.c ws/mask.c ws/utf8.c ws/utf8_x86.c \
                       net/buf.c net/error.c
+FUZZ_SRC_deflate   := $(FUZZ_SRC_session)
 FUZZ_SRC_request   := http/request.c http/handshake.c net/error.c
 FUZZ_SRC_handshake := http/handshake.c net/error.c
 FUZZ_DICT_utf8      := tests/fuzz/utf8.dict
@@ -372,8 +376,10 @@ FUZZ_DICT_frame     := tests/fuzz/frame.dict
 FUZZ_DICT_session   := tests/fuzz/frame.dict
 FUZZ_DICT_request   := tests/fuzz/http.dict
 FUZZ_DICT_handshake := tests/fuzz/http.dict
+FUZZ_DICT_deflate   := tests/fuzz/deflate.dict
 # Longer inputs let several fragments reach the session's 4096-byte limit.
 FUZZ_OPTS_session   := -max_len=16384
+FUZZ_OPTS_deflate   := -max_len=16384
 FUZZ_BIN := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
 FUZZ_HDR := $(wildcard ws/*.h http/*.h net/*.h tests/fuzz/*.h)
 

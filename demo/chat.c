@@ -384,6 +384,8 @@ static struct ws_server *start(const struct options *o, struct chat *chat)
     /* Outgoing welcomes carry the history: up to 50 texts of 1000
        characters, each as long as 6 bytes escaped. */
     cfg.max_message_bytes = 512 * 1024;
+    /* Chat text compresses well; browsers always offer it (RFC 7692). */
+    cfg.permessage_deflate = 1;
     cfg.max_output_bytes = 4 * 1024 * 1024; /* also the largest file */
     /* A peer that vanished without a FIN (a laptop lid closed) would hold
        its nick forever: ping quiet peers, drop those silent for a minute. */

@@ -1,7 +1,10 @@
 /*
  * echo.c - the echo server that conformance suites are pointed at: every
  * message comes back with the same type. Written only against ws/ws.h.
- *   ws_echo [--host H] [--port P] [--verbose]   (default 127.0.0.1:9001)
+ *   ws_echo [--host H] [--port P] [--verbose] [--no-deflate]
+ *           [--deflate-context]               (default 127.0.0.1:9001)
+ * permessage-deflate is on unless --no-deflate; --deflate-context lets
+ * both sides keep their compression context between messages.
  */
 #include <signal.h>
 #include <sys/resource.h>
@@ -67,13 +70,14 @@ static void raise_fd_limit(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: ws_echo [--host HOST] [--port PORT] "
-                    "[--verbose]\n");
+                    "[--verbose] [--no-deflate] [--deflate-context]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
-    struct ws_config cfg = {.host = "127.0.0.1", .port = "9001"};
+    struct ws_config cfg = {
+        .host = "127.0.0.1", .port = "9001", .permessage_deflate = 1};
     struct ws_callbacks cb = {.on_open = on_open,
                               .on_message = on_message,
                               .on_close = on_close,
@@ -87,6 +91,10 @@ int main(int argc, char **argv)
             cfg.port = argv[++i];
         else if (strcmp(argv[i], "--verbose") == 0)
             verbose = 1;
+        else if (strcmp(argv[i], "--no-deflate") == 0)
+            cfg.permessage_deflate = 0;
+        else if (strcmp(argv[i], "--deflate-context") == 0)
+            cfg.deflate_server_context = cfg.deflate_client_context = 1;
         else
             usage();
     }

@@ -246,7 +246,7 @@ static void out_put(struct ws_out *o, const char *s)
 
 /* Write the 101 text (RFC 6455 §4.2.2 step 5) into o. */
 static void build_101(struct ws_out *o, const char *accept,
-                      const char *protocol)
+                      const char *protocol, const char *extensions)
 {
     out_put(o, "HTTP/1.1 101 Switching Protocols\r\n"
                "Upgrade: websocket\r\n"
@@ -259,23 +259,48 @@ static void build_101(struct ws_out *o, const char *accept,
         out_put(o, protocol);
         out_put(o, "\r\n");
     }
+    if (extensions != NULL) {
+        out_put(o, "Sec-WebSocket-Extensions: ");
+        out_put(o, extensions);
+        out_put(o, "\r\n");
+    }
     out_put(o, "\r\n");
 }
 
-/* Write the 101 response, or nothing when it does not fit. */
+/* Header text a response may carry: visible ASCII and spaces, no CR or
+   LF that could end the header early. */
+static bool is_header_text(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return false;
+    return true;
+}
+
 ssize_t ws_handshake_write_101(char *out, size_t cap, const char *accept,
                                const char *protocol)
+{
+    return ws_handshake_write_101_ext(out, cap, accept, protocol, NULL);
+}
+
+/* Write the 101 response, or nothing when it does not fit. */
+ssize_t ws_handshake_write_101_ext(char *out, size_t cap, const char *accept,
+                                   const char *protocol, const char *extensions)
 {
     struct ws_out count = {NULL, 0, 0}, o = {out, cap, 0};
 
     if (accept == NULL || strlen(accept) != WS_ACCEPT_KEY_LEN ||
-        (protocol != NULL && !is_token(protocol)) || (out == NULL && cap))
+        (protocol != NULL && !is_token(protocol)) ||
+        (extensions != NULL && !is_header_text(extensions)) ||
+        (out == NULL && cap))
         return WS_EINVAL;
     /* Measure first so that a buffer too small is left untouched. */
-    build_101(&count, accept, protocol);
+    build_101(&count, accept, protocol, extensions);
     if (count.len > cap)
         return WS_ENOSPC;
-    build_101(&o, accept, protocol);
+    build_101(&o, accept, protocol, extensions);
     return (ssize_t)o.len;
 }
 

@@ -68,6 +68,13 @@ int ws_handshake_pick_protocol(const struct ws_http_request *r,
 ssize_t ws_handshake_write_101(char *out, size_t cap, const char *accept,
                                const char *protocol);
 
+/* ws_handshake_write_101() with a Sec-WebSocket-Extensions header carrying
+   extensions (RFC 6455 §9.1; NULL: none), which must be non-empty visible
+   ASCII (WS_EINVAL otherwise). */
+ssize_t ws_handshake_write_101_ext(char *out, size_t cap, const char *accept,
+                                   const char *protocol,
+                                   const char *extensions);
+
 /* The reason phrase for an HTTP status ("Not Found"), "Unknown" if none. */
 const char *ws_http_reason(int status);
 

@@ -1805,8 +1805,8 @@ static void test_vector_impls(void **state)
                  cpuinfo_has("avx512vbmi") > 0;
     int avx2 = cpuinfo_has("avx2") > 0, ssse3 = cpuinfo_has("ssse3") > 0;
     const char *vg = getenv("WS_TEST_VALGRIND");
-    enum ws_utf8_impl want = avx512 ? WS_UTF8_AVX512
-                             : avx2 ? WS_UTF8_AVX2
+    enum ws_utf8_impl want = avx512  ? WS_UTF8_AVX512
+                             : avx2  ? WS_UTF8_AVX2
                              : ssse3 ? WS_UTF8_SSSE3
                                      : WS_UTF8_SCALAR;
 
@@ -1830,8 +1830,8 @@ static void test_vector_impls(void **state)
     }
     assert_int_equal(ws_utf8_impl_chosen(), want);
     print_message("utf8 implementation chosen: %s\n",
-                  want == WS_UTF8_AVX512 ? "avx512"
-                  : want == WS_UTF8_AVX2 ? "avx2"
+                  want == WS_UTF8_AVX512  ? "avx512"
+                  : want == WS_UTF8_AVX2  ? "avx2"
                   : want == WS_UTF8_SSSE3 ? "ssse3"
                                           : "scalar");
 }

@@ -286,7 +286,8 @@ static void keepalive_check(struct ws_conn *c)
     keepalive_arm(c, next > 0 ? (int)next : 1);
 }
 
-int ws_conn_open(struct ws_conn *c, const void *reply, size_t len)
+int ws_conn_open(struct ws_conn *c, const void *reply, size_t len,
+                 struct ws_deflate *z)
 {
     struct ws_server *s = c->srv;
 
@@ -303,6 +304,7 @@ int ws_conn_open(struct ws_conn *c, const void *reply, size_t len)
     c->http = NULL;
     ws_loop_timer_stop(s->loop, &c->timer);
     ws_session_init(&c->session, &s->limits, &ws_conn_session_events, c);
+    ws_session_set_deflate(&c->session, z);
     c->session.streaming = c->stream_on_open;
     c->phase = WS_CONN_WS;
     c->last_rx_ms = ws_loop_now(s->loop);

@@ -123,9 +123,11 @@ void ws_conn_after_session(struct ws_conn *c);
 void ws_conn_timer(struct ws_conn *c, int ms);
 
 /* conn.c: upgrade c: register its id, queue reply (the 101), start the
-   session and the keepalive, run on_open. Returns 0 or WS_ENOMEM
-   (nothing changed then). */
-int ws_conn_open(struct ws_conn *c, const void *reply, size_t len);
+   session (with z, the negotiated compression, which it then owns; NULL:
+   none) and the keepalive, run on_open. Returns 0 or WS_ENOMEM (nothing
+   changed then, and z is still the caller's). */
+int ws_conn_open(struct ws_conn *c, const void *reply, size_t len,
+                 struct ws_deflate *z);
 
 /* conn_io.c: readiness on c's socket (the loop's callback). */
 void ws_conn_on_io(struct ws_loop *loop, int fd, int events, void *arg);

@@ -259,6 +259,13 @@ const char *ws_conn_protocol(const struct ws_conn *c)
     return c->protocol > 0 ? c->srv->protocols[c->protocol - 1] : NULL;
 }
 
+const char *ws_conn_extensions(const struct ws_conn *c)
+{
+    const char *text = c->session.z ? ws_deflate_text(c->session.z) : NULL;
+
+    return text ? text : "";
+}
+
 size_t ws_conn_buffered(const struct ws_conn *c)
 {
     return ws_buf_size(&c->out);

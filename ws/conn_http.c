@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http/handshake.h"
 #include "ws/conn.h"
@@ -62,25 +63,66 @@ static int keep_path(struct ws_conn *c)
     return c->path ? 0 : WS_ENOMEM;
 }
 
+/*
+ * Negotiate permessage-deflate (RFC 7692 §5) over every
+ * Sec-WebSocket-Extensions header, in order: 1 with *z made and ext
+ * holding the response's value, 0 when no offer is accepted (or the
+ * server does not offer compression), WS_ENOMEM.
+ */
+static int negotiate_deflate(struct ws_conn *c, struct ws_deflate **z,
+                             char *ext, size_t cap)
+{
+    const struct ws_server *s = c->srv;
+    const struct ws_http_request *r = c->http;
+    const struct ws_deflate_policy policy = {
+        .server_takeover = s->cfg.deflate_server_context != 0,
+        .client_takeover = s->cfg.deflate_client_context != 0,
+        .server_max_bits = (uint8_t)s->cfg.deflate_server_window_bits,
+        .client_max_bits = (uint8_t)s->cfg.deflate_client_window_bits,
+    };
+    struct ws_deflate_params params;
+
+    *z = NULL;
+    if (s->deflate == NULL)
+        return 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const struct ws_http_header *h = &r->headers[i];
+
+        if (strcasecmp(h->name, "Sec-WebSocket-Extensions") != 0 ||
+            ws_deflate_negotiate(&h->value, &h->value_len, 1, &policy, &params,
+                                 ext, cap) != 1)
+            continue;
+        *z = ws_deflate_create(s->deflate, &params);
+        return *z ? 1 : WS_ENOMEM;
+    }
+    return 0;
+}
+
 /* Write the 101 and switch c to the session (RFC 6455 §4.2.2). */
 static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
 {
     struct ws_server *s = c->srv;
-    char accept[WS_ACCEPT_KEY_LEN + 1], text[512];
+    char accept[WS_ACCEPT_KEY_LEN + 1], text[512], ext[160];
     int pick = s->protocols ? ws_handshake_pick_protocol(
                                   c->http, (const char *const *)s->protocols)
                             : -1;
+    struct ws_deflate *z;
+    int deflate, rc;
     ssize_t n;
 
     c->protocol = (uint16_t)(pick + 1); /* at most 65535 of them: server.c */
     if (ws_handshake_accept_key(key, key_len, accept) < 0)
         return WS_EINVAL;
-    n = ws_handshake_write_101(text, sizeof(text), accept, ws_conn_protocol(c));
-    if (n < 0)
-        return WS_ENOMEM;
-    if (keep_path(c) < 0)
-        return WS_ENOMEM;
-    return ws_conn_open(c, text, (size_t)n);
+    deflate = negotiate_deflate(c, &z, ext, sizeof(ext));
+    if (deflate < 0)
+        return deflate;
+    n = ws_handshake_write_101_ext(text, sizeof(text), accept,
+                                   ws_conn_protocol(c), deflate ? ext : NULL);
+    rc = n < 0 || keep_path(c) < 0 ? WS_ENOMEM
+                                   : ws_conn_open(c, text, (size_t)n, z);
+    if (rc < 0)
+        ws_deflate_free(z);
+    return rc;
 }
 
 /* An upgrade request: check it, ask the application, answer. */

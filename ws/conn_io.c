@@ -184,6 +184,7 @@ int ws_conn_send_frame(struct ws_conn *c, uint8_t opcode, const void *data,
 {
     if (len >= WS_CONN_DIRECT_MIN && ws_buf_size(&c->out) == 0 &&
         c->session.state == WS_SESSION_OPEN &&
+        !ws_session_compresses(&c->session, opcode, len) &&
         len <= c->srv->cfg.max_output_bytes - WS_FRAME_MAX_HEADER)
         return send_direct(c, opcode, data, len, text_valid);
     if (text_valid)

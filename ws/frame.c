@@ -32,14 +32,14 @@ static bool opcode_reserved(uint8_t opcode)
            opcode > WS_OP_PONG;
 }
 
-/* Check what the first header byte alone can show to be wrong. */
-static int check_byte0(uint8_t b0)
+/* Check what the first header byte alone can show to be wrong; rsv_ok:
+   the RSV bits (as 0..7) that a negotiated extension defines. */
+static int check_byte0(uint8_t b0, uint8_t rsv_ok)
 {
     uint8_t opcode = (uint8_t)(b0 & B0_OPCODE);
 
-    /* RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension defines them,
-       and this library never negotiates one. */
-    if (b0 & B0_RSV)
+    /* RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension defines them. */
+    if (((b0 & B0_RSV) >> 4) & ~rsv_ok)
         return WS_EPROTO;
     /* RFC 6455 §5.2: a reserved opcode MUST fail the connection. */
     if (opcode_reserved(opcode))
@@ -116,9 +116,16 @@ static int parse_length(const uint8_t *buf, size_t len, size_t *ext,
     return 0;
 }
 
-/* Parse one header, failing as soon as the bytes seen so far are bad. */
 int ws_frame_header_parse(const uint8_t *buf, size_t len,
                           enum ws_frame_role role, struct ws_frame_header *h)
+{
+    return ws_frame_header_parse_ext(buf, len, role, 0, h);
+}
+
+/* Parse one header, failing as soon as the bytes seen so far are bad. */
+int ws_frame_header_parse_ext(const uint8_t *buf, size_t len,
+                              enum ws_frame_role role, uint8_t rsv_ok,
+                              struct ws_frame_header *h)
 {
     size_t ext, need;
     uint64_t payload_len;
@@ -127,7 +134,7 @@ int ws_frame_header_parse(const uint8_t *buf, size_t len,
 
     if (len < 1)
         return WS_EAGAIN;
-    if ((rc = check_byte0(buf[0])) != 0)
+    if ((rc = check_byte0(buf[0], rsv_ok)) != 0)
         return rc;
     if (len < 2)
         return WS_EAGAIN;
@@ -152,15 +159,23 @@ int ws_frame_header_parse(const uint8_t *buf, size_t len,
     return (int)need;
 }
 
-/* Write a header in the shortest length form, or nothing at all. */
 ssize_t ws_frame_header_write(uint8_t *out, size_t cap, bool fin,
                               uint8_t opcode, uint64_t payload_len,
                               const uint8_t *mask)
 {
+    return ws_frame_header_write_ext(out, cap, fin, 0, opcode, payload_len,
+                                     mask);
+}
+
+/* Write a header in the shortest length form, or nothing at all. */
+ssize_t ws_frame_header_write_ext(uint8_t *out, size_t cap, bool fin,
+                                  uint8_t rsv, uint8_t opcode,
+                                  uint64_t payload_len, const uint8_t *mask)
+{
     uint8_t mask_bit = mask != NULL ? B1_MASK : 0u;
     size_t size, n = 2;
 
-    if (opcode > B0_OPCODE)
+    if (opcode > B0_OPCODE || rsv > 7u)
         return WS_EINVAL;
     /* RFC 6455 §5.5: control frames are final and at most 125 bytes. */
     if (ws_frame_is_control(opcode) &&
@@ -173,7 +188,7 @@ ssize_t ws_frame_header_write(uint8_t *out, size_t cap, bool fin,
     if (cap < size)
         return WS_ENOSPC;
 
-    out[0] = (uint8_t)((fin ? B0_FIN : 0u) | opcode);
+    out[0] = (uint8_t)((fin ? B0_FIN : 0u) | (unsigned)rsv << 4 | opcode);
     if (payload_len < LEN7_16BIT) {
         out[1] = (uint8_t)(mask_bit | payload_len);
     } else if (payload_len <= 0xFFFFu) {
@@ -190,7 +205,6 @@ ssize_t ws_frame_header_write(uint8_t *out, size_t cap, bool fin,
     return (ssize_t)size;
 }
 
-/* In place: a copy onto itself. */
 /* The close codes that may appear on the wire. */
 bool ws_close_code_valid(uint16_t code)
 {

@@ -49,7 +49,7 @@ static inline bool ws_frame_is_control(uint8_t opcode)
  * and fills *h, WS_EAGAIN when more bytes are needed (nothing is kept
  * between calls: call again with the longer buffer), or WS_EPROTO for a
  * header that violates RFC 6455 §5.2/§5.5 on its own:
- *   RSV bits set (no extension is ever negotiated),
+ *   RSV bits set (see ws_frame_header_parse_ext for an extension's),
  *   reserved opcodes 0x3-0x7 and 0xB-0xF,
  *   control frame not FIN or longer than 125 bytes,
  *   length not in the shortest form (§5.2 "the minimal number of bytes"),
@@ -59,6 +59,15 @@ static inline bool ws_frame_is_control(uint8_t opcode)
  */
 int ws_frame_header_parse(const uint8_t *buf, size_t len,
                           enum ws_frame_role role, struct ws_frame_header *h);
+
+/* The RSV bit permessage-deflate defines (RFC 7692 §6), as in h->rsv. */
+#define WS_FRAME_RSV1 0x4u
+
+/* ws_frame_header_parse() where a negotiated extension defines the RSV
+   bits in rsv_ok (0..7, as h->rsv): only the others are an error. */
+int ws_frame_header_parse_ext(const uint8_t *buf, size_t len,
+                              enum ws_frame_role role, uint8_t rsv_ok,
+                              struct ws_frame_header *h);
 
 /* The header length needed for payload_len bytes, masked or not: 2, then
    a 16-bit length from 126 bytes, a 64-bit one above 65535 (§5.2), then
@@ -85,6 +94,12 @@ static inline size_t ws_frame_header_size(uint64_t payload_len, bool masked)
 ssize_t ws_frame_header_write(uint8_t *out, size_t cap, bool fin,
                               uint8_t opcode, uint64_t payload_len,
                               const uint8_t *mask);
+
+/* ws_frame_header_write() with the RSV bits rsv (0..7, RSV1 = 4) set:
+   WS_EINVAL above 7. */
+ssize_t ws_frame_header_write_ext(uint8_t *out, size_t cap, bool fin,
+                                  uint8_t rsv, uint8_t opcode,
+                                  uint64_t payload_len, const uint8_t *mask);
 
 /* The payload mask (RFC 6455 §5.3) is ws/mask.h. */
 

@@ -74,6 +74,28 @@ static void apply_defaults(struct ws_config *c)
         c->drain_threshold_bytes = 1u << 20;
     if (c->max_posted_bytes == 0)
         c->max_posted_bytes = 64u << 20;
+    if (c->deflate_server_window_bits == 0)
+        c->deflate_server_window_bits = 15;
+    if (c->deflate_client_window_bits == 0)
+        c->deflate_client_window_bits = 15;
+    if (c->deflate_mem_level == 0)
+        c->deflate_mem_level = 8;
+    if (c->deflate_level == 0)
+        c->deflate_level = 1;
+    if (c->deflate_min_bytes == 0)
+        c->deflate_min_bytes = 64;
+}
+
+/* Whether the permessage-deflate settings are in zlib's and RFC 7692's
+   ranges (§7.1.2: windows of 8..15 bits; zlib compresses from 9). */
+static bool deflate_config_ok(const struct ws_config *c)
+{
+    return c->deflate_server_window_bits >= 9 &&
+           c->deflate_server_window_bits <= 15 &&
+           c->deflate_client_window_bits >= 8 &&
+           c->deflate_client_window_bits <= 15 && c->deflate_mem_level >= 1 &&
+           c->deflate_mem_level <= 9 && c->deflate_level >= 1 &&
+           c->deflate_level <= 9;
 }
 
 /* Reject settings that cannot work. */
@@ -86,6 +108,8 @@ static int check_config(const struct ws_config *c)
     if (c->max_output_bytes < c->max_message_bytes + WS_FRAME_MAX_HEADER)
         return WS_EINVAL;
     if (c->max_message_bytes > SIZE_MAX / 2)
+        return WS_EINVAL;
+    if (!deflate_config_ok(c))
         return WS_EINVAL;
     for (const char *const *p = c->protocols; p && *p; p++) {
         if (**p == '\0' || strlen(*p) > MAX_PROTOCOL_NAME ||
@@ -134,6 +158,7 @@ static void free_server(struct ws_server *s)
     }
     free(s->read_buf);
     ws_buf_free(&s->spare_out);
+    ws_deflate_shared_free(s->deflate);
     free(s->host);
     free(s->port);
     free_list(s->paths);
@@ -165,6 +190,15 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
         rc = ws_post_init(s);
     if (rc == 0 && (s->read_buf = malloc(WS_READ_SHARED)) == NULL)
         rc = WS_ENOMEM;
+    if (rc == 0 && s->cfg.permessage_deflate) {
+        const struct ws_deflate_config dc = {
+            .level = s->cfg.deflate_level,
+            .mem_level = s->cfg.deflate_mem_level,
+            .min_bytes = s->cfg.deflate_min_bytes,
+        };
+
+        rc = ws_deflate_shared_create(&s->deflate, &dc);
+    }
     /* Default: what the backend can watch, less a margin for the
        listeners, the wake pipes and the application's own descriptors. */
     if (rc == 0 && s->cfg.max_connections == 0)
@@ -394,11 +428,16 @@ int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
     /* Text is checked once here rather than per connection. */
     if (type == WS_TEXT && !ws_utf8_valid(data, len))
         return WS_EINVAL;
+    /* Compressed once per shared compressor, not once per connection. */
+    if (s->deflate)
+        ws_deflate_broadcast_begin(s->deflate);
     for (struct ws_conn *c = s->conns; c; c = c->next) {
         if (c->phase == WS_CONN_WS && !c->queued_kill &&
             ws_conn_send_checked(c, type, data, len) == 0)
             sent++;
     }
+    if (s->deflate)
+        ws_deflate_broadcast_end(s->deflate);
     return sent;
 }
 

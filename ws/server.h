@@ -33,8 +33,9 @@ struct ws_server {
     char **protocols; /* owned NULL-terminated copy, or NULL */
     struct ws_callbacks cb;
     void *user_data;
-    struct ws_loop *loop;            /* owned */
-    struct ws_net_listener listener; /* owned sockets, accept back-off */
+    struct ws_loop *loop;              /* owned */
+    struct ws_net_listener listener;   /* owned sockets, accept back-off */
+    struct ws_deflate_shared *deflate; /* owned; NULL: no compression */
     const struct ws_transport_ops *transport; /* every connection's */
     void *transport_ctx;                      /* its shared state */
     struct ws_conn *conns;                    /* every live connection */

@@ -45,6 +45,8 @@ static uint16_t close_code_for(int err)
         return WS_CLOSE_INVALID_DATA;
     case WS_ETOOBIG:
         return WS_CLOSE_TOO_BIG;
+    case WS_ENOMEM:
+        return WS_CLOSE_INTERNAL_ERROR;
     default:
         return WS_CLOSE_PROTOCOL_ERROR;
     }
@@ -60,8 +62,16 @@ void ws_session_init(struct ws_session *s, const struct ws_session_limits *l,
     s->ctx = ctx;
 }
 
+void ws_session_set_deflate(struct ws_session *s, struct ws_deflate *z)
+{
+    ws_deflate_free(s->z);
+    s->z = z;
+}
+
 void ws_session_free(struct ws_session *s)
 {
+    ws_deflate_free(s->z);
+    s->z = NULL;
     if (s->msg) {
         ws_buf_free(s->msg);
         free(s->msg);
@@ -78,8 +88,8 @@ static void fail(struct ws_session *s, struct ws_buf *out, uint16_t code);
 
 /* Write one unmasked server frame into out, header and payload together,
    if out may grow to cap. */
-static int write_frame(struct ws_buf *out, size_t cap, bool fin, uint8_t opcode,
-                       const void *data, size_t len)
+static int write_frame(struct ws_buf *out, size_t cap, bool fin, uint8_t rsv,
+                       uint8_t opcode, const void *data, size_t len)
 {
     size_t hlen = ws_frame_header_size(len, false);
     int rc;
@@ -89,8 +99,8 @@ static int write_frame(struct ws_buf *out, size_t cap, bool fin, uint8_t opcode,
     rc = ws_buf_reserve(out, hlen + len, cap);
     if (rc < 0)
         return rc;
-    ws_frame_header_write(ws_buf_tail(out), ws_buf_space(out), fin, opcode, len,
-                          NULL);
+    ws_frame_header_write_ext(ws_buf_tail(out), ws_buf_space(out), fin, rsv,
+                              opcode, len, NULL);
     if (len > 0)
         memcpy(ws_buf_tail(out) + hlen, data, len);
     ws_buf_commit(out, hlen + len);
@@ -103,9 +113,10 @@ static int write_frame(struct ws_buf *out, size_t cap, bool fin, uint8_t opcode,
  * is closed with 1008 (RFC 6455 §7.4.1, policy violation).
  */
 static int queue_frame(struct ws_session *s, struct ws_buf *out, bool fin,
-                       uint8_t opcode, const void *data, size_t len)
+                       uint8_t rsv, uint8_t opcode, const void *data,
+                       size_t len)
 {
-    int rc = write_frame(out, s->lim->max_output, fin, opcode, data, len);
+    int rc = write_frame(out, s->lim->max_output, fin, rsv, opcode, data, len);
 
     if (rc == WS_ETOOBIG) {
         fail(s, out, WS_CLOSE_POLICY);
@@ -134,7 +145,7 @@ static int queue_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
         if (n < 0)
             return (int)n;
     }
-    rc = write_frame(out, SIZE_MAX, true, WS_OP_CLOSE, payload, (size_t)n);
+    rc = write_frame(out, SIZE_MAX, true, 0, WS_OP_CLOSE, payload, (size_t)n);
     if (rc < 0) {
         s->state = WS_SESSION_ABORTED; /* out of memory: nothing to say */
         return rc;
@@ -193,6 +204,14 @@ static size_t msg_size(const struct ws_session *s)
 static uint16_t check_frame_start(const struct ws_session *s,
                                   const struct ws_frame_header *h)
 {
+    bool compressed = (h->rsv & WS_FRAME_RSV1) != 0;
+
+    /* RFC 7692 §6.1: RSV1 marks the first frame of a compressed data
+       message (the parser lets it through only once it was negotiated);
+       on a control frame or a continuation it is an error. */
+    if (compressed &&
+        (ws_frame_is_control(h->opcode) || h->opcode == WS_OP_CONT))
+        return WS_CLOSE_PROTOCOL_ERROR;
     if (ws_frame_is_control(h->opcode))
         return 0; /* §5.4: control frames may come between fragments */
     if (h->opcode == WS_OP_CONT && !s->in_message)
@@ -203,8 +222,11 @@ static uint16_t check_frame_start(const struct ws_session *s,
         return 0; /* nothing is buffered: the application keeps count */
     if (h->payload_len > s->lim->max_frame)
         return WS_CLOSE_TOO_BIG;
-    /* Checked before any payload is buffered; msg size <= max_message. */
-    if (h->payload_len > s->lim->max_message - msg_size(s))
+    /* Checked before any payload is buffered; msg size <= max_message. A
+       compressed message is held to the limit as it inflates instead. */
+    if (h->opcode == WS_OP_CONT && s->msg_deflate)
+        compressed = true;
+    if (!compressed && h->payload_len > s->lim->max_message - msg_size(s))
         return WS_CLOSE_TOO_BIG;
     /* Only continuations add fragments; a new message starts at one. The
        count saturates, so a limit above UINT32_MAX acts as UINT32_MAX. */
@@ -222,6 +244,7 @@ static void begin_data_frame(struct ws_session *s)
         s->msg_opcode = s->frame.opcode;
         s->fragments = 0;
         s->stream_first = true;
+        s->msg_deflate = (s->frame.rsv & WS_FRAME_RSV1) != 0;
         ws_utf8_reset(&s->utf8);
     }
     if (s->fragments < UINT32_MAX)
@@ -234,7 +257,7 @@ static void on_ping(struct ws_session *s, struct ws_buf *out, const uint8_t *p,
 {
     if (s->state != WS_SESSION_OPEN)
         return; /* after our close, §5.5.1 allows no more frames */
-    queue_frame(s, out, true, WS_OP_PONG, p, len);
+    queue_frame(s, out, true, 0, WS_OP_PONG, p, len);
 }
 
 /* Handle the peer's close frame (§5.5.1, §7.1.2, §7.4). */
@@ -406,6 +429,100 @@ static int unmask_and_check(struct ws_session *s, uint8_t *p, size_t n,
 }
 
 /*
+ * Inflate n (unmasked) bytes at p of a compressed message into its buffer
+ * (RFC 7692 §7.2.2), held to max_message as the output appears, and check
+ * the new text at once (§8.1 fail-fast). At the message's end the
+ * 00 00 ff ff tail follows and the inflater is let go.
+ */
+static int inflate_append(struct ws_session *s, const uint8_t *p, size_t n,
+                          bool end)
+{
+    struct ws_buf *m = msg_buf(s);
+    size_t before = msg_size(s), max = s->lim->max_message;
+    int rc = m ? ws_deflate_rx_append(s->z, p, n, m, max) : WS_ENOMEM;
+
+    if (rc == 0 && end)
+        rc = ws_deflate_rx_append(s->z, ws_deflate_tail, 4, m, max);
+    if (end || rc < 0)
+        ws_deflate_rx_end(s->z);
+    if (rc == WS_EPROTO)
+        return WS_EUTF8; /* not DEFLATE: invalid payload data, 1007 */
+    if (rc == 0 && s->msg_opcode == WS_OP_TEXT)
+        rc = ws_utf8_feed(&s->utf8, ws_buf_head(m) + before,
+                          msg_size(s) - before, NULL);
+    return rc;
+}
+
+/* Streaming mode: hand n inflated bytes at p (p[n] writable) to the
+   application, checked as text first; last: the message's final piece. */
+static int stream_out(struct ws_session *s, uint8_t *p, size_t n, bool last)
+{
+    uint8_t saved;
+
+    if (s->msg_opcode == WS_OP_TEXT &&
+        ((n > 0 && ws_utf8_feed(&s->utf8, p, n, NULL) < 0) ||
+         (last && !ws_utf8_complete(&s->utf8))))
+        return WS_EUTF8;
+    if (last)
+        s->in_message = false; /* see stream_piece */
+    if (s->state != WS_SESSION_OPEN || s->handler->fragment == NULL)
+        return 0;
+    saved = p[n];
+    p[n] = 0;
+    s->handler->fragment(s->ctx, s->msg_opcode, p, n, s->stream_first, last);
+    p[n] = saved;
+    s->stream_first = false;
+    return 0;
+}
+
+/*
+ * Streaming mode, compressed: inflate n bytes at p in pieces of at most
+ * WS_SESSION_SLICE bytes, each handed over as it is produced (so that no
+ * size limit is needed and none is imposed); at the message's end the
+ * tail follows, then an empty last piece.
+ */
+static int inflate_stream(struct ws_session *s, const uint8_t *p, size_t n,
+                          bool end)
+{
+    struct ws_buf *m = msg_buf(s);
+    const uint8_t *in = p;
+    size_t left = n;
+    bool tail = false;
+    uint8_t *dst;
+
+    if (m == NULL)
+        return WS_ENOMEM;
+    ws_buf_clear(m);
+    if (ws_buf_reserve(m, WS_SESSION_SLICE + 1, WS_SESSION_SLICE + 1) < 0)
+        return WS_ENOMEM;
+    dst = ws_buf_tail(m);
+    for (;;) {
+        ssize_t k = ws_deflate_rx_step(s->z, &in, &left, dst, WS_SESSION_SLICE);
+        int rc;
+
+        if (k < 0 || (k == 0 && left > 0)) {
+            ws_deflate_rx_end(s->z);
+            return k == WS_ENOMEM ? WS_ENOMEM : WS_EUTF8;
+        }
+        if (k == 0 && (!end || tail))
+            break;
+        if (k == 0) { /* all of it in: now the tail (§7.2.2) */
+            in = ws_deflate_tail;
+            left = sizeof(ws_deflate_tail);
+            tail = true;
+            continue;
+        }
+        rc = stream_out(s, dst, (size_t)k, false);
+        if (rc < 0)
+            return rc;
+    }
+    if (!end)
+        return 0;
+    ws_deflate_rx_end(s->z);
+    return stream_out(s, dst, 0, true);
+}
+
+/*
  * Take n payload bytes of the current data frame at p: append them to the
  * message, or (streaming) unmask them in place and hand them to the
  * application. Control frames never come here: they are taken whole.
@@ -414,6 +531,14 @@ static int take_payload(struct ws_session *s, uint8_t *p, size_t n)
 {
     int rc;
 
+    if (s->msg_deflate) {
+        bool end = s->frame.fin && s->frame_pos + n == s->frame.payload_len;
+
+        if (s->frame.masked)
+            ws_mask(p, n, s->frame.mask, s->frame_pos);
+        return s->streaming ? inflate_stream(s, p, n, end)
+                            : inflate_append(s, p, n, end);
+    }
     if (!s->streaming)
         return append_payload(s, p, n);
     rc = unmask_and_check(s, p, n, s->frame_pos, s->msg_opcode == WS_OP_TEXT);
@@ -454,6 +579,15 @@ static void take_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
         handle_control(s, out, p, len);
         return;
     }
+    if (s->msg_deflate) {
+        int rc = inflate_append(s, p, len, true);
+
+        if (rc < 0)
+            fail(s, out, close_code_for(rc));
+        else
+            finish_message(s, out);
+        return;
+    }
     /* §8.1: a text message must not end inside a character. */
     if (opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8)) {
         fail(s, out, WS_CLOSE_INVALID_DATA);
@@ -481,7 +615,7 @@ static size_t await_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
     uint8_t *pl = p + hlen;
 
     if (unmask_and_check(s, pl + done, have - done, done,
-                         h->opcode == WS_OP_TEXT) < 0) {
+                         h->opcode == WS_OP_TEXT && !s->msg_deflate) < 0) {
         fail(s, out, WS_CLOSE_INVALID_DATA);
         return 0;
     }
@@ -507,7 +641,8 @@ static size_t start_frame(struct ws_session *s, struct ws_buf *out, uint8_t *p,
 
     if (s->awaiting) /* the same frame, with more of it */
         return await_whole(s, out, p, avail);
-    rc = ws_frame_header_parse(p, avail, WS_FRAME_FROM_CLIENT, &s->frame);
+    rc = ws_frame_header_parse_ext(p, avail, WS_FRAME_FROM_CLIENT,
+                                   s->z ? WS_FRAME_RSV1 : 0, &s->frame);
     if (rc == WS_EAGAIN)
         return 0;
     if (rc < 0) {
@@ -522,6 +657,14 @@ static size_t start_frame(struct ws_session *s, struct ws_buf *out, uint8_t *p,
     if (!ws_frame_is_control(s->frame.opcode))
         begin_data_frame(s);
     s->frame_pos = 0;
+    /* A compressed message's inflater: the server's shared one only when
+       the message is taken whole (inflated in one go, in take_whole). */
+    if (s->frame.opcode != WS_OP_CONT &&
+        !ws_frame_is_control(s->frame.opcode) && s->msg_deflate &&
+        ws_deflate_rx_begin(s->z, taken_whole(s, &s->frame)) < 0) {
+        fail(s, out, WS_CLOSE_INTERNAL_ERROR);
+        return 0;
+    }
     if (taken_whole(s, &s->frame)) {
         s->awaiting = true;
         return await_whole(s, out, p, avail);
@@ -601,6 +744,40 @@ static int check_message(const struct ws_session *s, uint8_t opcode,
     return 0;
 }
 
+/*
+ * Compress data (a whole message or one piece: RFC 7692 §7.2.1) and queue
+ * it as one frame, RSV1 set on the first frame of the message (§6). A
+ * failure after the data entered a compressor that keeps its state (a
+ * kept context, or a message sent in pieces) would leave the peer's
+ * window behind ours: the connection is failed with 1011 then.
+ */
+static int send_compressed(struct ws_session *s, struct ws_buf *out,
+                           enum ws_deflate_part part, uint8_t opcode,
+                           const void *data, size_t len)
+{
+    bool first = part == WS_DEFLATE_WHOLE || part == WS_DEFLATE_FIRST;
+    bool fin = part == WS_DEFLATE_WHOLE || part == WS_DEFLATE_LAST;
+    const uint8_t *c;
+    size_t clen;
+    int rc =
+        ws_deflate_tx(s->z, data, len, part, s->lim->max_output, &c, &clen);
+
+    if (rc == 0)
+        rc = queue_frame(s, out, fin, first ? WS_FRAME_RSV1 : 0, opcode, c,
+                         clen);
+    if (rc < 0 && s->state == WS_SESSION_OPEN &&
+        (part != WS_DEFLATE_WHOLE || !s->z->params.server_no_takeover))
+        fail(s, out, WS_CLOSE_INTERNAL_ERROR);
+    return rc;
+}
+
+bool ws_session_compresses(const struct ws_session *s, uint8_t opcode,
+                           size_t len)
+{
+    return (opcode == WS_OP_TEXT || opcode == WS_OP_BINARY) &&
+           ws_deflate_compresses(s->z, len);
+}
+
 /* Queue one whole frame; text_ok: the text is known to be valid. */
 static int send_message(struct ws_session *s, struct ws_buf *out,
                         uint8_t opcode, const void *data, size_t len,
@@ -608,7 +785,11 @@ static int send_message(struct ws_session *s, struct ws_buf *out,
 {
     int rc = check_message(s, opcode, data, len, text_ok);
 
-    return rc < 0 ? rc : queue_frame(s, out, true, opcode, data, len);
+    if (rc < 0)
+        return rc;
+    if (ws_session_compresses(s, opcode, len))
+        return send_compressed(s, out, WS_DEFLATE_WHOLE, opcode, data, len);
+    return queue_frame(s, out, true, 0, opcode, data, len);
 }
 
 int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
@@ -722,6 +903,9 @@ int ws_session_send_part(struct ws_session *s, struct ws_buf *out,
     if (begin) {
         s->out_opcode = opcode;
         ws_utf8_reset(&s->out_utf8);
+        /* Decided before any piece enters the compressor (RFC 7692
+           §7.2.1 compresses the message as a whole). */
+        s->out_deflate = ws_session_compresses(s, opcode, SIZE_MAX);
     }
     if (s->out_opcode == WS_OP_TEXT) {
         rc = check_text_part(s, data, len, finish);
@@ -730,7 +914,15 @@ int ws_session_send_part(struct ws_session *s, struct ws_buf *out,
     }
     /* RFC 6455 §5.4: the first frame carries the opcode, the rest are
        continuations, and only the last has FIN set. */
-    rc = queue_frame(s, out, finish, begin ? opcode : WS_OP_CONT, data, len);
+    if (s->out_deflate)
+        rc = send_compressed(s, out,
+                             begin    ? WS_DEFLATE_FIRST
+                             : finish ? WS_DEFLATE_LAST
+                                      : WS_DEFLATE_MORE,
+                             begin ? opcode : WS_OP_CONT, data, len);
+    else
+        rc = queue_frame(s, out, finish, 0, begin ? opcode : WS_OP_CONT, data,
+                         len);
     if (rc == 0)
         s->out_open = !finish;
     return rc;

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include "net/buf.h"
+#include "ws/deflate.h"
 #include "ws/frame.h"
 #include "ws/utf8.h"
 
@@ -65,7 +66,8 @@ struct ws_session {
     struct ws_frame_header frame;
     uint64_t frame_pos; /* payload bytes of it consumed so far */
 
-    struct ws_buf *msg; /* owned; made when a message is assembled */
+    struct ws_buf *msg;   /* owned; made when a message is assembled */
+    struct ws_deflate *z; /* owned: permessage-deflate, or NULL */
 
     /* Fragments of the data message being assembled (§5.4); the limit is
        clamped to what this counts. */
@@ -90,6 +92,8 @@ struct ws_session {
     bool streaming : 1;
     bool stream_first : 1; /* the next piece starts a message */
     bool out_open : 1;     /* a message is being sent in pieces */
+    bool msg_deflate : 1;  /* the message being received is compressed */
+    bool out_deflate : 1;  /* the one being sent in pieces is compressed */
 };
 
 /* Start a session in OPEN with the given limits and event handler (both
@@ -97,8 +101,22 @@ struct ws_session {
 void ws_session_init(struct ws_session *s, const struct ws_session_limits *l,
                      const struct ws_session_handler *h, void *ctx);
 
-/* Release the message buffer. */
+/* Release the message buffer and the compression state. */
 void ws_session_free(struct ws_session *s);
+
+/*
+ * Use permessage-deflate (RFC 7692) as negotiated in z, which the session
+ * owns from now on (NULL: none): RSV1 is accepted on the first frame of a
+ * data message and such messages are inflated (max_message applies to the
+ * inflated size, checked as it is produced); text and binary messages are
+ * compressed as ws_deflate_compresses() decides. Call before any input.
+ */
+void ws_session_set_deflate(struct ws_session *s, struct ws_deflate *z);
+
+/* Whether a message with opcode and len would be sent compressed (such a
+   message never goes through ws_session_frame_begin()). */
+bool ws_session_compresses(const struct ws_session *s, uint8_t opcode,
+                           size_t len);
 
 /*
  * Consume input. in[0..len) is modified (unmasked in place) and in[len]

@@ -105,6 +105,36 @@ struct ws_config {
     /* Bytes that other threads may have posted and the loop not yet
        handled; ws_server_post_send() beyond it fails. Default 64 MiB. */
     size_t max_posted_bytes;
+
+    /*
+     * permessage-deflate (RFC 7692). Off by default: with 1 the server
+     * accepts the first offer of it that it supports (every browser makes
+     * one) and declines the rest; the connection opens uncompressed
+     * otherwise. max_message_bytes then limits the inflated size. zlib
+     * state is made on first use; see the README for its memory.
+     */
+    int permessage_deflate;
+    /* 1: the server keeps its compression context between messages (a
+       better ratio, and a compressor per connection: about 256 KiB at
+       window 15 and memory level 8). Default 0: it does not
+       (server_no_context_takeover), and one compressor per window size
+       serves every connection. */
+    int deflate_server_context;
+    /* 1: clients may keep their context (an inflater of about 40 KiB at
+       window 15 then stays with each connection). Default 0: the server
+       asks them not to (client_no_context_takeover), and connections
+       keep no inflater between messages. */
+    int deflate_client_context;
+    int deflate_server_window_bits; /* 9..15; default 15 */
+    /* 8..15; default 15. A limit only for clients that offer
+       client_max_window_bits (RFC 7692 §7.1.2.2). */
+    int deflate_client_window_bits;
+    int deflate_mem_level; /* zlib memLevel of the compressors, 1..9;
+                              default 8 */
+    int deflate_level;     /* zlib level, 1 (fastest) .. 9; default 1 */
+    /* Text and binary messages shorter than this go uncompressed (always
+       legal); default 64. Fragmented sends are always compressed. */
+    size_t deflate_min_bytes;
 };
 
 /*
@@ -392,6 +422,14 @@ const char *ws_conn_protocol(const struct ws_conn *c);
 
 /* Bytes queued on c and not yet written to the socket. */
 size_t ws_conn_buffered(const struct ws_conn *c);
+
+/*
+ * The extensions in force on c, as the Sec-WebSocket-Extensions value the
+ * server answered with ("permessage-deflate; server_no_context_takeover;
+ * client_no_context_takeover"), or "" for none. Valid until on_close
+ * returns; "" also when out of memory.
+ */
+const char *ws_conn_extensions(const struct ws_conn *c);
 
 /* The server c belongs to. */
 struct ws_server *ws_conn_server(const struct ws_conn *c);

@@ -179,6 +179,17 @@ test('chat page in chromium', { timeout: 120000 }, async (t) => {
     assert.equal(await alice.textContent('#online-count'), '2');
   });
 
+  await t.test('the browser negotiated permessage-deflate', async () => {
+    // RFC 7692: Chromium offers it on every socket; ws_chat accepts.
+    const ext = await alice.evaluate((wait) => new Promise((resolve, reject) => {
+      const ws = new WebSocket('ws://' + location.host + '/chat');
+      const timer = setTimeout(() => reject(new Error('no open')), wait);
+      ws.onopen = () => { clearTimeout(timer); resolve(ws.extensions); ws.close(); };
+      ws.onerror = () => { clearTimeout(timer); reject(new Error('socket error')); };
+    }), WAIT);
+    assert.match(ext, /^permessage-deflate/);
+  });
+
   await t.test('a message typed in one page appears in the other', async () => {
     await say(alice, 'Hi Bob! The new build is green, café time?');
     await seeMessage(bob, 'Hi Bob! The new build is green, café time?', 'alice');

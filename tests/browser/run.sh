@@ -1,8 +1,8 @@
 #!/bin/sh
-# Run the browser tests of the chat demo (tests/browser/*.test.mjs) with
-# node's test runner: install playwright-core from package-lock.json when
-# node_modules is missing, then drive Debian's chromium against
-# $BUILD/ws_chat (BUILD is relative to the repository root, default build).
+# Run the node tests (tests/browser/*.test.mjs) with node's test runner:
+# install playwright-core and npm ws from package-lock.json when missing,
+# then drive Debian's chromium against $BUILD/ws_chat, and npm ws against
+# $BUILD/ws_echo (BUILD is relative to the repository root, default build).
 set -e
 cd "$(dirname "$0")"
 for tool in node npm; do
@@ -11,7 +11,8 @@ for tool in node npm; do
 done
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || {
     echo "browser tests: chromium is missing (make deps)" >&2; exit 1; }
-if [ ! -f node_modules/playwright-core/package.json ]; then
+if [ ! -f node_modules/playwright-core/package.json ] ||
+    [ ! -f node_modules/ws/package.json ]; then
     npm install --no-audit --no-fund --loglevel=error
 fi
 exec node --test --test-reporter=spec ./*.test.mjs

@@ -156,16 +156,24 @@ class EchoTest(_Base):
         self.assertEqual(self.run_async(go()), msgs)
 
     def test_compression_offer_declined(self):
-        """RFC 6455 §9.1: the client offers permessage-deflate; ws_echo
-        has no extensions, so it must not accept it, and echo works."""
+        """RFC 7692 §5: ws_echo --no-deflate declines the client's
+        permessage-deflate offer (no Sec-WebSocket-Extensions in the 101)
+        and echo works uncompressed."""
+        server = H.EchoServer(self.family)
+        server.extra = ["--no-deflate"]
+        server.start()
+
         async def go():
-            async with connect(self.server, compression="deflate") as ws:
+            async with connect(server, compression="deflate") as ws:
                 ext = ws.response_headers.get("Sec-WebSocket-Extensions")
                 await ws.send("plain")
                 echo = await asyncio.wait_for(ws.recv(), H.t(5))
                 await ws.close()
                 return ext, echo
-        ext, echo = self.run_async(go())
+        try:
+            ext, echo = self.run_async(go())
+        finally:
+            server.stop()
         self.assertIsNone(ext)
         self.assertEqual(echo, "plain")
 

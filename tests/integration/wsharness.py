@@ -96,10 +96,12 @@ class EchoServer:
         self.path = echo_binary()
         self.env = None
         self.probe = True  # connect once after the banner, to be sure
+        self.extra = []  # more command-line flags
 
     def command(self):
         """The command line for the port chosen in self.port."""
-        return [self.path, "--host", self.host, "--port", str(self.port)]
+        return [self.path, "--host", self.host, "--port",
+                str(self.port)] + self.extra
 
     def banner(self):
         """The stdout line that says the server is listening."""
@@ -374,9 +376,10 @@ class RawClient:
             "Sec-WebSocket-Version: 13\r\n" % (path, host, self.port, key)
         ).encode() + extra + b"\r\n"
 
-    def handshake(self, path="/", trailing=b""):
-        """Upgrade; trailing bytes go in the same sendall as the request."""
-        key, req = self.request_bytes(path=path)
+    def handshake(self, path="/", trailing=b"", extra=b""):
+        """Upgrade; trailing bytes go in the same sendall as the request,
+        extra header lines (each ending in CRLF) in the request."""
+        key, req = self.request_bytes(path=path, extra=extra)
         self.send(req + trailing)
         status, headers, _ = self.read_response()
         if status != 101:
