@@ -199,7 +199,8 @@ clean:
 # BENCH_SECONDS=D, BENCH_ROUNDS=R, BENCH_QUICK=1 (1 round of 1 s).
 BENCH_DIR := $(BUILD)/bench
 BENCH_LG := tests/bench/loadgen.c tests/bench/lg_conn.c \
-            tests/bench/lg_proto.c tests/bench/lg_stats.c
+            tests/bench/lg_proto.c tests/bench/lg_stats.c \
+            tests/bench/lg_deflate.c
 BENCH_BACKEND := $(if $(wildcard net/backend_epoll.c),epoll,select)
 BENCH_ECHO := build/bench-$(BENCH_BACKEND)/ws_echo
 # Evaluated when used: libwebsockets-dev may be installed by the recipe.

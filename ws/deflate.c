@@ -16,7 +16,11 @@
 
 #define MIN_BITS 9  /* zlib cannot make raw deflate with an 8-bit window */
 #define MAX_BITS 15 /* RFC 7692 §7.1.2 */
-#define STEP (64u * 1024u) /* inflated bytes a buffer grows by at a time */
+#define STEP (64u * 1024u)    /* the most a buffer grows by at a time */
+#define FIRST_STEP 1024u      /* the least room the first step asks for */
+#define WHOLE_KEEP (1u << 20) /* the whole-message buffer kept after use */
+#define SMALL 4096u           /* a message this short uses tx_small */
+#define SMALL_MEM_LEVEL 3     /* tx_small's memLevel: a 2 KiB hash table */
 
 /* One window size's shared compressor and, during a broadcast, the last
    message it compressed. */
@@ -29,9 +33,14 @@ struct shared_tx {
 struct ws_deflate_shared {
     struct ws_deflate_config cfg;
     struct shared_tx tx[MAX_BITS + 1]; /* by window bits, MIN_BITS.. */
-    z_stream *rx;                      /* 15 bits: inflates any window */
-    struct ws_buf scratch;             /* compressed output */
-    unsigned gen;                      /* broadcast generation, 0 outside */
+    /* The same for messages of at most SMALL bytes, with a smaller hash:
+       a reset clears the whole hash table, 2^(memLevel + 8) bytes, which
+       for short messages costs more than compressing them. */
+    struct shared_tx tx_small[MAX_BITS + 1];
+    z_stream *rx;          /* 15 bits: inflates any window */
+    struct ws_buf scratch; /* compressed output */
+    struct ws_buf whole;   /* a message inflated in one go */
+    unsigned gen;          /* broadcast generation, 0 outside */
     unsigned next_gen;
 };
 
@@ -72,9 +81,12 @@ void ws_deflate_shared_free(struct ws_deflate_shared *sh)
     for (int b = 0; b <= MAX_BITS; b++) {
         stream_free_tx(sh->tx[b].zs);
         ws_buf_free(&sh->tx[b].cached);
+        stream_free_tx(sh->tx_small[b].zs);
+        ws_buf_free(&sh->tx_small[b].cached);
     }
     stream_free_rx(sh->rx);
     ws_buf_free(&sh->scratch);
+    ws_buf_free(&sh->whole);
     free(sh);
 }
 
@@ -128,35 +140,48 @@ bool ws_deflate_compresses(const struct ws_deflate *z, size_t len)
            len >= z->sh->cfg.min_bytes;
 }
 
-/* A new compressor with bits of window. */
-static z_stream *new_tx(const struct ws_deflate_shared *sh, int bits)
+/* A new compressor with bits of window and mem_level. */
+static z_stream *new_tx(const struct ws_deflate_shared *sh, int bits,
+                        int mem_level)
 {
     z_stream *zs = calloc(1, sizeof(*zs));
 
-    if (zs && deflateInit2(zs, sh->cfg.level, Z_DEFLATED, -bits,
-                           sh->cfg.mem_level, Z_DEFAULT_STRATEGY) != Z_OK) {
+    if (zs && deflateInit2(zs, sh->cfg.level, Z_DEFLATED, -bits, mem_level,
+                           Z_DEFAULT_STRATEGY) != Z_OK) {
         free(zs);
         zs = NULL;
     }
     return zs;
 }
 
+/* The shared compressor a whole message of len bytes uses. */
+static struct shared_tx *shared_for(struct ws_deflate *z, size_t len)
+{
+    int bits = z->params.server_bits;
+
+    return len <= SMALL && z->sh->cfg.mem_level > SMALL_MEM_LEVEL
+               ? &z->sh->tx_small[bits]
+               : &z->sh->tx[bits];
+}
+
 /* The compressor for part, made if needed; shared: reset after use. */
 static z_stream *tx_stream(struct ws_deflate *z, enum ws_deflate_part part,
-                           bool *shared)
+                           size_t len, bool *shared)
 {
     int bits = z->params.server_bits;
 
     *shared = z->params.server_no_takeover && part == WS_DEFLATE_WHOLE;
     if (*shared) {
-        struct shared_tx *t = &z->sh->tx[bits];
+        struct shared_tx *t = shared_for(z, len);
 
         if (t->zs == NULL)
-            t->zs = new_tx(z->sh, bits);
+            t->zs = new_tx(z->sh, bits,
+                           t == &z->sh->tx[bits] ? z->sh->cfg.mem_level
+                                                 : SMALL_MEM_LEVEL);
         return t->zs;
     }
     if (z->tx == NULL)
-        z->tx = new_tx(z->sh, bits);
+        z->tx = new_tx(z->sh, bits, z->sh->cfg.mem_level);
     return z->tx;
 }
 
@@ -191,14 +216,14 @@ int ws_deflate_tx(struct ws_deflate *z, const void *data, size_t len,
 {
     struct ws_deflate_shared *sh = z->sh;
     bool shared, last = part == WS_DEFLATE_WHOLE || part == WS_DEFLATE_LAST;
-    struct shared_tx *t = &sh->tx[z->params.server_bits];
+    struct shared_tx *t = shared_for(z, len);
     struct ws_buf *b = &sh->scratch;
     z_stream *zs;
     int rc;
 
     if (len > UINT32_MAX)
         return WS_ETOOBIG; /* zlib counts in uInt */
-    zs = tx_stream(z, part, &shared);
+    zs = tx_stream(z, part, len, &shared);
     if (zs == NULL)
         return WS_ENOMEM;
     if (shared && sh->gen != 0) {
@@ -309,33 +334,61 @@ void ws_deflate_rx_end(struct ws_deflate *z)
 int ws_deflate_rx_append(struct ws_deflate *z, const uint8_t *in, size_t len,
                          struct ws_buf *out, size_t max)
 {
-    for (;;) {
-        size_t have = ws_buf_size(out), before = len, cap = 1;
+    /* The first step expects a few times the input (a small message keeps
+       a small buffer), later ones double, up to STEP. */
+    size_t step = len < STEP / 4 ? 4 * len : STEP;
+
+    if (step < FIRST_STEP)
+        step = FIRST_STEP;
+    for (;; step = step < STEP / 2 ? 2 * step : STEP) {
+        size_t have = ws_buf_size(out), before = len;
         size_t room = have < max ? max - have : 0;
-        uint8_t probe, *dst = &probe;
+        size_t cap = room < step ? room : step;
+        uint8_t probe;
         ssize_t n;
+        int rc;
 
-        /* Grow a step at a time, never past max; at max, one byte of room
-           shows whether anything more would come (one too many). */
-        if (room > 0) {
-            int rc;
-
-            cap = room < STEP ? room : STEP;
+        if (cap > 0) {
             rc = ws_buf_reserve(out, cap, max);
             if (rc < 0)
                 return rc;
-            dst = ws_buf_tail(out);
+            n = ws_deflate_rx_step(z, &in, &len, ws_buf_tail(out), cap);
+            if (n < 0)
+                return (int)n;
+            ws_buf_commit(out, (size_t)n);
+            if ((size_t)n < cap) {
+                if (len == 0)
+                    return 0; /* all input taken, nothing more to come */
+                if (len == before)
+                    return WS_EPROTO; /* no progress: not DEFLATE */
+                continue;
+            }
         }
-        n = ws_deflate_rx_step(z, &in, &len, dst, cap);
+        /* The room is full: one more byte shows whether more comes, so an
+           output that fits exactly never grows the buffer, and one past
+           max is one too many. */
+        n = ws_deflate_rx_step(z, &in, &len, &probe, 1);
         if (n < 0)
             return (int)n;
-        if (room == 0 && n > 0)
+        if (n == 0 && len == 0)
+            return 0;
+        if (n == 1 && ws_buf_size(out) >= max)
             return WS_ETOOBIG;
-        if (room > 0)
-            ws_buf_commit(out, (size_t)n);
-        if ((size_t)n < cap && len == 0)
-            return 0; /* all input taken, nothing more to come out */
-        if ((size_t)n < cap && len == before)
-            return WS_EPROTO; /* no progress: not DEFLATE */
+        if (n == 1 && (rc = ws_buf_append(out, &probe, 1, max)) < 0)
+            return rc;
+        if (n == 0 && len == before)
+            return WS_EPROTO;
     }
+}
+
+struct ws_buf *ws_deflate_whole_buf(struct ws_deflate *z)
+{
+    ws_buf_clear(&z->sh->whole);
+    return &z->sh->whole;
+}
+
+void ws_deflate_whole_done(struct ws_deflate *z)
+{
+    ws_buf_clear(&z->sh->whole);
+    ws_buf_shrink(&z->sh->whole, WHOLE_KEEP);
 }

@@ -109,6 +109,15 @@ void ws_deflate_rx_end(struct ws_deflate *z);
 extern const uint8_t ws_deflate_tail[4];
 
 /*
+ * The server's buffer for a message inflated in one go and delivered at
+ * once (emptied first): one buffer serves every connection, since nothing
+ * inflates while a delivery runs, so that such messages cost no
+ * allocation. whole_done empties it again (and frees more than 1 MiB).
+ */
+struct ws_buf *ws_deflate_whole_buf(struct ws_deflate *z);
+void ws_deflate_whole_done(struct ws_deflate *z);
+
+/*
  * rx_step over all of in[0..len) appending to out, whose readable size
  * may not pass max: output is checked as it is produced, so a small
  * message that would inflate past max fails with WS_ETOOBIG having

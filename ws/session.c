@@ -434,11 +434,10 @@ static int unmask_and_check(struct ws_session *s, uint8_t *p, size_t n,
  * the new text at once (§8.1 fail-fast). At the message's end the
  * 00 00 ff ff tail follows and the inflater is let go.
  */
-static int inflate_append(struct ws_session *s, const uint8_t *p, size_t n,
-                          bool end)
+static int inflate_append(struct ws_session *s, struct ws_buf *m,
+                          const uint8_t *p, size_t n, bool end)
 {
-    struct ws_buf *m = msg_buf(s);
-    size_t before = msg_size(s), max = s->lim->max_message;
+    size_t before = m ? ws_buf_size(m) : 0, max = s->lim->max_message;
     int rc = m ? ws_deflate_rx_append(s->z, p, n, m, max) : WS_ENOMEM;
 
     if (rc == 0 && end)
@@ -449,7 +448,7 @@ static int inflate_append(struct ws_session *s, const uint8_t *p, size_t n,
         return WS_EUTF8; /* not DEFLATE: invalid payload data, 1007 */
     if (rc == 0 && s->msg_opcode == WS_OP_TEXT)
         rc = ws_utf8_feed(&s->utf8, ws_buf_head(m) + before,
-                          msg_size(s) - before, NULL);
+                          ws_buf_size(m) - before, NULL);
     return rc;
 }
 
@@ -537,7 +536,7 @@ static int take_payload(struct ws_session *s, uint8_t *p, size_t n)
         if (s->frame.masked)
             ws_mask(p, n, s->frame.mask, s->frame_pos);
         return s->streaming ? inflate_stream(s, p, n, end)
-                            : inflate_append(s, p, n, end);
+                            : inflate_append(s, msg_buf(s), p, n, end);
     }
     if (!s->streaming)
         return append_payload(s, p, n);
@@ -567,6 +566,29 @@ static bool taken_whole(const struct ws_session *s,
            h->payload_len <= WS_SESSION_IN_PLACE_MAX;
 }
 
+/* A compressed message that is whole at p[0..len) (unmasked): inflated in
+   one go into the server's shared buffer and delivered from there. */
+static void take_whole_inflated(struct ws_session *s, struct ws_buf *out,
+                                uint8_t *p, size_t len)
+{
+    struct ws_buf *m = ws_deflate_whole_buf(s->z);
+    int rc = inflate_append(s, m, p, len, true);
+
+    /* §8.1: a text message must not end inside a character. */
+    if (rc == 0 && s->msg_opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8))
+        rc = WS_EUTF8;
+    /* One spare byte for the NUL that deliver() borrows. */
+    if (rc == 0)
+        rc = ws_buf_reserve(m, 1, s->lim->max_message + 1);
+    if (rc < 0) {
+        fail(s, out, close_code_for(rc));
+    } else {
+        s->in_message = false;
+        deliver(s, s->msg_opcode, ws_buf_head(m), ws_buf_size(m));
+    }
+    ws_deflate_whole_done(s->z);
+}
+
 /* The awaited frame is whole at p[0..len), unmasked and its text checked
    up to the end: act on it where it lies, with no copy. */
 static void take_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
@@ -580,12 +602,7 @@ static void take_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
         return;
     }
     if (s->msg_deflate) {
-        int rc = inflate_append(s, p, len, true);
-
-        if (rc < 0)
-            fail(s, out, close_code_for(rc));
-        else
-            finish_message(s, out);
+        take_whole_inflated(s, out, p, len);
         return;
     }
     /* §8.1: a text message must not end inside a character. */

@@ -11,10 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lg_deflate.h"
 #include "lg_proto.h"
 #include "lg_stats.h"
 
 #define RBUF_SIZE (256u << 10) /* one read buffer shared by every conn */
+#define ZBUF_SIZE (256u << 10) /* one inflate buffer shared by every conn */
 
 enum phase { PH_CONNECT, PH_LOAD, PH_DRAIN, PH_HOLD, PH_CLOSE };
 enum cstate {
@@ -32,7 +34,8 @@ struct opts {
     const char *host, *port, *path;
     long conns, inflight, batch, non_ascii;
     size_t size;
-    bool binary, raw, idle;
+    bool binary, raw, idle, json;
+    enum lg_deflate deflate;
     double seconds, grace, connect_timeout;
 };
 
@@ -61,6 +64,7 @@ struct conn {
     uint8_t ctl_in[125], ctl_in_len, ctl_op;
     uint8_t ctl_out[LG_MAX_HEADER + 125], ctl_out_len, ctl_out_off;
     uint64_t *sent_ns; /* owned; ring of K send times */
+    struct lg_z *z;    /* owned; with --deflate */
 };
 
 /* Error counters: each failed connection counts once, in one of them. */
@@ -77,6 +81,8 @@ struct lg {
     struct msg *msgs;   /* owned; nmsgs variants */
     size_t nmsgs;
     uint8_t *rbuf;
+    uint8_t *zbuf;    /* owned: inflated echoes, ZBUF_SIZE bytes */
+    uint64_t wire_rx; /* bytes of the server's data frames */
     enum phase phase;
     bool sending;
     long started, pending, established, closing, open;

@@ -155,11 +155,20 @@ static void on_connected(struct lg *g, struct conn *c)
         lg_conn_end(g, c, &g->err.handshake);
         return;
     }
+    if (g->o.deflate != LG_DEFLATE_NONE && c->z == NULL) {
+        c->z = malloc(sizeof(*c->z));
+        if (c->z == NULL ||
+            lg_z_init(c->z, g->o.deflate, g->o.inflight, g->o.size) < 0) {
+            lg_conn_end(g, c, &g->err.handshake);
+            return;
+        }
+    }
     n = snprintf(c->hs, HS_CAP,
                  "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
                  "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n",
-                 g->o.path, g->o.host, g->o.port, key);
+                 "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                 g->o.path, g->o.host, g->o.port, key,
+                 lg_deflate_offer(g->o.deflate));
     c->hs_len = (size_t)n;
     c->hs_off = 0;
     c->state = C_HS_SEND;
@@ -174,6 +183,7 @@ static void hs_recv(struct lg *g, struct conn *c)
     ssize_t n = recv(c->fd, c->hs + c->hs_len, HS_CAP - 1 - c->hs_len, 0);
     const char *why, *end;
     size_t head, rest;
+    char saved;
 
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
@@ -190,13 +200,19 @@ static void hs_recv(struct lg *g, struct conn *c)
         return;
     }
     head = (size_t)(end - c->hs) + 4;
-    if (lg_handshake_check(c->hs, head - 2, c->accept, &why) < 0) {
+    saved = c->hs[head]; /* the first frame byte, if it came along */
+    c->hs[head] = '\0';
+    if (lg_handshake_check(c->hs, head - 2, c->accept, c->z != NULL, &why) <
+            0 ||
+        (c->z && lg_z_answer(c->z, c->hs) < 0 &&
+         (why = "permessage-deflate not accepted") != NULL)) {
         if (g->reported++ < 3) /* one line each would flood the pipe */
             fprintf(stderr, "loadgen: handshake: %s\n", why);
         lg_conn_end(g, c, &g->err.handshake);
         return;
     }
     rest = c->hs_len - head;
+    c->hs[head] = saved;
     memcpy(g->rbuf, c->hs + head, rest);
     free(c->hs);
     c->hs = NULL;
@@ -226,6 +242,31 @@ static bool may_send(const struct lg *g, const struct conn *c, uint64_t seq)
            seq - c->rx_seq < (uint64_t)g->o.inflight;
 }
 
+/* The frame of message seq: the pre-built one, or with context kept the
+   one compressed for c, built in send order into a ring of K (message seq
+   is echoed before seq + K is built, so its slot is free again). */
+static const uint8_t *frame_of(const struct lg *g, struct conn *c, uint64_t seq,
+                               size_t *len)
+{
+    const struct msg *m = msg_for(g, c, seq);
+    struct lg_z *z = c->z;
+    uint64_t k = (uint64_t)g->o.inflight;
+
+    if (g->o.deflate != LG_DEFLATE_CONTEXT) {
+        *len = m->frame_len;
+        return m->frame;
+    }
+    for (; z->built <= seq; z->built++) {
+        const struct msg *b = msg_for(g, c, z->built);
+
+        z->ring_len[z->built % k] =
+            lg_z_frame(&z->tx, z->tx_reset, z->ring[z->built % k],
+                       g->o.binary ? 0x2 : 0x1, b->payload, g->o.size);
+    }
+    *len = z->ring_len[seq % k];
+    return z->ring[seq % k];
+}
+
 /* Gather what c may write now: a pending control frame, then messages. */
 static int build_iov(const struct lg *g, struct conn *c, struct iovec *iov)
 {
@@ -237,9 +278,10 @@ static int build_iov(const struct lg *g, struct conn *c, struct iovec *iov)
         iov[n++] = (struct iovec){c->ctl_out + c->ctl_out_off,
                                   (size_t)(c->ctl_out_len - c->ctl_out_off)};
     while (n < MAX_IOV && may_send(g, c, seq)) {
-        const struct msg *m = msg_for(g, c, seq);
+        size_t len;
+        const uint8_t *f = frame_of(g, c, seq, &len);
 
-        iov[n++] = (struct iovec){m->frame + off, m->frame_len - off};
+        iov[n++] = (struct iovec){(uint8_t *)f + off, len - off};
         off = 0;
         seq++;
     }
@@ -257,8 +299,8 @@ static void advance(struct lg *g, struct conn *c, size_t w)
         w -= take;
     }
     while (w > 0) {
-        const struct msg *m = msg_for(g, c, c->tx_seq);
-        size_t take = m->frame_len - c->tx_off;
+        size_t len;
+        size_t take = (frame_of(g, c, c->tx_seq, &len), len) - c->tx_off;
 
         if (c->tx_off == 0) {
             c->sent_ns[c->tx_seq % (uint64_t)g->o.inflight] = g->now;
@@ -268,7 +310,7 @@ static void advance(struct lg *g, struct conn *c, size_t w)
             take = w;
         c->tx_off += take;
         w -= take;
-        if (c->tx_off == m->frame_len) {
+        if (c->tx_off == len) {
             c->tx_seq++;
             c->tx_off = 0;
         }
@@ -368,6 +410,19 @@ static int on_control(struct lg *g, struct conn *c)
     return 0;
 }
 
+/* lg_z_inflate()'s check: an inflated piece of the echo. */
+struct piece_ctx {
+    struct lg *g;
+    struct conn *c;
+};
+
+static int check_piece(void *ctx, const uint8_t *p, size_t n)
+{
+    struct piece_ctx *pc = ctx;
+
+    return verify(pc->g, pc->c, p, n);
+}
+
 /* The payload of the current frame is complete. */
 static int end_frame(struct lg *g, struct conn *c)
 {
@@ -377,6 +432,13 @@ static int end_frame(struct lg *g, struct conn *c)
     if (!c->data_fin)
         return 0;
     c->in_msg = false;
+    if (c->z && c->z->rx_compressed &&
+        lg_z_inflate(c->z, NULL, 0, true, g->zbuf, ZBUF_SIZE, check_piece,
+                     &(struct piece_ctx){g, c}) < 0) {
+        if (lg_conn_live(c))
+            lg_conn_end(g, c, &g->err.verify);
+        return -1;
+    }
     if (c->rx_off != g->o.size) {
         lg_conn_end(g, c, &g->err.verify);
         return -1;
@@ -391,6 +453,15 @@ static int start_frame(struct lg *g, struct conn *c, const struct lg_frame *f)
     uint8_t want = g->o.binary ? 0x2 : 0x1;
 
     c->ctl = f->opcode >= 0x8;
+    /* RFC 7692 §6.1: RSV1 only on the first frame of a data message. */
+    if (f->rsv1 && (c->ctl || f->opcode == 0x0)) {
+        lg_conn_end(g, c, &g->err.verify);
+        return -1;
+    }
+    if (!c->ctl && f->opcode != 0x0 && c->z)
+        c->z->rx_compressed = f->rsv1;
+    if (!c->ctl)
+        g->wire_rx += f->header_len + f->len;
     if (c->ctl) {
         c->ctl_op = f->opcode;
         c->ctl_in_len = 0;
@@ -417,7 +488,7 @@ static ssize_t take_header(struct lg *g, struct conn *c, const uint8_t *p,
     int h;
 
     memcpy(c->hdr + old, p, copy);
-    h = lg_frame_parse(c->hdr, old + copy, &f);
+    h = lg_frame_parse(c->hdr, old + copy, c->z != NULL, &f);
     if (h < 0) {
         lg_conn_end(g, c, &g->err.verify);
         return -1;
@@ -441,6 +512,13 @@ static ssize_t take_payload(struct lg *g, struct conn *c, const uint8_t *p,
     if (c->ctl) {
         memcpy(c->ctl_in + c->ctl_in_len, p, take);
         c->ctl_in_len = (uint8_t)(c->ctl_in_len + take);
+    } else if (c->z && c->z->rx_compressed) {
+        if (lg_z_inflate(c->z, p, take, false, g->zbuf, ZBUF_SIZE, check_piece,
+                         &(struct piece_ctx){g, c}) < 0) {
+            if (lg_conn_live(c)) /* bad data, not a bad piece */
+                lg_conn_end(g, c, &g->err.verify);
+            return -1;
+        }
     } else if (verify(g, c, p, take) < 0) {
         return -1;
     }

@@ -7,6 +7,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -69,7 +70,7 @@ static bool has_token(const char *v, size_t n, const char *token)
 
 /* The bits of the response that lg_handshake_check() looks for. */
 struct hs_seen {
-    bool upgrade, connection, accept, other;
+    bool upgrade, connection, accept, other, ext_ok;
 };
 
 /* Note what one header line name: value tells. */
@@ -98,17 +99,18 @@ static void header_line(const char *line, size_t n, const char *accept,
     else if (nl == 20 && strncasecmp(line, "sec-websocket-accept", 20) == 0)
         seen->accept =
             vl == LG_ACCEPT_LEN && memcmp(v, accept, LG_ACCEPT_LEN) == 0;
-    else if ((nl == 22 &&
-              strncasecmp(line, "sec-websocket-protocol", 22) == 0) ||
-             (nl == 24 &&
-              strncasecmp(line, "sec-websocket-extensions", 24) == 0))
-        seen->other = true; /* §4.1: we asked for neither */
+    else if (nl == 22 && strncasecmp(line, "sec-websocket-protocol", 22) == 0)
+        seen->other = true; /* §4.1: we asked for none */
+    else if (nl == 24 &&
+             strncasecmp(line, "sec-websocket-extensions", 24) == 0 &&
+             !seen->ext_ok)
+        seen->other = true; /* §4.1: nor for an extension */
 }
 
 int lg_handshake_check(const char *head, size_t len, const char *accept,
-                       const char **why)
+                       bool ext_ok, const char **why)
 {
-    struct hs_seen seen = {0};
+    struct hs_seen seen = {.ext_ok = ext_ok};
     const char *p = head, *end = head + len;
 
     if (len < 12 || memcmp(head, "HTTP/1.1 101", 12) != 0) {
@@ -136,7 +138,8 @@ int lg_handshake_check(const char *head, size_t len, const char *accept,
     return *why ? -1 : 0;
 }
 
-int lg_frame_parse(const uint8_t *buf, size_t len, struct lg_frame *f)
+int lg_frame_parse(const uint8_t *buf, size_t len, bool rsv1_ok,
+                   struct lg_frame *f)
 {
     size_t need = 2;
     uint8_t op;
@@ -145,8 +148,9 @@ int lg_frame_parse(const uint8_t *buf, size_t len, struct lg_frame *f)
         return 0;
     op = buf[0] & 0x0F;
     f->fin = (buf[0] & 0x80) != 0;
+    f->rsv1 = (buf[0] & 0x40) != 0;
     f->opcode = op;
-    if ((buf[0] & 0x70) != 0 || (buf[1] & 0x80) != 0)
+    if ((buf[0] & (rsv1_ok ? 0x30 : 0x70)) != 0 || (buf[1] & 0x80) != 0)
         return -1; /* §5.2 RSV without extension; §5.1 server never masks */
     if ((op > 0x2 && op < 0x8) || op > 0xA)
         return -1;
@@ -171,6 +175,16 @@ int lg_frame_parse(const uint8_t *buf, size_t len, struct lg_frame *f)
 size_t lg_frame_write(uint8_t *out, uint8_t opcode, const uint8_t *payload,
                       size_t len, const uint8_t mask[4])
 {
+    size_t h = lg_frame_header(out, opcode, len, mask);
+
+    for (size_t i = 0; i < len; i++)
+        out[h + i] = payload[i] ^ mask[i & 3];
+    return h + len;
+}
+
+size_t lg_frame_header(uint8_t *out, uint8_t opcode, size_t len,
+                       const uint8_t mask[4])
+{
     size_t h = 2;
 
     out[0] = (uint8_t)(0x80 | opcode);
@@ -188,10 +202,7 @@ size_t lg_frame_write(uint8_t *out, uint8_t opcode, const uint8_t *payload,
         h = 10;
     }
     memcpy(out + h, mask, 4);
-    h += 4;
-    for (size_t i = 0; i < len; i++)
-        out[h + i] = payload[i] ^ mask[i & 3];
-    return h + len;
+    return h + 4;
 }
 
 /* xorshift64*: a fast generator for payload bytes; not for keys. */
@@ -266,4 +277,36 @@ void lg_payload_fill(uint8_t *out, size_t len, bool text, int non_ascii,
         i += put_utf8(out + i, random_char(seed, non_ascii));
     for (; i < len; i++)
         out[i] = (uint8_t)('a' + next_rand(seed) % 26);
+}
+
+void lg_payload_json(uint8_t *out, size_t len, uint64_t *seed)
+{
+    static const char *const words[] = {
+        "the",    "build", "is",     "green",  "again", "ship", "it",   "today",
+        "coffee", "later", "review", "merged", "café",  "ok",   "lgtm", "😀"};
+    char buf[4096];
+    size_t n, i;
+
+    n = (size_t)snprintf(buf, sizeof(buf),
+                         "{\"type\":\"message\",\"room\":\"lobby\","
+                         "\"nick\":\"user%04u\",\"ts\":%llu,\"text\":\"",
+                         (unsigned)(next_rand(seed) % 10000),
+                         1764000000000ull + next_rand(seed) % 100000000);
+    /* Words until the closing "} fits exactly; pad with spaces. */
+    while (n < sizeof(buf) - 64) {
+        const char *w = words[next_rand(seed) % 16];
+        size_t k = strlen(w);
+
+        if (n + k + 1 + 2 > len)
+            break;
+        memcpy(buf + n, w, k);
+        buf[n + k] = ' ';
+        n += k + 1;
+    }
+    for (i = 0; i < len; i++)
+        out[i] = i < n ? (uint8_t)buf[i] : (uint8_t)' ';
+    if (len >= 2) {
+        out[len - 2] = '"';
+        out[len - 1] = '}';
+    }
 }

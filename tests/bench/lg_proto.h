@@ -17,7 +17,7 @@
 
 /* A header of a frame the server sent (RFC 6455 §5.2). */
 struct lg_frame {
-    bool fin;
+    bool fin, rsv1;
     uint8_t opcode;
     uint64_t len;
     size_t header_len;
@@ -36,19 +36,21 @@ int lg_handshake_key(char key[LG_KEY_LEN + 1], char accept[LG_ACCEPT_LEN + 1]);
 /*
  * Check a complete response head (status line and headers up to the empty
  * line): status 101, Upgrade: websocket, Connection: upgrade and the
- * expected accept value (RFC 6455 §4.1, client steps 1-4). Returns 0, or
- * -1 and points *why at a static reason.
+ * expected accept value (RFC 6455 §4.1, client steps 1-4), and no
+ * extension unless ext_ok (one was offered). Returns 0, or -1 and points
+ * *why at a static reason.
  */
 int lg_handshake_check(const char *head, size_t len, const char *accept,
-                       const char **why);
+                       bool ext_ok, const char **why);
 
 /*
  * Parse the header of a frame from the server at buf[0..len): unmasked,
- * RSV bits clear, a known opcode, control frames FIN and at most 125 bytes.
- * Returns the header length, 0 when more bytes are needed, or -1 for a
- * protocol violation.
+ * RSV bits clear (but RSV1 when rsv1_ok, into f->rsv1), a known opcode,
+ * control frames FIN and at most 125 bytes. Returns the header length, 0
+ * when more bytes are needed, or -1 for a protocol violation.
  */
-int lg_frame_parse(const uint8_t *buf, size_t len, struct lg_frame *f);
+int lg_frame_parse(const uint8_t *buf, size_t len, bool rsv1_ok,
+                   struct lg_frame *f);
 
 /*
  * Write a whole masked client frame (FIN set) with opcode and payload
@@ -58,6 +60,10 @@ int lg_frame_parse(const uint8_t *buf, size_t len, struct lg_frame *f);
 size_t lg_frame_write(uint8_t *out, uint8_t opcode, const uint8_t *payload,
                       size_t len, const uint8_t mask[4]);
 
+/* The header alone of such a frame, for a payload of len; its length. */
+size_t lg_frame_header(uint8_t *out, uint8_t opcode, size_t len,
+                       const uint8_t mask[4]);
+
 /*
  * Fill out[0..len) from the generator state *seed: random bytes when
  * text is false, otherwise valid UTF-8 in which non_ascii percent of the
@@ -66,5 +72,9 @@ size_t lg_frame_write(uint8_t *out, uint8_t opcode, const uint8_t *payload,
  */
 void lg_payload_fill(uint8_t *out, size_t len, bool text, int non_ascii,
                      uint64_t *seed);
+
+/* Fill out[0..len) with a chat-like JSON object of exactly len bytes
+   (len >= 2; shorter ones are not JSON), as a chat server relays. */
+void lg_payload_json(uint8_t *out, size_t len, uint64_t *seed);
 
 #endif

@@ -4,9 +4,13 @@
  * on each, every echo verified byte for byte, one JSON line of results.
  * It never runs longer than the connect timeout + D + the grace period.
  *   loadgen --port P [--host H] [--conns N] [--inflight K] [--size S]
- *           [--type text|binary] [--seconds D] [--raw] [--idle]
+ *           [--type text|binary|json] [--seconds D] [--raw] [--idle]
+ *           [--deflate none|nocontext|context]
  * Text payloads are valid UTF-8 with --non-ascii percent (default 10) of
- * the characters 2 to 4 bytes long.
+ * the characters 2 to 4 bytes long; json ones chat-like JSON objects.
+ * --deflate offers permessage-deflate (RFC 7692) asking both sides to keep
+ * no context, or letting both keep it, and reports the bytes of the
+ * server's frames per echo.
  */
 #include <errno.h>
 #include <signal.h>
@@ -34,11 +38,13 @@ static void on_signal(int sig)
 /* Print the command line summary and exit with status 2. */
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: loadgen --port P [--host H] [--conns N] [--inflight K]\n"
-            "         [--size S] [--type text|binary] [--seconds D] [--raw]\n"
-            "         [--idle] [--path /] [--batch B] [--grace G]\n"
-            "         [--connect-timeout T] [--non-ascii PERCENT]\n");
+    fprintf(
+        stderr,
+        "usage: loadgen --port P [--host H] [--conns N] [--inflight K]\n"
+        "         [--size S] [--type text|binary|json] [--seconds D] [--raw]\n"
+        "         [--deflate none|nocontext|context]\n"
+        "         [--idle] [--path /] [--batch B] [--grace G]\n"
+        "         [--connect-timeout T] [--non-ascii PERCENT]\n");
     exit(2);
 }
 
@@ -76,6 +82,14 @@ static int option_value(struct opts *o, const char *name, const char *v)
         o->binary = false;
     else if (strcmp(name, "--type") == 0 && strcmp(v, "binary") == 0)
         o->binary = true;
+    else if (strcmp(name, "--type") == 0 && strcmp(v, "json") == 0)
+        o->json = true;
+    else if (strcmp(name, "--deflate") == 0 && strcmp(v, "none") == 0)
+        o->deflate = LG_DEFLATE_NONE;
+    else if (strcmp(name, "--deflate") == 0 && strcmp(v, "nocontext") == 0)
+        o->deflate = LG_DEFLATE_NOCONTEXT;
+    else if (strcmp(name, "--deflate") == 0 && strcmp(v, "context") == 0)
+        o->deflate = LG_DEFLATE_CONTEXT;
     else if (strcmp(name, "--seconds") == 0)
         o->seconds = number(v, 0);
     else if (strcmp(name, "--grace") == 0)
@@ -132,12 +146,17 @@ static void raise_fd_limit(rlim_t need)
     setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-/* Build the message variants: distinct payloads, each with its own mask. */
+/* Build the message variants: distinct payloads, each with its own mask;
+   without context they are compressed once here, each on its own. */
 static int build_msgs(struct lg *g)
 {
     uint64_t seed;
     uint8_t op = g->o.binary ? 0x2 : 0x1;
+    z_stream zs = {0};
 
+    if (g->o.deflate == LG_DEFLATE_NOCONTEXT &&
+        deflateInit2(&zs, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
     g->nmsgs = g->o.size <= 4096 ? 16 : 4;
     g->msgs = calloc(g->nmsgs, sizeof(*g->msgs));
     if (g->msgs == NULL || lg_random(&seed, sizeof(seed)) < 0)
@@ -150,19 +169,28 @@ static int build_msgs(struct lg *g)
         m->payload = malloc(g->o.size);
         if (m->payload == NULL || lg_random(mask, sizeof(mask)) < 0)
             return -1;
-        lg_payload_fill(m->payload, g->o.size, !g->o.binary,
-                        (int)g->o.non_ascii, &seed);
+        if (g->o.json)
+            lg_payload_json(m->payload, g->o.size, &seed);
+        else
+            lg_payload_fill(m->payload, g->o.size, !g->o.binary,
+                            (int)g->o.non_ascii, &seed);
         if (g->o.raw) {
             m->frame = m->payload;
             m->frame_len = g->o.size;
             continue;
         }
-        m->frame = malloc(g->o.size + LG_MAX_HEADER);
+        m->frame = malloc(lg_z_frame_cap(g->o.size));
         if (m->frame == NULL)
             return -1;
-        m->frame_len =
-            lg_frame_write(m->frame, op, m->payload, g->o.size, mask);
+        if (g->o.deflate == LG_DEFLATE_NOCONTEXT)
+            m->frame_len =
+                lg_z_frame(&zs, true, m->frame, op, m->payload, g->o.size);
+        else
+            m->frame_len =
+                lg_frame_write(m->frame, op, m->payload, g->o.size, mask);
     }
+    if (g->o.deflate == LG_DEFLATE_NOCONTEXT)
+        deflateEnd(&zs);
     return 0;
 }
 
@@ -281,8 +309,10 @@ static int setup(struct lg *g)
     }
     g->ep = epoll_create1(EPOLL_CLOEXEC);
     g->rbuf = malloc(RBUF_SIZE);
+    g->zbuf = malloc(ZBUF_SIZE);
     g->conns = calloc((size_t)g->o.conns, sizeof(*g->conns));
-    if (g->ep < 0 || g->rbuf == NULL || g->conns == NULL || build_msgs(g) < 0)
+    if (g->ep < 0 || g->rbuf == NULL || g->zbuf == NULL || g->conns == NULL ||
+        build_msgs(g) < 0)
         return -1;
     for (long i = 0; i < g->o.conns; i++) {
         g->conns[i].fd = -1;
@@ -297,8 +327,13 @@ static int setup(struct lg *g)
 /* Free everything setup() made. */
 static void teardown(struct lg *g)
 {
-    for (long i = 0; g->conns && i < g->o.conns; i++)
+    for (long i = 0; g->conns && i < g->o.conns; i++) {
         free(g->conns[i].sent_ns);
+        if (g->conns[i].z) {
+            lg_z_free(g->conns[i].z, g->o.inflight);
+            free(g->conns[i].z);
+        }
+    }
     for (size_t i = 0; g->msgs && i < g->nmsgs; i++) {
         if (g->msgs[i].frame != g->msgs[i].payload)
             free(g->msgs[i].frame);
@@ -307,6 +342,7 @@ static void teardown(struct lg *g)
     free(g->msgs);
     free(g->conns);
     free(g->rbuf);
+    free(g->zbuf);
     lg_stats_free(&g->lat);
     if (g->ep >= 0)
         close(g->ep);
@@ -360,14 +396,19 @@ static void print_load(struct lg *g)
            "\"inflight\":%ld,\"size\":%zu,\"type\":\"%s\",\"seconds\":%.3f,"
            "\"msgs\":%llu,\"msgs_total\":%llu,\"msgs_per_s\":%.1f,"
            "\"mb_per_s\":%.3f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
-           "\"p999_us\":%.1f,\"max_us\":%.1f,\"client_cpu_s\":%.3f,",
+           "\"p999_us\":%.1f,\"max_us\":%.1f,\"client_cpu_s\":%.3f,"
+           "\"wire_bytes_per_msg\":%.1f,",
            g->o.raw ? "raw" : "ws", g->o.conns, g->established, g->o.inflight,
-           g->o.size, g->o.binary ? "binary" : "text", secs,
-           (unsigned long long)g->window_msgs,
+           g->o.size,
+           g->o.binary ? "binary"
+           : g->o.json ? "json"
+                       : "text",
+           secs, (unsigned long long)g->window_msgs,
            (unsigned long long)g->total_msgs, rate,
            rate * (double)g->o.size / 1e6, lg_stats_quantile(&g->lat, 0.5),
            lg_stats_quantile(&g->lat, 0.99), lg_stats_quantile(&g->lat, 0.999),
-           lg_stats_quantile(&g->lat, 1.0), self_cpu());
+           lg_stats_quantile(&g->lat, 1.0), self_cpu(),
+           g->total_msgs ? (double)g->wire_rx / (double)g->total_msgs : 0.0);
     print_errors(g);
     printf("}\n");
     fflush(stdout);

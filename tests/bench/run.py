@@ -36,14 +36,32 @@ LOAD_SHAPES = [
     ("1 conn x 1 MiB", 1, 2, 1 << 20, "text"),
 ]
 IDLE_SHAPES = [1000, 10000]
+# permessage-deflate (RFC 7692) on both sides: name, conns, in flight,
+# bytes, type, and whether neither side keeps a context ("nocontext": our
+# default; uWS SHARED_COMPRESSOR; node ws serverNoContextTakeover) or both
+# do ("context": ws_echo --deflate-context; uWS DEDICATED_COMPRESSOR).
+DEFLATE_SHAPES = [
+    ("deflate 100 conns x 200 B JSON, no context", 100, 8, 200, "json",
+     "nocontext"),
+    ("deflate 100 conns x 200 B JSON, context", 100, 8, 200, "json",
+     "context"),
+    ("deflate 10 conns x 64 KiB text, no context", 10, 4, 65536, "text",
+     "nocontext"),
+    ("deflate 10 conns x 64 KiB text, context", 10, 4, 65536, "text",
+     "context"),
+]
+DEFLATE_IDLE = [(1000, "nocontext"), (10000, "nocontext"),
+                (1000, "context"), (10000, "context")]
 
 
 class Server:
     """One echo server under test: how to start it and what it speaks."""
 
-    def __init__(self, name, argv_fn, raw=False, why_missing=None):
+    def __init__(self, name, argv_fn, raw=False, why_missing=None,
+                 deflate_fn=None):
         self.name = name
         self.argv_fn = argv_fn  # port -> argv
+        self.deflate_fn = deflate_fn  # (port, mode) -> argv; None: no such
         self.raw = raw
         self.why_missing = why_missing  # None when it can run
         self.proc = None
@@ -82,13 +100,16 @@ def pins():
     return 0, 1
 
 
-def start_server(srv, logdir):
-    """Start srv on a free port; True when it accepts connections."""
+def start_server(srv, logdir, deflate=None):
+    """Start srv on a free port (with compression mode deflate, if any);
+    True when it accepts connections."""
     srv.port = free_port()
     srv.log = open(os.path.join(logdir, srv.name + ".log"), "ab")
+    argv = (srv.deflate_fn(srv.port, deflate) if deflate
+            else srv.argv_fn(srv.port))
     try:
         srv.proc = subprocess.Popen(
-            srv.argv_fn(srv.port), stdin=subprocess.DEVNULL,
+            argv, stdin=subprocess.DEVNULL,
             stdout=srv.log, stderr=srv.log,
             preexec_fn=limits_and_pin(pins()[0]))
     except OSError as e:
@@ -142,7 +163,8 @@ def memory_kib(pid):
     return out
 
 
-def loadgen_argv(args, srv, conns, inflight, size, kind, seconds, idle):
+def loadgen_argv(args, srv, conns, inflight, size, kind, seconds, idle,
+                 deflate=None):
     argv = [args.loadgen, "--port", str(srv.port), "--conns", str(conns),
             "--inflight", str(inflight), "--size", str(size),
             "--type", kind, "--seconds", str(seconds)]
@@ -150,7 +172,14 @@ def loadgen_argv(args, srv, conns, inflight, size, kind, seconds, idle):
         argv.append("--raw")
     if idle:
         argv.append("--idle")
+    if deflate:
+        argv += ["--deflate", deflate]
     return argv
+
+
+def shape_deflate(shape):
+    """A shape's compression mode, or None."""
+    return shape[5] if len(shape) > 5 else None
 
 
 def last_json(text):
@@ -162,12 +191,12 @@ def last_json(text):
 
 def run_load(args, srv, shape, seconds):
     """One loadgen run against srv; the result with the server's CPU."""
-    _, conns, inflight, size, kind = shape
+    _, conns, inflight, size, kind = shape[:5]
     before = cpu_us(srv.proc.pid)
     try:
         p = subprocess.run(
             loadgen_argv(args, srv, conns, inflight, size, kind, seconds,
-                         False),
+                         False, shape_deflate(shape)),
             capture_output=True, text=True, timeout=seconds + 60,
             preexec_fn=limits_and_pin(pins()[1]))
     except subprocess.TimeoutExpired:
@@ -184,15 +213,16 @@ def run_load(args, srv, shape, seconds):
     return res
 
 
-def run_idle(args, srv, conns, logdir):
+def run_idle(args, srv, conns, logdir, deflate=None):
     """Hold conns idle connections on a fresh srv; memory per connection."""
-    if not start_server(srv, logdir):
+    if not start_server(srv, logdir, deflate):
         return {"failed": srv.why_missing}
     try:
         time.sleep(0.5)
         before = memory_kib(srv.proc.pid)
         p = subprocess.Popen(
-            loadgen_argv(args, srv, conns, 1, 16, "text", 120, True),
+            loadgen_argv(args, srv, conns, 1, 16, "text", 120, True,
+                         deflate),
             stdout=subprocess.PIPE, stderr=srv.log, text=True,
             preexec_fn=limits_and_pin(pins()[1]))
         try:
@@ -231,7 +261,7 @@ def summarize(runs):
     if not ok:
         return None
     keys = ("msgs_per_s", "mb_per_s", "p50_us", "p99_us", "p999_us",
-            "cpu_us_per_msg")
+            "cpu_us_per_msg", "wire_bytes_per_msg")
     med = {k: median(ok, k) for k in keys}
     med["errors"] = sum(r["errors"] for r in ok)
     med["runs"] = len(ok)
@@ -240,8 +270,11 @@ def summarize(runs):
 
 def bench_shape(args, servers, shape, rounds, seconds, logdir):
     """All rounds of one load shape, servers in alternation."""
+    deflate = shape_deflate(shape)
+    if deflate:
+        servers = [s for s in servers if s.deflate_fn]
     live = [s for s in servers if s.why_missing is None]
-    started = [s for s in live if start_server(s, logdir)]
+    started = [s for s in live if start_server(s, logdir, deflate)]
     runs = {s.name: [] for s in servers}
     try:
         for r in range(rounds):
@@ -282,13 +315,15 @@ def progress(name, rnd, server, res):
           flush=True)
 
 
-def bench_idle(args, servers, conns, rounds, logdir):
+def bench_idle(args, servers, conns, rounds, logdir, deflate=None):
+    if deflate:
+        servers = [s for s in servers if s.deflate_fn]
     runs = {s.name: [] for s in servers}
     for r in range(rounds):
         for srv in servers:
             if srv.why_missing is not None:
                 continue
-            res = run_idle(args, srv, conns, logdir)
+            res = run_idle(args, srv, conns, logdir, deflate)
             res["round"] = r
             runs[srv.name].append(res)
             progress("idle %d" % conns, r, srv.name, res)
@@ -324,15 +359,15 @@ def ratio(a, b):
 
 
 def load_table(shape, res):
-    name, conns, inflight, size, kind = shape
+    name, conns, inflight, size, kind = shape[:5]
     ours = (res.get("ours") or {}).get("median") or {}
     raw = (res.get("raw") or {}).get("median") or {}
     lines = ["### %s — %d conn, %d in flight each, %d B %s" % (
         name, conns, inflight, size, kind), "",
         "| server | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | "
         "CPU µs/msg | CPU ÷ raw | ours ÷ it, msgs/s | ours ÷ it, CPU/msg "
-        "| errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        "| wire B/msg | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for srv, r in res.items():
         m = r["median"]
         if m is None:
@@ -340,14 +375,14 @@ def load_table(shape, res):
             continue
         cpu = m["cpu_us_per_msg"]
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | "
-                     "%d |" % (
+                     "%s | %d |" % (
                          srv, fmt(m["msgs_per_s"], 0), fmt(m["mb_per_s"]),
                          fmt(m["p50_us"]), fmt(m["p99_us"]),
                          fmt(m["p999_us"]), fmt(cpu, 2),
                          ratio(cpu, raw.get("cpu_us_per_msg")),
                          ratio(ours.get("msgs_per_s"), m["msgs_per_s"]),
                          ratio(ours.get("cpu_us_per_msg"), cpu),
-                         m["errors"]))
+                         fmt(m.get("wire_bytes_per_msg")), m["errors"]))
     notes = ["%s: %s" % (s, r["note"]) for s, r in res.items()
              if r["note"] and r["median"] is not None]
     if notes:
@@ -355,10 +390,11 @@ def load_table(shape, res):
     return "\n".join(lines) + "\n"
 
 
-def idle_table(conns, res):
+def idle_table(conns, res, deflate=None):
     ours = (res.get("ours") or {}).get("median") or {}
-    lines = ["### %d idle connections — user-space memory per connection"
-             % conns, "",
+    what = (" with permessage-deflate (%s)" % deflate) if deflate else ""
+    lines = ["### %d idle connections%s — user-space memory per connection"
+             % (conns, what), "",
              "| server | established | Private_Dirty KiB/conn | "
              "RSS KiB/conn | ours ÷ it (Private_Dirty) | errors |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -404,14 +440,17 @@ def make_servers(args):
     node = command_out(["sh", "-c", "command -v node"])
     nd = args.node_dir
 
-    def node_peer(name, script, pkg):
+    def node_peer(name, script, pkg, modes):
         why = None
         if node is None:
             why = "node not installed"
         elif node_version(nd, pkg) is None:
             why = "npm package %s not installed" % pkg
         return Server(name, lambda p: [node, os.path.join(nd, script),
-                                       str(p), "127.0.0.1"], why_missing=why)
+                                       str(p), "127.0.0.1"], why_missing=why,
+                      deflate_fn=lambda p, mode: [
+                          node, os.path.join(nd, script), str(p),
+                          "127.0.0.1", modes[mode]])
 
     lws = os.path.join(args.bench_dir, "lws_echo")
     floor = os.path.join(args.bench_dir, "floor_echo")
@@ -419,7 +458,10 @@ def make_servers(args):
         Server("ours", lambda p: [args.ws_echo, "--host", "127.0.0.1",
                                   "--port", str(p)],
                why_missing=None if os.access(args.ws_echo, os.X_OK)
-               else "ws_echo not built"),
+               else "ws_echo not built",
+               deflate_fn=lambda p, mode: [
+                   args.ws_echo, "--host", "127.0.0.1", "--port", str(p)] +
+               (["--deflate-context"] if mode == "context" else [])),
         Server("raw", lambda p: [os.path.join(args.bench_dir, "raw_echo"),
                                  "--host", "127.0.0.1", "--port", str(p)],
                raw=True),
@@ -427,8 +469,10 @@ def make_servers(args):
                                    str(p)],
                why_missing=None if os.access(floor, os.X_OK)
                else "floor_echo not built"),
-        node_peer("uws", "uws_echo.js", "@trufflesuite/uws-js-unofficial"),
-        node_peer("ws", "ws_echo.js", "ws"),
+        node_peer("uws", "uws_echo.js", "@trufflesuite/uws-js-unofficial",
+                  {"nocontext": "shared", "context": "dedicated"}),
+        node_peer("ws", "ws_echo.js", "ws",
+                  {"nocontext": "nocontext", "context": "context"}),
         Server("lws", lambda p: [lws, "--host", "127.0.0.1", "--port",
                                  str(p)],
                why_missing=None if os.access(lws, os.X_OK)
@@ -550,6 +594,24 @@ def run_all(args, servers, rounds, seconds, logdir):
         res = bench_idle(args, servers, conns, rounds, logdir)
         results["idle"].append({"conns": conns, "servers": res})
         md.append(idle_table(conns, res))
+        print(md[-1], flush=True)
+    for shape in DEFLATE_SHAPES:
+        if not selected(shape[0]):
+            continue
+        res = bench_shape(args, servers, shape, rounds, seconds, logdir)
+        results["load"].append({"shape": shape[0], "conns": shape[1],
+                                "inflight": shape[2], "size": shape[3],
+                                "type": shape[4], "deflate": shape[5],
+                                "servers": res})
+        md.append(load_table(shape, res))
+        print(md[-1], flush=True)
+    for conns, mode in DEFLATE_IDLE:
+        if not selected("deflate idle %d %s" % (conns, mode)):
+            continue
+        res = bench_idle(args, servers, conns, rounds, logdir, mode)
+        results["idle"].append({"conns": conns, "deflate": mode,
+                                "servers": res})
+        md.append(idle_table(conns, res, mode))
         print(md[-1], flush=True)
     with open(os.path.join(args.bench_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=1)

@@ -307,7 +307,7 @@ class BombTest(unittest.TestCase):
 
     def test_bombs(self):
         """1 GiB in one frame and over 64 fragments: 1009 each time, RSS
-        stays far below what inflating would take, fds back to baseline,
+        grows by far less than inflating would take, fds back to baseline,
         and an echo still works."""
         base_fds = self.server.stable_fds()
         base_rss = self.server.rss_kib()
@@ -326,8 +326,10 @@ class BombTest(unittest.TestCase):
             rss = self.server.rss_kib()
             H.log("bomb over %d frame(s): RSS %d -> %d KiB"
                   % (frags, base_rss, rss))
-            # The limit is 16 MiB of output; 1 GiB was never allocated.
-            self.assertLess(rss - base_rss, 64 * 1024)
+            # The limit is 16 MiB of output: the growth stays far below the
+            # 1 GiB that inflating would take (the bound leaves room for
+            # sanitizers, whose quarantine keeps freed blocks).
+            self.assertLess(rss - base_rss, 256 * 1024)
         self.assertEqual(self.server.wait_fds(base_fds), base_fds)
         with self.connect() as c:
             c.send_frame(H.OP_TEXT, b"alive")
