@@ -827,6 +827,157 @@ static void test_broadcast_once(void **state)
     fx_close(&f);
 }
 
+/* Findings of an audit, each a regression test. */
+
+/* RFC 7692 §7.2.1: a fragmented send whose last piece is empty (zlib makes
+   no output after a flush) ends with the byte 00, so that the receiver's
+   tail completes a block; with the context kept, the next message still
+   inflates. */
+static void test_empty_last_piece(void **state)
+{
+    struct fx f = {0};
+    z_stream zs = {0};
+    uint8_t back[256];
+    size_t at = 0, got = 0, n;
+    const uint8_t *pl;
+    uint8_t b0;
+
+    (void)state;
+    fx_open(&f, &p_keep, 1);
+    assert_int_equal(ws_session_send_part(&f.s, &f.out, WS_PART_BEGIN,
+                                          WS_OP_TEXT, "hello", 5),
+                     0);
+    assert_int_equal(
+        ws_session_send_part(&f.s, &f.out, WS_PART_FINISH, 0, NULL, 0), 0);
+    assert_int_equal(ws_session_send(&f.s, &f.out, WS_OP_TEXT, "again", 5), 0);
+    assert_int_equal(inflateInit2(&zs, -15), Z_OK);
+    n = out_frame(&f, at, &b0, &pl);
+    got += client_inflate(&zs, pl, n, back, sizeof(back), false);
+    at = (size_t)(pl - ws_buf_head(&f.out)) + n;
+    n = out_frame(&f, at, &b0, &pl);
+    assert_int_equal(b0, 0x80);
+    assert_int_equal(n, 1); /* the byte 00 */
+    got += client_inflate(&zs, pl, n, back + got, sizeof(back) - got, true);
+    at = (size_t)(pl - ws_buf_head(&f.out)) + n;
+    assert_int_equal(got, 5);
+    assert_memory_equal(back, "hello", 5);
+    n = out_frame(&f, at, &b0, &pl);
+    got = client_inflate(&zs, pl, n, back, sizeof(back), true);
+    assert_int_equal(got, 5);
+    assert_memory_equal(back, "again", 5);
+    inflateEnd(&zs);
+    fx_close(&f);
+}
+
+/* §7.2.2: DEFLATE cut inside a block (a stored block that claims 100
+   bytes and brings 10) is invalid data, 1007, not a message that ends in
+   the tail the server appended itself. */
+static void test_truncated_block(void **state)
+{
+    static const uint8_t cut[] = {0x00, 0x64, 0x00, 0x9b, 0xff, '0', '1', '2',
+                                  '3',  '4',  '5',  '6',  '7',  '8', '9'};
+
+    (void)state;
+    for (int keep = 0; keep < 2; keep++) {
+        struct fx f = {0};
+        uint8_t b[64];
+        size_t n;
+
+        fx_open(&f, keep ? &p_keep : &p_none, 1);
+        n = client_frame(b, true, WS_FRAME_RSV1, WS_OP_BINARY, cut,
+                         sizeof(cut));
+        feed(&f, b, n);
+        assert_int_equal(f.rec.messages, 0);
+        assert_int_equal(out_close_code(&f), 1007);
+        fx_close(&f);
+    }
+}
+
+/* §7.2.2 with §7.2.3.4: a client that keeps its context may end a message
+   with a BFINAL block; the next message may still refer into the window. */
+static void test_bfinal_keeps_window(void **state)
+{
+    struct fx f = {0};
+    z_stream zs = {0};
+    uint8_t comp[256], wire[300];
+    const char *m1 = "the window must survive a final block";
+    size_t c, n;
+
+    (void)state;
+    fx_open(&f, &p_keep, 1);
+    assert_int_equal(
+        deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)(uintptr_t)m1;
+    zs.avail_in = (uInt)strlen(m1);
+    zs.next_out = comp;
+    zs.avail_out = sizeof(comp);
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    c = sizeof(comp) - zs.avail_out;
+    n = client_frame(wire, true, WS_FRAME_RSV1, WS_OP_TEXT, comp, c);
+    assert_int_equal(feed(&f, wire, n), n);
+    assert_int_equal(f.rec.messages, 1);
+    /* A fresh stream primed with message 1: back-references into it. */
+    deflateReset(&zs);
+    assert_int_equal(
+        deflateSetDictionary(&zs, (const Bytef *)m1, (uInt)strlen(m1)), Z_OK);
+    c = client_deflate(&zs, m1, strlen(m1), comp, sizeof(comp));
+    n = client_frame(wire, true, WS_FRAME_RSV1, WS_OP_TEXT, comp, c);
+    assert_int_equal(feed(&f, wire, n), n);
+    assert_int_equal(f.rec.messages, 2);
+    assert_int_equal(f.rec.len, strlen(m1));
+    assert_memory_equal(f.rec.data, m1, strlen(m1));
+    deflateEnd(&zs);
+    fx_close(&f);
+}
+
+/* A message whose compressed form might not fit the output queue where
+   the plain one does goes uncompressed, decided before compressing. */
+static void test_tight_output_sends_plain(void **state)
+{
+    struct fx f = {0};
+    static uint8_t noise[4096];
+    const uint8_t *pl;
+    uint8_t b0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(noise); i++)
+        noise[i] = (uint8_t)(i * 2654435761u >> 13);
+    f.lim = lim;
+    f.lim.max_message = sizeof(noise);
+    f.lim.max_output = sizeof(noise) + WS_FRAME_MAX_HEADER;
+    fx_open(&f, &p_keep, 1);
+    assert_false(ws_session_compresses(&f.s, WS_OP_BINARY, sizeof(noise)));
+    assert_int_equal(
+        ws_session_send(&f.s, &f.out, WS_OP_BINARY, noise, sizeof(noise)), 0);
+    assert_int_equal(out_frame(&f, 0, &b0, &pl), sizeof(noise));
+    assert_int_equal(b0, 0x82);
+    assert_int_equal(f.s.state, WS_SESSION_OPEN);
+    fx_close(&f);
+}
+
+/* Streaming: a step that takes input and gives nothing (an empty stored
+   BFINAL block, with the byte 00 after it) is progress, not corruption. */
+static void test_stream_empty_final_block(void **state)
+{
+    static const uint8_t f1[] = {0x00, 0x05, 0x00, 0xfa, 0xff,
+                                 'H',  'e',  'l',  'l',  'o'};
+    static const uint8_t f2[] = {0x01, 0x00, 0x00, 0xff, 0xff, 0x00};
+    struct fx f = {0};
+    uint8_t b[64];
+    size_t n;
+
+    (void)state;
+    fx_open(&f, &p_none, 1);
+    ws_session_set_streaming(&f.s, true);
+    n = client_frame(b, false, WS_FRAME_RSV1, WS_OP_TEXT, f1, sizeof(f1));
+    n += client_frame(b + n, true, 0, WS_OP_CONT, f2, sizeof(f2));
+    assert_int_equal(feed(&f, b, n), n);
+    assert_int_equal(f.rec.lasts, 1);
+    assert_int_equal(f.rec.len, 5);
+    assert_memory_equal(f.rec.data, "Hello", 5);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -840,6 +991,11 @@ int main(void)
         cmocka_unit_test(test_rsv_rules),
         cmocka_unit_test(test_bombs_and_corruption),
         cmocka_unit_test(test_broadcast_once),
+        cmocka_unit_test(test_empty_last_piece),
+        cmocka_unit_test(test_truncated_block),
+        cmocka_unit_test(test_bfinal_keeps_window),
+        cmocka_unit_test(test_tight_output_sends_plain),
+        cmocka_unit_test(test_stream_empty_final_block),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

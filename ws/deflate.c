@@ -19,6 +19,7 @@
 #define STEP (64u * 1024u)    /* the most a buffer grows by at a time */
 #define FIRST_STEP 1024u      /* the least room the first step asks for */
 #define WHOLE_KEEP (1u << 20) /* the whole-message buffer kept after use */
+#define KEEP (64u * 1024u)    /* a compressed-output buffer kept after use */
 #define SMALL 4096u           /* a message this short uses tx_small */
 #define SMALL_MEM_LEVEL 3     /* tx_small's memLevel: a 2 KiB hash table */
 
@@ -26,7 +27,7 @@
    message it compressed. */
 struct shared_tx {
     z_stream *zs;
-    unsigned gen; /* broadcast generation of cached; 0: none */
+    uint64_t gen; /* broadcast generation of cached; 0: none */
     struct ws_buf cached;
 };
 
@@ -40,8 +41,8 @@ struct ws_deflate_shared {
     z_stream *rx;          /* 15 bits: inflates any window */
     struct ws_buf scratch; /* compressed output */
     struct ws_buf whole;   /* a message inflated in one go */
-    unsigned gen;          /* broadcast generation, 0 outside */
-    unsigned next_gen;
+    uint64_t gen;          /* broadcast generation, 0 outside; never wraps */
+    uint64_t next_gen;
 };
 
 const uint8_t ws_deflate_tail[4] = {0x00, 0x00, 0xff, 0xff};
@@ -92,14 +93,17 @@ void ws_deflate_shared_free(struct ws_deflate_shared *sh)
 
 void ws_deflate_broadcast_begin(struct ws_deflate_shared *sh)
 {
-    if (++sh->next_gen == 0)
-        sh->next_gen = 1;
-    sh->gen = sh->next_gen;
+    sh->gen = ++sh->next_gen;
 }
 
 void ws_deflate_broadcast_end(struct ws_deflate_shared *sh)
 {
     sh->gen = 0;
+    /* The caches serve one broadcast: keep no large one after it. */
+    for (int b = 0; b <= MAX_BITS; b++) {
+        ws_buf_shrink(&sh->tx[b].cached, KEEP);
+        ws_buf_shrink(&sh->tx_small[b].cached, KEEP);
+    }
 }
 
 struct ws_deflate *ws_deflate_create(struct ws_deflate_shared *sh,
@@ -134,10 +138,22 @@ const char *ws_deflate_text(struct ws_deflate *z)
     return z->text;
 }
 
+bool ws_deflate_enabled(const struct ws_deflate *z)
+{
+    return z != NULL && z->params.server_bits >= MIN_BITS;
+}
+
 bool ws_deflate_compresses(const struct ws_deflate *z, size_t len)
 {
     return z != NULL && z->params.server_bits >= MIN_BITS &&
-           len >= z->sh->cfg.min_bytes;
+           len >= z->sh->cfg.min_bytes && len <= UINT32_MAX;
+}
+
+size_t ws_deflate_worst(size_t len)
+{
+    /* Stored blocks, the worst DEFLATE does: 5 bytes per 16 KiB block
+       and a few for the flush; more than that in case. */
+    return len + len / 1024 + 64;
 }
 
 /* A new compressor with bits of window and mem_level. */
@@ -239,9 +255,13 @@ int ws_deflate_tx(struct ws_deflate *z, const void *data, size_t len,
     /* §7.2.1: a sync flush ends in 00 00 ff ff; the last piece drops it. */
     if (last && ws_buf_size(b) >= 4)
         b->len -= 4;
-    /* §7.2.3.6: an empty message is one empty block, the byte 00. */
-    if (part == WS_DEFLATE_WHOLE && ws_buf_size(b) == 0)
-        ws_buf_append(b, "", 1, max + 16);
+    /* §7.2.3.6: an empty message, or a last piece that made no output
+       (zlib writes nothing after a flush with no new input), is the byte
+       00: the header of the empty stored block the receiver's 00 00 ff ff
+       completes. Without it the tail would start a block of its own. */
+    if (last && ws_buf_size(b) == 0 &&
+        (rc = ws_buf_append(b, "", 1, max + 16)) < 0)
+        return rc;
     if (shared && sh->gen != 0)
         t->gen = sh->gen;
 done:
@@ -252,6 +272,11 @@ done:
     *res = ws_buf_head(b);
     *res_len = ws_buf_size(b);
     return *res_len > max ? WS_ETOOBIG : 0;
+}
+
+void ws_deflate_tx_done(struct ws_deflate *z)
+{
+    ws_buf_shrink(&z->sh->scratch, KEEP);
 }
 
 /* A new inflater with bits of window. */
@@ -318,17 +343,47 @@ ssize_t ws_deflate_rx_step(struct ws_deflate *z, const uint8_t **in,
     return (ssize_t)(room - zs->avail_out);
 }
 
+/*
+ * The client ended its stream with a BFINAL block but keeps its context:
+ * the next message may still refer back into the window (RFC 7692
+ * §7.2.2), so the stream starts again with the window as its dictionary.
+ */
+static void restart_with_window(z_stream *zs)
+{
+    uint8_t *dict = malloc(1u << MAX_BITS);
+    uInt n = 0;
+
+    if (dict && inflateGetDictionary(zs, dict, &n) == Z_OK) {
+        inflateReset(zs);
+        if (n > 0)
+            inflateSetDictionary(zs, dict, n);
+    } else {
+        inflateReset(zs); /* out of memory: the next message may fail */
+    }
+    free(dict);
+}
+
+bool ws_deflate_rx_complete(const struct ws_deflate *z)
+{
+    const z_stream *zs = rx_stream(z);
+
+    /* zlib: data_type has 128 when the inflater stopped between blocks. */
+    return z->rx_ended || (zs != NULL && (zs->data_type & 128) != 0);
+}
+
 void ws_deflate_rx_end(struct ws_deflate *z)
 {
     if (z->rx_shared) {
         inflateReset(z->sh->rx);
-    } else if (z->params.client_no_takeover || z->rx_ended) {
-        /* No context to keep (or the client ended its stream): an idle
-           connection holds no inflater. */
+    } else if (z->params.client_no_takeover) {
+        /* No context to keep: an idle connection holds no inflater. */
         stream_free_rx(z->rx);
         z->rx = NULL;
+    } else if (z->rx_ended && z->rx) {
+        restart_with_window(z->rx);
     }
     z->rx_shared = false;
+    z->rx_ended = false;
 }
 
 int ws_deflate_rx_append(struct ws_deflate *z, const uint8_t *in, size_t len,

@@ -70,6 +70,13 @@ const char *ws_deflate_text(struct ws_deflate *z);
  */
 bool ws_deflate_compresses(const struct ws_deflate *z, size_t len);
 
+/* Whether z compresses at all (messages sent in pieces always are, so
+   that their pieces need not be held back to learn the total). */
+bool ws_deflate_enabled(const struct ws_deflate *z);
+
+/* More than the compressed form of len bytes can ever take. */
+size_t ws_deflate_worst(size_t len);
+
 /* The pieces of a message handed to ws_deflate_tx(). */
 enum ws_deflate_part {
     WS_DEFLATE_WHOLE,
@@ -90,6 +97,10 @@ int ws_deflate_tx(struct ws_deflate *z, const void *data, size_t len,
                   enum ws_deflate_part part, size_t max, const uint8_t **res,
                   size_t *res_len);
 
+/* The caller has copied what ws_deflate_tx() gave: a large output buffer
+   is released. */
+void ws_deflate_tx_done(struct ws_deflate *z);
+
 /*
  * Receiving a compressed message (RFC 7692 §7.2.2). rx_begin picks the
  * inflater: the shared one when the whole message is at hand (whole) and
@@ -105,6 +116,10 @@ int ws_deflate_rx_begin(struct ws_deflate *z, bool whole);
 ssize_t ws_deflate_rx_step(struct ws_deflate *z, const uint8_t **in,
                            size_t *in_len, uint8_t *dst, size_t cap);
 void ws_deflate_rx_end(struct ws_deflate *z);
+
+/* After the tail: whether the data ended on a block boundary (or with a
+   BFINAL block). Not, and the message was truncated DEFLATE: 1007. */
+bool ws_deflate_rx_complete(const struct ws_deflate *z);
 
 extern const uint8_t ws_deflate_tail[4];
 

@@ -53,8 +53,9 @@ static size_t take_token(struct cursor *c, const char **tok)
 
 /*
  * Take a parameter value: a token, or a quoted-string (RFC 7230 §3.2.6)
- * unescaped into buf[0..cap). Returns its length, or -1 for a syntax
- * error (or a value longer than cap, which no valid value is).
+ * unescaped into buf[0..cap). Returns its length (only the first cap
+ * bytes are kept: a longer value is never a valid one of ours, but may be
+ * another extension's), or -1 for a syntax error.
  */
 static int take_value(struct cursor *c, char *buf, size_t cap)
 {
@@ -64,17 +65,18 @@ static int take_value(struct cursor *c, char *buf, size_t cap)
         const char *tok;
         size_t n = take_token(c, &tok);
 
-        if (n == 0 || n > cap)
+        if (n == 0 || n > INT32_MAX)
             return -1;
-        memcpy(buf, tok, n);
+        memcpy(buf, tok, n < cap ? n : cap);
         return (int)n;
     }
     for (c->i++; c->i < c->n && c->p[c->i] != '"'; c->i++) {
         if (c->p[c->i] == '\\' && ++c->i == c->n)
             return -1;
-        if (len == cap)
+        if (len < cap)
+            buf[len] = c->p[c->i];
+        if (++len > INT32_MAX)
             return -1;
-        buf[len++] = c->p[c->i];
     }
     if (c->i == c->n)
         return -1; /* no closing quote */

@@ -87,12 +87,13 @@ static void apply_defaults(struct ws_config *c)
 }
 
 /* Whether the permessage-deflate settings are in zlib's and RFC 7692's
-   ranges (§7.1.2: windows of 8..15 bits; zlib compresses from 9). */
+   ranges (§7.1.2: windows of 8..15 bits; zlib compresses from 9, so a
+   client told 8 could not comply: python-websockets fails to). */
 static bool deflate_config_ok(const struct ws_config *c)
 {
     return c->deflate_server_window_bits >= 9 &&
            c->deflate_server_window_bits <= 15 &&
-           c->deflate_client_window_bits >= 8 &&
+           c->deflate_client_window_bits >= 9 &&
            c->deflate_client_window_bits <= 15 && c->deflate_mem_level >= 1 &&
            c->deflate_mem_level <= 9 && c->deflate_level >= 1 &&
            c->deflate_level <= 9;

@@ -12,6 +12,11 @@
 #include "ws/mask.h"
 #include "ws/ws.h"
 
+/* Inside this file only: data that is not valid DEFLATE (RFC 7692 gives
+   no code; the payload is invalid data, 1007), kept apart from WS_EUTF8
+   so that the close frame says which. Below every code of net/error.h. */
+#define BAD_DEFLATE (-4999)
+
 /* Bytes kept by an idle message buffer between messages. */
 #define WS_SESSION_MSG_KEEP 4096u
 
@@ -42,6 +47,7 @@ static uint16_t close_code_for(int err)
 {
     switch (err) {
     case WS_EUTF8:
+    case BAD_DEFLATE:
         return WS_CLOSE_INVALID_DATA;
     case WS_ETOOBIG:
         return WS_CLOSE_TOO_BIG;
@@ -85,6 +91,17 @@ bool ws_session_finished(const struct ws_session *s)
 }
 
 static void fail(struct ws_session *s, struct ws_buf *out, uint16_t code);
+static void fail_why(struct ws_session *s, struct ws_buf *out, uint16_t code,
+                     const char *why);
+
+/* Fail with the close code, and the reason, that err calls for. */
+static void fail_err(struct ws_session *s, struct ws_buf *out, int err)
+{
+    if (err == BAD_DEFLATE)
+        fail_why(s, out, WS_CLOSE_INVALID_DATA, "invalid compressed data");
+    else
+        fail(s, out, close_code_for(err));
+}
 
 /* Write one unmasked server frame into out, header and payload together,
    if out may grow to cap. */
@@ -156,18 +173,22 @@ static int queue_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
 
 /*
  * Fail the WebSocket connection (RFC 6455 §7.1.7): send a close frame with
- * code, unless one was sent already, and consume nothing more.
+ * code and why, unless one was sent already, and consume nothing more.
  */
-static void fail(struct ws_session *s, struct ws_buf *out, uint16_t code)
+static void fail_why(struct ws_session *s, struct ws_buf *out, uint16_t code,
+                     const char *why)
 {
     s->close_code = code;
-    if (!s->close_sent) {
-        const char *why = close_reason(code);
-
+    if (!s->close_sent)
         queue_close(s, out, code, why, strlen(why));
-    }
     if (s->state != WS_SESSION_ABORTED)
         s->state = WS_SESSION_FAILED;
+}
+
+/* fail_why() with the reason the code has. */
+static void fail(struct ws_session *s, struct ws_buf *out, uint16_t code)
+{
+    fail_why(s, out, code, close_reason(code));
 }
 
 /* Call the message handler with data[len] temporarily set to NUL. */
@@ -270,7 +291,7 @@ static void on_close(struct ws_session *s, struct ws_buf *out, const uint8_t *p,
     int rc = ws_frame_close_parse(p, len, &code, &reason, &reason_len);
 
     if (rc < 0) {
-        fail(s, out, close_code_for(rc));
+        fail_err(s, out, rc);
         return;
     }
     s->close_received = true;
@@ -442,10 +463,14 @@ static int inflate_append(struct ws_session *s, struct ws_buf *m,
 
     if (rc == 0 && end)
         rc = ws_deflate_rx_append(s->z, ws_deflate_tail, 4, m, max);
+    /* §7.2.2: after the tail the data must end between blocks; a block
+       cut short would hand the tail itself to the application. */
+    if (rc == 0 && end && !ws_deflate_rx_complete(s->z))
+        rc = WS_EPROTO;
     if (end || rc < 0)
         ws_deflate_rx_end(s->z);
     if (rc == WS_EPROTO)
-        return WS_EUTF8; /* not DEFLATE: invalid payload data, 1007 */
+        return BAD_DEFLATE;
     if (rc == 0 && s->msg_opcode == WS_OP_TEXT)
         rc = ws_utf8_feed(&s->utf8, ws_buf_head(m) + before,
                           ws_buf_size(m) - before, NULL);
@@ -496,13 +521,18 @@ static int inflate_stream(struct ws_session *s, const uint8_t *p, size_t n,
         return WS_ENOMEM;
     dst = ws_buf_tail(m);
     for (;;) {
+        size_t before = left;
         ssize_t k = ws_deflate_rx_step(s->z, &in, &left, dst, WS_SESSION_SLICE);
         int rc;
 
-        if (k < 0 || (k == 0 && left > 0)) {
+        /* A step may take input and give nothing (a block header, the end
+           of the stream); one that does neither is stuck: not DEFLATE. */
+        if (k < 0 || (k == 0 && left > 0 && left == before)) {
             ws_deflate_rx_end(s->z);
-            return k == WS_ENOMEM ? WS_ENOMEM : WS_EUTF8;
+            return k == WS_ENOMEM ? WS_ENOMEM : BAD_DEFLATE;
         }
+        if (k == 0 && left > 0)
+            continue;
         if (k == 0 && (!end || tail))
             break;
         if (k == 0) { /* all of it in: now the tail (§7.2.2) */
@@ -517,8 +547,22 @@ static int inflate_stream(struct ws_session *s, const uint8_t *p, size_t n,
     }
     if (!end)
         return 0;
+    if (!ws_deflate_rx_complete(s->z)) {
+        ws_deflate_rx_end(s->z);
+        return BAD_DEFLATE; /* §7.2.2: cut inside a block */
+    }
     ws_deflate_rx_end(s->z);
-    return stream_out(s, dst, 0, true);
+    /* The message is over: its slice buffer goes as finish_message's. */
+    {
+        int rc = stream_out(s, dst, 0, true);
+
+        if (s->msg && s->msg->cap > WS_SESSION_MSG_KEEP) {
+            ws_buf_free(s->msg);
+            free(s->msg);
+            s->msg = NULL;
+        }
+        return rc;
+    }
 }
 
 /*
@@ -581,7 +625,7 @@ static void take_whole_inflated(struct ws_session *s, struct ws_buf *out,
     if (rc == 0)
         rc = ws_buf_reserve(m, 1, s->lim->max_message + 1);
     if (rc < 0) {
-        fail(s, out, close_code_for(rc));
+        fail_err(s, out, rc);
     } else {
         s->in_message = false;
         deliver(s, s->msg_opcode, ws_buf_head(m), ws_buf_size(m));
@@ -716,7 +760,7 @@ size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
         int rc = take_payload(s, in + pos, n);
 
         if (rc < 0) {
-            fail(s, out, close_code_for(rc));
+            fail_err(s, out, rc);
             break;
         }
         pos += n;
@@ -782,6 +826,7 @@ static int send_compressed(struct ws_session *s, struct ws_buf *out,
     if (rc == 0)
         rc = queue_frame(s, out, fin, first ? WS_FRAME_RSV1 : 0, opcode, c,
                          clen);
+    ws_deflate_tx_done(s->z);
     if (rc < 0 && s->state == WS_SESSION_OPEN &&
         (part != WS_DEFLATE_WHOLE || !s->z->params.server_no_takeover))
         fail(s, out, WS_CLOSE_INTERNAL_ERROR);
@@ -791,8 +836,13 @@ static int send_compressed(struct ws_session *s, struct ws_buf *out,
 bool ws_session_compresses(const struct ws_session *s, uint8_t opcode,
                            size_t len)
 {
+    /* Decided before anything enters a compressor: a message whose
+       compressed form might not fit the output queue where the plain one
+       would goes uncompressed (always legal). */
     return (opcode == WS_OP_TEXT || opcode == WS_OP_BINARY) &&
-           ws_deflate_compresses(s->z, len);
+           ws_deflate_compresses(s->z, len) &&
+           s->lim->max_output >= WS_FRAME_MAX_HEADER &&
+           ws_deflate_worst(len) <= s->lim->max_output - WS_FRAME_MAX_HEADER;
 }
 
 /* Queue one whole frame; text_ok: the text is known to be valid. */
@@ -922,7 +972,7 @@ int ws_session_send_part(struct ws_session *s, struct ws_buf *out,
         ws_utf8_reset(&s->out_utf8);
         /* Decided before any piece enters the compressor (RFC 7692
            §7.2.1 compresses the message as a whole). */
-        s->out_deflate = ws_session_compresses(s, opcode, SIZE_MAX);
+        s->out_deflate = ws_deflate_enabled(s->z);
     }
     if (s->out_opcode == WS_OP_TEXT) {
         rc = check_text_part(s, data, len, finish);

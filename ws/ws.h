@@ -126,8 +126,9 @@ struct ws_config {
        keep no inflater between messages. */
     int deflate_client_context;
     int deflate_server_window_bits; /* 9..15; default 15 */
-    /* 8..15; default 15. A limit only for clients that offer
-       client_max_window_bits (RFC 7692 §7.1.2.2). */
+    /* 9..15; default 15. A limit only for clients that offer
+       client_max_window_bits (RFC 7692 §7.1.2.2); not 8, which clients
+       built on zlib cannot make. */
     int deflate_client_window_bits;
     int deflate_mem_level; /* zlib memLevel of the compressors, 1..9;
                               default 8 */
