@@ -387,7 +387,9 @@ void ws_deflate_rx_end(struct ws_deflate *z)
 }
 
 int ws_deflate_rx_append(struct ws_deflate *z, const uint8_t *in, size_t len,
-                         struct ws_buf *out, size_t max)
+                         struct ws_buf *out, size_t max,
+                         int (*check)(void *ctx, const uint8_t *p, size_t n),
+                         void *ctx)
 {
     /* The first step expects a few times the input (a small message keeps
        a small buffer), later ones double, up to STEP. */
@@ -410,6 +412,9 @@ int ws_deflate_rx_append(struct ws_deflate *z, const uint8_t *in, size_t len,
             n = ws_deflate_rx_step(z, &in, &len, ws_buf_tail(out), cap);
             if (n < 0)
                 return (int)n;
+            if (check && n > 0 &&
+                (rc = check(ctx, ws_buf_tail(out), (size_t)n)) < 0)
+                return rc;
             ws_buf_commit(out, (size_t)n);
             if ((size_t)n < cap) {
                 if (len == 0)
@@ -429,6 +434,8 @@ int ws_deflate_rx_append(struct ws_deflate *z, const uint8_t *in, size_t len,
             return 0;
         if (n == 1 && ws_buf_size(out) >= max)
             return WS_ETOOBIG;
+        if (n == 1 && check && (rc = check(ctx, &probe, 1)) < 0)
+            return rc;
         if (n == 1 && (rc = ws_buf_append(out, &probe, 1, max)) < 0)
             return rc;
         if (n == 0 && len == before)

@@ -136,10 +136,14 @@ void ws_deflate_whole_done(struct ws_deflate *z);
  * rx_step over all of in[0..len) appending to out, whose readable size
  * may not pass max: output is checked as it is produced, so a small
  * message that would inflate past max fails with WS_ETOOBIG having
- * allocated no more than max (plus a step). Returns 0, WS_ETOOBIG,
- * WS_EPROTO or WS_ENOMEM.
+ * allocated no more than max (plus a step). check (may be NULL) sees each
+ * piece as it is produced, before it counts, and stops the inflating with
+ * its negative result (a fail-fast UTF-8 check). Returns 0, WS_ETOOBIG,
+ * WS_EPROTO, WS_ENOMEM or check's code.
  */
 int ws_deflate_rx_append(struct ws_deflate *z, const uint8_t *in, size_t len,
-                         struct ws_buf *out, size_t max);
+                         struct ws_buf *out, size_t max,
+                         int (*check)(void *ctx, const uint8_t *p, size_t n),
+                         void *ctx);
 
 #endif

@@ -449,32 +449,38 @@ static int unmask_and_check(struct ws_session *s, uint8_t *p, size_t n,
     return 0;
 }
 
+/* rx_append's check for text: each inflated piece as it appears. */
+static int check_text(void *ctx, const uint8_t *p, size_t n)
+{
+    struct ws_session *s = ctx;
+
+    return ws_utf8_feed(&s->utf8, p, n, NULL);
+}
+
 /*
- * Inflate n (unmasked) bytes at p of a compressed message into its buffer
- * (RFC 7692 §7.2.2), held to max_message as the output appears, and check
- * the new text at once (§8.1 fail-fast). At the message's end the
- * 00 00 ff ff tail follows and the inflater is let go.
+ * Inflate n (unmasked) bytes at p of a compressed message into m (RFC 7692
+ * §7.2.2), held to max_message as the output appears, text checked piece
+ * by piece as it is produced (§8.1 fail-fast: a bad byte stops the
+ * inflating). At the message's end the 00 00 ff ff tail follows and the
+ * inflater is let go.
  */
 static int inflate_append(struct ws_session *s, struct ws_buf *m,
                           const uint8_t *p, size_t n, bool end)
 {
-    size_t before = m ? ws_buf_size(m) : 0, max = s->lim->max_message;
-    int rc = m ? ws_deflate_rx_append(s->z, p, n, m, max) : WS_ENOMEM;
+    size_t max = s->lim->max_message;
+    int (*check)(void *, const uint8_t *, size_t) =
+        s->msg_opcode == WS_OP_TEXT ? check_text : NULL;
+    int rc = m ? ws_deflate_rx_append(s->z, p, n, m, max, check, s) : WS_ENOMEM;
 
     if (rc == 0 && end)
-        rc = ws_deflate_rx_append(s->z, ws_deflate_tail, 4, m, max);
+        rc = ws_deflate_rx_append(s->z, ws_deflate_tail, 4, m, max, check, s);
     /* §7.2.2: after the tail the data must end between blocks; a block
        cut short would hand the tail itself to the application. */
     if (rc == 0 && end && !ws_deflate_rx_complete(s->z))
         rc = WS_EPROTO;
     if (end || rc < 0)
         ws_deflate_rx_end(s->z);
-    if (rc == WS_EPROTO)
-        return BAD_DEFLATE;
-    if (rc == 0 && s->msg_opcode == WS_OP_TEXT)
-        rc = ws_utf8_feed(&s->utf8, ws_buf_head(m) + before,
-                          ws_buf_size(m) - before, NULL);
-    return rc;
+    return rc == WS_EPROTO ? BAD_DEFLATE : rc;
 }
 
 /* Streaming mode: hand n inflated bytes at p (p[n] writable) to the
