@@ -355,6 +355,25 @@ static void finish_message(struct ws_session *s, struct ws_buf *out)
     }
 }
 
+/* Streaming mode: hand n checked bytes at p (p[n] writable) to the
+   application; last: the message's final piece. The message is over
+   before its last piece is handed over, so that the handler may already
+   switch streaming off. */
+static void hand_piece(struct ws_session *s, uint8_t *p, size_t n, bool last)
+{
+    uint8_t saved;
+
+    if (last)
+        s->in_message = false;
+    if (s->state != WS_SESSION_OPEN || s->handler->fragment == NULL)
+        return;
+    saved = p[n];
+    p[n] = 0;
+    s->handler->fragment(s->ctx, s->msg_opcode, p, n, s->stream_first, last);
+    p[n] = saved;
+    s->stream_first = false;
+}
+
 /*
  * Streaming mode: hand n validated payload bytes at p to the application
  * at once. The last piece of a message is only handed over once its text
@@ -364,23 +383,12 @@ static int stream_piece(struct ws_session *s, uint8_t *p, size_t n)
 {
     bool frame_end = s->frame_pos + n == s->frame.payload_len;
     bool last = frame_end && s->frame.fin;
-    uint8_t saved;
 
     if (n == 0 && !frame_end)
         return 0; /* a header without payload yet: nothing to say */
     if (last && s->msg_opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8))
         return WS_EUTF8;
-    /* The message is over before its last piece is handed over, so that
-       the handler may already switch streaming off. */
-    if (last)
-        s->in_message = false;
-    if (s->state != WS_SESSION_OPEN || s->handler->fragment == NULL)
-        return 0;
-    saved = p[n];
-    p[n] = 0;
-    s->handler->fragment(s->ctx, s->msg_opcode, p, n, s->stream_first, last);
-    p[n] = saved;
-    s->stream_first = false;
+    hand_piece(s, p, n, last);
     return 0;
 }
 
@@ -483,25 +491,15 @@ static int inflate_append(struct ws_session *s, struct ws_buf *m,
     return rc == WS_EPROTO ? BAD_DEFLATE : rc;
 }
 
-/* Streaming mode: hand n inflated bytes at p (p[n] writable) to the
-   application, checked as text first; last: the message's final piece. */
+/* Streaming mode: check n inflated bytes at p as text, then hand them
+   over (hand_piece). */
 static int stream_out(struct ws_session *s, uint8_t *p, size_t n, bool last)
 {
-    uint8_t saved;
-
     if (s->msg_opcode == WS_OP_TEXT &&
         ((n > 0 && ws_utf8_feed(&s->utf8, p, n, NULL) < 0) ||
          (last && !ws_utf8_complete(&s->utf8))))
         return WS_EUTF8;
-    if (last)
-        s->in_message = false; /* see stream_piece */
-    if (s->state != WS_SESSION_OPEN || s->handler->fragment == NULL)
-        return 0;
-    saved = p[n];
-    p[n] = 0;
-    s->handler->fragment(s->ctx, s->msg_opcode, p, n, s->stream_first, last);
-    p[n] = saved;
-    s->stream_first = false;
+    hand_piece(s, p, n, last);
     return 0;
 }
 
