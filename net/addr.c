@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +67,26 @@ static int addr_copy(const struct addrinfo *res, struct ws_net_addr *out,
     return n;
 }
 
+/*
+ * Whether port is a decimal number above 65535 (or with more digits than
+ * any port): getaddrinfo() takes such a service and keeps its low 16 bits,
+ * so that "70000" would mean port 4464 and "65536" port 0.
+ */
+static bool port_out_of_range(const char *port)
+{
+    size_t n = strlen(port);
+    unsigned long v = 0;
+
+    if (n == 0 || strspn(port, "0123456789") != n)
+        return false; /* a service name: getaddrinfo() looks it up */
+    for (size_t i = 0; i < n; i++) {
+        v = v * 10 + (unsigned long)(port[i] - '0');
+        if (v > 65535)
+            return true;
+    }
+    return false;
+}
+
 /* Resolve q with getaddrinfo() into out[0..max). */
 int ws_net_resolve(const struct ws_net_query *q, struct ws_net_addr *out,
                    int max, char *err, size_t errlen)
@@ -82,6 +103,15 @@ int ws_net_resolve(const struct ws_net_query *q, struct ws_net_addr *out,
         return -EINVAL;
     host = addr_strip(q->host, q->passive, hostbuf, sizeof(hostbuf));
     port = q->port != NULL ? q->port : "0";
+    if (port_out_of_range(port)) {
+        ws_net_hostport_format(host, port, where, sizeof(where));
+        if (err != NULL && errlen > 0)
+            snprintf(err, errlen,
+                     "resolve %s: port %s is out of range "
+                     "(0-65535)",
+                     where, port);
+        return WS_ENOTFOUND;
+    }
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = q->family;
     hints.ai_socktype = q->socktype != 0 ? q->socktype : SOCK_STREAM;

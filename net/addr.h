@@ -29,7 +29,9 @@ struct ws_net_query {
  * Resolve q into up to max addresses, in getaddrinfo()'s order of
  * preference. Returns the number stored (>= 1), WS_ENOTFOUND when the
  * name or the service does not resolve (err gets "resolve host:port:
- * host not found" or the resolver's cause), or -EINVAL for a NULL q or
+ * host not found" or the resolver's cause) or the port is a number above
+ * 65535 (err: "... port 70000 is out of range (0-65535)"; getaddrinfo
+ * would wrap it), or -EINVAL for a NULL q or
  * out, max < 1 or an unknown socktype. err (optional) is emptied on
  * success.
  */

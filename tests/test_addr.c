@@ -65,6 +65,30 @@ static const struct resolve_row resolve_rows[] = {
      NULL,
      "resolve [::1]:80: host not found"},
     {"bad socktype", {"127.0.0.1", "80", SOCK_RAW, 0, 0}, -EINVAL, NULL, NULL},
+    {"highest port",
+     {"127.0.0.1", "65535", 0, 0, 0},
+     1,
+     "127.0.0.1:65535",
+     NULL},
+    {"leading zeros", {"127.0.0.1", "0080", 0, 0, 0}, 1, "127.0.0.1:80", NULL},
+    /* getaddrinfo() keeps a number's low 16 bits: 65536 would be 0 and
+       70000 would be 4464. */
+    {"port 65536",
+     {"127.0.0.1", "65536", 0, 0, 0},
+     WS_ENOTFOUND,
+     NULL,
+     "resolve 127.0.0.1:65536: port 65536 is out of range (0-65535)"},
+    {"port 70000, passive",
+     {"*", "70000", 0, AF_INET, 1},
+     WS_ENOTFOUND,
+     NULL,
+     "resolve *:70000: port 70000 is out of range (0-65535)"},
+    {"port of 20 digits",
+     {"::1", "99999999999999999999", 0, 0, 0},
+     WS_ENOTFOUND,
+     NULL,
+     "resolve [::1]:99999999999999999999: port 99999999999999999999 is out "
+     "of range (0-65535)"},
 };
 
 static void test_resolve_rows(void **state)

@@ -160,8 +160,7 @@ static void handle_plain(struct ws_conn *c)
 
     if (s->cb.on_http == NULL) {
         /* RFC 7231 §6.5.15: a WebSocket endpoint says what it needs. */
-        ws_conn_respond_error(c,
-                              is_endpoint(s, r->path) && s->paths ? 426 : 404);
+        ws_conn_respond_error(c, is_endpoint(s, r->path) ? 426 : 404);
         return;
     }
     ws_response_init(&res, s->cfg.max_output_bytes);

@@ -189,8 +189,9 @@ struct ws_callbacks {
                     void *user_data);
     /*
      * A plain HTTP request (not an upgrade). Fill res; if this is NULL the
-     * server answers 404, or 426 on a path listed in cfg->paths (with no
-     * paths configured, no path is known to be an endpoint).
+     * server answers 426 Upgrade Required (with Upgrade: websocket) on a
+     * WebSocket endpoint, which with no cfg->paths is every path, and 404
+     * on any other path.
      */
     void (*on_http)(struct ws_conn *c, const struct ws_request *req,
                     struct ws_response *res, void *user_data);

@@ -720,11 +720,16 @@ class HandshakeTest(_Base):
         self.assertEqual(status, 400)
         self.assertTrue(c.wait_tcp_close(), "connection left open")
 
-    def test_plain_get_404(self):
+    def test_plain_get_426(self):
         """RFC 6455 §4.2.1: a plain GET / without upgrade headers is not
-        a handshake; ws_echo has no HTTP handler: 404."""
+        a handshake; ws_echo has no HTTP handler and no paths, so every
+        path is an endpoint: 426 with Upgrade: websocket (RFC 7231
+        §6.5.15), as node ws answers."""
         r = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-        self.assertEqual(self.answer(r)[0], 404)
+        status, headers = self.answer(r)[:2]
+        self.assertEqual(status, 426)
+        self.assertEqual(headers.get("upgrade"), "websocket")
+        self.assertEqual(headers.get("sec-websocket-version"), "13")
 
     def test_hostile_burst_then_client(self):
         """RFC 6455 §4.2.1: after 20 hostile connections (some cut in the

@@ -534,6 +534,23 @@ class NotFoundTests(unittest.TestCase):
             self.assertEqual(r.stderr, "%s: resolve nosuch.invalid:80: host "
                              "not found\n" % name)
 
+    def test_port_out_of_range(self):
+        """A port above 65535 is an error naming it, not the port its low
+        16 bits make (getaddrinfo takes 70000 as 4464 and 65536 as 0)."""
+        for port in (65536, 70000):
+            for name, args in (("tcp_client", ["127.0.0.1", port, "x"]),
+                               ("udp_client", ["127.0.0.1", port, "x"])):
+                r = run(name, args, 20)
+                self.assertEqual(r.returncode, 1, name)
+                self.assertEqual(r.stderr, "%s: resolve 127.0.0.1:%d: port %d "
+                                 "is out of range (0-65535)\n"
+                                 % (name, port, port))
+            for name in ("tcp_echo_server", "ws_echo"):
+                r = run(name, ["--host", "127.0.0.1", "--port", port], 20)
+                self.assertEqual(r.returncode, 1, name)
+                self.assertIn("port %d is out of range (0-65535)" % port,
+                              r.stderr)
+
     def test_usage(self):
         for name, args in (("tcp_client", []), ("udp_client", ["h", "1"]),
                            ("tcp_echo_server", ["--bogus"]),
