@@ -328,31 +328,42 @@ static void handle_control(struct ws_session *s, struct ws_buf *out, uint8_t *p,
     p[len] = saved;
 }
 
-/* The last fragment is in: check the text ends whole and deliver it. */
-static void finish_message(struct ws_session *s, struct ws_buf *out)
+/* Empty the message buffer, and free it when it grew past what an idle
+   connection keeps. */
+static void release_msg(struct ws_session *s)
 {
-    size_t len = msg_size(s);
-    struct ws_buf *m = msg_buf(s);
-    int rc;
+    if (s->msg == NULL)
+        return;
+    ws_buf_clear(s->msg);
+    if (s->msg->cap > WS_SESSION_MSG_KEEP) {
+        ws_buf_free(s->msg);
+        free(s->msg);
+        s->msg = NULL;
+    }
+}
 
+/* A whole message is in m: check that its text ends whole (§8.1), borrow
+   one spare byte for the NUL that deliver() writes, and deliver it. */
+static void deliver_buffered(struct ws_session *s, struct ws_buf *out,
+                             struct ws_buf *m)
+{
     if (s->msg_opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8)) {
         fail(s, out, WS_CLOSE_INVALID_DATA); /* §8.1: cut sequence */
         return;
     }
-    /* One spare byte for the NUL that deliver() borrows. */
-    rc = m ? ws_buf_reserve(m, 1, s->lim->max_message + 1) : WS_ENOMEM;
-    if (rc < 0) {
+    if (m == NULL || ws_buf_reserve(m, 1, s->lim->max_message + 1) < 0) {
         fail(s, out, WS_CLOSE_INTERNAL_ERROR);
         return;
     }
     s->in_message = false;
-    deliver(s, s->msg_opcode, ws_buf_head(m), len);
-    ws_buf_clear(m);
-    if (m->cap > WS_SESSION_MSG_KEEP) {
-        ws_buf_free(m);
-        free(m);
-        s->msg = NULL;
-    }
+    deliver(s, s->msg_opcode, ws_buf_head(m), ws_buf_size(m));
+}
+
+/* The last fragment is in: deliver the message assembled. */
+static void finish_message(struct ws_session *s, struct ws_buf *out)
+{
+    deliver_buffered(s, out, msg_buf(s));
+    release_msg(s);
 }
 
 /* Streaming mode: hand n checked bytes at p (p[n] writable) to the
@@ -517,6 +528,7 @@ static int inflate_stream(struct ws_session *s, const uint8_t *p, size_t n,
     size_t left = n;
     bool tail = false;
     uint8_t *dst;
+    int rc;
 
     if (m == NULL)
         return WS_ENOMEM;
@@ -527,7 +539,6 @@ static int inflate_stream(struct ws_session *s, const uint8_t *p, size_t n,
     for (;;) {
         size_t before = left;
         ssize_t k = ws_deflate_rx_step(s->z, &in, &left, dst, WS_SESSION_SLICE);
-        int rc;
 
         /* A step may take input and give nothing (a block header, the end
            of the stream); one that does neither is stuck: not DEFLATE. */
@@ -556,17 +567,9 @@ static int inflate_stream(struct ws_session *s, const uint8_t *p, size_t n,
         return BAD_DEFLATE; /* §7.2.2: cut inside a block */
     }
     ws_deflate_rx_end(s->z);
-    /* The message is over: its slice buffer goes as finish_message's. */
-    {
-        int rc = stream_out(s, dst, 0, true);
-
-        if (s->msg && s->msg->cap > WS_SESSION_MSG_KEEP) {
-            ws_buf_free(s->msg);
-            free(s->msg);
-            s->msg = NULL;
-        }
-        return rc;
-    }
+    rc = stream_out(s, dst, 0, true);
+    release_msg(s); /* the message is over: so is its slice buffer */
+    return rc;
 }
 
 /*
@@ -622,18 +625,10 @@ static void take_whole_inflated(struct ws_session *s, struct ws_buf *out,
     struct ws_buf *m = ws_deflate_whole_buf(s->z);
     int rc = inflate_append(s, m, p, len, true);
 
-    /* §8.1: a text message must not end inside a character. */
-    if (rc == 0 && s->msg_opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8))
-        rc = WS_EUTF8;
-    /* One spare byte for the NUL that deliver() borrows. */
-    if (rc == 0)
-        rc = ws_buf_reserve(m, 1, s->lim->max_message + 1);
-    if (rc < 0) {
+    if (rc < 0)
         fail_err(s, out, rc);
-    } else {
-        s->in_message = false;
-        deliver(s, s->msg_opcode, ws_buf_head(m), ws_buf_size(m));
-    }
+    else
+        deliver_buffered(s, out, m);
     ws_deflate_whole_done(s->z);
 }
 

@@ -579,40 +579,39 @@ def run_all(args, servers, rounds, seconds, logdir):
     results = {"meta": m, "load": [], "idle": []}
     md = [header(m)]
     print(md[0], flush=True)
-    for shape in LOAD_SHAPES:
-        if not selected(shape[0]):
-            continue
+    def load(shape):
         res = bench_shape(args, servers, shape, rounds, seconds, logdir)
-        results["load"].append({"shape": shape[0], "conns": shape[1],
-                                "inflight": shape[2], "size": shape[3],
-                                "type": shape[4], "servers": res})
+        entry = {"shape": shape[0], "conns": shape[1], "inflight": shape[2],
+                 "size": shape[3], "type": shape[4]}
+        if shape_deflate(shape):
+            entry["deflate"] = shape_deflate(shape)
+        entry["servers"] = res
+        results["load"].append(entry)
         md.append(load_table(shape, res))
         print(md[-1], flush=True)
-    for conns in IDLE_SHAPES:
-        if not selected("idle %d" % conns):
-            continue
-        res = bench_idle(args, servers, conns, rounds, logdir)
-        results["idle"].append({"conns": conns, "servers": res})
-        md.append(idle_table(conns, res))
-        print(md[-1], flush=True)
-    for shape in DEFLATE_SHAPES:
-        if not selected(shape[0]):
-            continue
-        res = bench_shape(args, servers, shape, rounds, seconds, logdir)
-        results["load"].append({"shape": shape[0], "conns": shape[1],
-                                "inflight": shape[2], "size": shape[3],
-                                "type": shape[4], "deflate": shape[5],
-                                "servers": res})
-        md.append(load_table(shape, res))
-        print(md[-1], flush=True)
-    for conns, mode in DEFLATE_IDLE:
-        if not selected("deflate idle %d %s" % (conns, mode)):
-            continue
+
+    def idle(conns, mode):
         res = bench_idle(args, servers, conns, rounds, logdir, mode)
-        results["idle"].append({"conns": conns, "deflate": mode,
-                                "servers": res})
+        entry = {"conns": conns}
+        if mode:
+            entry["deflate"] = mode
+        entry["servers"] = res
+        results["idle"].append(entry)
         md.append(idle_table(conns, res, mode))
         print(md[-1], flush=True)
+
+    for shape in LOAD_SHAPES:
+        if selected(shape[0]):
+            load(shape)
+    for conns in IDLE_SHAPES:
+        if selected("idle %d" % conns):
+            idle(conns, None)
+    for shape in DEFLATE_SHAPES:
+        if selected(shape[0]):
+            load(shape)
+    for conns, mode in DEFLATE_IDLE:
+        if selected("deflate idle %d %s" % (conns, mode)):
+            idle(conns, mode)
     with open(os.path.join(args.bench_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     with open(os.path.join(args.bench_dir, "results.md"), "w") as f:
