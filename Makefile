@@ -31,18 +31,18 @@ SANFLAGS := -fsanitize=$(SANITIZE) -fno-sanitize-recover=all \
             -fno-omit-frame-pointer
 endif
 
-PKGS := libcrypto zlib
+PKGS := libssl libcrypto zlib
 CPPFLAGS += -D_GNU_SOURCE -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   += $(OPT) $(WARN) $(SANFLAGS) -pthread -MMD -MP
 LDFLAGS  += $(SANFLAGS) -pthread
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lcrypto -lz) \
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto -lz) \
             -lhttp_parser
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 # --- the library, layer by layer (net -> http -> ws) ---
 NET_SRC := net/error.c net/buf.c net/loop.c net/backend_$(BACKEND).c \
            net/sock.c net/addr.c net/neterr.c net/sockopt.c net/connect.c \
-           net/listener.c net/transport_plain.c
+           net/listener.c net/transport_plain.c net/tls.c net/transport_tls.c
 HTTP_SRC := http/request.c http/handshake.c http/static.c
 WS_SRC := ws/mask.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
           ws/deflate_offer.c ws/deflate.c \
@@ -87,7 +87,7 @@ UNIT_BIN := $(UNIT:%=$(BUILD)/tests/test_%)
 # Python clients), tests/browser/ (Chromium) ---
 ITEST := server threads
 ITEST_BIN := $(ITEST:%=$(BUILD)/tests/itest_%)
-TEST_SERVERS := $(BUILD)/tests/ws_bcast
+TEST_SERVERS := $(BUILD)/tests/ws_bcast $(BUILD)/tests/tls_server
 
 .PHONY: all deps deps-all test unit integration test-bins asan tsan valgrind \
         format format-check clean run check-backends bench fuzz
@@ -135,6 +135,10 @@ $(BUILD)/tests/itest_%: $(BUILD)/tests/integration/itest_%.o $(LIB)
 
 # A broadcast server for the hostile-peer tests.
 $(BUILD)/tests/ws_bcast: $(BUILD)/tests/integration/ws_bcast.o $(LIB)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The TLS test server (test_tls.py).
+$(BUILD)/tests/tls_server: $(BUILD)/tests/integration/tls_server.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 test-bins: $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN) $(TEST_SERVERS) \
@@ -303,8 +307,9 @@ $(BUILD)/pic/%.o: %.c
 
 # Only what the public headers declare is exported: the version script is
 # made from their function declarations, so the two cannot drift apart.
-# ws/ws.h includes "net/error.h", installed as ws/net/error.h beside it.
-PUBLIC_HDR := ws/ws.h net/error.h
+# ws/ws.h includes "net/error.h" and "net/tls_config.h", installed as
+# ws/net/ beside it.
+PUBLIC_HDR := ws/ws.h net/error.h net/tls_config.h
 $(BUILD)/libws.map: $(PUBLIC_HDR)
 	@mkdir -p $(dir $@)
 	$(Q){ echo '{ global:'; \
@@ -332,6 +337,8 @@ install: $(LIB) $(SOLIB)
 	ln -sf $(SONAME) "$(DESTDIR)$(LIBDIR)/libws.so"
 	$(INSTALL) -m 644 ws/ws.h "$(DESTDIR)$(INCLUDEDIR)/ws/ws.h"
 	$(INSTALL) -m 644 net/error.h "$(DESTDIR)$(INCLUDEDIR)/ws/net/error.h"
+	$(INSTALL) -m 644 net/tls_config.h \
+	    "$(DESTDIR)$(INCLUDEDIR)/ws/net/tls_config.h"
 	sed $(PC_SUBST) ws/ws.pc.in > "$(DESTDIR)$(PKGCONFIGDIR)/ws.pc"
 	chmod 644 "$(DESTDIR)$(PKGCONFIGDIR)/ws.pc"
 
@@ -341,6 +348,7 @@ uninstall:
 	    "$(DESTDIR)$(LIBDIR)/libws.so.$(VERSION)" \
 	    "$(DESTDIR)$(INCLUDEDIR)/ws/ws.h" \
 	    "$(DESTDIR)$(INCLUDEDIR)/ws/net/error.h" \
+	    "$(DESTDIR)$(INCLUDEDIR)/ws/net/tls_config.h" \
 	    "$(DESTDIR)$(PKGCONFIGDIR)/ws.pc"
 	-rmdir "$(DESTDIR)$(INCLUDEDIR)/ws/net" "$(DESTDIR)$(INCLUDEDIR)/ws" \
 	    2>/dev/null

@@ -330,8 +330,9 @@ static void on_http(struct ws_conn *c, const struct ws_request *req,
 /* Options from the command line. */
 struct options {
     const char *host;
-    const char *port;
+    const char *port; /* NULL: 8080, or 8443 with TLS */
     const char *www;
+    struct ws_tls_config tls;
 };
 
 /* Print how to use the program and exit with status. */
@@ -339,8 +340,10 @@ static void usage(int status)
 {
     fprintf(status ? stderr : stdout,
             "usage: ws_chat [--host HOST] [--port PORT] [--www DIR]\n"
+            "               [--tls-cert FILE --tls-key FILE]\n"
             "  serves DIR (default www) at http://HOST:PORT/ and the chat\n"
-            "  at ws://HOST:PORT/chat (default 127.0.0.1:8080)\n");
+            "  at ws://HOST:PORT/chat (default 127.0.0.1:8080); with a\n"
+            "  certificate, https:// and wss:// (default port 8443)\n");
     exit(status);
 }
 
@@ -358,9 +361,17 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->port = argv[++i];
         else if (strcmp(argv[i], "--www") == 0 && i + 1 < argc)
             o->www = argv[++i];
+        else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
+            o->tls.cert_file = argv[++i];
+        else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
+            o->tls.key_file = argv[++i];
         else
             usage(2);
     }
+    if ((o->tls.cert_file == NULL) != (o->tls.key_file == NULL))
+        usage(2);
+    if (o->port == NULL)
+        o->port = o->tls.cert_file ? "8443" : "8080";
     if (stat(o->www, &st) < 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "ws_chat: %s is not a directory (see --www)\n", o->www);
         exit(2);
@@ -391,6 +402,8 @@ static struct ws_server *start(const struct options *o, struct chat *chat)
        its nick forever: ping quiet peers, drop those silent for a minute. */
     cfg.ping_interval_ms = 25000;
     cfg.idle_timeout_ms = 60000;
+    if (o->tls.cert_file)
+        cfg.tls = &o->tls;
     rc = ws_server_create(&s, &cfg, &cb, chat);
     if (rc < 0) {
         fprintf(stderr, "ws_chat: %s\n", ws_strerror(rc));
@@ -405,7 +418,7 @@ static struct ws_server *start(const struct options *o, struct chat *chat)
 }
 
 /* Tell the user where to point a browser. */
-static void print_url(const char *host, int port)
+static void print_url(const char *host, int port, bool tls)
 {
     const char *open = strchr(host, ':') ? "[" : "";
     const char *close = open[0] ? "]" : "";
@@ -415,12 +428,13 @@ static void print_url(const char *host, int port)
         host = "127.0.0.1";
     else if (strcmp(host, "::") == 0)
         host = "::1";
-    printf("open http://%s%s%s:%d/ in a browser\n", open, host, close, port);
+    printf("open http%s://%s%s%s:%d/ in a browser\n", tls ? "s" : "", open,
+           host, close, port);
 }
 
 int main(int argc, char **argv)
 {
-    struct options o = {"127.0.0.1", "8080", "www"};
+    struct options o = {.host = "127.0.0.1", .www = "www"};
     struct chat chat = {0};
     int rc;
 
@@ -434,7 +448,7 @@ int main(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     printf("ws_chat listening on %s port %d\n", o.host, ws_server_port(server));
-    print_url(o.host, ws_server_port(server));
+    print_url(o.host, ws_server_port(server), o.tls.cert_file != NULL);
     rc = ws_server_run(server);
     /* Destroy runs on_close for every client, which frees them. */
     ws_server_destroy(server);

@@ -2,7 +2,8 @@
  * echo.c - the echo server that conformance suites are pointed at: every
  * message comes back with the same type. Written only against ws/ws.h.
  *   ws_echo [--host H] [--port P] [--verbose] [--no-deflate]
- *           [--deflate-context]               (default 127.0.0.1:9001)
+ *           [--deflate-context] [--tls-cert FILE --tls-key FILE]
+ *                                             (default 127.0.0.1:9001)
  * permessage-deflate is on unless --no-deflate; --deflate-context lets
  * both sides keep their compression context between messages.
  */
@@ -70,7 +71,8 @@ static void raise_fd_limit(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: ws_echo [--host HOST] [--port PORT] "
-                    "[--verbose] [--no-deflate] [--deflate-context]\n");
+                    "[--verbose] [--no-deflate] [--deflate-context]\n"
+                    "               [--tls-cert FILE --tls-key FILE]\n");
     exit(2);
 }
 
@@ -82,6 +84,7 @@ int main(int argc, char **argv)
                               .on_message = on_message,
                               .on_close = on_close,
                               .on_error = on_error};
+    struct ws_tls_config tls = {0};
     int rc;
 
     for (int i = 1; i < argc; i++) {
@@ -95,9 +98,17 @@ int main(int argc, char **argv)
             cfg.permessage_deflate = 0;
         else if (strcmp(argv[i], "--deflate-context") == 0)
             cfg.deflate_server_context = cfg.deflate_client_context = 1;
+        else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
+            tls.cert_file = argv[++i];
+        else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
+            tls.key_file = argv[++i];
         else
             usage();
     }
+    if ((tls.cert_file == NULL) != (tls.key_file == NULL))
+        usage();
+    if (tls.cert_file)
+        cfg.tls = &tls;
     setvbuf(stdout, NULL, _IOLBF, 0);
     raise_fd_limit();
     rc = ws_server_create(&server, &cfg, &cb, NULL);
@@ -111,8 +122,8 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    printf("ws_echo listening on %s port %d\n", cfg.host,
-           ws_server_port(server));
+    printf("ws_echo listening on %s port %d%s\n", cfg.host,
+           ws_server_port(server), cfg.tls ? " (TLS)" : "");
     rc = ws_server_run(server);
     ws_server_destroy(server);
     return rc < 0 ? 1 : 0;

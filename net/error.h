@@ -40,7 +40,8 @@ extern "C" {
     X(ENOTFOUND, -4006, "host or service not found")                           \
     X(ESYS, -4007, "system call failed")                                       \
     X(EHTTP, -4008, "malformed HTTP request")                                  \
-    X(ESTATE, -4009, "call not valid in the current state")
+    X(ESTATE, -4009, "call not valid in the current state")                    \
+    X(ETLS, -4010, "TLS failure")
 
 enum ws_error {
 #define WS_ERROR_ENUM_(name, value, text) WS_##name = (value),

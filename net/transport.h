@@ -1,8 +1,8 @@
 /*
  * transport.h - the one interface a connection's bytes go through: read,
  * write a vector, end our direction, and what the implementation holds
- * that readiness cannot show. The plain socket is the first
- * implementation; an encrypting one (TLS) fits behind the same calls, so
+ * that readiness cannot show. Two implementations: the plain
+ * socket (transport_plain.c) and TLS (transport_tls.c, net/tls.h), so
  * that the layers above (http/, ws/) never learn which one they use.
  * Every call returns the codes of net/error.h.
  */
@@ -21,6 +21,7 @@
  */
 struct ws_transport {
     int fd;
+    void *state; /* the implementation's (NULL for the plain socket) */
 };
 
 /*
@@ -49,6 +50,13 @@ struct ws_transport_ops {
        while the owner wants those in want: an implementation that must
        write to read (or read to write) asks for the other one too. */
     int (*events)(const struct ws_transport *t, int want);
+    /* The loop reported events on the socket: the ones the owner should
+       act on (a read that waited for the socket to be writable goes on
+       when it is). */
+    int (*ready)(const struct ws_transport *t, int events);
+    /* The cause of the last WS_ETLS-like failure of t, as text ("" when
+       the code says it all), written to buf[0..n). */
+    void (*why)(const struct ws_transport *t, char *buf, size_t n);
     /* Release what open made and close the socket; fd becomes -1. */
     void (*close)(struct ws_transport *t);
 };

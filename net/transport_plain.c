@@ -48,6 +48,19 @@ static int plain_events(const struct ws_transport *t, int want)
     return want;
 }
 
+static int plain_ready(const struct ws_transport *t, int events)
+{
+    (void)t;
+    return events;
+}
+
+static void plain_why(const struct ws_transport *t, char *buf, size_t n)
+{
+    (void)t;
+    if (n > 0)
+        buf[0] = '\0';
+}
+
 static void plain_close(struct ws_transport *t)
 {
     if (t->fd >= 0)
@@ -63,5 +76,7 @@ const struct ws_transport_ops ws_transport_plain = {
     .shutdown = plain_shutdown,
     .pending = plain_pending,
     .events = plain_events,
+    .ready = plain_ready,
+    .why = plain_why,
     .close = plain_close,
 };

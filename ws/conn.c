@@ -112,6 +112,7 @@ static void teardown(struct ws_conn *c)
         return;
     ws_loop_timer_stop(s->loop, &c->timer);
     ws_loop_unwatch(s->loop, c->tr.fd);
+    ws_conn_unqueue_input(c);
     s->transport->close(&c->tr);
     c->phase = WS_CONN_DEAD;
     if (c->opened) {

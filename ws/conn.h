@@ -67,6 +67,7 @@ struct ws_conn {
     struct ws_conn *prev, *next;  /* srv->conns, all live connections */
     struct ws_conn *flush_next;   /* srv->flush_list */
     struct ws_conn *doomed_next;  /* srv->kill_list, then srv->dead_list */
+    struct ws_conn *input_next;   /* srv->input_list */
     union {
         struct sockaddr sa;
         struct sockaddr_in v4;
@@ -86,6 +87,8 @@ struct ws_conn {
     bool close_after_write : 1; /* plain HTTP: close once out is empty */
     bool queued_kill : 1;       /* on srv->kill_list */
     bool queued_flush : 1;      /* on srv->flush_list */
+    bool queued_input : 1;      /* on srv->input_list */
+    bool more_input : 1;        /* the transport holds input, unread */
 };
 
 /* conn.c: take one accepted socket on as a connection. Returns 0 or a
@@ -131,6 +134,13 @@ int ws_conn_open(struct ws_conn *c, const void *reply, size_t len,
 
 /* conn_io.c: readiness on c's socket (the loop's callback). */
 void ws_conn_on_io(struct ws_loop *loop, int fd, int events, void *arg);
+
+/* conn_io.c: read on for the connections whose transport holds input
+   that readiness will not report (srv->input_list), then settle. */
+void ws_conn_read_queued(struct ws_server *s);
+
+/* conn_io.c: take c off srv->input_list (at teardown). */
+void ws_conn_unqueue_input(struct ws_conn *c);
 
 /* conn_io.c: write c's queued output now, as far as the socket takes it,
    and watch what c needs next. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "net/tls.h"
 #include "ws/conn.h"
 
 /* Session events, raised inside ws_session_feed(). Text on its way to
@@ -252,6 +253,16 @@ const char *ws_conn_path(const struct ws_conn *c)
     if (c->path)
         return c->path;
     return c->http && c->http->path ? c->http->path : "";
+}
+
+int ws_conn_tls_info(const struct ws_conn *c, struct ws_tls_info *info)
+{
+    if (c == NULL || info == NULL)
+        return WS_EINVAL;
+    if (c->srv->tls == NULL || c->phase == WS_CONN_DEAD)
+        return WS_ESTATE;
+    ws_tls_conn_info(&c->tr, info);
+    return 0;
 }
 
 const char *ws_conn_protocol(const struct ws_conn *c)

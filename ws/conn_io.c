@@ -34,6 +34,36 @@ static bool wants_read(const struct ws_conn *c)
     }
 }
 
+/*
+ * Input the transport holds (TLS records read ahead, or decrypted and not
+ * yet taken) raises no readiness: a connection that stopped reading with
+ * some there (its read budget spent, or output backpressure) is queued to
+ * read again before the loop next waits, instead of stalling until the
+ * peer sends more.
+ */
+static void queue_input(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+
+    if (c->queued_input)
+        return;
+    c->queued_input = true;
+    c->input_next = s->input_list;
+    s->input_list = c;
+}
+
+void ws_conn_unqueue_input(struct ws_conn *c)
+{
+    struct ws_conn **p = &c->srv->input_list;
+
+    if (!c->queued_input)
+        return;
+    while (*p != c)
+        p = &(*p)->input_next;
+    *p = c->input_next;
+    c->queued_input = false;
+}
+
 /* Watch exactly the events c needs now (as its transport translates
    them). Not while c waits on the flush list: its flush, at the end of
    this event, decides with the output written (an echo would otherwise
@@ -48,6 +78,8 @@ static void update_interest(struct ws_conn *c)
         want |= WS_IO_READ;
     if (ws_buf_size(&c->out) > 0)
         want |= WS_IO_WRITE;
+    if ((want & WS_IO_READ) && c->more_input)
+        queue_input(c);
     ws_loop_set_events(c->srv->loop, c->tr.fd,
                        c->srv->transport->events(&c->tr, want));
 }
@@ -123,6 +155,20 @@ static void drained(struct ws_conn *c)
         begin_linger(c);
 }
 
+/* The transport failed with code (not the peer's end of stream): tell
+   on_error why when the code is a TLS one, and end c. */
+static void broken(struct ws_conn *c, ssize_t code)
+{
+    if (code == WS_ETLS) {
+        char why[200];
+
+        c->srv->transport->why(&c->tr, why, sizeof(why));
+        ws_server_error(c->srv, c, WS_ETLS, "tls: %s: %s", ws_conn_peer(c),
+                        why);
+    }
+    ws_conn_end(c);
+}
+
 /* Write what the socket takes, up to the per-wake budget. */
 static void flush(struct ws_conn *c)
 {
@@ -136,7 +182,7 @@ static void flush(struct ws_conn *c)
         if (w == 0)
             break;
         if (w < 0) {
-            ws_conn_end(c); /* the peer may have closed after its close */
+            broken(c, w); /* the peer may have closed after its close */
             return;
         }
         ws_buf_consume(&c->out, (size_t)w);
@@ -233,7 +279,9 @@ static void drain(struct ws_conn *c)
 {
     uint8_t scratch[4096];
 
-    for (int i = 0; i < READS_PER_WAKE; i++) {
+    /* Past the budget only what the transport holds is read. */
+    for (int i = 0;
+         i < READS_PER_WAKE || c->srv->transport->pending(&c->tr) > 0; i++) {
         ssize_t n = read_into(c, scratch, sizeof(scratch));
 
         if (n == WS_EAGAIN)
@@ -334,10 +382,13 @@ static ssize_t read_some(struct ws_conn *c, size_t *asked)
 
 /* Read what the socket has, up to the per-wake budget, and process it. A
    short read means the socket is empty for now, unless the transport
-   holds bytes that readiness will not report. */
+   holds bytes that readiness will not report: those are read on, or
+   queued (queue_input) when the budget or backpressure stops the reads. */
 static void readable(struct ws_conn *c)
 {
     const struct ws_transport_ops *tr = c->srv->transport;
+    ssize_t n = WS_EAGAIN;
+    bool read_any = false;
 
     if (c->phase == WS_CONN_LINGER) {
         drain(c);
@@ -345,21 +396,43 @@ static void readable(struct ws_conn *c)
     }
     for (int i = 0; i < READS_PER_WAKE && wants_read(c); i++) {
         size_t asked;
-        ssize_t n = read_some(c, &asked);
 
+        n = read_some(c, &asked);
+        read_any = true;
         if (n == WS_EAGAIN)
             break;
         if (n <= 0) {
-            ws_conn_end(c); /* end of stream or a reset */
+            if (n == 0)
+                ws_conn_end(c); /* end of stream */
+            else
+                broken(c, n);
             return;
         }
         c->last_rx_ms = ws_loop_now(c->srv->loop);
         if (c->queued_kill || ((size_t)n < asked && tr->pending(&c->tr) == 0))
             break;
     }
+    if (read_any) /* else what the transport holds is unchanged */
+        c->more_input = n > 0 && !c->queued_kill && tr->pending(&c->tr) > 0;
     if (ws_buf_size(&c->in) == 0)
         ws_buf_shrink(&c->in, IDLE_BUF_KEEP);
     update_interest(c);
+}
+
+void ws_conn_read_queued(struct ws_server *s)
+{
+    struct ws_conn *list = s->input_list;
+
+    s->input_list = NULL;
+    while (list) {
+        struct ws_conn *c = list;
+
+        list = c->input_next;
+        c->queued_input = false;
+        if (c->phase != WS_CONN_DEAD && !c->queued_kill)
+            readable(c);
+    }
+    ws_conn_settle(s);
 }
 
 void ws_conn_on_io(struct ws_loop *loop, int fd, int events, void *arg)
@@ -368,6 +441,7 @@ void ws_conn_on_io(struct ws_loop *loop, int fd, int events, void *arg)
 
     (void)loop;
     (void)fd;
+    events = c->srv->transport->ready(&c->tr, events);
     if ((events & WS_IO_WRITE) && !c->queued_kill)
         flush(c);
     if ((events & WS_IO_READ) && !c->queued_kill && c->phase != WS_CONN_DEAD)

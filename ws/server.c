@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "net/tls.h"
 #include "ws/conn.h"
 
 #define MAX_PROTOCOL_NAME 128 /* fits the 101 response buffer */
@@ -160,6 +161,7 @@ static void free_server(struct ws_server *s)
     free(s->read_buf);
     ws_buf_free(&s->spare_out);
     ws_deflate_shared_free(s->deflate);
+    ws_tls_free(s->tls);
     free(s->host);
     free(s->port);
     free_list(s->paths);
@@ -185,6 +187,12 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
     s->next_id = 1;
     s->transport = &ws_transport_plain;
     rc = copy_config(s, cfg);
+    if (rc == 0 && s->cfg.tls) {
+        rc = ws_tls_create(&s->tls, s->cfg.tls);
+        s->transport = &ws_transport_tls;
+        s->transport_ctx = s->tls;
+        s->cfg.tls = NULL; /* the application's; s->tls has the copy */
+    }
     if (rc == 0)
         rc = ws_loop_create(&s->loop);
     if (rc == 0)
@@ -226,10 +234,13 @@ void ws_server_error(struct ws_server *s, struct ws_conn *c, int err,
     WS_CALLBACK(s, s->cb.on_error(c, err, detail, s->user_data));
 }
 
-/* Answer 503 without a connection object: one best-effort write. */
-static void refuse_busy(int fd)
+/* Answer 503 without a connection object: one best-effort write. Over
+   TLS there is no cheap answer (a handshake costs more than the
+   connection it would refuse), so the socket is only closed. */
+static void refuse_busy(const struct ws_server *s, int fd)
 {
-    ws_net_write(fd, busy_reply, sizeof(busy_reply) - 1);
+    if (s->tls == NULL)
+        ws_net_write(fd, busy_reply, sizeof(busy_reply) - 1);
     ws_net_close(fd);
 }
 
@@ -239,14 +250,14 @@ static void adopt(struct ws_server *s, int fd, const struct ws_net_addr *a)
     int rc;
 
     if (s->nconns >= s->cfg.max_connections) {
-        refuse_busy(fd);
+        refuse_busy(s, fd);
         return;
     }
     rc = ws_conn_create(s, fd, a);
     if (rc == WS_EFDSET) {
         /* The backend cannot watch it (select: never let it near an
            fd_set). */
-        refuse_busy(fd);
+        refuse_busy(s, fd);
         ws_server_error(s, NULL, rc,
                         "accept: descriptor %d is beyond what the %s "
                         "backend can watch",
@@ -315,9 +326,24 @@ int ws_server_listen(struct ws_server *s)
         .arg = s,
     };
     s->error[0] = '\0';
+    if (s->tls && !ws_tls_loaded(s->tls)) {
+        rc = ws_tls_reload(s->tls, NULL, s->error, sizeof(s->error));
+        if (rc < 0)
+            return rc;
+    }
     rc = ws_net_listener_open(&s->listener, s->loop, &lc, s->error,
                               sizeof(s->error));
     return rc < 0 ? listen_error(rc) : 0;
+}
+
+int ws_server_tls_reload(struct ws_server *s, const struct ws_tls_config *tls)
+{
+    if (s == NULL)
+        return WS_EINVAL;
+    if (s->tls == NULL)
+        return WS_ESTATE;
+    s->error[0] = '\0';
+    return ws_tls_reload(s->tls, tls, s->error, sizeof(s->error));
 }
 
 const char *ws_server_last_error(const struct ws_server *s)
@@ -336,7 +362,8 @@ int ws_server_port(const struct ws_server *s)
    written or torn down. */
 static bool work_pending(const struct ws_server *s)
 {
-    return s->flush_list != NULL || s->kill_list != NULL;
+    return s->flush_list != NULL || s->kill_list != NULL ||
+           s->input_list != NULL;
 }
 
 /*
@@ -349,6 +376,7 @@ static bool settle_pending(struct ws_server *s)
     bool pending = work_pending(s);
 
     ws_conn_settle(s);
+    ws_conn_read_queued(s);
     ws_conn_free_dead(s);
     return pending;
 }

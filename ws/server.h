@@ -24,6 +24,7 @@
 #include "ws/ws.h"
 
 struct ws_conn;
+struct ws_tls;
 
 struct ws_server {
     struct ws_config cfg;            /* copy; strings below are owned */
@@ -36,6 +37,7 @@ struct ws_server {
     struct ws_loop *loop;              /* owned */
     struct ws_net_listener listener;   /* owned sockets, accept back-off */
     struct ws_deflate_shared *deflate; /* owned; NULL: no compression */
+    struct ws_tls *tls;                /* owned; NULL: plain TCP */
     const struct ws_transport_ops *transport; /* every connection's */
     void *transport_ctx;                      /* its shared state */
     struct ws_conn *conns;                    /* every live connection */
@@ -44,6 +46,7 @@ struct ws_server {
     struct ws_conn *kill_list;  /* to tear down after this event */
     struct ws_conn *flush_list; /* to write out after this event */
     struct ws_conn *dead_list;  /* torn down, to free */
+    struct ws_conn *input_list; /* transport holds input to read (conn_io) */
     uint8_t *read_buf;          /* owned, WS_READ_SHARED bytes: conn_io.c */
     struct ws_buf spare_out; /* owned: an emptied output buffer (conn_io.c) */
     /* The text on_message has now: valid UTF-8, so a send of exactly it

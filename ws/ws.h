@@ -36,6 +36,8 @@ extern "C" {
 /* The error codes (WS_E*), ws_strerror() and ws_errname(): the base header
    that every layer of the library shares, installed beside this one. */
 #include "net/error.h"
+/* The TLS settings (struct ws_tls_config), installed beside it too. */
+#include "net/tls_config.h"
 
 /* RFC 6455 §7.4.1 close status codes the library itself sends. */
 enum ws_close_code {
@@ -136,6 +138,18 @@ struct ws_config {
     /* Text and binary messages shorter than this go uncompressed (always
        legal); default 64. Fragmented sends are always compressed. */
     size_t deflate_min_bytes;
+
+    /*
+     * TLS (wss:// and https://, OpenSSL): non-NULL, every connection of
+     * this server speaks TLS; NULL, none does. The struct and its strings
+     * are copied; the files are read by ws_server_listen(). One server is
+     * one kind of listener: to serve ws:// and wss:// from one process,
+     * create two servers (one loop can drive both, with ws_server_fdset()
+     * and ws_server_process() on each). The TLS handshake counts against
+     * handshake_timeout_ms; a connection whose handshake fails is reported
+     * to on_error and never reaches on_upgrade, on_open or on_close.
+     */
+    const struct ws_tls_config *tls;
 };
 
 /*
@@ -150,7 +164,8 @@ struct ws_callbacks {
      * An upgrade request passed the RFC 6455 §4.2.1 checks and names an
      * endpoint. Return 0 to accept (the 101 follows) or an HTTP status from
      * 400 to 599 to refuse (403 for a failed Origin check). c is not open
-     * yet: only ws_conn_set_user_data()/get and ws_conn_peer() may be used.
+     * yet: only ws_conn_set_user_data()/get, ws_conn_peer() and
+     * ws_conn_tls_info() may be used.
      */
     int (*on_upgrade)(struct ws_conn *c, const struct ws_request *req,
                       void *user_data);
@@ -166,7 +181,10 @@ struct ws_callbacks {
     void (*on_close)(struct ws_conn *c, int code, const char *reason,
                      size_t reason_len, void *user_data);
     /* Something went wrong that the application may want to log. c may be
-       NULL (for instance an accept() failure). err is a WS_E* code. */
+       NULL (for instance an accept() failure), or a connection that never
+       opened (WS_ETLS: its TLS handshake failed; the detail names the
+       peer and OpenSSL's reason), on which only ws_conn_peer() and the
+       user data may be used. err is a WS_E* code. */
     void (*on_error)(struct ws_conn *c, int err, const char *detail,
                      void *user_data);
     /* c's output queue, which had reached drain_threshold_bytes, is empty
@@ -207,14 +225,26 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
 
 /*
  * Resolve cfg.host/cfg.port with getaddrinfo() and listen on every address
- * found (IPv4 and IPv6). Returns 0, or WS_ENOTFOUND, WS_EADDRINUSE,
- * WS_EACCES, WS_EFDSET, WS_ESYS; ws_server_last_error() then has one line
- * naming the operation, the address and the cause.
+ * found (IPv4 and IPv6). With cfg.tls, read its files first. Returns 0, or
+ * WS_ENOTFOUND, WS_EADDRINUSE, WS_EACCES, WS_EFDSET, WS_ESYS, WS_ETLS (a
+ * TLS file cannot be used); ws_server_last_error() then has one line
+ * naming the operation, the address or file, and the cause.
  */
 int ws_server_listen(struct ws_server *s);
 
-/* The last error text of ws_server_listen(); "" when none. Valid until
-   the next ws_server_listen() or ws_server_destroy(). */
+/*
+ * Certificate rotation without a restart: read TLS files again (tls NULL:
+ * the ones configured, replaced in place; otherwise the settings of tls,
+ * copied) into new contexts that the connections accepted from now on
+ * use; open connections keep theirs. On failure nothing changes and
+ * ws_server_last_error() names the file and OpenSSL's reason. Returns 0,
+ * WS_ETLS, WS_EINVAL, WS_ENOMEM, or WS_ESTATE for a server without TLS.
+ */
+int ws_server_tls_reload(struct ws_server *s, const struct ws_tls_config *tls);
+
+/* The last error text of ws_server_listen() or ws_server_tls_reload();
+   "" when none. Valid until the next of those calls or
+   ws_server_destroy(). */
 const char *ws_server_last_error(const struct ws_server *s);
 
 /* The port of the first listener, or -1 if not listening. */
@@ -415,6 +445,12 @@ void *ws_conn_get_user_data(const struct ws_conn *c);
 /* The peer address as text ("127.0.0.1:5000", "[::1]:5000"); valid
    until on_close returns, like every string about c below. */
 const char *ws_conn_peer(const struct ws_conn *c);
+
+/* What c's TLS session is: its version, cipher, the server name the
+   client asked for and the subject of a verified client certificate.
+   From on_upgrade on (the handshake is over then). 0, or WS_ESTATE when
+   c's server does not speak TLS. */
+int ws_conn_tls_info(const struct ws_conn *c, struct ws_tls_info *info);
 
 /* The request path of the upgrade ("/chat"), without the query. */
 const char *ws_conn_path(const struct ws_conn *c);

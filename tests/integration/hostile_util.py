@@ -373,9 +373,10 @@ class Prober(threading.Thread):
     if fresh_every, a whole new connection (handshake, echo, close) that
     often. Latencies and failures are recorded, not raised."""
 
-    def __init__(self, port, period=0.05, fresh_every=0.5):
+    def __init__(self, port, period=0.05, fresh_every=0.5, peer=None):
         super().__init__(daemon=True)
         self.port = port
+        self.peer_class = peer or Peer  # a TLS test passes its own
         self.period = period
         self.fresh_every = fresh_every
         self.latencies = []
@@ -386,7 +387,8 @@ class Prober(threading.Thread):
 
     def run(self):
         try:
-            self.peer = Peer(self.port, timeout=H.t(10)).handshake()
+            self.peer = self.peer_class(self.port,
+                                        timeout=H.t(10)).handshake()
         except Exception as e:  # noqa: BLE001 - recorded for the test
             self.errors.append("probe connect: %r" % (e,))
             return
@@ -404,7 +406,7 @@ class Prober(threading.Thread):
                 next_fresh = time.monotonic() + self.fresh_every
                 t0 = time.monotonic()
                 try:
-                    with Peer(self.port, timeout=H.t(10)) as p:
+                    with self.peer_class(self.port, timeout=H.t(10)) as p:
                         p.handshake()
                         p.echo(b"fresh %d" % i)
                         p.close_handshake()
