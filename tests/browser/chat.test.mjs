@@ -5,11 +5,16 @@
 // the same port and the pages reconnect by themselves. A screenshot goes
 // to $BUILD/chat.png. Every wait is bounded; the server and the browser
 // are stopped even when a step fails.
+// All of it runs twice: over http/ws, and over https/wss with a test CA
+// (tests/tls/make_certs.sh) that the browser trusts: it is added to the
+// NSS database of a temporary HOME, where Chromium on Linux looks for
+// trusted roots, so no certificate error is ignored.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -35,10 +40,26 @@ function freePort() {
   });
 }
 
+// Certificates for 127.0.0.1 and a HOME whose NSS database trusts their
+// CA; made once, removed at the end.
+let tlsDir = null;
+function tlsSetup() {
+  if (tlsDir) return tlsDir;
+  tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ws-browser-tls-'));
+  execFileSync('sh', [path.join(ROOT, 'tests/tls/make_certs.sh'), tlsDir], { stdio: 'ignore' });
+  const nss = path.join(tlsDir, 'home', '.pki', 'nssdb');
+  fs.mkdirSync(nss, { recursive: true });
+  execFileSync('certutil', ['-d', 'sql:' + nss, '-N', '--empty-password']);
+  execFileSync('certutil', ['-d', 'sql:' + nss, '-A', '-n', 'ws test CA', '-t', 'C,,',
+    '-i', path.join(tlsDir, 'ca.pem')]);
+  return tlsDir;
+}
+
 // One ws_chat process, started and stopped by PID.
 class ChatServer {
-  constructor(port) {
+  constructor(port, tls) {
     this.port = port;
+    this.tls = tls;
     this.proc = null;
     this.log = '';
   }
@@ -53,8 +74,10 @@ class ChatServer {
   }
 
   tryStart() {
+    const tlsArgs = this.tls ? ['--tls-cert', path.join(this.tls, 'server.pem'),
+      '--tls-key', path.join(this.tls, 'server.key')] : [];
     const proc = spawn(BIN, ['--host', '127.0.0.1', '--port', String(this.port),
-      '--www', WWW], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--www', WWW, ...tlsArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     return new Promise((resolve) => {
       const timer = setTimeout(() => { proc.kill('SIGKILL'); resolve(false); }, WAIT);
@@ -95,10 +118,11 @@ let browser = null;
 after(async () => {
   if (browser) await browser.close().catch(() => {});
   if (server) await server.stop();
+  if (tlsDir) fs.rmSync(tlsDir, { recursive: true, force: true });
 });
 
 // A page that records dialogs and script errors, which must not happen.
-async function openPage(port, problems) {
+async function openPage(origin, problems) {
   const context = await browser.newContext({
     viewport: { width: 1100, height: 680 },
     deviceScaleFactor: 1,
@@ -112,7 +136,7 @@ async function openPage(port, problems) {
       problems.push('console error: ' + m.text());
     }
   });
-  await page.goto(`http://127.0.0.1:${port}/`);
+  await page.goto(origin + '/');
   return page;
 }
 
@@ -151,24 +175,27 @@ async function seeOnline(page, nicks) {
   }, nicks, { timeout: WAIT });
 }
 
-test('chat page in chromium', { timeout: 120000 }, async (t) => {
+async function chatSuite(t, tls) {
   assert.ok(fs.existsSync(BIN), `${BIN} is missing: run make first`);
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
   const problems = [];
-  server = new ChatServer(await freePort());
+  const certs = tls ? tlsSetup() : null;
+  server = new ChatServer(await freePort(), certs);
   await server.start();
+  const origin = `${tls ? 'https' : 'http'}://127.0.0.1:${server.port}`;
   // launch() makes a fresh temporary profile of its own and deletes it on
   // close; --user-data-dir is only for launchPersistentContext().
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     timeout: 30000,
+    env: tls ? { ...process.env, HOME: path.join(certs, 'home') } : process.env,
     args: ['--no-sandbox', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-gpu',
       '--no-first-run', '--disable-dev-shm-usage'],
   });
-  const alice = await openPage(server.port, problems);
-  const bob = await openPage(server.port, problems);
+  const alice = await openPage(origin, problems);
+  const bob = await openPage(origin, problems);
 
   await t.test('two pages join with different nicks', async () => {
     await join(alice, 'alice');
@@ -182,12 +209,13 @@ test('chat page in chromium', { timeout: 120000 }, async (t) => {
   await t.test('the browser negotiated permessage-deflate', async () => {
     // RFC 7692: Chromium offers it on every socket; ws_chat accepts.
     const ext = await alice.evaluate((wait) => new Promise((resolve, reject) => {
-      const ws = new WebSocket('ws://' + location.host + '/chat');
+      const scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
+      const ws = new WebSocket(scheme + location.host + '/chat');
       const timer = setTimeout(() => reject(new Error('no open')), wait);
-      ws.onopen = () => { clearTimeout(timer); resolve(ws.extensions); ws.close(); };
+      ws.onopen = () => { clearTimeout(timer); resolve(ws.url + ' ' + ws.extensions); ws.close(); };
       ws.onerror = () => { clearTimeout(timer); reject(new Error('socket error')); };
     }), WAIT);
-    assert.match(ext, /^permessage-deflate/);
+    assert.match(ext, tls ? /^wss:\/\/\S+ permessage-deflate/ : /^ws:\/\/\S+ permessage-deflate/);
   });
 
   await t.test('a message typed in one page appears in the other', async () => {
@@ -211,13 +239,14 @@ test('chat page in chromium', { timeout: 120000 }, async (t) => {
 
   await t.test('screenshot', async () => {
     await alice.waitForTimeout(300); // let the last scroll settle
-    await alice.screenshot({ path: SHOT });
-    assert.ok(fs.statSync(SHOT).size > 10000, 'screenshot written');
+    const shot = tls ? SHOT.replace(/\.png$/, '-tls.png') : SHOT;
+    await alice.screenshot({ path: shot });
+    assert.ok(fs.statSync(shot).size > 10000, 'screenshot written');
   });
 
   await t.test('a taken nick is refused; markup in a nick is text; leave notice', async () => {
     const evilNick = '<i>eve</i>';
-    const eve = await openPage(server.port, problems);
+    const eve = await openPage(origin, problems);
     // A taken nick (in any case) is refused in the join dialog.
     await eve.fill('#nick', 'ALICE');
     await eve.click('#join-btn');
@@ -268,4 +297,11 @@ test('chat page in chromium', { timeout: 120000 }, async (t) => {
   browser = null;
   assert.equal(await server.stop(), 0, 'ws_chat exits 0 on SIGTERM');
   server = null;
-});
+}
+
+test('chat page in chromium', { timeout: 120000 }, (t) => chatSuite(t, false));
+
+// page.goto() fails on a certificate the browser does not trust, so each
+// page that loads proves the CA is trusted, not an error ignored.
+test('chat page in chromium over https and wss', { timeout: 120000 },
+  (t) => chatSuite(t, true));
