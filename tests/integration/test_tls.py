@@ -411,6 +411,55 @@ class TlsFeatures(unittest.TestCase):
             self.assertIn("tls:", p.stderr)
 
 
+class TlsUnchanged(unittest.TestCase):
+    """What works without TLS works with it: streaming receive, posts from
+    another thread, and the application's own select() loop driving the
+    server (fd_set embedding)."""
+    embed = False
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = TlsServer(["--embed"] if cls.embed else []).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def connect(self, path="/"):
+        return websockets.client.connect(
+            "wss://127.0.0.1:%d%s" % (self.server.port, path),
+            ssl=client_ctx(), max_size=None)
+
+    def test_echo(self):
+        async def go():
+            async with self.connect() as ws:
+                for n in (0, 5, 70000, 3 << 20):
+                    await ws.send(payload(n))
+                    self.assertEqual(await ws.recv(), payload(n))
+        run(go())
+
+    def test_streaming(self):
+        async def go():
+            async with self.connect("/stream") as ws:
+                pieces = [payload(100000), b"", payload(3 << 20), b"end"]
+                await ws.send(pieces)
+                self.assertEqual(await ws.recv(), b"".join(pieces))
+                await ws.send("whole ✓")
+                self.assertEqual(await ws.recv(), "whole ✓")
+        run(go())
+
+    def test_posts_from_another_thread(self):
+        async def go():
+            async with self.connect("/post") as ws:
+                got = [await ws.recv() for _ in range(100)]
+                self.assertEqual(got, ["post %d" % i for i in range(100)])
+        run(go())
+
+
+class TlsUnchangedEmbedded(TlsUnchanged):
+    embed = True
+
+
 def client_hello():
     """The bytes of a real ClientHello, from an in-memory handshake."""
     ctx = client_ctx()
