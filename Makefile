@@ -90,7 +90,8 @@ ITEST_BIN := $(ITEST:%=$(BUILD)/tests/itest_%)
 TEST_SERVERS := $(BUILD)/tests/ws_bcast $(BUILD)/tests/tls_server
 
 .PHONY: all deps deps-all test unit integration test-bins asan tsan valgrind \
-        format format-check clean run check-backends bench fuzz
+        format format-check clean run run-tls certs check-backends bench \
+        fuzz
 # Plain make (and make install) never installs packages: a packager builds
 # with them. make run, make test and make bench install what is missing
 # first, and only then build (so that make -j does not compile before the
@@ -184,6 +185,16 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(BUILD)/ws_chat --www www
 
+# A test CA and a certificate for 127.0.0.1, ::1 and localhost (no key is
+# committed); make run-tls serves the chat over https with them.
+certs:
+	$(Q)sh tests/tls/make_certs.sh $(BUILD)/certs
+
+run-tls: deps
+	$(Q)$(MAKE) --no-print-directory all certs
+	$(BUILD)/ws_chat --www www --tls-cert $(BUILD)/certs/server.pem \
+	    --tls-key $(BUILD)/certs/server.key
+
 FORMAT_FILES = $(wildcard */*.c */*.h tests/*/*.c tests/*/*.h demo/*/*.c \
                           tests/bench/peers/*.c)
 
@@ -204,7 +215,8 @@ clean:
 BENCH_DIR := $(BUILD)/bench
 BENCH_LG := tests/bench/loadgen.c tests/bench/lg_conn.c \
             tests/bench/lg_proto.c tests/bench/lg_stats.c \
-            tests/bench/lg_deflate.c
+            tests/bench/lg_deflate.c tests/bench/lg_tls.c \
+            tests/bench/lg_rate.c
 BENCH_BACKEND := $(if $(wildcard net/backend_epoll.c),epoll,select)
 BENCH_ECHO := build/bench-$(BENCH_BACKEND)/ws_echo
 # Evaluated when used: libwebsockets-dev may be installed by the recipe.
@@ -221,6 +233,12 @@ $(BENCH_DIR)/raw_echo: $(BUILD)/tests/bench/peers/raw_echo.o \
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@
 
+# The TLS ceiling: the raw echo's loop with OpenSSL and no WebSocket.
+$(BENCH_DIR)/tls_echo: $(BUILD)/tests/bench/peers/tls_echo.o \
+                      $(BUILD)/tests/bench/peers/peer_loop.o
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 # The protocol's floor: our codecs without the library around them.
 $(BENCH_DIR)/floor_echo: $(BUILD)/tests/bench/peers/floor_echo.o \
                         $(BUILD)/tests/bench/peers/peer_loop.o $(LIB)
@@ -236,7 +254,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory BACKEND=$(BENCH_BACKEND) \
 	    BUILD=build/bench-$(BENCH_BACKEND) $(BENCH_ECHO)
 	$(Q)$(MAKE) --no-print-directory $(BENCH_DIR)/loadgen \
-	    $(BENCH_DIR)/raw_echo $(BENCH_DIR)/floor_echo
+	    $(BENCH_DIR)/raw_echo $(BENCH_DIR)/floor_echo $(BENCH_DIR)/tls_echo
 	$(Q)pkg-config --exists libwebsockets || \
 	    { apt-get install -y -q libwebsockets-dev >/dev/null 2>&1 || \
 	      { apt-get update -q >/dev/null 2>&1 && \
