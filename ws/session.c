@@ -3,13 +3,15 @@
  * the handshake: frame order (§5.4), control frames (§5.5), UTF-8 text
  * (§5.6, §8.1), closing (§7) and the limits. It never reads or writes a
  * socket: bytes come in through ws_session_feed(), frames go out into a
- * caller's buffer.
+ * caller's buffer. This file is the receiving side; session_send.c the
+ * sending side and the queueing both use (session_out.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ws/session.h"
 #include "ws/mask.h"
+#include "ws/session_out.h"
 #include "ws/ws.h"
 
 /* Inside this file only: data that is not valid DEFLATE (RFC 7692 gives
@@ -24,23 +26,6 @@
    declared larger grows its buffer as the bytes arrive, so a header alone
    cannot make the session allocate much. */
 #define WS_SESSION_RESERVE (1u << 20)
-
-/* Short reasons sent with the close codes the session chooses itself. */
-static const char *close_reason(uint16_t code)
-{
-    switch (code) {
-    case WS_CLOSE_PROTOCOL_ERROR:
-        return "protocol error";
-    case WS_CLOSE_INVALID_DATA:
-        return "invalid UTF-8";
-    case WS_CLOSE_TOO_BIG:
-        return "message too big";
-    case WS_CLOSE_POLICY:
-        return "peer is not reading";
-    default:
-        return "";
-    }
-}
 
 /* Map a codec error to the RFC 6455 §7.4.1 close code that reports it. */
 static uint16_t close_code_for(int err)
@@ -90,105 +75,14 @@ bool ws_session_finished(const struct ws_session *s)
     return s->state != WS_SESSION_OPEN && s->state != WS_SESSION_CLOSE_SENT;
 }
 
-static void fail(struct ws_session *s, struct ws_buf *out, uint16_t code);
-static void fail_why(struct ws_session *s, struct ws_buf *out, uint16_t code,
-                     const char *why);
-
 /* Fail with the close code, and the reason, that err calls for. */
 static void fail_err(struct ws_session *s, struct ws_buf *out, int err)
 {
     if (err == BAD_DEFLATE)
-        fail_why(s, out, WS_CLOSE_INVALID_DATA, "invalid compressed data");
+        ws_session_fail_why(s, out, WS_CLOSE_INVALID_DATA,
+                            "invalid compressed data");
     else
-        fail(s, out, close_code_for(err));
-}
-
-/* Write one unmasked server frame into out, header and payload together,
-   if out may grow to cap. */
-static int write_frame(struct ws_buf *out, size_t cap, bool fin, uint8_t rsv,
-                       uint8_t opcode, const void *data, size_t len)
-{
-    size_t hlen = ws_frame_header_size(len, false);
-    int rc;
-
-    if (len > SIZE_MAX - hlen)
-        return WS_ETOOBIG;
-    rc = ws_buf_reserve(out, hlen + len, cap);
-    if (rc < 0)
-        return rc;
-    ws_frame_header_write_ext(ws_buf_tail(out), ws_buf_space(out), fin, rsv,
-                              opcode, len, NULL);
-    if (len > 0)
-        memcpy(ws_buf_tail(out) + hlen, data, len);
-    ws_buf_commit(out, hlen + len);
-    return 0;
-}
-
-/*
- * Queue a data, ping or pong frame within max_output. A peer whose queue
- * would pass it is not reading: the frame is refused and the connection
- * is closed with 1008 (RFC 6455 §7.4.1, policy violation).
- */
-static int queue_frame(struct ws_session *s, struct ws_buf *out, bool fin,
-                       uint8_t rsv, uint8_t opcode, const void *data,
-                       size_t len)
-{
-    int rc = write_frame(out, s->lim->max_output, fin, rsv, opcode, data, len);
-
-    if (rc == WS_ETOOBIG) {
-        fail(s, out, WS_CLOSE_POLICY);
-        return WS_EFULL;
-    }
-    return rc;
-}
-
-/*
- * Queue a close frame with code and reason; the caller sets the state. It
- * is the one frame allowed past max_output (by at most 127 bytes, once),
- * so that even a peer that stopped reading is told why it is closed.
- */
-static int queue_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
-                       const char *reason, size_t reason_len)
-{
-    uint8_t payload[WS_FRAME_MAX_CONTROL];
-    ssize_t n = 0;
-    int rc;
-
-    /* RFC 6455 §5.5.1: a close frame may have no body at all; that is how
-       a close without a code (1005) is echoed. */
-    if (code != WS_CLOSE_NO_STATUS) {
-        n = ws_frame_close_payload(payload, sizeof(payload), code,
-                                   (const uint8_t *)reason, reason_len);
-        if (n < 0)
-            return (int)n;
-    }
-    rc = write_frame(out, SIZE_MAX, true, 0, WS_OP_CLOSE, payload, (size_t)n);
-    if (rc < 0) {
-        s->state = WS_SESSION_ABORTED; /* out of memory: nothing to say */
-        return rc;
-    }
-    s->close_sent = true;
-    return 0;
-}
-
-/*
- * Fail the WebSocket connection (RFC 6455 §7.1.7): send a close frame with
- * code and why, unless one was sent already, and consume nothing more.
- */
-static void fail_why(struct ws_session *s, struct ws_buf *out, uint16_t code,
-                     const char *why)
-{
-    s->close_code = code;
-    if (!s->close_sent)
-        queue_close(s, out, code, why, strlen(why));
-    if (s->state != WS_SESSION_ABORTED)
-        s->state = WS_SESSION_FAILED;
-}
-
-/* fail_why() with the reason the code has. */
-static void fail(struct ws_session *s, struct ws_buf *out, uint16_t code)
-{
-    fail_why(s, out, code, close_reason(code));
+        ws_session_fail(s, out, close_code_for(err));
 }
 
 /* Call the message handler with data[len] temporarily set to NUL. */
@@ -278,7 +172,7 @@ static void on_ping(struct ws_session *s, struct ws_buf *out, const uint8_t *p,
 {
     if (s->state != WS_SESSION_OPEN)
         return; /* after our close, §5.5.1 allows no more frames */
-    queue_frame(s, out, true, 0, WS_OP_PONG, p, len);
+    ws_session_queue_frame(s, out, true, 0, WS_OP_PONG, p, len);
 }
 
 /* Handle the peer's close frame (§5.5.1, §7.1.2, §7.4). */
@@ -300,7 +194,7 @@ static void on_close(struct ws_session *s, struct ws_buf *out, const uint8_t *p,
         s->handler->close(s->ctx, code, reason, reason_len);
     /* Echo the status code (§5.5.1) unless our own close went out first. */
     if (!s->close_sent)
-        queue_close(s, out, code, NULL, 0);
+        ws_session_queue_close(s, out, code, NULL, 0);
     if (s->state != WS_SESSION_ABORTED)
         s->state = WS_SESSION_DONE;
 }
@@ -348,11 +242,11 @@ static void deliver_buffered(struct ws_session *s, struct ws_buf *out,
                              struct ws_buf *m)
 {
     if (s->msg_opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8)) {
-        fail(s, out, WS_CLOSE_INVALID_DATA); /* §8.1: cut sequence */
+        ws_session_fail(s, out, WS_CLOSE_INVALID_DATA); /* §8.1: cut sequence */
         return;
     }
     if (m == NULL || ws_buf_reserve(m, 1, s->lim->max_message + 1) < 0) {
-        fail(s, out, WS_CLOSE_INTERNAL_ERROR);
+        ws_session_fail(s, out, WS_CLOSE_INTERNAL_ERROR);
         return;
     }
     s->in_message = false;
@@ -650,7 +544,7 @@ static void take_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
     }
     /* §8.1: a text message must not end inside a character. */
     if (opcode == WS_OP_TEXT && !ws_utf8_complete(&s->utf8)) {
-        fail(s, out, WS_CLOSE_INVALID_DATA);
+        ws_session_fail(s, out, WS_CLOSE_INVALID_DATA);
         return;
     }
     s->in_message = false;
@@ -676,7 +570,7 @@ static size_t await_whole(struct ws_session *s, struct ws_buf *out, uint8_t *p,
 
     if (unmask_and_check(s, pl + done, have - done, done,
                          h->opcode == WS_OP_TEXT && !s->msg_deflate) < 0) {
-        fail(s, out, WS_CLOSE_INVALID_DATA);
+        ws_session_fail(s, out, WS_CLOSE_INVALID_DATA);
         return 0;
     }
     s->frame_pos = have;
@@ -706,12 +600,12 @@ static size_t start_frame(struct ws_session *s, struct ws_buf *out, uint8_t *p,
     if (rc == WS_EAGAIN)
         return 0;
     if (rc < 0) {
-        fail(s, out, WS_CLOSE_PROTOCOL_ERROR);
+        ws_session_fail(s, out, WS_CLOSE_PROTOCOL_ERROR);
         return 0;
     }
     code = check_frame_start(s, &s->frame);
     if (code != 0) {
-        fail(s, out, code);
+        ws_session_fail(s, out, code);
         return 0;
     }
     if (!ws_frame_is_control(s->frame.opcode))
@@ -722,7 +616,7 @@ static size_t start_frame(struct ws_session *s, struct ws_buf *out, uint8_t *p,
     if (s->frame.opcode != WS_OP_CONT &&
         !ws_frame_is_control(s->frame.opcode) && s->msg_deflate &&
         ws_deflate_rx_begin(s->z, taken_whole(s, &s->frame)) < 0) {
-        fail(s, out, WS_CLOSE_INTERNAL_ERROR);
+        ws_session_fail(s, out, WS_CLOSE_INTERNAL_ERROR);
         return 0;
     }
     if (taken_whole(s, &s->frame)) {
@@ -771,225 +665,10 @@ size_t ws_session_feed(struct ws_session *s, uint8_t *in, size_t len,
     return pos;
 }
 
-/* Check that one whole frame may be sent; text_ok: the text is known to
-   be valid. Returns 0 or the error ws_session_send() reports. */
-static int check_message(const struct ws_session *s, uint8_t opcode,
-                         const void *data, size_t len, bool text_ok)
-{
-    if (s->state != WS_SESSION_OPEN)
-        return WS_ECLOSED;
-    if (len > 0 && data == NULL)
-        return WS_EINVAL;
-    /* RFC 6455 §5.4: a message's fragments may not be interleaved with
-       another message's; only control frames may come between them. */
-    if (s->out_open && (opcode == WS_OP_TEXT || opcode == WS_OP_BINARY))
-        return WS_ESTATE;
-    switch (opcode) {
-    case WS_OP_TEXT:
-        if (!text_ok && !ws_utf8_valid(data, len))
-            return WS_EINVAL;
-        /* fall through */
-    case WS_OP_BINARY:
-        if (len > s->lim->max_message)
-            return WS_ETOOBIG;
-        break;
-    case WS_OP_PING:
-    case WS_OP_PONG:
-        if (len > WS_FRAME_MAX_CONTROL)
-            return WS_ETOOBIG;
-        break;
-    default:
-        return WS_EINVAL;
-    }
-    return 0;
-}
-
-/*
- * Compress data (a whole message or one piece: RFC 7692 §7.2.1) and queue
- * it as one frame, RSV1 set on the first frame of the message (§6). A
- * failure after the data entered a compressor that keeps its state (a
- * kept context, or a message sent in pieces) would leave the peer's
- * window behind ours: the connection is failed with 1011 then.
- */
-static int send_compressed(struct ws_session *s, struct ws_buf *out,
-                           enum ws_deflate_part part, uint8_t opcode,
-                           const void *data, size_t len)
-{
-    bool first = part == WS_DEFLATE_WHOLE || part == WS_DEFLATE_FIRST;
-    bool fin = part == WS_DEFLATE_WHOLE || part == WS_DEFLATE_LAST;
-    const uint8_t *c;
-    size_t clen;
-    int rc =
-        ws_deflate_tx(s->z, data, len, part, s->lim->max_output, &c, &clen);
-
-    if (rc == 0)
-        rc = queue_frame(s, out, fin, first ? WS_FRAME_RSV1 : 0, opcode, c,
-                         clen);
-    ws_deflate_tx_done(s->z);
-    if (rc < 0 && s->state == WS_SESSION_OPEN &&
-        (part != WS_DEFLATE_WHOLE || !s->z->params.server_no_takeover))
-        fail(s, out, WS_CLOSE_INTERNAL_ERROR);
-    return rc;
-}
-
-bool ws_session_compresses(const struct ws_session *s, uint8_t opcode,
-                           size_t len)
-{
-    /* Decided before anything enters a compressor: a message whose
-       compressed form might not fit the output queue where the plain one
-       would goes uncompressed (always legal). */
-    return (opcode == WS_OP_TEXT || opcode == WS_OP_BINARY) &&
-           ws_deflate_compresses(s->z, len) &&
-           s->lim->max_output >= WS_FRAME_MAX_HEADER &&
-           ws_deflate_worst(len) <= s->lim->max_output - WS_FRAME_MAX_HEADER;
-}
-
-/* Queue one whole frame; text_ok: the text is known to be valid. */
-static int send_message(struct ws_session *s, struct ws_buf *out,
-                        uint8_t opcode, const void *data, size_t len,
-                        bool text_ok)
-{
-    int rc = check_message(s, opcode, data, len, text_ok);
-
-    if (rc < 0)
-        return rc;
-    if (ws_session_compresses(s, opcode, len))
-        return send_compressed(s, out, WS_DEFLATE_WHOLE, opcode, data, len);
-    return queue_frame(s, out, true, 0, opcode, data, len);
-}
-
-int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
-                     const char *reason, size_t reason_len)
-{
-    int rc;
-
-    if (s->close_sent || s->state != WS_SESSION_OPEN)
-        return WS_ECLOSED;
-    if (!ws_close_code_valid(code) || reason_len > WS_FRAME_MAX_CONTROL - 2)
-        return WS_EINVAL;
-    if (reason_len > 0 && !ws_utf8_valid((const uint8_t *)reason, reason_len))
-        return WS_EINVAL;
-    rc = queue_close(s, out, code, reason, reason_len);
-    if (rc < 0)
-        return rc;
-    s->state = WS_SESSION_CLOSE_SENT;
-    s->close_code = code;
-    return 0;
-}
-
-int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
-                    const void *data, size_t len)
-{
-    return send_message(s, out, opcode, data, len, false);
-}
-
-int ws_session_send_valid(struct ws_session *s, struct ws_buf *out,
-                          uint8_t opcode, const void *data, size_t len)
-{
-    return send_message(s, out, opcode, data, len, true);
-}
-
-ssize_t ws_session_frame_begin(struct ws_session *s, uint8_t opcode,
-                               const void *data, size_t len, bool text_valid,
-                               uint8_t hdr[WS_FRAME_MAX_HEADER])
-{
-    int rc = check_message(s, opcode, data, len, text_valid);
-
-    if (rc < 0)
-        return rc;
-    /* The rest of the frame must be able to wait in the output queue. */
-    if (s->lim->max_output < WS_FRAME_MAX_HEADER ||
-        len > s->lim->max_output - WS_FRAME_MAX_HEADER)
-        return WS_ETOOBIG;
-    return ws_frame_header_write(hdr, WS_FRAME_MAX_HEADER, true, opcode, len,
-                                 NULL);
-}
-
-int ws_session_frame_rest(struct ws_session *s, struct ws_buf *out,
-                          const uint8_t *hdr, size_t hlen, const void *data,
-                          size_t len, size_t written)
-{
-    size_t sent = written;
-    int rc = 0;
-
-    /* It fits: out was empty and ws_session_frame_begin checked len. */
-    if (sent < hlen) {
-        rc = ws_buf_append(out, hdr + sent, hlen - sent, s->lim->max_output);
-        sent = 0;
-    } else {
-        sent -= hlen;
-    }
-    if (rc == 0 && sent < len)
-        rc = ws_buf_append(out, (const uint8_t *)data + sent, len - sent,
-                           s->lim->max_output);
-    if (rc < 0 && written > 0)
-        s->state = WS_SESSION_ABORTED; /* half a frame is out: no way on */
-    return rc;
-}
-
 int ws_session_set_streaming(struct ws_session *s, bool on)
 {
     if (s->in_message)
         return WS_ESTATE;
     s->streaming = on;
     return 0;
-}
-
-/* Check a text piece as part of the outgoing UTF-8 stream, leaving the
-   stream's state untouched when the piece is refused. */
-static int check_text_part(struct ws_session *s, const void *data, size_t len,
-                           bool finish)
-{
-    struct ws_utf8 next = s->out_utf8;
-
-    if (ws_utf8_feed(&next, data, len, NULL) < 0)
-        return WS_EINVAL;
-    if (finish && !ws_utf8_complete(&next))
-        return WS_EINVAL;
-    s->out_utf8 = next;
-    return 0;
-}
-
-int ws_session_send_part(struct ws_session *s, struct ws_buf *out,
-                         enum ws_session_part part, uint8_t opcode,
-                         const void *data, size_t len)
-{
-    bool begin = part == WS_PART_BEGIN, finish = part == WS_PART_FINISH;
-    int rc;
-
-    if (s->state != WS_SESSION_OPEN)
-        return WS_ECLOSED;
-    if ((len > 0 && data == NULL) ||
-        (begin && opcode != WS_OP_TEXT && opcode != WS_OP_BINARY))
-        return WS_EINVAL;
-    if (begin == s->out_open)
-        return WS_ESTATE;
-    if (len > s->lim->max_message)
-        return WS_ETOOBIG;
-    if (begin) {
-        s->out_opcode = opcode;
-        ws_utf8_reset(&s->out_utf8);
-        /* Decided before any piece enters the compressor (RFC 7692
-           §7.2.1 compresses the message as a whole). */
-        s->out_deflate = ws_deflate_enabled(s->z);
-    }
-    if (s->out_opcode == WS_OP_TEXT) {
-        rc = check_text_part(s, data, len, finish);
-        if (rc < 0)
-            return rc;
-    }
-    /* RFC 6455 §5.4: the first frame carries the opcode, the rest are
-       continuations, and only the last has FIN set. */
-    if (s->out_deflate)
-        rc = send_compressed(s, out,
-                             begin    ? WS_DEFLATE_FIRST
-                             : finish ? WS_DEFLATE_LAST
-                                      : WS_DEFLATE_MORE,
-                             begin ? opcode : WS_OP_CONT, data, len);
-    else
-        rc = queue_frame(s, out, finish, 0, begin ? opcode : WS_OP_CONT, data,
-                         len);
-    if (rc == 0)
-        s->out_open = !finish;
-    return rc;
 }

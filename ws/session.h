@@ -67,6 +67,10 @@ struct ws_session {
     uint64_t frame_pos; /* payload bytes of it consumed so far */
 
     struct ws_buf *msg;   /* owned; made when a message is assembled */
+    /* Bytes of the connection's output queue held outside the buffer the
+       calls below append to (frames shared with other connections, see
+       net/outq.h): they count against max_output. The owner keeps it. */
+    size_t out_shared;
     struct ws_deflate *z; /* owned: permessage-deflate, or NULL */
 
     /* Fragments of the data message being assembled (§5.4); the limit is
