@@ -42,9 +42,11 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 # --- the library, layer by layer (net -> http -> ws) ---
 NET_SRC := net/error.c net/buf.c net/loop.c net/backend_$(BACKEND).c \
            net/sock.c net/addr.c net/neterr.c net/sockopt.c net/connect.c \
-           net/listener.c net/transport_plain.c net/tls.c net/transport_tls.c
+           net/listener.c net/outq.c net/transport_plain.c net/tls.c \
+           net/transport_tls.c
 HTTP_SRC := http/request.c http/handshake.c http/static.c
 WS_SRC := ws/mask.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
+          ws/session_send.c \
           ws/deflate_offer.c ws/deflate.c \
           ws/idmap.c ws/server.c ws/conn.c ws/conn_io.c ws/conn_http.c \
           ws/conn_api.c ws/post.c ws/timer.c ws/request_api.c
@@ -64,14 +66,15 @@ PROGS := $(BUILD)/ws_echo $(BUILD)/ws_chat $(SOCK_DEMOS:%=$(BUILD)/%)
 
 # --- unit tests: tests/test_<name>.c, each linked with only its modules ---
 UNIT := frame utf8 buf loop sock addr sockopt listener request handshake \
-        session deflate idmap static
+        session deflate idmap static outq
 NET_CORE := net/sock net/addr net/neterr net/sockopt net/error
 CODEC := ws/frame ws/mask ws/utf8 ws/utf8_x86 net/error
 MOD_frame     := $(CODEC)
 MOD_utf8      := $(CODEC)
-MOD_session   := ws/session ws/deflate ws/deflate_offer net/buf $(CODEC)
+MOD_session   := ws/session ws/session_send ws/deflate ws/deflate_offer net/buf $(CODEC)
 MOD_deflate   := $(MOD_session)
 MOD_buf       := net/buf net/error
+MOD_outq      := net/outq net/buf net/error
 MOD_loop      := net/loop net/backend_$(BACKEND) $(NET_CORE)
 MOD_sock      := $(NET_CORE) net/connect
 MOD_addr      := $(NET_CORE)
@@ -392,7 +395,8 @@ FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
                 -fno-sanitize-recover=all -fno-omit-frame-pointer $(WARN)
 FUZZ_SRC_utf8      := ws/mask.c ws/utf8.c ws/utf8_x86.c net/error.c
 FUZZ_SRC_frame     := ws/frame.c ws/mask.c ws/utf8.c ws/utf8_x86.c net/error.c
-FUZZ_SRC_session   := ws/session.c ws/deflate.c ws/deflate_offer.c \
+FUZZ_SRC_session   := ws/session.c ws/session_send.c ws/deflate.c \
+                      ws/deflate_offer.c \
                       ws/frame.c ws/mask.c ws/utf8.c ws/utf8_x86.c \
                       net/buf.c net/error.c
 FUZZ_SRC_deflate   := $(FUZZ_SRC_session)
