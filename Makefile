@@ -46,7 +46,7 @@ NET_SRC := net/error.c net/buf.c net/loop.c net/backend_$(BACKEND).c \
            net/transport_tls.c
 HTTP_SRC := http/request.c http/handshake.c http/static.c
 WS_SRC := ws/mask.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
-          ws/session_send.c \
+          ws/session_send.c ws/topic.c ws/publish.c \
           ws/deflate_offer.c ws/deflate.c \
           ws/idmap.c ws/server.c ws/conn.c ws/conn_io.c ws/conn_http.c \
           ws/conn_api.c ws/post.c ws/timer.c ws/request_api.c
@@ -66,7 +66,7 @@ PROGS := $(BUILD)/ws_echo $(BUILD)/ws_chat $(SOCK_DEMOS:%=$(BUILD)/%)
 
 # --- unit tests: tests/test_<name>.c, each linked with only its modules ---
 UNIT := frame utf8 buf loop sock addr sockopt listener request handshake \
-        session deflate idmap static outq
+        session deflate idmap static outq topic
 NET_CORE := net/sock net/addr net/neterr net/sockopt net/error
 CODEC := ws/frame ws/mask ws/utf8 ws/utf8_x86 net/error
 MOD_frame     := $(CODEC)
@@ -75,6 +75,7 @@ MOD_session   := ws/session ws/session_send ws/deflate ws/deflate_offer net/buf 
 MOD_deflate   := $(MOD_session)
 MOD_buf       := net/buf net/error
 MOD_outq      := net/outq net/buf net/error
+MOD_topic     := ws/topic net/error
 MOD_loop      := net/loop net/backend_$(BACKEND) $(NET_CORE)
 MOD_sock      := $(NET_CORE) net/connect
 MOD_addr      := $(NET_CORE)

@@ -75,6 +75,7 @@ static void conn_free(struct ws_conn *c)
     free(c->peer_text);
     ws_buf_free(&c->in);
     ws_buf_free(&c->out);
+    ws_outq_free(&c->shared);
     if (c->path_owned)
         free(c->path);
     free(c);
@@ -113,6 +114,7 @@ static void teardown(struct ws_conn *c)
     ws_loop_timer_stop(s->loop, &c->timer);
     ws_loop_unwatch(s->loop, c->tr.fd);
     ws_conn_unqueue_input(c);
+    ws_conn_leave_topics(c); /* publishing from on_close skips it */
     s->transport->close(&c->tr);
     c->phase = WS_CONN_DEAD;
     if (c->opened) {

@@ -24,10 +24,12 @@
 #include "http/request.h"
 #include "net/buf.h"
 #include "net/loop.h"
+#include "net/outq.h"
 #include "net/sock.h"
 #include "net/transport.h"
 #include "ws/server.h"
 #include "ws/session.h"
+#include "ws/topic.h"
 
 /*
  * Bytes asked of one read into a connection's own buffer, and the size of
@@ -56,6 +58,8 @@ struct ws_conn {
     uint64_t id;                  /* ws_conn_id(): never reused */
     struct ws_buf in;             /* owned: bytes read, not yet consumed */
     struct ws_buf out;            /* owned: bytes queued, not yet written */
+    struct ws_outq *shared;       /* owned: shared frames among them */
+    struct ws_topic_set topics;   /* owned: what c is subscribed to */
     struct ws_http_request *http; /* owned; only in WS_CONN_HTTP */
     struct ws_session session;    /* valid in WS_CONN_WS and after */
     struct ws_timer timer;        /* handshake, idle or close timeout */
@@ -90,6 +94,16 @@ struct ws_conn {
     bool queued_input : 1;      /* on srv->input_list */
     bool more_input : 1;        /* the transport holds input, unread */
 };
+
+/* The connection that embeds a topic set (ws/topic.h). */
+#define WS_CONN_OF_TOPICS(set)                                                 \
+    ((struct ws_conn *)(void *)((char *)(set)-offsetof(struct ws_conn, topics)))
+
+/* Bytes queued on c and not yet written: its own and shared ones. */
+static inline size_t ws_conn_queued(const struct ws_conn *c)
+{
+    return ws_buf_size(&c->out) + ws_outq_bytes(c->shared);
+}
 
 /* conn.c: take one accepted socket on as a connection. Returns 0 or a
    code; on failure fd is still the caller's. */
@@ -158,6 +172,12 @@ void ws_conn_out_release(struct ws_conn *c);
 int ws_conn_send_frame(struct ws_conn *c, uint8_t opcode, const void *data,
                        size_t len, bool text_valid);
 
+/* conn_io.c: queue frame, built once for many connections, on c by
+   reference (a reference taken). Returns what ws_session_share_check()
+   returns, or WS_ENOMEM. */
+int ws_conn_queue_shared(struct ws_conn *c, uint8_t opcode,
+                         struct ws_shared *frame);
+
 /* conn_http.c: feed input to the HTTP request; act on a complete one.
    Returns whether it made progress; *used gets the bytes consumed. */
 bool ws_conn_input_http(struct ws_conn *c, const uint8_t *p, size_t len,
@@ -170,6 +190,14 @@ void ws_conn_respond_error(struct ws_conn *c, int status);
 /* conn_api.c: the session's events, turned into the application's
    callbacks. */
 extern const struct ws_session_handler ws_conn_session_events;
+
+/* conn_api.c: ws_conn_send() of a frame built once for many (publish.c):
+   ws_conn_queue_shared() with the checks and the end of a send. */
+int ws_conn_send_shared(struct ws_conn *c, uint8_t opcode,
+                        struct ws_shared *frame);
+
+/* publish.c: c leaves every topic (at teardown). */
+void ws_conn_leave_topics(struct ws_conn *c);
 
 /* conn_api.c: ws_conn_send() of text the caller has checked (a broadcast
    checks once for all). */

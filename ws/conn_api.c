@@ -97,7 +97,7 @@ static bool is_delivered(const struct ws_server *s, const void *data,
    output buffer, and act on the session's state: the end of every send. */
 static int sent(struct ws_conn *c, int rc)
 {
-    if (rc == 0 && ws_buf_size(&c->out) >= c->srv->cfg.drain_threshold_bytes)
+    if (rc == 0 && ws_conn_queued(c) >= c->srv->cfg.drain_threshold_bytes)
         c->drain_armed = true;
     ws_conn_out_release(c); /* when it was all written at once, or refused */
     ws_conn_after_session(c);
@@ -122,6 +122,16 @@ static int conn_send(struct ws_conn *c, uint8_t opcode, const void *data,
                      size_t len)
 {
     return conn_send_as(c, opcode, data, len, false);
+}
+
+int ws_conn_send_shared(struct ws_conn *c, uint8_t opcode,
+                        struct ws_shared *frame)
+{
+    int rc = sendable(c);
+
+    if (rc < 0)
+        return rc;
+    return sent(c, ws_conn_queue_shared(c, opcode, frame));
 }
 
 int ws_conn_send_checked(struct ws_conn *c, enum ws_msg_type type,
@@ -279,7 +289,7 @@ const char *ws_conn_extensions(const struct ws_conn *c)
 
 size_t ws_conn_buffered(const struct ws_conn *c)
 {
-    return ws_buf_size(&c->out);
+    return ws_conn_queued(c);
 }
 
 struct ws_server *ws_conn_server(const struct ws_conn *c)

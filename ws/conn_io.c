@@ -16,6 +16,9 @@
 #define READ_PAUSE_BYTES (1u << 20) /* stop reading while this much waits */
 #define IDLE_BUF_KEEP 0u            /* idle connections keep no buffers */
 #define SPARE_OUT_MAX 16384u        /* the largest output buffer kept spare */
+#define WRITE_IOV                                                              \
+    64 /* pieces (own bytes, shared frames) per                                \
+          gather write */
 
 /* Whether c wants to read now: not while a large reply waits (backpressure)
    and not once the session has stopped taking input. */
@@ -23,10 +26,10 @@ static bool wants_read(const struct ws_conn *c)
 {
     switch (c->phase) {
     case WS_CONN_HTTP:
-        return !c->close_after_write && ws_buf_size(&c->out) < READ_PAUSE_BYTES;
+        return !c->close_after_write && ws_conn_queued(c) < READ_PAUSE_BYTES;
     case WS_CONN_WS:
         return !ws_session_finished(&c->session) &&
-               ws_buf_size(&c->out) < READ_PAUSE_BYTES;
+               ws_conn_queued(c) < READ_PAUSE_BYTES;
     case WS_CONN_LINGER:
         return true;
     default:
@@ -76,7 +79,7 @@ static void update_interest(struct ws_conn *c)
         return;
     if (wants_read(c))
         want |= WS_IO_READ;
-    if (ws_buf_size(&c->out) > 0)
+    if (ws_conn_queued(c) > 0)
         want |= WS_IO_WRITE;
     if ((want & WS_IO_READ) && c->more_input)
         queue_input(c);
@@ -104,7 +107,7 @@ void ws_conn_out_release(struct ws_conn *c)
 {
     struct ws_server *s = c->srv;
 
-    if (ws_buf_size(&c->out) > 0)
+    if (ws_conn_queued(c) > 0)
         return;
     if (s->spare_out.data == NULL && c->out.cap <= SPARE_OUT_MAX) {
         ws_buf_clear(&c->out);
@@ -169,15 +172,16 @@ static void broken(struct ws_conn *c, ssize_t code)
     ws_conn_end(c);
 }
 
-/* Write what the socket takes, up to the per-wake budget. */
+/* Write what the socket takes, up to the per-wake budget: own bytes and
+   shared frames in their order, several in one gather write. */
 static void flush(struct ws_conn *c)
 {
     size_t budget = WRITE_PER_WAKE;
 
-    while (ws_buf_size(&c->out) > 0 && budget > 0) {
-        size_t n = ws_buf_size(&c->out);
-        struct iovec iov = {ws_buf_head(&c->out), n < budget ? n : budget};
-        ssize_t w = write_vec(c, &iov, 1);
+    while (ws_conn_queued(c) > 0 && budget > 0) {
+        struct iovec iov[WRITE_IOV];
+        int n = ws_outq_iov(c->shared, &c->out, iov, WRITE_IOV, budget);
+        ssize_t w = write_vec(c, iov, n);
 
         if (w == 0)
             break;
@@ -185,12 +189,26 @@ static void flush(struct ws_conn *c)
             broken(c, w); /* the peer may have closed after its close */
             return;
         }
-        ws_buf_consume(&c->out, (size_t)w);
+        ws_outq_consume(&c->shared, &c->out, (size_t)w);
+        c->session.out_shared = ws_outq_bytes(c->shared);
         budget -= (size_t)w;
     }
-    if (ws_buf_size(&c->out) == 0)
+    if (ws_conn_queued(c) == 0)
         drained(c);
     update_interest(c);
+}
+
+int ws_conn_queue_shared(struct ws_conn *c, uint8_t opcode,
+                         struct ws_shared *frame)
+{
+    int rc = ws_session_share_check(&c->session, &c->out, opcode, frame->len);
+
+    if (rc == 0 &&
+        (rc = ws_outq_push(&c->shared, &c->out, ws_shared_ref(frame))) < 0)
+        ws_shared_release(frame);
+    if (rc == 0)
+        c->session.out_shared = ws_outq_bytes(c->shared);
+    return rc;
 }
 
 void ws_conn_flush(struct ws_conn *c)
@@ -228,7 +246,7 @@ static int send_direct(struct ws_conn *c, uint8_t opcode, const void *data,
 int ws_conn_send_frame(struct ws_conn *c, uint8_t opcode, const void *data,
                        size_t len, bool text_valid)
 {
-    if (len >= WS_CONN_DIRECT_MIN && ws_buf_size(&c->out) == 0 &&
+    if (len >= WS_CONN_DIRECT_MIN && ws_conn_queued(c) == 0 &&
         c->session.state == WS_SESSION_OPEN &&
         !ws_session_compresses(&c->session, opcode, len) &&
         len <= c->srv->cfg.max_output_bytes - WS_FRAME_MAX_HEADER)

@@ -180,6 +180,11 @@ static struct shared_tx *shared_for(struct ws_deflate *z, size_t len)
                : &z->sh->tx[bits];
 }
 
+const void *ws_deflate_share_key(struct ws_deflate *z, size_t len)
+{
+    return z->params.server_no_takeover ? shared_for(z, len) : NULL;
+}
+
 /* The compressor for part, made if needed; shared: reset after use. */
 static z_stream *tx_stream(struct ws_deflate *z, enum ws_deflate_part part,
                            size_t len, bool *shared)

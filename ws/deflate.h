@@ -51,6 +51,12 @@ void ws_deflate_shared_free(struct ws_deflate_shared *sh);
 void ws_deflate_broadcast_begin(struct ws_deflate_shared *sh);
 void ws_deflate_broadcast_end(struct ws_deflate_shared *sh);
 
+/* Which shared compressor a whole message of len bytes goes through on
+   z: connections with the same key send the same compressed bytes for the
+   same message (a publish builds its frame once per key). NULL when z
+   keeps its own context: its bytes are its own. */
+const void *ws_deflate_share_key(struct ws_deflate *z, size_t len);
+
 /* Make a connection's state for params (nothing of zlib yet); NULL when
    out of memory. Free releases its streams. */
 struct ws_deflate *ws_deflate_create(struct ws_deflate_shared *sh,

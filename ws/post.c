@@ -14,7 +14,7 @@
 
 #include "ws/conn.h"
 
-enum post_kind { POST_SEND, POST_BROADCAST, POST_CALL };
+enum post_kind { POST_SEND, POST_BROADCAST, POST_PUBLISH, POST_CALL };
 
 struct ws_post_item {
     struct ws_post_item *next;
@@ -24,7 +24,9 @@ struct ws_post_item {
     void (*fn)(struct ws_server *s, void *arg);
     void *arg;
     size_t len;
-    uint8_t data[]; /* the copied message */
+    size_t topic_len; /* POST_PUBLISH: data holds the topic and a NUL, then
+                         the message (len counts all of it) */
+    uint8_t data[];   /* the copied message */
 };
 
 static void on_wake(struct ws_loop *loop, int fd, int events, void *arg);
@@ -104,7 +106,7 @@ static struct ws_post_item *new_item(enum post_kind kind, const void *data,
     memset(it, 0, sizeof(*it));
     it->kind = kind;
     it->len = len;
-    if (len > 0)
+    if (len > 0 && data != NULL)
         memcpy(it->data, data, len);
     return it;
 }
@@ -185,6 +187,29 @@ int ws_server_post_broadcast(struct ws_server *s, enum ws_msg_type type,
     return enqueue(s, it, false);
 }
 
+int ws_server_post_publish(struct ws_server *s, const char *topic,
+                           enum ws_msg_type type, const void *data, size_t len)
+{
+    struct ws_post_item *it;
+    size_t tlen;
+    int rc = s && topic ? check_message(type, data, len) : WS_EINVAL;
+
+    if (rc < 0)
+        return rc;
+    tlen = strlen(topic);
+    if (len > SIZE_MAX - tlen - 1)
+        return WS_ENOMEM;
+    it = new_item(POST_PUBLISH, NULL, tlen + 1 + len);
+    if (it == NULL)
+        return WS_ENOMEM;
+    memcpy(it->data, topic, tlen + 1);
+    if (len > 0)
+        memcpy(it->data + tlen + 1, data, len);
+    it->topic_len = tlen;
+    it->type = type;
+    return enqueue(s, it, false);
+}
+
 int ws_server_post(struct ws_server *s,
                    void (*fn)(struct ws_server *s, void *arg), void *arg)
 {
@@ -213,6 +238,11 @@ static void run_item(struct ws_server *s, const struct ws_post_item *it)
         break;
     case POST_BROADCAST:
         ws_server_broadcast(s, it->type, it->data, it->len);
+        break;
+    case POST_PUBLISH:
+        ws_server_publish(s, (const char *)it->data, it->type,
+                          it->data + it->topic_len + 1,
+                          it->len - it->topic_len - 1);
         break;
     case POST_CALL:
         WS_CALLBACK(s, it->fn(s, it->arg));

@@ -1,8 +1,8 @@
 /*
  * server.c - the public server API: configuration, listeners, accepting,
- * running the loop (or being driven by the application's), broadcast,
- * and handing accepted sockets to the connection (ws/conn.h), which the
- * server calls into and which never calls back.
+ * running the loop (or being driven by the application's), and handing accepted
+ * sockets to the connection (ws/conn.h), which the server calls into and which
+ * never calls back.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -85,6 +85,10 @@ static void apply_defaults(struct ws_config *c)
         c->deflate_level = 1;
     if (c->deflate_min_bytes == 0)
         c->deflate_min_bytes = 64;
+    if (c->max_topic_bytes == 0)
+        c->max_topic_bytes = 256;
+    if (c->max_topics_per_conn == 0)
+        c->max_topics_per_conn = 1024;
 }
 
 /* Whether the permessage-deflate settings are in zlib's and RFC 7692's
@@ -162,6 +166,7 @@ static void free_server(struct ws_server *s)
     ws_buf_free(&s->spare_out);
     ws_deflate_shared_free(s->deflate);
     ws_tls_free(s->tls);
+    ws_topics_free(&s->topics);
     free(s->host);
     free(s->port);
     free_list(s->paths);
@@ -445,29 +450,6 @@ int ws_server_process(struct ws_server *s, const fd_set *r, const fd_set *w)
     rc = ws_loop_process(s->loop, r, w);
     ws_conn_free_dead(s);
     return rc;
-}
-
-int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
-                        const void *data, size_t len)
-{
-    int sent = 0;
-
-    if (s == NULL || (type != WS_TEXT && type != WS_BINARY))
-        return WS_EINVAL;
-    /* Text is checked once here rather than per connection. */
-    if (type == WS_TEXT && !ws_utf8_valid(data, len))
-        return WS_EINVAL;
-    /* Compressed once per shared compressor, not once per connection. */
-    if (s->deflate)
-        ws_deflate_broadcast_begin(s->deflate);
-    for (struct ws_conn *c = s->conns; c; c = c->next) {
-        if (c->phase == WS_CONN_WS && !c->queued_kill &&
-            ws_conn_send_checked(c, type, data, len) == 0)
-            sent++;
-    }
-    if (s->deflate)
-        ws_deflate_broadcast_end(s->deflate);
-    return sent;
 }
 
 size_t ws_server_conn_count(const struct ws_server *s)

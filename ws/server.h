@@ -21,6 +21,7 @@
 #include "net/transport.h"
 #include "ws/idmap.h"
 #include "ws/session.h"
+#include "ws/topic.h"
 #include "ws/ws.h"
 
 struct ws_conn;
@@ -41,6 +42,7 @@ struct ws_server {
     const struct ws_transport_ops *transport; /* every connection's */
     void *transport_ctx;                      /* its shared state */
     struct ws_conn *conns;                    /* every live connection */
+    struct ws_topics topics;                  /* subscriptions (publish.c) */
     size_t nconns;
     size_t nopen;               /* connections in WS_CONN_WS, opened */
     struct ws_conn *kill_list;  /* to tear down after this event */

@@ -66,7 +66,7 @@ struct ws_session {
     struct ws_frame_header frame;
     uint64_t frame_pos; /* payload bytes of it consumed so far */
 
-    struct ws_buf *msg;   /* owned; made when a message is assembled */
+    struct ws_buf *msg; /* owned; made when a message is assembled */
     /* Bytes of the connection's output queue held outside the buffer the
        calls below append to (frames shared with other connections, see
        net/outq.h): they count against max_output. The owner keeps it. */
@@ -184,6 +184,16 @@ ssize_t ws_session_frame_begin(struct ws_session *s, uint8_t opcode,
 int ws_session_frame_rest(struct ws_session *s, struct ws_buf *out,
                           const uint8_t *hdr, size_t hlen, const void *data,
                           size_t len, size_t written);
+
+/*
+ * A data frame of frame_len bytes built once for many connections (a
+ * publish) and queued by reference beside out: whether it may go now, as
+ * ws_session_send() would decide. Returns 0 (the caller queues it and
+ * counts it in out_shared), WS_ECLOSED, WS_ESTATE, or WS_EFULL (past
+ * max_output: the session fails with 1008, nothing is queued).
+ */
+int ws_session_share_check(struct ws_session *s, struct ws_buf *out,
+                           uint8_t opcode, size_t frame_len);
 
 /*
  * Send one piece of a fragmented message: BEGIN with opcode (text or

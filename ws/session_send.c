@@ -334,3 +334,20 @@ int ws_session_send_part(struct ws_session *s, struct ws_buf *out,
         s->out_open = !finish;
     return rc;
 }
+
+int ws_session_share_check(struct ws_session *s, struct ws_buf *out,
+                           uint8_t opcode, size_t frame_len)
+{
+    size_t queued = ws_buf_size(out) + s->out_shared;
+
+    if (s->state != WS_SESSION_OPEN)
+        return WS_ECLOSED;
+    if (s->out_open && (opcode == WS_OP_TEXT || opcode == WS_OP_BINARY))
+        return WS_ESTATE; /* §5.4: not inside a fragmented message */
+    if (queued > s->lim->max_output ||
+        frame_len > s->lim->max_output - queued) {
+        ws_session_fail(s, out, WS_CLOSE_POLICY);
+        return WS_EFULL;
+    }
+    return 0;
+}

@@ -150,6 +150,11 @@ struct ws_config {
      * to on_error and never reaches on_upgrade, on_open or on_close.
      */
     const struct ws_tls_config *tls;
+
+    /* Topics (ws_conn_subscribe()): the longest name in bytes, default
+       256; the most topics one connection holds, default 1024. */
+    size_t max_topic_bytes;
+    size_t max_topics_per_conn;
 };
 
 /*
@@ -307,13 +312,68 @@ int ws_server_process(struct ws_server *s, const fd_set *read_set,
                       const fd_set *write_set);
 
 /*
- * Queue one message of type on every open connection. The data is copied.
- * Returns the number of connections it was queued on (>= 0), or WS_EINVAL.
- * A connection whose output queue would pass max_output_bytes is closed
- * with 1008 (as with ws_conn_send()); the others are not held up.
+ * Queue one message of type on every open connection: publishing to
+ * everyone (see the topics below; the same machinery). Returns the number
+ * of connections it was queued on (>= 0), WS_EINVAL (bad type, text that
+ * is not UTF-8) or WS_ETOOBIG (above max_message_bytes). A connection
+ * whose output queue would pass max_output_bytes is closed with 1008 (as
+ * with ws_conn_send()); the others are not held up.
  */
 int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
                         const void *data, size_t len);
+
+/*
+ * Topics (publish/subscribe). A topic is a NUL-terminated byte string of
+ * 1 to max_topic_bytes bytes, compared byte for byte (case-sensitive, no
+ * normalisation); it exists while it has subscribers. A connection
+ * leaves all its topics when it closes (before its on_close), and holds
+ * at most max_topics_per_conn. Subscribing and unsubscribing cost O(1)
+ * on average (a hash look-up; unsubscribing also scans the connection's
+ * own topics), never a scan of other topics or connections; publishing
+ * to a topic nobody is subscribed to costs one look-up.
+ *
+ * A published message is checked once (text must be UTF-8), framed once
+ * (and compressed once per shared compressor, where permessage-deflate
+ * was negotiated without server context takeover), and queued on every
+ * subscriber by reference: a subscriber whose socket takes part of it
+ * keeps an offset, and the frame is freed when the last one has written
+ * it. A connection that keeps its own compression context, or is sending
+ * a message in pieces, gets a copy of its own.
+ */
+
+/* Subscribe c (open) to topic. Returns 1 (subscribed now), 0 (it was
+   already), WS_EINVAL (empty or NULL name), WS_ETOOBIG (name above
+   max_topic_bytes, or c at max_topics_per_conn), WS_ECLOSED, WS_ENOMEM. */
+int ws_conn_subscribe(struct ws_conn *c, const char *topic);
+
+/* Returns 1 (unsubscribed), 0 (c was not subscribed), WS_EINVAL. */
+int ws_conn_unsubscribe(struct ws_conn *c, const char *topic);
+
+/* 1 if c is subscribed to topic, else 0 (WS_EINVAL for NULL). */
+int ws_conn_subscribed(const struct ws_conn *c, const char *topic);
+
+/* c's topics: how many, and the i-th (0 <= i < count; NULL beyond), in
+   no particular order; valid until c unsubscribes from it. */
+size_t ws_conn_topic_count(const struct ws_conn *c);
+const char *ws_conn_topic(const struct ws_conn *c, size_t i);
+
+/* How many connections are subscribed to topic. */
+size_t ws_server_subscribers(const struct ws_server *s, const char *topic);
+
+/*
+ * Queue the message on every subscriber of topic. Returns how many it was
+ * queued on (0 with no subscribers), WS_EINVAL (bad type or topic, text
+ * that is not UTF-8), WS_ETOOBIG (topic above max_topic_bytes, message
+ * above max_message_bytes). Subscribers past max_output_bytes are closed
+ * with 1008; the others are not held up.
+ */
+int ws_server_publish(struct ws_server *s, const char *topic,
+                      enum ws_msg_type type, const void *data, size_t len);
+
+/* ws_server_publish() to every subscriber but c (the sender), whether or
+   not c is one. */
+int ws_conn_publish(struct ws_conn *c, const char *topic, enum ws_msg_type type,
+                    const void *data, size_t len);
 
 /* The number of open WebSocket connections. */
 size_t ws_server_conn_count(const struct ws_server *s);
@@ -402,7 +462,9 @@ struct ws_conn *ws_server_find(struct ws_server *s, uint64_t id);
  * max_posted_bytes wait already), WS_ENOMEM. A connection that closes
  * before the loop gets to the message simply does not receive it.
  *
- * ws_server_post_broadcast() is ws_server_broadcast() from any thread.
+ * ws_server_post_broadcast() is ws_server_broadcast() from any thread,
+ * and ws_server_post_publish() ws_server_publish() (topic and data are
+ * copied; the topic is checked when the loop publishes).
  * Returns 0, WS_EINVAL, WS_EFULL, WS_ENOMEM.
  *
  * ws_server_post() runs fn(s, arg) on the loop thread, where every
@@ -417,6 +479,8 @@ int ws_server_post_send(struct ws_server *s, uint64_t id, enum ws_msg_type type,
                         const void *data, size_t len);
 int ws_server_post_broadcast(struct ws_server *s, enum ws_msg_type type,
                              const void *data, size_t len);
+int ws_server_post_publish(struct ws_server *s, const char *topic,
+                           enum ws_msg_type type, const void *data, size_t len);
 int ws_server_post(struct ws_server *s,
                    void (*fn)(struct ws_server *s, void *arg), void *arg);
 
