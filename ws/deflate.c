@@ -23,12 +23,9 @@
 #define SMALL 4096u           /* a message this short uses tx_small */
 #define SMALL_MEM_LEVEL 3     /* tx_small's memLevel: a 2 KiB hash table */
 
-/* One window size's shared compressor and, during a broadcast, the last
-   message it compressed. */
+/* One window size's shared compressor. */
 struct shared_tx {
     z_stream *zs;
-    uint64_t gen; /* broadcast generation of cached; 0: none */
-    struct ws_buf cached;
 };
 
 struct ws_deflate_shared {
@@ -41,8 +38,6 @@ struct ws_deflate_shared {
     z_stream *rx;          /* 15 bits: inflates any window */
     struct ws_buf scratch; /* compressed output */
     struct ws_buf whole;   /* a message inflated in one go */
-    uint64_t gen;          /* broadcast generation, 0 outside; never wraps */
-    uint64_t next_gen;
 };
 
 const uint8_t ws_deflate_tail[4] = {0x00, 0x00, 0xff, 0xff};
@@ -81,29 +76,12 @@ void ws_deflate_shared_free(struct ws_deflate_shared *sh)
         return;
     for (int b = 0; b <= MAX_BITS; b++) {
         stream_free_tx(sh->tx[b].zs);
-        ws_buf_free(&sh->tx[b].cached);
         stream_free_tx(sh->tx_small[b].zs);
-        ws_buf_free(&sh->tx_small[b].cached);
     }
     stream_free_rx(sh->rx);
     ws_buf_free(&sh->scratch);
     ws_buf_free(&sh->whole);
     free(sh);
-}
-
-void ws_deflate_broadcast_begin(struct ws_deflate_shared *sh)
-{
-    sh->gen = ++sh->next_gen;
-}
-
-void ws_deflate_broadcast_end(struct ws_deflate_shared *sh)
-{
-    sh->gen = 0;
-    /* The caches serve one broadcast: keep no large one after it. */
-    for (int b = 0; b <= MAX_BITS; b++) {
-        ws_buf_shrink(&sh->tx[b].cached, KEEP);
-        ws_buf_shrink(&sh->tx_small[b].cached, KEEP);
-    }
 }
 
 struct ws_deflate *ws_deflate_create(struct ws_deflate_shared *sh,
@@ -237,7 +215,6 @@ int ws_deflate_tx(struct ws_deflate *z, const void *data, size_t len,
 {
     struct ws_deflate_shared *sh = z->sh;
     bool shared, last = part == WS_DEFLATE_WHOLE || part == WS_DEFLATE_LAST;
-    struct shared_tx *t = shared_for(z, len);
     struct ws_buf *b = &sh->scratch;
     z_stream *zs;
     int rc;
@@ -247,11 +224,6 @@ int ws_deflate_tx(struct ws_deflate *z, const void *data, size_t len,
     zs = tx_stream(z, part, len, &shared);
     if (zs == NULL)
         return WS_ENOMEM;
-    if (shared && sh->gen != 0) {
-        b = &t->cached;
-        if (t->gen == sh->gen)
-            goto done; /* this broadcast compressed it already */
-    }
     rc = run_deflate(zs, data, len, b, max);
     if (shared)
         deflateReset(zs); /* §7.1.1.1: no context for the next message */
@@ -267,9 +239,6 @@ int ws_deflate_tx(struct ws_deflate *z, const void *data, size_t len,
     if (last && ws_buf_size(b) == 0 &&
         (rc = ws_buf_append(b, "", 1, max + 16)) < 0)
         return rc;
-    if (shared && sh->gen != 0)
-        t->gen = sh->gen;
-done:
     if (last && !shared && z->params.server_no_takeover) {
         stream_free_tx(z->tx); /* the fragmented message is done */
         z->tx = NULL;

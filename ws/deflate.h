@@ -42,15 +42,6 @@ int ws_deflate_shared_create(struct ws_deflate_shared **out,
                              const struct ws_deflate_config *cfg);
 void ws_deflate_shared_free(struct ws_deflate_shared *sh);
 
-/*
- * Broadcasts: between begin and end, a message compressed with a shared
- * compressor is compressed once per window size and the result reused for
- * every connection that uses the same one (same data, same length: the
- * caller sends one message to many between the two calls).
- */
-void ws_deflate_broadcast_begin(struct ws_deflate_shared *sh);
-void ws_deflate_broadcast_end(struct ws_deflate_shared *sh);
-
 /* Which shared compressor a whole message of len bytes goes through on
    z: connections with the same key send the same compressed bytes for the
    same message (a publish builds its frame once per key). NULL when z
