@@ -91,7 +91,8 @@ UNIT_BIN := $(UNIT:%=$(BUILD)/tests/test_%)
 # Python clients), tests/browser/ (Chromium) ---
 ITEST := server threads
 ITEST_BIN := $(ITEST:%=$(BUILD)/tests/itest_%)
-TEST_SERVERS := $(BUILD)/tests/ws_bcast $(BUILD)/tests/tls_server
+TEST_SERVERS := $(BUILD)/tests/ws_bcast $(BUILD)/tests/tls_server \
+                $(BUILD)/tests/ws_topics
 
 .PHONY: all deps deps-all test unit integration test-bins asan tsan valgrind \
         format format-check clean run run-tls certs check-backends bench \
@@ -142,6 +143,10 @@ $(BUILD)/tests/itest_%: $(BUILD)/tests/integration/itest_%.o $(LIB)
 $(BUILD)/tests/ws_bcast: $(BUILD)/tests/integration/ws_bcast.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The pub/sub test server (test_topics.py).
+$(BUILD)/tests/ws_topics: $(BUILD)/tests/integration/ws_topics.o $(LIB)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 # The TLS test server (test_tls.py).
 $(BUILD)/tests/tls_server: $(BUILD)/tests/integration/tls_server.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -152,15 +157,18 @@ test-bins: $(LIB) $(PROGS) $(UNIT_BIN) $(ITEST_BIN) $(TEST_SERVERS) \
 # Each first installs what is missing, then builds in a sub-make.
 test: deps-all
 	$(Q)$(MAKE) --no-print-directory test-bins
-	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh
+	$(Q)BUILD=$(BUILD) BACKEND=$(BACKEND) SANITIZE_LDFLAGS="$(SANFLAGS)" \
+	    sh tests/run_all.sh
 
 unit: deps-all
 	$(Q)$(MAKE) --no-print-directory $(UNIT_BIN)
-	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh unit
+	$(Q)BUILD=$(BUILD) BACKEND=$(BACKEND) SANITIZE_LDFLAGS="$(SANFLAGS)" \
+	    sh tests/run_all.sh unit
 
 integration: deps-all
 	$(Q)$(MAKE) --no-print-directory test-bins
-	$(Q)BUILD=$(BUILD) SANITIZE_LDFLAGS="$(SANFLAGS)" sh tests/run_all.sh integration
+	$(Q)BUILD=$(BUILD) BACKEND=$(BACKEND) SANITIZE_LDFLAGS="$(SANFLAGS)" \
+	    sh tests/run_all.sh integration
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g" \
@@ -183,7 +191,7 @@ check-backends:
 
 valgrind: deps-all
 	$(Q)$(MAKE) --no-print-directory test-bins
-	$(Q)BUILD=$(BUILD) VALGRIND=1 sh tests/run_all.sh
+	$(Q)BUILD=$(BUILD) BACKEND=$(BACKEND) VALGRIND=1 sh tests/run_all.sh
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
@@ -301,7 +309,7 @@ VERSION    := 0.1.0
 SONAME     := libws.so.0
 SOLIB      := $(BUILD)/libws.so.$(VERSION)
 PIC_OBJ    := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
-EXAMPLES   := echo worker_broadcast upload_to_file select_embed
+EXAMPLES   := echo worker_broadcast upload_to_file select_embed pubsub
 EXAMPLE_BIN := $(EXAMPLES:%=$(BUILD)/examples/%)
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib

@@ -182,6 +182,39 @@ class EchoTest(_Base):
         self.run_async(go())
 
 
+class PubsubTest(_Base):
+    def test_topics(self):
+        ps = self.start("pubsub")
+
+        async def nothing_waiting(ws):
+            """No message is queued for ws: a ping's pong comes first."""
+            await asyncio.wait_for(await ws.ping(), H.t(10))
+            self.assertEqual(len(ws.messages), 0)
+
+        async def go():
+            async with connect(ps) as a, connect(ps) as b, \
+                    connect(ps) as c:
+                for ws, topic in ((a, "news"), (b, "news"), (c, "other")):
+                    await ws.send("sub " + topic)
+                    # Messages are handled in order: the pong means done.
+                    await asyncio.wait_for(await ws.ping(), H.t(10))
+                await a.send("pub news hello ✓")
+                self.assertEqual(await recv(b), "news hello ✓")
+                for ws in (a, c):  # not the sender, not another topic
+                    await nothing_waiting(ws)
+                await c.send("pub news from outside")
+                self.assertEqual(await recv(a), "news from outside")
+                self.assertEqual(await recv(b), "news from outside")
+                await b.send("unsub news")
+                await asyncio.wait_for(await b.ping(), H.t(10))
+                await a.send("pub news only me")
+                await nothing_waiting(b)
+                await c.send("pub news once more")
+                self.assertEqual(await recv(a), "news once more")
+                await nothing_waiting(b)
+        self.run_async(go())
+
+
 class WorkerBroadcastTest(_Base):
     async def collect(self, ws, ticks, welcomes, until):
         """Read until until() holds; ticks and welcomes fill up."""
