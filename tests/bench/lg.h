@@ -14,6 +14,7 @@
 #include "lg_deflate.h"
 #include "lg_proto.h"
 #include "lg_stats.h"
+#include "lg_tls.h"
 
 #define RBUF_SIZE (256u << 10) /* one read buffer shared by every conn */
 #define ZBUF_SIZE (256u << 10) /* one inflate buffer shared by every conn */
@@ -22,6 +23,7 @@ enum phase { PH_CONNECT, PH_LOAD, PH_DRAIN, PH_HOLD, PH_CLOSE };
 enum cstate {
     C_NEW,
     C_CONNECTING,
+    C_TLS, /* the TLS handshake, with --tls */
     C_HS_SEND,
     C_HS_RECV,
     C_OPEN,
@@ -35,6 +37,9 @@ struct opts {
     long conns, inflight, batch, non_ascii;
     size_t size;
     bool binary, raw, idle, json;
+    bool tls;       /* --tls: every connection over TLS */
+    bool rate;      /* --connect-rate: connect, echo once, close, again */
+    const char *ca; /* --tls-ca: verify the server with it; NULL: don't */
     enum lg_deflate deflate;
     double seconds, grace, connect_timeout;
 };
@@ -49,9 +54,12 @@ struct msg {
 /* One client connection; the zero-filled form (fd set to -1) is C_NEW. */
 struct conn {
     int fd;
-    uint8_t state;   /* enum cstate */
-    uint32_t events; /* current epoll interest */
-    char *hs;        /* owned; handshake request, then response head */
+    uint8_t state;    /* enum cstate */
+    uint32_t want;    /* the epoll interest the protocol needs */
+    uint32_t events;  /* current epoll interest: want and TLS's own */
+    bool got_close;   /* --connect-rate: the server's close frame came */
+    uint64_t t_start; /* when the socket was opened */
+    char *hs;         /* owned; handshake request, then response head */
     size_t hs_len, hs_off;
     char accept[LG_ACCEPT_LEN + 1];
     uint64_t tx_seq; /* messages written completely */
@@ -63,8 +71,9 @@ struct conn {
     uint8_t hdr[LG_MAX_HEADER], hdr_len;
     uint8_t ctl_in[125], ctl_in_len, ctl_op;
     uint8_t ctl_out[LG_MAX_HEADER + 125], ctl_out_len, ctl_out_off;
-    uint64_t *sent_ns; /* owned; ring of K send times */
-    struct lg_z *z;    /* owned; with --deflate */
+    uint64_t *sent_ns;  /* owned; ring of K send times */
+    struct lg_z *z;     /* owned; with --deflate */
+    struct lg_tls *tls; /* owned; with --tls, once connected */
 };
 
 /* Error counters: each failed connection counts once, in one of them. */
@@ -72,11 +81,18 @@ struct errs {
     uint64_t connect, handshake, verify, closed, lost;
 };
 
+/* --connect-rate's counts: whole cycles, in the window and in all. */
+struct cycles {
+    uint64_t window, total;
+};
+
 /* The whole generator: one per process, owned by main(). */
 struct lg {
     struct opts o;
     int ep;
     struct addrinfo *ai;
+    SSL_CTX *tls;       /* owned; with --tls */
+    char tls_desc[64];  /* the first session's protocol and cipher */
     struct conn *conns; /* owned; o.conns of them */
     struct msg *msgs;   /* owned; nmsgs variants */
     size_t nmsgs;
@@ -90,10 +106,23 @@ struct lg {
     uint64_t now, t_load, t_end, outstanding, window_msgs, total_msgs;
     struct lg_stats lat;
     struct errs err;
+    struct cycles cyc;
 };
 
 /* CLOCK_MONOTONIC in ns. */
 uint64_t lg_now_ns(void);
+
+/* Wait up to ms for events and handle them (loadgen.c). */
+void lg_poll(struct lg *g, int ms);
+
+/* The error counters as JSON members, on stdout (loadgen.c). */
+void lg_print_errors(const struct lg *g);
+
+/* The CPU seconds this process has used (loadgen.c). */
+double lg_self_cpu(void);
+
+/* Whether SIGTERM or SIGINT asked the current phase to end (loadgen.c). */
+bool lg_stop_requested(void);
 
 /* Whether c still owns a socket. */
 bool lg_conn_live(const struct conn *c);
@@ -112,5 +141,16 @@ void lg_conn_event(struct lg *g, struct conn *c, uint32_t ev);
 
 /* Queue a masked control frame; 0, or -1 while one is still unsent. */
 int lg_conn_queue_ctl(struct conn *c, uint8_t op, const uint8_t *p, size_t n);
+
+/* Start the closing handshake of open connection c: a close frame (RFC
+   6455 §7.1.2), close_notify in raw TLS, or a TCP FIN in raw TCP. */
+void lg_conn_close(struct lg *g, struct conn *c);
+
+/* --connect-rate (lg_rate.c): run the cycles for D seconds, let those
+   under way finish, and print the results line. */
+void lg_rate_run(struct lg *g);
+
+/* --connect-rate: c ended cleanly after its echo; count the cycle. */
+void lg_rate_count(struct lg *g, const struct conn *c);
 
 #endif

@@ -2,7 +2,8 @@
  * lg_conn.c - one load generator connection: non-blocking connect, the
  * RFC 6455 §4.1 client handshake, pipelined masked frames out, and every
  * echoed byte checked against what was sent. Raw mode skips the
- * handshake and the framing. Never blocks; never waits on one peer.
+ * handshake and the framing; with --tls the bytes go through lg_tls.c.
+ * Never blocks; never waits on one peer.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -39,15 +40,33 @@ static const struct msg *msg_for(const struct lg *g, const struct conn *c,
     return &g->msgs[((uint64_t)(c - g->conns) + seq) % g->nmsgs];
 }
 
-/* Change c's epoll interest to ev, skipping the call when unchanged. */
+/* Change c's epoll interest to ev and what TLS needs besides, skipping
+   the call when unchanged. */
 static void set_events(struct lg *g, struct conn *c, uint32_t ev)
 {
-    struct epoll_event e = {.events = ev, .data.ptr = c};
+    struct epoll_event e = {.data.ptr = c};
 
+    c->want = ev;
+    ev |= lg_tls_events(c->tls);
     if (c->events == ev)
         return;
-    c->events = ev;
+    c->events = e.events = ev;
     epoll_ctl(g->ep, EPOLL_CTL_MOD, c->fd, &e);
+}
+
+/* recv() or SSL_read(): bytes, 0 at the end, or -1 with errno. */
+static ssize_t io_read(struct conn *c, void *buf, size_t n)
+{
+    return c->tls ? lg_tls_read(c->tls, buf, n) : recv(c->fd, buf, n, 0);
+}
+
+/* sendmsg() or SSL_write(): bytes taken, or -1 with errno. */
+static ssize_t io_write(struct conn *c, struct iovec *iov, int n)
+{
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+
+    return c->tls ? lg_tls_write(c->tls, iov, n)
+                  : sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 }
 
 /* Whether c still owns a socket. */
@@ -67,6 +86,13 @@ void lg_conn_end(struct lg *g, struct conn *c, uint64_t *counter)
         g->open--;
     if (c->state == C_CLOSING)
         g->closing--;
+    if (counter == NULL && g->o.rate && c->state == C_CLOSING) {
+        /* A cycle counts once the server has closed its side properly. */
+        if (c->rx_seq > 0 && (g->o.raw || c->got_close))
+            lg_rate_count(g, c);
+        else
+            counter = &g->err.closed;
+    }
     if (counter)
         (*counter)++;
     g->outstanding -= c->tx_seq + (c->tx_off > 0) - c->rx_seq;
@@ -75,6 +101,8 @@ void lg_conn_end(struct lg *g, struct conn *c, uint64_t *counter)
     c->state = C_DONE;
     free(c->hs);
     c->hs = NULL;
+    lg_tls_free(c->tls);
+    c->tls = NULL;
 }
 
 /* Open one socket and start its non-blocking connect. */
@@ -84,6 +112,7 @@ void lg_conn_start(struct lg *g, struct conn *c)
     int one = 1, fd;
 
     g->started++;
+    c->t_start = lg_now_ns();
     fd =
         socket(g->ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -94,7 +123,7 @@ void lg_conn_start(struct lg *g, struct conn *c)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->fd = fd;
     c->state = C_CONNECTING;
-    c->events = EPOLLOUT;
+    c->want = c->events = EPOLLOUT;
     g->pending++;
     if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &e) < 0 ||
         (connect(fd, g->ai->ai_addr, g->ai->ai_addrlen) < 0 &&
@@ -110,14 +139,16 @@ static void conn_open(struct lg *g, struct conn *c)
     g->established++;
     g->open++;
     set_events(g, c, EPOLLIN);
+    if (g->sending) /* --connect-rate: the echo goes out at once */
+        lg_conn_flush(g, c);
 }
 
 /* Write the rest of the upgrade request. */
 static void hs_send(struct lg *g, struct conn *c)
 {
     while (c->hs_off < c->hs_len) {
-        ssize_t n =
-            send(c->fd, c->hs + c->hs_off, c->hs_len - c->hs_off, MSG_NOSIGNAL);
+        struct iovec iov = {c->hs + c->hs_off, c->hs_len - c->hs_off};
+        ssize_t n = io_write(c, &iov, 1);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -134,18 +165,13 @@ static void hs_send(struct lg *g, struct conn *c)
     set_events(g, c, EPOLLIN);
 }
 
-/* The connect finished: check it, then send the upgrade (RFC 6455 §4.1). */
-static void on_connected(struct lg *g, struct conn *c)
+/* The byte stream is there (TCP, or TLS on it): open a raw connection,
+   or send the upgrade request (RFC 6455 §4.1). */
+static void start_upgrade(struct lg *g, struct conn *c)
 {
     char key[LG_KEY_LEN + 1];
-    int err = 0;
-    socklen_t len = sizeof(err);
     int n;
 
-    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
-        lg_conn_end(g, c, &g->err.connect);
-        return;
-    }
     if (g->o.raw) {
         conn_open(g, c);
         return;
@@ -175,30 +201,87 @@ static void on_connected(struct lg *g, struct conn *c)
     hs_send(g, c);
 }
 
+/* Take the TLS handshake one step further. */
+static void tls_step(struct lg *g, struct conn *c)
+{
+    uint32_t want = 0;
+    int rc = lg_tls_handshake(c->tls, &want);
+
+    if (rc < 0) {
+        lg_conn_end(g, c, &g->err.handshake);
+    } else if (rc == 0) {
+        set_events(g, c, want);
+    } else {
+        if (g->tls_desc[0] == '\0')
+            lg_tls_describe(c->tls, g->tls_desc, sizeof(g->tls_desc));
+        start_upgrade(g, c);
+    }
+}
+
+/* The connect finished: check it, then start TLS or the upgrade. */
+static void on_connected(struct lg *g, struct conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+        lg_conn_end(g, c, &g->err.connect);
+        return;
+    }
+    if (g->tls == NULL) {
+        start_upgrade(g, c);
+        return;
+    }
+    c->tls = lg_tls_new(g->tls, c->fd);
+    if (c->tls == NULL) {
+        lg_conn_end(g, c, &g->err.handshake);
+        return;
+    }
+    c->state = C_TLS;
+    tls_step(g, c);
+}
+
 static int consume(struct lg *g, struct conn *c, const uint8_t *p, size_t n);
+
+/* Read until the 101 response head is whole (TLS may hold more of it
+   than the socket shows) and return where it ends, or NULL. */
+static const char *hs_read(struct lg *g, struct conn *c)
+{
+    for (;;) {
+        ssize_t n = io_read(c, c->hs + c->hs_len, HS_CAP - 1 - c->hs_len);
+        const char *end;
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return NULL;
+        if (n <= 0) {
+            lg_conn_end(g, c, &g->err.handshake);
+            return NULL;
+        }
+        c->hs_len += (size_t)n;
+        c->hs[c->hs_len] = '\0';
+        end = strstr(c->hs, "\r\n\r\n");
+        if (end)
+            return end;
+        if (c->hs_len == HS_CAP - 1) {
+            lg_conn_end(g, c, &g->err.handshake);
+            return NULL;
+        }
+    }
+}
+
+static void conn_read(struct lg *g, struct conn *c);
 
 /* Read the 101 response head; bytes after it belong to the frame parser. */
 static void hs_recv(struct lg *g, struct conn *c)
 {
-    ssize_t n = recv(c->fd, c->hs + c->hs_len, HS_CAP - 1 - c->hs_len, 0);
-    const char *why, *end;
+    const char *why, *end = hs_read(g, c);
     size_t head, rest;
     char saved;
 
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (end == NULL)
         return;
-    if (n <= 0) {
-        lg_conn_end(g, c, &g->err.handshake);
-        return;
-    }
-    c->hs_len += (size_t)n;
-    c->hs[c->hs_len] = '\0';
-    end = strstr(c->hs, "\r\n\r\n");
-    if (end == NULL) {
-        if (c->hs_len == HS_CAP - 1)
-            lg_conn_end(g, c, &g->err.handshake);
-        return;
-    }
     head = (size_t)(end - c->hs) + 4;
     saved = c->hs[head]; /* the first frame byte, if it came along */
     c->hs[head] = '\0';
@@ -217,8 +300,10 @@ static void hs_recv(struct lg *g, struct conn *c)
     free(c->hs);
     c->hs = NULL;
     conn_open(g, c);
-    if (rest > 0)
-        consume(g, c, g->rbuf, rest);
+    if (rest > 0 && consume(g, c, g->rbuf, rest) < 0)
+        return;
+    if (c->tls && lg_conn_live(c))
+        conn_read(g, c); /* what OpenSSL read ahead, past the head */
 }
 
 /* Queue a masked control frame; 0, or -1 while one is still unsent. */
@@ -239,7 +324,8 @@ static bool may_send(const struct lg *g, const struct conn *c, uint64_t seq)
     if (seq == c->tx_seq && c->tx_off > 0)
         return true; /* never leave a frame half written */
     return g->sending && c->state == C_OPEN &&
-           seq - c->rx_seq < (uint64_t)g->o.inflight;
+           seq - c->rx_seq < (uint64_t)g->o.inflight &&
+           (!g->o.rate || seq == 0); /* one echo per cycle */
 }
 
 /* The frame of message seq: the pre-built one, or with context kept the
@@ -323,16 +409,15 @@ void lg_conn_flush(struct lg *g, struct conn *c)
     struct iovec iov[MAX_IOV];
 
     for (int round = 0; round < WRITES_PER_WAKE && lg_conn_live(c); round++) {
-        struct msghdr mh = {.msg_iov = iov};
+        int n = build_iov(g, c, iov);
         ssize_t w;
 
-        mh.msg_iovlen = (size_t)build_iov(g, c, iov);
-        if (mh.msg_iovlen == 0) {
+        if (n == 0 && !lg_tls_pending(c->tls)) {
             set_events(g, c, EPOLLIN);
             return;
         }
         g->now = lg_now_ns();
-        w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        w = io_write(c, iov, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -360,6 +445,8 @@ static void message_done(struct lg *g, struct conn *c)
     g->outstanding--;
     c->rx_seq++;
     c->rx_off = 0;
+    if (g->o.rate && c->state == C_OPEN)
+        lg_conn_close(g, c); /* the one echo of the cycle is back */
 }
 
 /* Compare n echoed payload bytes with what message rx_seq carried. */
@@ -404,6 +491,10 @@ static int on_control(struct lg *g, struct conn *c)
         lg_conn_flush(g, c);
     } else if (c->ctl_op == 0x8) {
         /* The server closed: expected only after our own close. */
+        if (g->o.rate && c->state == C_CLOSING) {
+            c->got_close = true; /* §7.1.1: the server closes TCP first */
+            return 0;
+        }
         lg_conn_end(g, c, c->state == C_CLOSING ? NULL : &g->err.closed);
         return -1;
     }
@@ -548,8 +639,9 @@ static int consume(struct lg *g, struct conn *c, const uint8_t *p, size_t n)
 /* c is readable: read and verify, then top up its messages in flight. */
 static void conn_read(struct lg *g, struct conn *c)
 {
-    for (int i = 0; i < READS_PER_WAKE; i++) {
-        ssize_t n = recv(c->fd, g->rbuf, RBUF_SIZE, 0);
+    /* TLS reads on until EAGAIN: OpenSSL may hold what epoll cannot see. */
+    for (int i = 0; i < READS_PER_WAKE || c->tls; i++) {
+        ssize_t n = io_read(c, g->rbuf, RBUF_SIZE);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -562,19 +654,48 @@ static void conn_read(struct lg *g, struct conn *c)
         g->now = lg_now_ns();
         if (consume(g, c, g->rbuf, (size_t)n) < 0)
             return;
-        if ((size_t)n < RBUF_SIZE)
+        if ((size_t)n < RBUF_SIZE && c->tls == NULL)
             break;
     }
     if (c->state == C_OPEN && g->sending)
         lg_conn_flush(g, c);
 }
 
+/* Start the closing handshake of open connection c. */
+void lg_conn_close(struct lg *g, struct conn *c)
+{
+    static const uint8_t normal[2] = {0x03, 0xE8}; /* 1000 */
+
+    c->state = C_CLOSING;
+    g->closing++;
+    if (!g->o.raw) {
+        if (lg_conn_queue_ctl(c, 0x8, normal, 2) == 0)
+            lg_conn_flush(g, c);
+    } else if (c->tls) {
+        lg_tls_close_notify(c->tls);
+    } else {
+        shutdown(c->fd, SHUT_WR);
+    }
+}
+
 /* Dispatch one readiness event by connection state. */
 void lg_conn_event(struct lg *g, struct conn *c, uint32_t ev)
 {
+    ev = lg_tls_remap(c->tls, ev);
+    /* A write left pending in a state that does not write (the upgrade
+       request, while the response is awaited) goes out first. */
+    if (lg_tls_pending(c->tls) && (ev & (EPOLLOUT | EPOLLIN)) &&
+        c->state != C_OPEN && c->state != C_CLOSING &&
+        lg_tls_write(c->tls, NULL, 0) < 0 && errno != EAGAIN) {
+        lg_conn_end(g, c, &g->err.handshake);
+        return;
+    }
     switch (c->state) {
     case C_CONNECTING:
         on_connected(g, c);
+        break;
+    case C_TLS:
+        tls_step(g, c);
         break;
     case C_HS_SEND:
         hs_send(g, c);
@@ -592,4 +713,6 @@ void lg_conn_event(struct lg *g, struct conn *c, uint32_t ev)
     default:
         break;
     }
+    if (c->tls && lg_conn_live(c))
+        set_events(g, c, c->want); /* TLS's needs may have changed */
 }

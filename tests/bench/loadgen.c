@@ -5,12 +5,17 @@
  * It never runs longer than the connect timeout + D + the grace period.
  *   loadgen --port P [--host H] [--conns N] [--inflight K] [--size S]
  *           [--type text|binary|json] [--seconds D] [--raw] [--idle]
- *           [--deflate none|nocontext|context]
+ *           [--deflate none|nocontext|context] [--tls [--tls-ca FILE]]
+ *           [--connect-rate]
  * Text payloads are valid UTF-8 with --non-ascii percent (default 10) of
  * the characters 2 to 4 bytes long; json ones chat-like JSON objects.
  * --deflate offers permessage-deflate (RFC 7692) asking both sides to keep
  * no context, or letting both keep it, and reports the bytes of the
- * server's frames per echo.
+ * server's frames per echo. --tls makes every connection a TLS 1.3 client
+ * (lg_tls.c), checking the server's certificate only with --tls-ca.
+ * --connect-rate keeps N connections cycling instead (lg_rate.c): each
+ * connects, upgrades, echoes one message, closes, and starts again; it
+ * reports whole cycles per second.
  */
 #include <errno.h>
 #include <signal.h>
@@ -35,6 +40,12 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
+/* Whether a signal asked the current phase to end (lg_rate.c asks). */
+bool lg_stop_requested(void)
+{
+    return stop_flag != 0;
+}
+
 /* Print the command line summary and exit with status 2. */
 static void usage(void)
 {
@@ -42,7 +53,8 @@ static void usage(void)
         stderr,
         "usage: loadgen --port P [--host H] [--conns N] [--inflight K]\n"
         "         [--size S] [--type text|binary|json] [--seconds D] [--raw]\n"
-        "         [--deflate none|nocontext|context]\n"
+        "         [--deflate none|nocontext|context] [--tls]\n"
+        "         [--tls-ca FILE] [--connect-rate]\n"
         "         [--idle] [--path /] [--batch B] [--grace G]\n"
         "         [--connect-timeout T] [--non-ascii PERCENT]\n");
     exit(2);
@@ -96,6 +108,8 @@ static int option_value(struct opts *o, const char *name, const char *v)
         o->grace = number(v, 0);
     else if (strcmp(name, "--connect-timeout") == 0)
         o->connect_timeout = number(v, 0);
+    else if (strcmp(name, "--tls-ca") == 0)
+        o->ca = v;
     else
         return -1;
     return 0;
@@ -119,13 +133,18 @@ static void parse_args(struct opts *o, int argc, char **argv)
             o->raw = true;
         else if (strcmp(argv[i], "--idle") == 0)
             o->idle = true;
+        else if (strcmp(argv[i], "--tls") == 0)
+            o->tls = true;
+        else if (strcmp(argv[i], "--connect-rate") == 0)
+            o->rate = true;
         else if (i + 1 >= argc || option_value(o, argv[i], argv[i + 1]) < 0)
             usage();
         else
             i++;
     }
     if (o->port == NULL || o->conns > 1000000 || o->inflight > 1000000 ||
-        o->non_ascii > 100 || o->size > (256u << 20))
+        o->non_ascii > 100 || o->size > (256u << 20) || (o->ca && !o->tls) ||
+        (o->rate && (o->idle || o->deflate != LG_DEFLATE_NONE)))
         usage();
 }
 
@@ -195,7 +214,7 @@ static int build_msgs(struct lg *g)
 }
 
 /* Wait up to ms for events and handle them. */
-static void poll_once(struct lg *g, int ms)
+void lg_poll(struct lg *g, int ms)
 {
     struct epoll_event ev[1024];
     int n = epoll_wait(g->ep, ev, 1024, ms);
@@ -242,7 +261,7 @@ static void run_phase(struct lg *g, enum phase p, uint64_t deadline)
         while (p == PH_CONNECT && g->started < g->o.conns &&
                g->pending < g->o.batch)
             lg_conn_start(g, &g->conns[g->started]);
-        poll_once(g, ms_until(now, deadline));
+        lg_poll(g, ms_until(now, deadline));
     }
 }
 
@@ -271,25 +290,17 @@ static void start_load(struct lg *g)
     }
 }
 
-/* Say goodbye: a close frame (RFC 6455 §7.1.2) or a TCP FIN, then wait. */
+/* Say goodbye (a close frame, close_notify or a TCP FIN), then wait. */
 static void close_all(struct lg *g)
 {
-    static const uint8_t normal[2] = {0x03, 0xE8}; /* 1000 */
-
     g->sending = false;
     for (long i = 0; i < g->o.conns; i++) {
         struct conn *c = &g->conns[i];
 
-        if (c->state != C_OPEN) {
+        if (c->state != C_OPEN)
             lg_conn_end(g, c, NULL);
-            continue;
-        }
-        c->state = C_CLOSING;
-        g->closing++;
-        if (g->o.raw)
-            shutdown(c->fd, SHUT_WR);
-        else if (lg_conn_queue_ctl(c, 0x8, normal, 2) == 0)
-            lg_conn_flush(g, c);
+        else
+            lg_conn_close(g, c);
     }
     run_phase(g, PH_CLOSE, lg_now_ns() + CLOSE_WAIT_NS);
     for (long i = 0; i < g->o.conns; i++)
@@ -306,6 +317,11 @@ static int setup(struct lg *g)
     if (rc != 0) {
         fprintf(stderr, "loadgen: %s: %s\n", g->o.host, gai_strerror(rc));
         return -1;
+    }
+    if (g->o.tls) {
+        g->tls = lg_tls_ctx_new(g->o.ca, g->o.idle);
+        if (g->tls == NULL)
+            return -1;
     }
     g->ep = epoll_create1(EPOLL_CLOEXEC);
     g->rbuf = malloc(RBUF_SIZE);
@@ -344,6 +360,7 @@ static void teardown(struct lg *g)
     free(g->rbuf);
     free(g->zbuf);
     lg_stats_free(&g->lat);
+    SSL_CTX_free(g->tls);
     if (g->ep >= 0)
         close(g->ep);
     if (g->ai)
@@ -351,7 +368,7 @@ static void teardown(struct lg *g)
 }
 
 /* The error counters as JSON members. */
-static void print_errors(const struct lg *g)
+void lg_print_errors(const struct lg *g)
 {
     const struct errs *e = &g->err;
 
@@ -367,17 +384,17 @@ static void print_errors(const struct lg *g)
 /* The idle mode's line: how many connections are held, and the errors. */
 static void print_idle(const struct lg *g, const char *phase, long open)
 {
-    printf("{\"mode\":\"idle\",\"phase\":\"%s\",\"raw\":%s,\"conns\":%ld,"
-           "\"established\":%ld,\"open\":%ld,",
-           phase, g->o.raw ? "true" : "false", g->o.conns, g->established,
-           open);
-    print_errors(g);
+    printf("{\"mode\":\"idle\",\"phase\":\"%s\",\"raw\":%s,\"tls\":\"%s\","
+           "\"conns\":%ld,\"established\":%ld,\"open\":%ld,",
+           phase, g->o.raw ? "true" : "false", g->tls_desc, g->o.conns,
+           g->established, open);
+    lg_print_errors(g);
     printf("}\n");
     fflush(stdout);
 }
 
 /* The CPU seconds this process has used. */
-static double self_cpu(void)
+double lg_self_cpu(void)
 {
     struct rusage ru;
 
@@ -392,14 +409,14 @@ static void print_load(struct lg *g)
     double secs = (double)(g->t_end - g->t_load) / 1e9;
     double rate = secs > 0 ? (double)g->window_msgs / secs : 0;
 
-    printf("{\"mode\":\"%s\",\"conns\":%ld,\"established\":%ld,"
+    printf("{\"mode\":\"%s\",\"tls\":\"%s\",\"conns\":%ld,\"established\":%ld,"
            "\"inflight\":%ld,\"size\":%zu,\"type\":\"%s\",\"seconds\":%.3f,"
            "\"msgs\":%llu,\"msgs_total\":%llu,\"msgs_per_s\":%.1f,"
            "\"mb_per_s\":%.3f,\"p50_us\":%.1f,\"p99_us\":%.1f,"
            "\"p999_us\":%.1f,\"max_us\":%.1f,\"client_cpu_s\":%.3f,"
            "\"wire_bytes_per_msg\":%.1f,",
-           g->o.raw ? "raw" : "ws", g->o.conns, g->established, g->o.inflight,
-           g->o.size,
+           g->o.raw ? "raw" : "ws", g->tls_desc, g->o.conns, g->established,
+           g->o.inflight, g->o.size,
            g->o.binary ? "binary"
            : g->o.json ? "json"
                        : "text",
@@ -407,9 +424,9 @@ static void print_load(struct lg *g)
            (unsigned long long)g->total_msgs, rate,
            rate * (double)g->o.size / 1e6, lg_stats_quantile(&g->lat, 0.5),
            lg_stats_quantile(&g->lat, 0.99), lg_stats_quantile(&g->lat, 0.999),
-           lg_stats_quantile(&g->lat, 1.0), self_cpu(),
+           lg_stats_quantile(&g->lat, 1.0), lg_self_cpu(),
            g->total_msgs ? (double)g->wire_rx / (double)g->total_msgs : 0.0);
-    print_errors(g);
+    lg_print_errors(g);
     printf("}\n");
     fflush(stdout);
 }
@@ -462,6 +479,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "loadgen: setup failed: %s\n", strerror(errno));
         teardown(&g);
         return 1;
+    }
+    if (g.o.rate) {
+        lg_rate_run(&g);
+        teardown(&g);
+        return 0;
     }
     t0 = lg_now_ns();
     run_phase(&g, PH_CONNECT, t0 + (uint64_t)(g.o.connect_timeout * 1e9));

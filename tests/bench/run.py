@@ -2,9 +2,12 @@
 """run.py - the make bench runner: starts our ws_echo, the raw TCP echo
 ceiling, the protocol's floor (floor_echo) and the peer servers, drives
 each with tests/bench/loadgen in alternation (A B C ... per round, so a
-noisy machine hits all alike), and prints Markdown tables of medians and
-ratios. Builds and installs nothing: the Makefile's bench target does
-that. Standard library only.
+noisy machine hits all alike), and prints Markdown tables of medians
+(with the range over rounds) and ratios. Then the same over TLS (wss://)
+against the TLS ceiling (tls_echo), connection rates included. Builds
+and installs nothing: the Makefile's bench target does that (the test
+certificates excepted: tests/tls/make_certs.sh makes them in the bench
+directory). Standard library only.
 
 Environment: BENCH_SECONDS (default 3), BENCH_ROUNDS (default 3),
 BENCH_QUICK=1 (1 round of 1 s), BENCH_PIN=0 (no CPU pinning),
@@ -13,6 +16,7 @@ BENCH_BASE=PATH (another build of ws_echo, run as "base" in the same
 alternation: a before/after comparison of a change).
 """
 import argparse
+import collections
 import json
 import os
 import resource
@@ -23,17 +27,26 @@ import subprocess
 import sys
 import time
 
+from tables import header, idle_table, load_table, rate_table
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 
-# name, conns, in flight per conn, payload bytes, type
+# A load shape: its name, connections, messages in flight on each,
+# payload bytes, type; the compression mode (None, "nocontext",
+# "context"), TLS or not, and whether it measures the connection rate
+# (conns = cycles under way at once, each one echo of size bytes).
+Shape = collections.namedtuple(
+    "Shape", "name conns inflight size kind deflate tls rate",
+    defaults=(None, False, False))
+
 LOAD_SHAPES = [
-    ("1 conn x 16 B (latency)", 1, 1, 16, "text"),
-    ("100 conns x 16 B", 100, 8, 16, "text"),
-    ("100 conns x 512 B", 100, 8, 512, "text"),
-    ("1000 conns x 16 B", 1000, 1, 16, "text"),
-    ("10 conns x 64 KiB", 10, 4, 65536, "binary"),
-    ("1 conn x 1 MiB", 1, 2, 1 << 20, "text"),
+    Shape("1 conn x 16 B (latency)", 1, 1, 16, "text"),
+    Shape("100 conns x 16 B", 100, 8, 16, "text"),
+    Shape("100 conns x 512 B", 100, 8, 512, "text"),
+    Shape("1000 conns x 16 B", 1000, 1, 16, "text"),
+    Shape("10 conns x 64 KiB", 10, 4, 65536, "binary"),
+    Shape("1 conn x 1 MiB", 1, 2, 1 << 20, "text"),
 ]
 IDLE_SHAPES = [1000, 10000]
 # permessage-deflate (RFC 7692) on both sides: name, conns, in flight,
@@ -41,27 +54,46 @@ IDLE_SHAPES = [1000, 10000]
 # default; uWS SHARED_COMPRESSOR; node ws serverNoContextTakeover) or both
 # do ("context": ws_echo --deflate-context; uWS DEDICATED_COMPRESSOR).
 DEFLATE_SHAPES = [
-    ("deflate 100 conns x 200 B JSON, no context", 100, 8, 200, "json",
-     "nocontext"),
-    ("deflate 100 conns x 200 B JSON, context", 100, 8, 200, "json",
-     "context"),
-    ("deflate 10 conns x 64 KiB text, no context", 10, 4, 65536, "text",
-     "nocontext"),
-    ("deflate 10 conns x 64 KiB text, context", 10, 4, 65536, "text",
-     "context"),
+    Shape("deflate 100 conns x 200 B JSON, no context", 100, 8, 200, "json",
+          "nocontext"),
+    Shape("deflate 100 conns x 200 B JSON, context", 100, 8, 200, "json",
+          "context"),
+    Shape("deflate 10 conns x 64 KiB text, no context", 10, 4, 65536,
+          "text", "nocontext"),
+    Shape("deflate 10 conns x 64 KiB text, context", 10, 4, 65536, "text",
+          "context"),
 ]
 DEFLATE_IDLE = [(1000, "nocontext"), (10000, "nocontext"),
                 (1000, "context"), (10000, "context")]
+# TLS 1.3 (wss://), every server with the same certificate (ECDSA P-256)
+# and the same cipher (the load generator offers only AES-128-GCM).
+# Connection rates: 50 cycles under way, each connect, (TLS handshake,)
+# upgrade, one 16 B echo, close handshake, server's FIN.
+TLS_SHAPES = [
+    Shape("wss 100x16B", 100, 8, 16, "text", tls=True),
+    Shape("wss 10x64KiB", 10, 4, 65536, "binary", tls=True),
+    Shape("handshakes (no TLS)", 50, 1, 16, "text", rate=True),
+    Shape("wss handshakes", 50, 1, 16, "text", tls=True, rate=True),
+]
+TLS_IDLE = [1000, 10000]
+# Memory per TLS connection moves by about 1 % between rounds, and 10 000
+# TLS handshakes take the load generator seconds: two rounds are enough.
+TLS_IDLE_ROUNDS = 2
+# Run only when BENCH_SHAPES names them, to keep make bench short: the
+# plain connection rate, the baseline of "wss handshakes".
+OPT_IN = {"handshakes (no TLS)"}
 
 
 class Server:
     """One echo server under test: how to start it and what it speaks."""
 
     def __init__(self, name, argv_fn, raw=False, why_missing=None,
-                 deflate_fn=None):
+                 deflate_fn=None, tls_fn=None, rate=True):
         self.name = name
-        self.argv_fn = argv_fn  # port -> argv
+        self.argv_fn = argv_fn  # port -> argv; None: TLS only
         self.deflate_fn = deflate_fn  # (port, mode) -> argv; None: no such
+        self.tls_fn = tls_fn  # (port, cert, key) -> argv; None: no TLS
+        self.rate = rate  # does the close handshake (--connect-rate)
         self.raw = raw
         self.why_missing = why_missing  # None when it can run
         self.proc = None
@@ -100,13 +132,28 @@ def pins():
     return 0, 1
 
 
-def start_server(srv, logdir, deflate=None):
-    """Start srv on a free port (with compression mode deflate, if any);
-    True when it accepts connections."""
+def runs_shape(srv, shape):
+    """Whether srv takes part in shape (it speaks what the shape needs)."""
+    if shape.rate and not srv.rate:
+        return False
+    if shape.tls:
+        return srv.tls_fn is not None
+    if shape.deflate:
+        return srv.deflate_fn is not None
+    return srv.argv_fn is not None
+
+
+def start_server(srv, logdir, deflate=None, tls=None):
+    """Start srv on a free port (with compression mode deflate, or TLS
+    with tls = (cert, key), if any); True when it accepts connections."""
     srv.port = free_port()
     srv.log = open(os.path.join(logdir, srv.name + ".log"), "ab")
-    argv = (srv.deflate_fn(srv.port, deflate) if deflate
-            else srv.argv_fn(srv.port))
+    if tls:
+        argv = srv.tls_fn(srv.port, *tls)
+    elif deflate:
+        argv = srv.deflate_fn(srv.port, deflate)
+    else:
+        argv = srv.argv_fn(srv.port)
     try:
         srv.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL,
@@ -163,23 +210,27 @@ def memory_kib(pid):
     return out
 
 
-def loadgen_argv(args, srv, conns, inflight, size, kind, seconds, idle,
-                 deflate=None):
-    argv = [args.loadgen, "--port", str(srv.port), "--conns", str(conns),
-            "--inflight", str(inflight), "--size", str(size),
-            "--type", kind, "--seconds", str(seconds)]
+def loadgen_argv(args, srv, shape, seconds, idle=False):
+    """The load generator's command line for shape against srv. Over TLS
+    the load shapes check the server's certificate against the test CA;
+    the idle and rate ones do not, so that the client's handshakes cost
+    less (OpenSSL 3.0's client side costs more than a server's)."""
+    argv = [args.loadgen, "--port", str(srv.port), "--conns",
+            str(shape.conns), "--inflight", str(shape.inflight), "--size",
+            str(shape.size), "--type", shape.kind, "--seconds", str(seconds)]
     if srv.raw:
         argv.append("--raw")
     if idle:
         argv.append("--idle")
-    if deflate:
-        argv += ["--deflate", deflate]
+    if shape.deflate:
+        argv += ["--deflate", shape.deflate]
+    if shape.tls:
+        argv.append("--tls")
+        if not idle and not shape.rate:
+            argv += ["--tls-ca", args.certs[2]]
+    if shape.rate:
+        argv.append("--connect-rate")
     return argv
-
-
-def shape_deflate(shape):
-    """A shape's compression mode, or None."""
-    return shape[5] if len(shape) > 5 else None
 
 
 def last_json(text):
@@ -191,12 +242,10 @@ def last_json(text):
 
 def run_load(args, srv, shape, seconds):
     """One loadgen run against srv; the result with the server's CPU."""
-    _, conns, inflight, size, kind = shape[:5]
     before = cpu_us(srv.proc.pid)
     try:
         p = subprocess.run(
-            loadgen_argv(args, srv, conns, inflight, size, kind, seconds,
-                         False, shape_deflate(shape)),
+            loadgen_argv(args, srv, shape, seconds),
             capture_output=True, text=True, timeout=seconds + 60,
             preexec_fn=limits_and_pin(pins()[1]))
     except subprocess.TimeoutExpired:
@@ -208,21 +257,23 @@ def run_load(args, srv, shape, seconds):
         return {"failed": "loadgen: %s" % p.stderr.strip()[-200:]}
     cpu = cpu_us(srv.proc.pid) - before
     res["server_cpu_us"] = cpu
-    total = res["msgs_total"]
+    # Per echo, or per connection cycle in the rate shapes.
+    total = res["handshakes_total" if shape.rate else "msgs_total"]
     res["cpu_us_per_msg"] = cpu / total if total else None
     return res
 
 
-def run_idle(args, srv, conns, logdir, deflate=None):
+def run_idle(args, srv, conns, logdir, deflate=None, tls=False):
     """Hold conns idle connections on a fresh srv; memory per connection."""
-    if not start_server(srv, logdir, deflate):
+    if not start_server(srv, logdir, deflate, args.certs[:2] if tls
+                        else None):
         return {"failed": srv.why_missing}
     try:
         time.sleep(0.5)
         before = memory_kib(srv.proc.pid)
         p = subprocess.Popen(
-            loadgen_argv(args, srv, conns, 1, 16, "text", 120, True,
-                         deflate),
+            loadgen_argv(args, srv, Shape("idle", conns, 1, 16, "text",
+                                          deflate, tls), 120, idle=True),
             stdout=subprocess.PIPE, stderr=srv.log, text=True,
             preexec_fn=limits_and_pin(pins()[1]))
         try:
@@ -256,13 +307,25 @@ def median(runs, key):
     return statistics.median(vals) if vals else None
 
 
+def medians(ok, keys):
+    """The median of each key over the rounds, and its min and max (as
+    key_min, key_max)."""
+    med = {}
+    for k in keys:
+        vals = [r[k] for r in ok if r.get(k) is not None]
+        med[k] = statistics.median(vals) if vals else None
+        med[k + "_min"] = min(vals) if vals else None
+        med[k + "_max"] = max(vals) if vals else None
+    return med
+
+
 def summarize(runs):
     ok = [r for r in runs if "failed" not in r]
     if not ok:
         return None
     keys = ("msgs_per_s", "mb_per_s", "p50_us", "p99_us", "p999_us",
-            "cpu_us_per_msg", "wire_bytes_per_msg")
-    med = {k: median(ok, k) for k in keys}
+            "cpu_us_per_msg", "wire_bytes_per_msg", "handshakes_per_s")
+    med = medians(ok, keys)
     med["errors"] = sum(r["errors"] for r in ok)
     med["runs"] = len(ok)
     return med
@@ -270,11 +333,11 @@ def summarize(runs):
 
 def bench_shape(args, servers, shape, rounds, seconds, logdir):
     """All rounds of one load shape, servers in alternation."""
-    deflate = shape_deflate(shape)
-    if deflate:
-        servers = [s for s in servers if s.deflate_fn]
+    servers = [s for s in servers if runs_shape(s, shape)]
     live = [s for s in servers if s.why_missing is None]
-    started = [s for s in live if start_server(s, logdir, deflate)]
+    tls = args.certs[:2] if shape.tls else None
+    started = [s for s in live if start_server(s, logdir, shape.deflate,
+                                               tls)]
     runs = {s.name: [] for s in servers}
     try:
         for r in range(rounds):
@@ -303,6 +366,10 @@ def bench_shape(args, servers, shape, rounds, seconds, logdir):
 def progress(name, rnd, server, res):
     if "failed" in res:
         msg = "FAILED: " + res["failed"]
+    elif "handshakes_per_s" in res:
+        msg = "%.0f cycles/s, p50 %.0f us, cpu %.1f us/cycle, errors %d" % (
+            res["handshakes_per_s"], res["p50_us"],
+            res["cpu_us_per_msg"] or 0, res["errors"])
     elif "msgs_per_s" in res:
         msg = "%.0f msg/s, p50 %.1f us, cpu %.2f us/msg, errors %d" % (
             res["msgs_per_s"], res["p50_us"], res["cpu_us_per_msg"] or 0,
@@ -315,18 +382,20 @@ def progress(name, rnd, server, res):
           flush=True)
 
 
-def bench_idle(args, servers, conns, rounds, logdir, deflate=None):
-    if deflate:
-        servers = [s for s in servers if s.deflate_fn]
+def bench_idle(args, servers, conns, rounds, logdir, deflate=None,
+               tls=False):
+    servers = [s for s in servers if runs_shape(
+        s, Shape("idle", conns, 1, 16, "text", deflate, tls))]
     runs = {s.name: [] for s in servers}
     for r in range(rounds):
         for srv in servers:
             if srv.why_missing is not None:
                 continue
-            res = run_idle(args, srv, conns, logdir, deflate)
+            res = run_idle(args, srv, conns, logdir, deflate, tls)
             res["round"] = r
             runs[srv.name].append(res)
-            progress("idle %d" % conns, r, srv.name, res)
+            progress("%sidle %d" % ("wss " if tls else "", conns), r,
+                     srv.name, res)
             if "failed" in res:
                 srv.why_missing = None
     out = {}
@@ -334,88 +403,13 @@ def bench_idle(args, servers, conns, rounds, logdir, deflate=None):
         ok = [x for x in runs[s.name] if "failed" not in x]
         med = None
         if ok:
-            med = {k: median(ok, k) for k in
-                   ("established", "Private_Dirty_per_conn_kib",
-                    "Rss_per_conn_kib")}
+            med = medians(ok, ("established", "Private_Dirty_per_conn_kib",
+                               "Rss_per_conn_kib"))
             med["errors"] = sum(x["errors"] for x in ok)
         fails = [x["failed"] for x in runs[s.name] if "failed" in x]
         out[s.name] = {"runs": runs[s.name], "median": med,
                        "note": s.why_missing or (fails[0] if fails else None)}
     return out
-
-
-def fmt(v, digits=1):
-    if v is None:
-        return "-"
-    if abs(v) >= 1000:
-        return "{:,.0f}".format(v)
-    return "{:.{}f}".format(v, digits)
-
-
-def ratio(a, b):
-    if a is None or b in (None, 0):
-        return "-"
-    return "%.2f" % (a / b)
-
-
-def load_table(shape, res):
-    name, conns, inflight, size, kind = shape[:5]
-    ours = (res.get("ours") or {}).get("median") or {}
-    raw = (res.get("raw") or {}).get("median") or {}
-    lines = ["### %s — %d conn, %d in flight each, %d B %s" % (
-        name, conns, inflight, size, kind), "",
-        "| server | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | "
-        "CPU µs/msg | CPU ÷ raw | ours ÷ it, msgs/s | ours ÷ it, CPU/msg "
-        "| wire B/msg | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for srv, r in res.items():
-        m = r["median"]
-        if m is None:
-            lines.append("| %s | skipped: %s |||||||||" % (srv, r["note"]))
-            continue
-        cpu = m["cpu_us_per_msg"]
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | "
-                     "%s | %d |" % (
-                         srv, fmt(m["msgs_per_s"], 0), fmt(m["mb_per_s"]),
-                         fmt(m["p50_us"]), fmt(m["p99_us"]),
-                         fmt(m["p999_us"]), fmt(cpu, 2),
-                         ratio(cpu, raw.get("cpu_us_per_msg")),
-                         ratio(ours.get("msgs_per_s"), m["msgs_per_s"]),
-                         ratio(ours.get("cpu_us_per_msg"), cpu),
-                         fmt(m.get("wire_bytes_per_msg")), m["errors"]))
-    notes = ["%s: %s" % (s, r["note"]) for s, r in res.items()
-             if r["note"] and r["median"] is not None]
-    if notes:
-        lines += ["", "Notes: " + "; ".join(notes)]
-    return "\n".join(lines) + "\n"
-
-
-def idle_table(conns, res, deflate=None):
-    ours = (res.get("ours") or {}).get("median") or {}
-    what = (" with permessage-deflate (%s)" % deflate) if deflate else ""
-    lines = ["### %d idle connections%s — user-space memory per connection"
-             % (conns, what), "",
-             "| server | established | Private_Dirty KiB/conn | "
-             "RSS KiB/conn | ours ÷ it (Private_Dirty) | errors |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for srv, r in res.items():
-        m = r["median"]
-        if m is None:
-            lines.append("| %s | skipped: %s ||||" % (srv, r["note"]))
-            continue
-        pd = m["Private_Dirty_per_conn_kib"]
-        lines.append("| %s | %s | %s | %s | %s | %d |" % (
-            srv, fmt(m["established"], 0), fmt(pd, 2),
-            fmt(m["Rss_per_conn_kib"], 2),
-            ratio(ours.get("Private_Dirty_per_conn_kib"), pd), m["errors"]))
-    short = ["%s held only %s of %d" % (s, fmt(r["median"]["established"], 0),
-                                        conns)
-             for s, r in res.items()
-             if r["median"] and r["median"]["established"] < conns]
-    if short:
-        lines += ["", "Notes: " + "; ".join(short) + " (the rest were "
-                  "refused: errors)."]
-    return "\n".join(lines) + "\n"
 
 
 def node_version(path, pkg):
@@ -450,41 +444,53 @@ def make_servers(args):
                                        str(p), "127.0.0.1"], why_missing=why,
                       deflate_fn=lambda p, mode: [
                           node, os.path.join(nd, script), str(p),
-                          "127.0.0.1", modes[mode]])
+                          "127.0.0.1", modes[mode]],
+                      tls_fn=lambda p, cert, key: [
+                          node, os.path.join(nd, script), str(p),
+                          "127.0.0.1", "--tls-cert", cert, "--tls-key", key])
 
-    lws = os.path.join(args.bench_dir, "lws_echo")
-    floor = os.path.join(args.bench_dir, "floor_echo")
+    def c_server(name, path, why, **kw):
+        """One of our C programs, taking --host, --port and, over TLS,
+        --tls-cert and --tls-key."""
+        def argv(p):
+            return [path, "--host", "127.0.0.1", "--port", str(p)]
+        return Server(name, argv,
+                      why_missing=None if os.access(path, os.X_OK) else why,
+                      tls_fn=lambda p, cert, key: argv(p) + [
+                          "--tls-cert", cert, "--tls-key", key], **kw)
+
+    bd = args.bench_dir
+    ours = c_server("ours", args.ws_echo, "ws_echo not built",
+                    deflate_fn=lambda p, mode: [
+                        args.ws_echo, "--host", "127.0.0.1", "--port",
+                        str(p)] + (["--deflate-context"] if mode == "context"
+                                   else []))
+    tls = c_server("tls", os.path.join(bd, "tls_echo"),
+                   "tls_echo not built", raw=True)
+    tls.argv_fn = None  # TLS only
     servers = [
-        Server("ours", lambda p: [args.ws_echo, "--host", "127.0.0.1",
-                                  "--port", str(p)],
-               why_missing=None if os.access(args.ws_echo, os.X_OK)
-               else "ws_echo not built",
-               deflate_fn=lambda p, mode: [
-                   args.ws_echo, "--host", "127.0.0.1", "--port", str(p)] +
-               (["--deflate-context"] if mode == "context" else [])),
-        Server("raw", lambda p: [os.path.join(args.bench_dir, "raw_echo"),
+        ours,
+        Server("raw", lambda p: [os.path.join(bd, "raw_echo"),
                                  "--host", "127.0.0.1", "--port", str(p)],
                raw=True),
-        Server("floor", lambda p: [floor, "--host", "127.0.0.1", "--port",
-                                   str(p)],
-               why_missing=None if os.access(floor, os.X_OK)
-               else "floor_echo not built"),
+        tls,
+        # A close or a ping ends the floor's connection: no rate shapes.
+        Server("floor", lambda p: [os.path.join(bd, "floor_echo"), "--host",
+                                   "127.0.0.1", "--port", str(p)],
+               why_missing=None if os.access(os.path.join(bd, "floor_echo"),
+                                             os.X_OK)
+               else "floor_echo not built", rate=False),
         node_peer("uws", "uws_echo.js", "@trufflesuite/uws-js-unofficial",
                   {"nocontext": "shared", "context": "dedicated"}),
         node_peer("ws", "ws_echo.js", "ws",
                   {"nocontext": "nocontext", "context": "context"}),
-        Server("lws", lambda p: [lws, "--host", "127.0.0.1", "--port",
-                                 str(p)],
-               why_missing=None if os.access(lws, os.X_OK)
-               else "libwebsockets-dev not installed (lws_echo not built)"),
+        c_server("lws", os.path.join(bd, "lws_echo"),
+                 "libwebsockets-dev not installed (lws_echo not built)"),
     ]
     base = os.environ.get("BENCH_BASE")
     if base:
-        servers.insert(1, Server("base", lambda p: [base, "--host",
-                                                    "127.0.0.1", "--port",
-                                                    str(p)],
-                                 why_missing=None if os.access(base, os.X_OK)
-                                 else "BENCH_BASE is not an executable"))
+        servers.insert(1, c_server("base", base,
+                                   "BENCH_BASE is not an executable"))
     only = os.environ.get("BENCH_SERVERS")
     if only:
         keep = only.split(",")
@@ -511,28 +517,8 @@ def meta(args, rounds, seconds):
         "libwebsockets": (command_out(["pkg-config", "--modversion",
                                        "libwebsockets"]) or "").rstrip("-"),
         "ws_echo": args.ws_echo,
+        "openssl": command_out(["openssl", "version"]),
     }
-
-
-def header(m):
-    return ("# make bench results (%s)\n\n"
-            "Machine: %s CPUs (%s), kernel %s; pinned: %s. Our server (ours): "
-            "%s with the **%s** backend. %d round(s) of %s s per "
-            "server and shape, servers in alternation; every figure is the "
-            "median over rounds. Peers: uWebSockets.js %s (node %s), node "
-            "ws %s, libwebsockets %s. raw = plain TCP echo over epoll (the "
-            "ceiling); floor = the same loop doing only what RFC 6455 "
-            "requires of an echo, with our codecs (handshake, frame parse, "
-            "unmask, UTF-8 check, framing; no API). Text payloads are "
-            "UTF-8 with 10%% of the characters 2-4 bytes long. MB/s "
-            "counts payload bytes one way. CPU µs/msg = "
-            "server utime+stime (/proc/PID/stat) ÷ echoed messages. "
-            "Memory: smaps_rollup delta after the connections are open ÷ "
-            "connections established.\n" % (
-                m["date"], m["cpus"], (m["cpu_model"] or "?").strip(),
-                m["kernel"], m["pinned"], m["ws_echo"], m["backend"],
-                m["rounds"], m["seconds"], m["uws"], m["node"], m["ws"],
-                m["libwebsockets"]))
 
 
 def parse_args():
@@ -545,9 +531,30 @@ def parse_args():
     return ap.parse_args()
 
 
-def selected(name):
+def selected(name, opt_in=False):
+    """Whether BENCH_SHAPES asks for the shape name (an opt_in shape runs
+    only when it is named)."""
     only = os.environ.get("BENCH_SHAPES")
-    return not only or any(w in name for w in only.split(","))
+    if not only:
+        return not opt_in
+    return any(w in name for w in only.split(","))
+
+
+def make_certs(args):
+    """The test certificates in the bench directory (tests/tls/
+    make_certs.sh), as (cert, key, ca); None when they cannot be made."""
+    d = os.path.join(args.bench_dir, "certs")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "..", "tls", "make_certs.sh")
+    try:
+        subprocess.run(["sh", script, d], check=True, timeout=60,
+                       stdout=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError) as e:
+        print("run.py: no test certificates (%s): TLS shapes skipped" % e,
+              file=sys.stderr)
+        return None
+    return tuple(os.path.join(d, f) for f in
+                 ("server.pem", "server.key", "ca.pem"))
 
 
 def on_term(sig, frame):
@@ -558,6 +565,7 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     args = parse_args()
     args.loadgen = os.path.join(args.bench_dir, "loadgen")
+    args.certs = None  # (cert, key, ca), made before the first TLS shape
     quick = os.environ.get("BENCH_QUICK") == "1"
     rounds = 1 if quick else int(os.environ.get("BENCH_ROUNDS", "3"))
     seconds = 1.0 if quick else float(os.environ.get("BENCH_SECONDS", "3"))
@@ -581,23 +589,30 @@ def run_all(args, servers, rounds, seconds, logdir):
     print(md[0], flush=True)
     def load(shape):
         res = bench_shape(args, servers, shape, rounds, seconds, logdir)
-        entry = {"shape": shape[0], "conns": shape[1], "inflight": shape[2],
-                 "size": shape[3], "type": shape[4]}
-        if shape_deflate(shape):
-            entry["deflate"] = shape_deflate(shape)
+        entry = {"shape": shape.name, "conns": shape.conns,
+                 "inflight": shape.inflight, "size": shape.size,
+                 "type": shape.kind}
+        if shape.deflate:
+            entry["deflate"] = shape.deflate
+        if shape.tls:
+            entry["tls"] = True
+        if shape.rate:
+            entry["rate"] = True
         entry["servers"] = res
         results["load"].append(entry)
-        md.append(load_table(shape, res))
+        md.append((rate_table if shape.rate else load_table)(shape, res))
         print(md[-1], flush=True)
 
-    def idle(conns, mode):
-        res = bench_idle(args, servers, conns, rounds, logdir, mode)
+    def idle(conns, mode, tls=False, rounds=rounds):
+        res = bench_idle(args, servers, conns, rounds, logdir, mode, tls)
         entry = {"conns": conns}
         if mode:
             entry["deflate"] = mode
+        if tls:
+            entry["tls"] = True
         entry["servers"] = res
         results["idle"].append(entry)
-        md.append(idle_table(conns, res, mode))
+        md.append(idle_table(conns, res, mode, tls))
         print(md[-1], flush=True)
 
     for shape in LOAD_SHAPES:
@@ -612,6 +627,17 @@ def run_all(args, servers, rounds, seconds, logdir):
     for conns, mode in DEFLATE_IDLE:
         if selected("deflate idle %d %s" % (conns, mode)):
             idle(conns, mode)
+    want = [s for s in TLS_SHAPES if selected(s.name, s.name in OPT_IN)]
+    want_idle = [n for n in TLS_IDLE if selected("wss idle %d" % n)]
+    if any(s.tls for s in want) or want_idle:
+        args.certs = make_certs(args)
+    for shape in want:
+        if args.certs or not shape.tls:
+            load(shape)
+    for conns in want_idle:
+        if args.certs:
+            idle(conns, None, tls=True,
+                 rounds=min(rounds, TLS_IDLE_ROUNDS))
     with open(os.path.join(args.bench_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     with open(os.path.join(args.bench_dir, "results.md"), "w") as f:

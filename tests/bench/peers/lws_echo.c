@@ -3,9 +3,13 @@
  * the benchmark: every whole message comes back with its opcode, in order.
  * Text is UTF-8 checked by lws, as our library checks it.
  *   lws_echo [--host H] [--port P] [--rx-buffer BYTES]
+ *            [--tls-cert FILE --tls-key FILE]
+ * With --tls-cert and --tls-key (PEM) it serves wss:// only, on lws's
+ * OpenSSL.
  */
 #include <libwebsockets.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,7 +149,7 @@ int main(int argc, char **argv)
         {"echo", callback_echo, sizeof(struct session), 0, 0, NULL, 0},
         {NULL, NULL, 0, 0, 0, NULL, 0}};
     struct lws_context_creation_info info;
-    const char *host = "127.0.0.1";
+    const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
     int port = 9003;
 
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -155,6 +159,14 @@ int main(int argc, char **argv)
             port = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--rx-buffer") == 0)
             protocols[0].rx_buffer_size = (size_t)atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--tls-cert") == 0)
+            cert = argv[i + 1];
+        else if (strcmp(argv[i], "--tls-key") == 0)
+            key = argv[i + 1];
+    }
+    if ((cert == NULL) != (key == NULL)) {
+        fprintf(stderr, "lws_echo: --tls-cert and --tls-key go together\n");
+        return 2;
     }
     lws_set_log_level(LLL_ERR, NULL);
     memset(&info, 0, sizeof(info));
@@ -164,6 +176,11 @@ int main(int argc, char **argv)
     info.gid = -1;
     info.uid = -1;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    if (cert) {
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cert;
+        info.ssl_private_key_filepath = key;
+    }
     context = lws_create_context(&info);
     if (context == NULL) {
         lwsl_err("lws_echo: cannot listen on %s:%d\n", host, port);
@@ -171,7 +188,8 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    printf("lws_echo listening on %s port %d\n", host, port);
+    printf("lws_echo listening on %s port %d%s\n", host, port,
+           cert ? " (TLS)" : "");
     fflush(stdout);
     while (!stop_flag && lws_service(context, 0) >= 0)
         ;

@@ -28,8 +28,7 @@ struct ws_peer {
     int ep, lfd;
     struct pending *pend; /* owned; indexed by fd */
     size_t npend;
-    ws_peer_read_fn on_read;
-    ws_peer_drop_fn on_drop;
+    struct ws_peer_ops ops;
 };
 
 static volatile sig_atomic_t stop_flag;
@@ -71,8 +70,8 @@ static void drop(struct ws_peer *s, int fd)
 {
     free(s->pend[fd].buf);
     s->pend[fd] = (struct pending){0};
-    if (s->on_drop)
-        s->on_drop(fd);
+    if (s->ops.drop)
+        s->ops.drop(fd);
     close(fd);
 }
 
@@ -126,6 +125,32 @@ static int defer(struct ws_peer *s, int fd, const struct iovec *iov, int n,
     return epoll_ctl(s->ep, EPOLL_CTL_MOD, fd, &e);
 }
 
+/* Write iov[0..n) with the program's write, piece by piece, keeping what
+   it does not take. */
+static int send_each(struct ws_peer *s, int fd, const struct iovec *iov, int n)
+{
+    size_t done = 0;
+
+    for (int i = 0; i < n; i++) {
+        size_t off = 0;
+
+        while (off < iov[i].iov_len) {
+            ssize_t w = s->ops.write(fd, (const char *)iov[i].iov_base + off,
+                                     iov[i].iov_len - off);
+
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return defer(s, fd, iov, n, done);
+            if (w < 0)
+                return -1;
+            off += (size_t)w;
+            done += (size_t)w;
+        }
+    }
+    return 0;
+}
+
 int ws_peer_send(struct ws_peer *s, int fd, const struct iovec *iov, int n)
 {
     struct msghdr msg = {.msg_iov = (struct iovec *)iov,
@@ -135,6 +160,8 @@ int ws_peer_send(struct ws_peer *s, int fd, const struct iovec *iov, int n)
 
     if (ws_peer_blocked(s, fd)) /* behind what waits, in order */
         return defer(s, fd, iov, n, 0);
+    if (s->ops.write)
+        return send_each(s, fd, iov, n);
     for (int i = 0; i < n; i++)
         total += iov[i].iov_len;
     do
@@ -159,7 +186,10 @@ static void on_write(struct ws_peer *s, int fd)
     struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
 
     while (p->off < p->len) {
-        ssize_t w = send(fd, p->buf + p->off, p->len - p->off, MSG_NOSIGNAL);
+        ssize_t w =
+            s->ops.write
+                ? s->ops.write(fd, p->buf + p->off, p->len - p->off)
+                : send(fd, p->buf + p->off, p->len - p->off, MSG_NOSIGNAL);
 
         if (w < 0 && errno == EINTR)
             continue;
@@ -191,7 +221,7 @@ static void serve(struct ws_peer *s)
                 on_accept(s);
             else if (ws_peer_blocked(s, fd))
                 on_write(s, fd);
-            else if (s->on_read(s, fd) < 0)
+            else if (s->ops.read(s, fd) < 0)
                 drop(s, fd);
         }
     }
@@ -213,8 +243,16 @@ static size_t fd_table_size(void)
 int ws_peer_main(int argc, char **argv, const char *name,
                  ws_peer_read_fn on_read, ws_peer_drop_fn on_drop)
 {
+    struct ws_peer_ops ops = {.read = on_read, .drop = on_drop};
+
+    return ws_peer_run(argc, argv, name, &ops);
+}
+
+int ws_peer_run(int argc, char **argv, const char *name,
+                const struct ws_peer_ops *ops)
+{
     const char *host = "127.0.0.1", *port = "9002";
-    struct ws_peer s = {.ep = -1, .on_read = on_read, .on_drop = on_drop};
+    struct ws_peer s = {.ep = -1, .ops = *ops};
     struct epoll_event e = {.events = EPOLLIN};
     struct sigaction sa = {.sa_handler = on_signal};
 
@@ -239,5 +277,9 @@ int ws_peer_main(int argc, char **argv, const char *name,
     printf("%s listening on %s port %s\n", name, host, port);
     fflush(stdout);
     serve(&s);
+    /* Connections still open go with the process; the table does not. */
+    free(s.pend);
+    close(s.lfd);
+    close(s.ep);
     return 0;
 }
