@@ -24,6 +24,7 @@
 #define CHAT_RATE 5.0             /* messages per second, sustained */
 #define CHAT_BURST 10.0           /* messages at once */
 #define CHAT_DEFAULT_ROOM "lobby" /* when join names none */
+#define CHAT_ONLINE_MAX 200       /* nicks a welcome lists (and the count) */
 
 struct chat_room;
 
@@ -39,7 +40,9 @@ struct chat_client {
     bool closing;        /* we began the close: ignore its messages */
 };
 
-/* A room: its members and a ring of its last CHAT_HISTORY messages. */
+/* A room: its members (for their nicks: messages reach them through the
+   library's topic of the room's name) and a ring of its last
+   CHAT_HISTORY messages. */
 struct chat_room {
     char name[CHAT_ROOM_MAX + 1];
     struct chat_client *members; /* not owned; newest first */
@@ -84,7 +87,8 @@ struct chat_room *chat_room_get(struct chat *chat, const char *name);
 /* Send c the welcome of its room: history, who is online, the limits. */
 int chat_send_welcome(struct chat_client *c);
 
-/* Put c in room (c->room must be NULL) and tell everyone. */
+/* Put c in room (c->room must be NULL): subscribe it to the room's topic,
+   welcome it and tell the others it joined. */
 int chat_room_enter(struct chat_room *room, struct chat_client *c);
 
 /* Take c out of its room, if any, and tell those who remain. */

@@ -227,18 +227,20 @@ int chat_send_error(struct chat_client *c, const char *code, const char *text)
     return rc;
 }
 
-/* Send ev to every member of room except one (which may be NULL). A
-   member that cannot take it is closed by the library; on_close follows. */
-static void room_broadcast(struct chat_room *room, const json_t *ev,
-                           const struct chat_client *except)
+/* Send ev to every member of room but except (NULL: none), through the
+   room's topic: the library frames it once for all of them. A member
+   that cannot take it is closed by the library; on_close follows. */
+static void room_publish(struct ws_server *srv, const struct chat_room *room,
+                         const json_t *ev, const struct chat_client *except)
 {
     char *text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
 
     if (text == NULL)
         return;
-    for (struct chat_client *m = room->members; m; m = m->next)
-        if (m != except)
-            ws_conn_send_text(m->conn, text);
+    if (except)
+        ws_conn_publish(except->conn, room->name, WS_TEXT, text, strlen(text));
+    else
+        ws_server_publish(srv, room->name, WS_TEXT, text, strlen(text));
     free(text);
 }
 
@@ -259,8 +261,9 @@ static int nick_order(const void *a, const void *b)
     return d ? d : strcmp(x, y);
 }
 
-/* The sorted nicks of room's members as a JSON array, or NULL. */
-static json_t *online_list(const struct chat_room *room)
+/* The first max of room's members' nicks, sorted, as a JSON array, or
+   NULL. */
+static json_t *online_list(const struct chat_room *room, size_t max)
 {
     const char **nicks = malloc((room->nmembers + 1) * sizeof(*nicks));
     json_t *list = json_array();
@@ -274,20 +277,10 @@ static json_t *online_list(const struct chat_room *room)
     for (const struct chat_client *m = room->members; m; m = m->next)
         nicks[n++] = m->nick;
     qsort(nicks, n, sizeof(*nicks), nick_order);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && i < max; i++)
         json_array_append_new(list, json_string(nicks[i]));
     free(nicks);
     return list;
-}
-
-/* Tell everyone in room who is there now. */
-static void announce_online(struct chat_room *room)
-{
-    json_t *ev = json_pack("{s:s, s:s, s:o*}", "type", "online", "room",
-                           room->name, "nicks", online_list(room));
-
-    room_broadcast(room, ev, NULL);
-    json_decref(ev);
 }
 
 /* room's history, oldest first, as a JSON array sharing the messages. */
@@ -317,7 +310,12 @@ int chat_send_welcome(struct chat_client *c)
     /* json_object_set_new() takes the value's reference even on error,
        and a NULL value is an error. */
     failed = json_object_set_new(ev, "history", history_list(c->room));
-    failed |= json_object_set_new(ev, "online", online_list(c->room));
+    /* Who is here, once; joins and leaves follow as deltas. A huge room
+       sends its count and the first CHAT_ONLINE_MAX nicks. */
+    failed |= json_object_set_new(ev, "online",
+                                  online_list(c->room, CHAT_ONLINE_MAX));
+    failed |= json_object_set_new(ev, "online_count",
+                                  json_integer((json_int_t)c->room->nmembers));
     failed |= json_object_set_new(ev, "limits", limits);
     rc = failed ? WS_ENOMEM : chat_send(c, ev);
     json_decref(ev);
@@ -329,6 +327,9 @@ int chat_room_enter(struct chat_room *room, struct chat_client *c)
     json_t *ev;
     int rc;
 
+    rc = ws_conn_subscribe(c->conn, room->name);
+    if (rc < 0)
+        return rc;
     c->room = room;
     c->next = room->members;
     room->members = c;
@@ -336,9 +337,8 @@ int chat_room_enter(struct chat_room *room, struct chat_client *c)
     room->used_ms = clock_ms(CLOCK_MONOTONIC);
     rc = chat_send_welcome(c);
     ev = event_new("join", room, c->nick);
-    room_broadcast(room, ev, c);
+    room_publish(ws_conn_server(c->conn), room, ev, c);
     json_decref(ev);
-    announce_online(room);
     return rc;
 }
 
@@ -357,10 +357,10 @@ void chat_room_leave(struct chat_client *c)
         }
     c->room = NULL;
     c->next = NULL;
+    ws_conn_unsubscribe(c->conn, room->name); /* gone already if closed */
     ev = event_new("leave", room, c->nick);
-    room_broadcast(room, ev, NULL);
+    room_publish(ws_conn_server(c->conn), room, ev, NULL);
     json_decref(ev);
-    announce_online(room);
 }
 
 /* Keep msg (one reference taken) as the newest of room's history. */
@@ -388,7 +388,7 @@ int chat_room_say(struct chat_client *c, const char *text)
     }
     room->used_ms = clock_ms(CLOCK_MONOTONIC);
     history_push(room, ev);
-    room_broadcast(room, ev, NULL);
+    room_publish(ws_conn_server(c->conn), room, ev, NULL);
     json_decref(ev);
     return 0;
 }

@@ -52,6 +52,8 @@
     retryAt: 0,
     last: null, // {nick, ts} of the last message shown, for grouping
     errorTimer: 0,
+    online: [], // nicks shown as online (sorted)
+    onlineCount: 0, // everyone in the room, listed or not
   };
 
   // ---- small helpers ----------------------------------------------------
@@ -143,7 +145,31 @@
     state.last = null;
   }
 
-  function renderOnline(nicks) {
+  // The order the server lists nicks in: ASCII case ignored, then exact.
+  function nickOrder(a, b) {
+    const fold = (s) => s.replace(/[A-Z]/g, (ch) => ch.toLowerCase());
+    const x = fold(a), y = fold(b);
+    if (x !== y) return x < y ? -1 : 1;
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+
+  // Who is online: the welcome's list (the first few hundred of a huge
+  // room) and count, then kept up to date from join and leave events.
+  function presence(m) {
+    if (m.room !== state.room) return;
+    const i = state.online.indexOf(m.nick);
+    if (m.type === 'join' && i < 0) {
+      state.online.push(m.nick);
+      state.online.sort(nickOrder);
+      state.onlineCount++;
+    } else if (m.type === 'leave') {
+      if (i >= 0) state.online.splice(i, 1);
+      state.onlineCount = Math.max(state.online.length, state.onlineCount - 1);
+    }
+    renderOnline(state.online, state.onlineCount);
+  }
+
+  function renderOnline(nicks, count) {
     const items = nicks.map((nick) => {
       const li = node('li', nick === state.nick ? 'self' : '');
       li.append(avatar(nick, 'avatar small'), node('span', 'who', nick));
@@ -151,7 +177,7 @@
       return li;
     });
     el.online.replaceChildren(...items);
-    el.onlineCount.textContent = String(nicks.length);
+    el.onlineCount.textContent = String(count === undefined ? nicks.length : count);
   }
 
   function showRoom(room) {
@@ -268,9 +294,9 @@
     switch (m.type) {
       case 'welcome': welcome(m); break;
       case 'message': addMessage(m); break;
-      case 'join': addNotice(m.nick + ' joined #' + m.room, m.ts); break;
-      case 'leave': addNotice(m.nick + ' left #' + m.room, m.ts); break;
-      case 'online': renderOnline(m.nicks || []); break;
+      case 'join': addNotice(m.nick + ' joined #' + m.room, m.ts); presence(m); break;
+      case 'leave': addNotice(m.nick + ' left #' + m.room, m.ts); presence(m); break;
+      case 'online': renderOnline(m.nicks || []); break; // older servers
       case 'error': serverError(m); break;
       default: break;
     }
@@ -298,7 +324,9 @@
     for (const msg of m.history || []) addMessage(msg);
     if (again && !switched) addNotice('Reconnected.', m.ts, 'ok');
     else addNotice('You joined #' + m.room + '.', m.ts);
-    renderOnline(m.online || []);
+    state.online = (m.online || []).slice();
+    state.onlineCount = typeof m.online_count === 'number' ? m.online_count : state.online.length;
+    renderOnline(state.online, state.onlineCount);
     setStatus('online', 'Connected');
     setComposer(true);
     el.input.focus();

@@ -261,6 +261,11 @@ async function chatSuite(t, tls) {
     await seeNotice(alice, '<i>eve</i> left #lobby');
     await seeNotice(bob, '<i>eve</i> left #lobby');
     await seeOnline(bob, ['alice', 'bob']);
+    // The server sends who is online once, in the welcome; the page keeps
+    // the list and the count from the join and leave deltas since.
+    for (const page of [alice, bob]) {
+      await page.waitForFunction(() => document.querySelector('#online-count').textContent === '2');
+    }
   });
 
   await t.test('stopping and restarting the server: pages reconnect', async () => {
