@@ -355,6 +355,29 @@ static int keep_input(struct ws_conn *c, const uint8_t *p, size_t n)
 }
 
 /*
+ * A transport that returns a record per read (TLS) fills buf[have..cap)
+ * on from what it holds already, so that a message of up to a chunk
+ * arrives whole in the shared buffer and is processed where it lies, as
+ * from a plain socket, instead of being gathered in the connection's own
+ * buffer (an allocation per message). A failure is left for the next
+ * read, which meets it again; the bytes so far go first.
+ */
+static ssize_t fill_on(struct ws_conn *c, uint8_t *buf, size_t have,
+                       size_t cap)
+{
+    const struct ws_transport_ops *tr = c->srv->transport;
+
+    while (have < cap && tr->pending(&c->tr) > 0) {
+        ssize_t more = read_into(c, buf + have, cap - have);
+
+        if (more <= 0)
+            break;
+        have += (size_t)more;
+    }
+    return (ssize_t)have;
+}
+
+/*
  * One read and what follows it. With nothing pending, the bytes go to the
  * server's shared buffer, are processed there, and only what is left over
  * is copied to c's own: a connection between messages holds no buffer, and
@@ -378,6 +401,7 @@ static ssize_t read_some(struct ws_conn *c, size_t *asked)
         n = read_into(c, s->read_buf, *asked);
         if (n <= 0)
             return n;
+        n = fill_on(c, s->read_buf, (size_t)n, *asked);
         used = process_input(c, s->read_buf, (size_t)n);
         if (keep_input(c, s->read_buf + used, (size_t)n - used) < 0)
             ws_conn_kill(c, WS_CLOSE_ABNORMAL);
