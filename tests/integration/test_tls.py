@@ -397,6 +397,24 @@ class TlsFeatures(unittest.TestCase):
             await old.close()
         run(go())
 
+    def test_resumption_by_ticket(self):
+        """A client that comes back resumes with the ticket it was given
+        (stateless: the server keeps no session cache)."""
+        srv = self.start()
+        ctx = client_ctx()
+        session = None
+        for attempt in range(2):
+            p = TlsPeer.__new__(TlsPeer)
+            U.Peer.__init__(p, srv.port)
+            p.sock = ctx.wrap_socket(p.sock, server_hostname="localhost",
+                                     session=session)
+            p.handshake()
+            # The ticket comes after the handshake: an echo brings it in.
+            p.echo(b"ticket?")
+            self.assertEqual(p.sock.session_reused, attempt == 1)
+            session = p.sock.session
+            p.close_handshake()
+
     def test_bad_files_at_listen(self):
         for args, want in (
                 (["--cert", "/nonexistent.pem"], "No such file"),
