@@ -187,6 +187,12 @@ void ws_conn_settle(struct ws_server *s)
 
             s->flush_list = c->flush_next;
             c->queued_flush = false;
+            /* A closing connection leaves its topics now: nothing more
+               can be sent on it. Here, never inside a publish, whose
+               loop over a topic's subscribers must not see them move. */
+            if (c->topics.n > 0 && c->phase == WS_CONN_WS &&
+                c->session.state != WS_SESSION_OPEN)
+                ws_conn_leave_topics(c);
             ws_conn_flush(c);
         }
         while (s->kill_list) {

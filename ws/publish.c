@@ -207,7 +207,8 @@ int ws_conn_subscribe(struct ws_conn *c, const char *topic)
         return WS_EINVAL;
     if ((rc = topic_name(c->srv, topic, &len)) < 0)
         return rc;
-    if (c->phase != WS_CONN_WS || c->queued_kill)
+    if (c->phase != WS_CONN_WS || c->queued_kill ||
+        c->session.state != WS_SESSION_OPEN)
         return WS_ECLOSED;
     return ws_topics_subscribe(&c->srv->topics, &c->topics, topic, len,
                                c->srv->cfg.max_topics_per_conn);

@@ -326,7 +326,8 @@ int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
  * Topics (publish/subscribe). A topic is a NUL-terminated byte string of
  * 1 to max_topic_bytes bytes, compared byte for byte (case-sensitive, no
  * normalisation); it exists while it has subscribers. A connection
- * leaves all its topics when it closes (before its on_close), and holds
+ * leaves all its topics when its closing handshake begins (at the end of
+ * the event: a publish under way still counts it), and holds
  * at most max_topics_per_conn. Subscribing and unsubscribing cost O(1)
  * on average (a hash look-up; unsubscribing also scans the connection's
  * own topics), never a scan of other topics or connections; publishing
