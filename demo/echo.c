@@ -3,6 +3,7 @@
  * message comes back with the same type. Written only against ws/ws.h.
  *   ws_echo [--host H] [--port P] [--verbose] [--no-deflate]
  *           [--deflate-context] [--tls-cert FILE --tls-key FILE]
+ *           [--reuse-port]
  *                                             (default 127.0.0.1:9001)
  * permessage-deflate is on unless --no-deflate; --deflate-context lets
  * both sides keep their compression context between messages.
@@ -72,7 +73,8 @@ static void usage(void)
 {
     fprintf(stderr, "usage: ws_echo [--host HOST] [--port PORT] "
                     "[--verbose] [--no-deflate] [--deflate-context]\n"
-                    "               [--tls-cert FILE --tls-key FILE]\n");
+                    "               [--tls-cert FILE --tls-key FILE] "
+                    "[--reuse-port]\n");
     exit(2);
 }
 
@@ -98,6 +100,8 @@ int main(int argc, char **argv)
             cfg.permessage_deflate = 0;
         else if (strcmp(argv[i], "--deflate-context") == 0)
             cfg.deflate_server_context = cfg.deflate_client_context = 1;
+        else if (strcmp(argv[i], "--reuse-port") == 0)
+            cfg.reuse_port = 1; /* run several: the kernel spreads clients */
         else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
             tls.cert_file = argv[++i];
         else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)

@@ -10,6 +10,7 @@
 
 #include "net/listener.h"
 #include "net/error.h"
+#include "net/sockopt.h"
 
 #define DEFAULT_BUDGET 64
 #define DEFAULT_PAUSE_MS 1000
@@ -71,6 +72,25 @@ static void on_readable(struct ws_loop *loop, int fd, int events, void *arg)
     }
 }
 
+/* Listen with SO_REUSEPORT, so that other sockets with it (other
+   processes or threads) bind the same port and the kernel spreads the
+   connections among them. */
+static int listen_shared(const struct ws_net_listener_config *cfg, int *fds,
+                         char *err, size_t errlen)
+{
+    struct ws_net_sockopts opts;
+    struct ws_net_bind_req req = {.host = cfg->host,
+                                  .port = cfg->port,
+                                  .socktype = SOCK_STREAM,
+                                  .backlog = cfg->backlog,
+                                  .opts = &opts};
+
+    memset(&opts, 0, sizeof(opts));
+    opts.reuseaddr = WS_NET_ON;
+    opts.reuseport = WS_NET_ON;
+    return ws_net_bind(&req, fds, WS_NET_MAX_LISTENERS, err, errlen);
+}
+
 int ws_net_listener_open(struct ws_net_listener *l, struct ws_loop *loop,
                          const struct ws_net_listener_config *cfg, char *err,
                          size_t errlen)
@@ -84,8 +104,10 @@ int ws_net_listener_open(struct ws_net_listener *l, struct ws_loop *loop,
         l->cfg.budget = DEFAULT_BUDGET;
     if (l->cfg.pause_ms <= 0)
         l->cfg.pause_ms = DEFAULT_PAUSE_MS;
-    rc = ws_net_tcp_listen(cfg->host, cfg->port, cfg->backlog, l->fds,
-                           WS_NET_MAX_LISTENERS, err, errlen);
+    rc = cfg->reuse_port
+             ? listen_shared(cfg, l->fds, err, errlen)
+             : ws_net_tcp_listen(cfg->host, cfg->port, cfg->backlog, l->fds,
+                                 WS_NET_MAX_LISTENERS, err, errlen);
     if (rc < 0)
         return rc;
     l->n = rc;

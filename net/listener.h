@@ -6,6 +6,7 @@
 #ifndef WS_NET_LISTENER_H
 #define WS_NET_LISTENER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "net/loop.h"
@@ -26,8 +27,9 @@ struct ws_net_listener_config {
     const char *host; /* NULL or "*": every local address */
     const char *port;
     int backlog;
-    int budget;   /* accepts per readiness event; 0: 64 */
-    int pause_ms; /* back-off after EMFILE/ENFILE; 0: 1000 */
+    int budget;      /* accepts per readiness event; 0: 64 */
+    int pause_ms;    /* back-off after EMFILE/ENFILE; 0: 1000 */
+    bool reuse_port; /* SO_REUSEPORT: share the port with other sockets */
     ws_net_accept_cb on_accept;
     ws_net_accept_err_cb on_error; /* may be NULL */
     void *arg;

@@ -326,6 +326,7 @@ int ws_server_listen(struct ws_server *s)
         .host = strcmp(s->host, "*") == 0 ? NULL : s->host,
         .port = s->port,
         .backlog = s->cfg.backlog,
+        .reuse_port = s->cfg.reuse_port != 0,
         .on_accept = on_accept,
         .on_error = on_accept_error,
         .arg = s,

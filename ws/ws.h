@@ -94,6 +94,10 @@ struct ws_config {
     int handshake_timeout_ms; /* request must be complete; default 10000 */
     int close_timeout_ms;     /* wait for the peer's close; default 5000 */
     int backlog;              /* listen() backlog; default 511 */
+    /* 1: listen with SO_REUSEPORT, so that several processes, or several
+       threads each with a server of its own, listen on one port and the
+       kernel spreads new connections among them (each keeps its own). */
+    int reuse_port;
     /* A connection that has sent nothing (no frame, not even a pong) for
        idle_timeout_ms is closed with 1001. Default: no idle timeout. */
     int idle_timeout_ms;

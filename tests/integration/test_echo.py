@@ -6,6 +6,8 @@ under valgrind.
 """
 
 import asyncio
+import subprocess
+import signal
 import os
 import socket
 import sys
@@ -235,6 +237,49 @@ def _add_size_tests():
 
 
 _add_size_tests()
+
+
+class ReusePortTest(unittest.TestCase):
+    """cfg.reuse_port: two ws_echo processes listen on one port, the kernel
+    spreads the connections over both, and each echoes its own; without
+    it the second cannot bind."""
+
+    def test_two_processes_one_port(self):
+        port = H.free_port()
+        procs = []
+
+        def start(*flags):
+            p = subprocess.Popen(
+                [H.echo_binary(), "--port", str(port), "--verbose"] +
+                list(flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True)
+            procs.append(p)
+            return p
+        try:
+            a = start("--reuse-port")
+            self.assertIn("listening", a.stdout.readline())
+            b = start("--reuse-port")
+            self.assertIn("listening", b.stdout.readline())
+            lone = subprocess.run([H.echo_binary(), "--port", str(port)],
+                                  capture_output=True, text=True,
+                                  timeout=H.t(10))
+            self.assertEqual(lone.returncode, 1)
+            self.assertIn("in use", lone.stderr)
+
+            async def go():
+                for i in range(60):
+                    async with connect(H.EchoServerAt(port)) as ws:
+                        await ws.send("n%d" % i)
+                        self.assertEqual(await ws.recv(), "n%d" % i)
+            asyncio.run(asyncio.wait_for(go(), H.t(60)))
+        finally:
+            for p in procs:
+                p.send_signal(signal.SIGTERM)
+            outs = [p.communicate(timeout=H.t(10))[0] for p in procs]
+        opened = [o.count("open ") for o in outs]
+        self.assertEqual(sum(opened), 60)
+        self.assertTrue(all(n > 0 for n in opened), opened)  # both served
+        self.assertEqual([p.returncode for p in procs], [0, 0])
 
 
 class EchoIPv6Test(_Base):

@@ -229,6 +229,15 @@ class EchoServer:
 Frame = collections.namedtuple("Frame", "fin rsv opcode masked payload")
 
 
+class EchoServerAt:
+    """Just the address of a server someone else started (for connect())."""
+
+    def __init__(self, port, host="127.0.0.1"):
+        self.port = port
+        self.host = host
+        self.uri = "ws://%s:%d/" % (host, port)
+
+
 class EchoServerTest(unittest.TestCase):
     """Tests that share one ws_echo, on cls.family, started before the
     first and stopped after the last."""
