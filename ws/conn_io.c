@@ -362,8 +362,7 @@ static int keep_input(struct ws_conn *c, const uint8_t *p, size_t n)
  * buffer (an allocation per message). A failure is left for the next
  * read, which meets it again; the bytes so far go first.
  */
-static ssize_t fill_on(struct ws_conn *c, uint8_t *buf, size_t have,
-                       size_t cap)
+static ssize_t fill_on(struct ws_conn *c, uint8_t *buf, size_t have, size_t cap)
 {
     const struct ws_transport_ops *tr = c->srv->transport;
 
