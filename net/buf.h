@@ -75,6 +75,13 @@ static inline void ws_buf_consume(struct ws_buf *b, size_t n)
     }
 }
 
+/* Keep only the first n readable bytes (n <= size): drop from the end. */
+static inline void ws_buf_truncate(struct ws_buf *b, size_t n)
+{
+    assert(n <= b->len - b->off);
+    b->len = b->off + n;
+}
+
 /* Drop all bytes; keep the allocation. */
 static inline void ws_buf_clear(struct ws_buf *b)
 {

@@ -283,7 +283,11 @@ static void free_config(struct ws_tls *t)
     free((char *)c->ca_file);
     free((char *)c->ciphers);
     free((char *)c->ciphersuites);
-    for (size_t i = 0; t->names && t->names[i].name; i++) {
+    /* Up to the all-NULL terminator: an entry whose name failed to copy
+       may still hold its file names. */
+    for (size_t i = 0; t->names && (t->names[i].name || t->names[i].cert_file ||
+                                    t->names[i].key_file);
+         i++) {
         free((char *)t->names[i].name);
         free((char *)t->names[i].cert_file);
         free((char *)t->names[i].key_file);

@@ -38,7 +38,9 @@ struct ws_transport_ops {
        readiness again, or another code (the connection is broken). */
     ssize_t (*read)(struct ws_transport *t, void *buf, size_t len);
     /* Write from n pieces: the bytes taken (> 0), WS_EAGAIN when none
-       could be, or another code (broken). */
+       could be, or another code (broken). After WS_EAGAIN the next call
+       must bring the same bytes again (at least as many; they may have
+       moved): TLS holds a record made of them. */
     ssize_t (*writev)(struct ws_transport *t, const struct iovec *iov, int n);
     /* End our direction in order (after the last write): 0, or a code. */
     int (*shutdown)(struct ws_transport *t);

@@ -25,12 +25,16 @@
 enum {
     READ_WANTS_WRITE = 1, /* SSL_read said WANT_WRITE */
     WRITE_WANTS_READ = 2, /* SSL_write said WANT_READ */
-    BROKEN = 4            /* a fatal TLS error: no close_notify */
+    BROKEN = 4,           /* a fatal TLS error: no close_notify */
+    ESTABLISHED = 8,      /* the handshake was seen finished */
+    SAW_INPUT = 16,       /* the first byte from the peer has come */
+    LOOKS_HTTP = 32       /* and it was a letter: an HTTP method, no TLS */
 };
 
 /* What a TLS connection keeps besides OpenSSL's object. */
 struct ws_tls_conn {
     SSL *ssl;
+    int fd;
     uint32_t err;  /* OpenSSL's packed code of the failure, for why() */
     uint8_t flags; /* the enum above */
 };
@@ -47,7 +51,8 @@ static const char plain_to_tls_reply[] =
 
 static int bio_write(BIO *b, const char *data, size_t len, size_t *done)
 {
-    ssize_t n = ws_net_write((int)(intptr_t)BIO_get_data(b), data, len);
+    const struct ws_tls_conn *tc = BIO_get_data(b);
+    ssize_t n = ws_net_write(tc->fd, data, len);
 
     BIO_clear_retry_flags(b);
     if (n >= 0) {
@@ -63,10 +68,18 @@ static int bio_write(BIO *b, const char *data, size_t len, size_t *done)
 
 static int bio_read(BIO *b, char *data, size_t len, size_t *done)
 {
-    ssize_t n = ws_net_read((int)(intptr_t)BIO_get_data(b), data, len);
+    struct ws_tls_conn *tc = BIO_get_data(b);
+    ssize_t n = ws_net_read(tc->fd, data, len);
 
     BIO_clear_retry_flags(b);
     if (n > 0) {
+        /* A TLS record starts with its type (20-24, RFC 8446 §5.1), an
+           HTTP request with a method's capital letter: remember which,
+           for the answer when OpenSSL gives up (it names only some
+           methods itself). */
+        if (!(tc->flags & SAW_INPUT) && data[0] >= 'A' && data[0] <= 'Z')
+            tc->flags |= LOOKS_HTTP;
+        tc->flags |= SAW_INPUT;
         *done = (size_t)n;
         return 1;
     }
@@ -129,7 +142,8 @@ static int tls_open(struct ws_transport *t, int fd, void *ctx)
         ERR_clear_error();
         return WS_ENOMEM;
     }
-    BIO_set_data(bio, (void *)(intptr_t)fd);
+    tc->fd = fd;
+    BIO_set_data(bio, tc);
     SSL_set_bio(tc->ssl, bio, bio);
     SSL_set_accept_state(tc->ssl);
     t->fd = fd;
@@ -137,8 +151,9 @@ static int tls_open(struct ws_transport *t, int fd, void *ctx)
     return 0;
 }
 
-/* A plain HTTP request where a ClientHello belongs: say so in HTTP, which
-   is what the sender speaks (a TLS alert would reach nobody). */
+/* A plain HTTP request where a ClientHello belongs (any method): say so
+   in HTTP, which is what the sender speaks (a TLS alert would reach
+   nobody). */
 static void answer_plain_request(const struct ws_transport *t)
 {
     ws_net_write(t->fd, plain_to_tls_reply, sizeof(plain_to_tls_reply) - 1);
@@ -158,6 +173,8 @@ static ssize_t outcome(struct ws_transport *t, int ret, int wants_other)
     switch (e) {
     case SSL_ERROR_WANT_READ:
     case SSL_ERROR_WANT_WRITE:
+        if (SSL_is_init_finished(tc->ssl))
+            tc->flags |= ESTABLISHED;
         /* The other event is needed exactly when a read wants a write or
            a write wants a read. */
         if ((e == SSL_ERROR_WANT_WRITE) == (wants_other == READ_WANTS_WRITE))
@@ -174,9 +191,7 @@ static ssize_t outcome(struct ws_transport *t, int ret, int wants_other)
     default:
         tc->flags |= BROKEN;
         tc->err = (uint32_t)ERR_peek_error();
-        if (ERR_GET_LIB(tc->err) == ERR_LIB_SSL &&
-            (ERR_GET_REASON(tc->err) == SSL_R_HTTP_REQUEST ||
-             ERR_GET_REASON(tc->err) == SSL_R_HTTPS_PROXY_REQUEST))
+        if ((tc->flags & LOOKS_HTTP) && !(tc->flags & ESTABLISHED))
             answer_plain_request(t);
         ERR_clear_error();
         return WS_ETLS;
@@ -188,10 +203,15 @@ static ssize_t tls_read(struct ws_transport *t, void *buf, size_t len)
     struct ws_tls_conn *tc = t->state;
     int n;
 
+    /* SSL_get_error() reads this thread's error queue: an error left
+       there by anyone (the application's own use of libcrypto, say)
+       would make a mere WANT_READ look fatal. */
+    ERR_clear_error();
     errno = 0;
     n = SSL_read(tc->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
     if (n > 0) {
         tc->flags &= (uint8_t)~READ_WANTS_WRITE;
+        tc->flags |= ESTABLISHED;
         return n;
     }
     return outcome(t, n, READ_WANTS_WRITE);
@@ -222,6 +242,7 @@ static ssize_t tls_writev(struct ws_transport *t, const struct iovec *iov,
     }
     if (len == 0)
         return 0;
+    ERR_clear_error(); /* as for SSL_read */
     errno = 0;
     w = SSL_write(tc->ssl, p, len > INT_MAX ? INT_MAX : (int)len);
     if (w > 0) {
@@ -236,6 +257,7 @@ static int tls_shutdown(struct ws_transport *t)
 {
     struct ws_tls_conn *tc = t->state;
 
+    ERR_clear_error();
     if (!(tc->flags & BROKEN) && SSL_is_init_finished(tc->ssl))
         SSL_shutdown(tc->ssl);
     ERR_clear_error();
@@ -286,7 +308,9 @@ static void tls_why(const struct ws_transport *t, char *buf, size_t n)
 {
     const struct ws_tls_conn *tc = t->state;
     long verify = SSL_get_verify_result(tc->ssl);
-    const char *stage = SSL_is_init_finished(tc->ssl) ? "" : "handshake: ";
+    /* Not SSL_is_init_finished(): a fatal error puts OpenSSL's state
+       machine back in its initial state. */
+    const char *stage = (tc->flags & ESTABLISHED) ? "" : "handshake: ";
 
     if (verify != X509_V_OK)
         snprintf(buf, n, "%s%s (%s)", stage, ws_tls_reason(tc->err),

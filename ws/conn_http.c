@@ -156,6 +156,7 @@ static void handle_plain(struct ws_conn *c)
     bool keep = r->keep_alive;
     struct ws_response res;
     struct ws_request req = {r, ws_conn_peer(c)};
+    size_t queued;
     int rc;
 
     if (s->cb.on_http == NULL) {
@@ -165,12 +166,16 @@ static void handle_plain(struct ws_conn *c)
     }
     ws_response_init(&res, s->cfg.max_output_bytes);
     WS_CALLBACK(s, s->cb.on_http(c, &req, &res, s->user_data));
+    queued = ws_buf_size(&c->out); /* earlier pipelined answers */
     rc = res.failed ? WS_ENOMEM
                     : ws_response_write(&res, &c->out, s->cfg.max_output_bytes,
                                         keep, strcmp(r->method, "HEAD") == 0);
     ws_response_free(&res);
     if (rc < 0) {
-        ws_buf_clear(&c->out);
+        /* Drop only what this answer added: the answers before it, part
+           of which may be written (and, over TLS, inside a record
+           OpenSSL must be able to finish), stay as they are. */
+        ws_buf_truncate(&c->out, queued);
         ws_conn_respond_error(c, 500);
         return;
     }

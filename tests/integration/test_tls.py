@@ -478,6 +478,119 @@ class TlsUnchangedEmbedded(TlsUnchanged):
     embed = True
 
 
+class AuditRegressions(unittest.TestCase):
+    """Findings of an independent audit, each a regression test."""
+
+    def start(self, *args):
+        srv = TlsServer(args).start()
+        self.addCleanup(srv.stop)
+        return srv
+
+    def test_stale_error_queue_kills_nobody(self):
+        """An error the application leaves on the thread's OpenSSL queue
+        ("poison") does not turn another connection's partial record into
+        a fatal error."""
+        srv = self.start()
+        a = TlsPeer(srv.port).handshake()
+        b = TlsPeer(srv.port).handshake()
+        a.echo(b"poison")
+        frame = H.build_frame(H.OP_TEXT, b"split across two writes")
+        b.sock.sendall(frame[:5])  # one record, the frame unfinished
+        time.sleep(0.2)
+        b.sock.sendall(frame[5:])
+        _, op, payload = b.recv_frame()
+        self.assertEqual(payload, b"split across two writes")
+        self.assertEqual(srv.errors(), [])
+        for p in (a, b):
+            p.close_handshake()
+
+    def test_pipelined_500_keeps_earlier_answers(self):
+        """An answer past max_output_bytes becomes a 500 after the ones
+        pipelined before it, which arrive whole (over TLS a half-written
+        record must stay as it is, or OpenSSL refuses the retry)."""
+        srv = self.start("--max-output", 4 << 20, "--max-message", 1 << 20)
+        p = TlsPeer(srv.port, rcvbuf=4096)
+        reqs = b"".join(b"GET /200000 HTTP/1.1\r\nHost: x\r\n\r\n"
+                        for _ in range(40))
+        p.send(reqs)
+        time.sleep(0.5)  # the server writes what it can and waits
+        p.send(b"GET /4300000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        # Every answer up to the one that passes the limit is whole and
+        # in order; that one is a 500, and the last.
+        answers = 0
+        while True:
+            status, headers = p.read_head(H.t(10))
+            if status == 500:
+                break
+            self.assertEqual(status, 200, answers)
+            n = int(headers["content-length"])
+            self.assertEqual(n, 200000)
+            p._need(n, time.monotonic() + H.t(10))
+            self.assertEqual(p._take(n), b"x" * n, answers)
+            answers += 1
+        self.assertGreater(answers, 0)
+        self.assertTrue(p.wait_eof(H.t(10)))
+        self.assertEqual(srv.errors(), [])
+        p.close()
+
+    def test_error_after_the_handshake_is_not_a_handshake_error(self):
+        """A corrupted record after the upgrade is reported as what it is,
+        not as a handshake failure."""
+        srv = self.start()
+        raw = socket.create_connection(("127.0.0.1", srv.port), H.t(5))
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = client_ctx().wrap_bio(inc, out, server_hostname="localhost")
+
+        def pump():
+            data = out.read()
+            if data:
+                raw.sendall(data)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pump()
+                inc.write(raw.recv(65536))
+        pump()
+        # The upgrade, then a record with one bit flipped.
+        tls.write(b"GET / HTTP/1.1\r\nHost: localhost\r\n"
+                  b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  b"Sec-WebSocket-Version: 13\r\n\r\n")
+        pump()
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            try:
+                reply += tls.read(65536)
+            except ssl.SSLWantReadError:
+                inc.write(raw.recv(65536))
+        self.assertTrue(reply.startswith(b"HTTP/1.1 101"), reply)
+        tls.write(H.build_frame(H.OP_TEXT, b"x" * 30))
+        record = bytearray(out.read())
+        record[-1] ^= 0x01  # the tag no longer matches
+        raw.sendall(bytes(record))
+        line = srv.wait_error("127.0.0.1:")
+        self.assertIsNotNone(line, srv.errors())
+        self.assertNotIn("handshake:", line)
+        self.assertIn("bad record mac", line)
+        raw.close()
+
+    def test_any_plain_method_gets_400(self):
+        srv = self.start()
+        for method in (b"OPTIONS", b"DELETE", b"PATCH"):
+            with socket.create_connection(("127.0.0.1", srv.port),
+                                          H.t(5)) as s:
+                s.sendall(method + b" / HTTP/1.1\r\nHost: x\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 400 "), (method, data))
+
+
 def client_hello():
     """The bytes of a real ClientHello, from an in-memory handshake."""
     ctx = client_ctx()

@@ -5,13 +5,17 @@
  * (each message is gathered from its pieces and echoed whole); on /post
  * another thread posts "post 0" .. "post 99" to it. With --embed the
  * application's own select() drives the server (ws_server_fdset,
- * ws_server_timeout, ws_server_process). on_error lines go to stdout as
+ * ws_server_timeout, ws_server_process). A text "poison" leaves an error
+ * on this thread's OpenSSL queue, as an application's failed libcrypto
+ * call would. A plain GET /N answers N bytes of 'x'. on_error lines go to
+ * stdout as
  * "error NAME detail", so tests can wait for the reason a handshake
  * failed; SIGHUP reloads the certificate files in place and prints
  * "reload ok" or "reload failed: WHY".
  *   tls_server --port P --cert F --key F [--host H] [--ca F]
  *              [--client none|optional|required] [--min 1.2|1.3]
  *              [--ciphersuites S] [--handshake-ms MS] [--max-output B]
+ *              [--max-message B]
  *              [--sni NAME CERT KEY]... [--no-deflate] [--embed]
  */
 #include <pthread.h>
@@ -19,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/err.h>
 
 #include "ws/ws.h"
 
@@ -142,7 +148,25 @@ static void on_message(struct ws_conn *c, enum ws_msg_type type,
                        const void *data, size_t len, void *ud)
 {
     (void)ud;
+    if (type == WS_TEXT && len == 6 && memcmp(data, "poison", 6) == 0)
+        ERR_raise(ERR_LIB_USER, 42); /* left there on purpose */
     ws_conn_send(c, type, data, len);
+}
+
+/* GET /N: N bytes. */
+static void on_http(struct ws_conn *c, const struct ws_request *req,
+                    struct ws_response *res, void *ud)
+{
+    size_t n = strtoul(ws_request_path(req) + 1, NULL, 10);
+    char *body = n ? malloc(n) : NULL;
+
+    (void)c;
+    (void)ud;
+    if (body) {
+        memset(body, 'x', n);
+        ws_response_body(res, body, n);
+    }
+    free(body);
 }
 
 static void on_error(struct ws_conn *c, int err, const char *detail, void *ud)
@@ -207,6 +231,8 @@ static void parse(int argc, char **argv, struct ws_config *cfg,
             cfg->handshake_timeout_ms = atoi(v);
         else if (strcmp(k, "--max-output") == 0)
             cfg->max_output_bytes = strtoul(v, NULL, 10);
+        else if (strcmp(k, "--max-message") == 0)
+            cfg->max_message_bytes = strtoul(v, NULL, 10);
         else
             exit(2);
     }
@@ -265,6 +291,7 @@ int main(int argc, char **argv)
                               .on_open = on_open,
                               .on_message = on_message,
                               .on_fragment = on_fragment,
+                              .on_http = on_http,
                               .on_error = on_error};
     struct ws_server *s;
     int rc;
