@@ -3,7 +3,7 @@
  * message comes back with the same type. Written only against ws/ws.h.
  *   ws_echo [--host H] [--port P] [--verbose] [--no-deflate]
  *           [--deflate-context] [--tls-cert FILE --tls-key FILE]
- *           [--reuse-port]
+ *           [--reuse-port] [--workers N]
  *                                             (default 127.0.0.1:9001)
  * permessage-deflate is on unless --no-deflate; --deflate-context lets
  * both sides keep their compression context between messages.
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "demo/workers.h"
 #include "ws/ws.h"
 
 static struct ws_server *server;
@@ -74,48 +75,27 @@ static void usage(void)
     fprintf(stderr, "usage: ws_echo [--host HOST] [--port PORT] "
                     "[--verbose] [--no-deflate] [--deflate-context]\n"
                     "               [--tls-cert FILE --tls-key FILE] "
-                    "[--reuse-port]\n");
+                    "[--reuse-port] [--workers N]\n");
     exit(2);
 }
 
-int main(int argc, char **argv)
+/* What main() parsed, for each worker. */
+struct options {
+    struct ws_config cfg;
+    struct ws_tls_config tls;
+    int workers;
+};
+
+/* One server until SIGINT or SIGTERM; the process's exit status. */
+static int serve(void *arg)
 {
-    struct ws_config cfg = {
-        .host = "127.0.0.1", .port = "9001", .permessage_deflate = 1};
+    struct options *o = arg;
     struct ws_callbacks cb = {.on_open = on_open,
                               .on_message = on_message,
                               .on_close = on_close,
                               .on_error = on_error};
-    struct ws_tls_config tls = {0};
-    int rc;
+    int rc = ws_server_create(&server, &o->cfg, &cb, NULL);
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--host") == 0 && i + 1 < argc)
-            cfg.host = argv[++i];
-        else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
-            cfg.port = argv[++i];
-        else if (strcmp(argv[i], "--verbose") == 0)
-            verbose = 1;
-        else if (strcmp(argv[i], "--no-deflate") == 0)
-            cfg.permessage_deflate = 0;
-        else if (strcmp(argv[i], "--deflate-context") == 0)
-            cfg.deflate_server_context = cfg.deflate_client_context = 1;
-        else if (strcmp(argv[i], "--reuse-port") == 0)
-            cfg.reuse_port = 1; /* run several: the kernel spreads clients */
-        else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
-            tls.cert_file = argv[++i];
-        else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
-            tls.key_file = argv[++i];
-        else
-            usage();
-    }
-    if ((tls.cert_file == NULL) != (tls.key_file == NULL))
-        usage();
-    if (tls.cert_file)
-        cfg.tls = &tls;
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    raise_fd_limit();
-    rc = ws_server_create(&server, &cfg, &cb, NULL);
     if (rc == 0 && (rc = ws_server_listen(server)) < 0)
         fprintf(stderr, "ws_echo: %s\n", ws_server_last_error(server));
     else if (rc < 0)
@@ -126,9 +106,61 @@ int main(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    printf("ws_echo listening on %s port %d%s\n", cfg.host,
-           ws_server_port(server), cfg.tls ? " (TLS)" : "");
+    printf("ws_echo listening on %s port %d%s\n", o->cfg.host,
+           ws_server_port(server), o->cfg.tls ? " (TLS)" : "");
     rc = ws_server_run(server);
     ws_server_destroy(server);
     return rc < 0 ? 1 : 0;
+}
+
+static void parse(int argc, char **argv, struct options *o)
+{
+    struct ws_config *cfg = &o->cfg;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--host") == 0 && i + 1 < argc)
+            cfg->host = argv[++i];
+        else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc)
+            cfg->port = argv[++i];
+        else if (strcmp(argv[i], "--verbose") == 0)
+            verbose = 1;
+        else if (strcmp(argv[i], "--no-deflate") == 0)
+            cfg->permessage_deflate = 0;
+        else if (strcmp(argv[i], "--deflate-context") == 0)
+            cfg->deflate_server_context = cfg->deflate_client_context = 1;
+        else if (strcmp(argv[i], "--reuse-port") == 0)
+            cfg->reuse_port = 1; /* run several: the kernel spreads clients */
+        else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+            o->workers = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
+            o->tls.cert_file = argv[++i];
+        else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
+            o->tls.key_file = argv[++i];
+        else
+            usage();
+    }
+    if ((o->tls.cert_file == NULL) != (o->tls.key_file == NULL) ||
+        o->workers < 1)
+        usage();
+    if (o->tls.cert_file)
+        cfg->tls = &o->tls;
+    /* Workers share one port, so it must be known, not picked. */
+    if (o->workers > 1 && strcmp(cfg->port, "0") == 0)
+        usage();
+    if (o->workers > 1)
+        cfg->reuse_port = 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {
+        .cfg = {.host = "127.0.0.1", .port = "9001", .permessage_deflate = 1},
+        .workers = 1};
+
+    parse(argc, argv, &o);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    raise_fd_limit();
+    if (o.workers > 1)
+        return ws_workers_run(o.workers, serve, &o, "ws_echo");
+    return serve(&o);
 }

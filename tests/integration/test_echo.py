@@ -282,6 +282,61 @@ class ReusePortTest(unittest.TestCase):
         self.assertEqual([p.returncode for p in procs], [0, 0])
 
 
+class WorkersTest(unittest.TestCase):
+    """ws_echo --workers 2: two processes on one port; connections held
+    open spread over both (their descriptors, from /proc); a worker
+    killed is started again and the port keeps serving; SIGTERM stops
+    them all."""
+
+    def test_workers(self):
+        port = H.free_port()
+        p = subprocess.Popen(
+            [H.echo_binary(), "--port", str(port), "--workers", "2"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            for _ in range(2):
+                self.assertIn("listening", p.stdout.readline())
+
+            def children():
+                with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+                    return [int(x) for x in f.read().split()]
+
+            def fds(pid):
+                return len(os.listdir("/proc/%d/fd" % pid))
+            kids = children()
+            self.assertEqual(len(kids), 2)
+            base = {k: fds(k) for k in kids}
+
+            async def hold(n):
+                socks = [await connect(H.EchoServerAt(port))
+                         for _ in range(n)]
+                for i, ws in enumerate(socks):
+                    await ws.send("w%d" % i)
+                    self.assertEqual(await ws.recv(), "w%d" % i)
+                grown = {k: fds(k) - base[k] for k in kids}
+                for ws in socks:
+                    await ws.close()
+                return grown
+            grown = asyncio.run(asyncio.wait_for(hold(40), H.t(30)))
+            self.assertEqual(sum(grown.values()), 40)
+            self.assertTrue(all(g > 0 for g in grown.values()), grown)
+            os.kill(kids[0], signal.SIGKILL)
+            self.assertIn("listening", p.stdout.readline())  # its successor
+            self.assertEqual(len(children()), 2)
+
+            async def once():
+                for i in range(10):
+                    async with connect(H.EchoServerAt(port)) as ws:
+                        await ws.send("after")
+                        self.assertEqual(await ws.recv(), "after")
+            asyncio.run(asyncio.wait_for(once(), H.t(30)))
+        finally:
+            p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=H.t(10))
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("died of signal 9", err)
+
+
 class EchoIPv6Test(_Base):
     """The same round trips over ::1."""
     family = socket.AF_INET6
