@@ -119,7 +119,7 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(if $(filter $<,$(PURE)),-Wconversion) \
 	    -c $< -o $@
 
-$(BUILD)/ws_echo: $(BUILD)/demo/echo.o $(LIB)
+$(BUILD)/ws_echo: $(BUILD)/demo/echo.o $(BUILD)/demo/workers.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/ws_chat: $(CHAT_SRC:%.c=$(BUILD)/%.o) $(LIB)
