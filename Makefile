@@ -46,13 +46,17 @@ NET_SRC := net/error.c net/buf.c net/loop.c net/backend_$(BACKEND).c \
            net/transport_tls.c
 HTTP_SRC := http/request.c http/handshake.c http/static.c
 WS_SRC := ws/mask.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
-          ws/session_send.c ws/topic.c ws/publish.c \
+          ws/session_send.c ws/topic.c ws/publish.c ws/watch.c \
           ws/deflate_offer.c ws/deflate.c \
           ws/idmap.c ws/server.c ws/conn.c ws/conn_io.c ws/conn_http.c \
           ws/conn_api.c ws/post.c ws/timer.c ws/request_api.c
 LIB_SRC := $(NET_SRC) $(HTTP_SRC) $(WS_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libws.a
+# The optional Redis bridge (ws/redis.h), its own library on hiredis:
+# programs that do not use it do not link it.
+REDIS_LIB := $(BUILD)/libws_redis.a
+REDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 # The pure codecs also get -Wconversion.
 PURE := ws/mask.c ws/frame.c ws/utf8.c ws/utf8_x86.c http/handshake.c \
         http/static.c ws/deflate_offer.c
@@ -101,7 +105,7 @@ TEST_SERVERS := $(BUILD)/tests/ws_bcast $(BUILD)/tests/tls_server \
 # with them. make run, make test and make bench install what is missing
 # first, and only then build (so that make -j does not compile before the
 # headers are there).
-all: $(LIB) $(PROGS)
+all: $(LIB) $(REDIS_LIB) $(PROGS)
 
 deps:
 	$(Q)sh tests/deps.sh build
@@ -110,6 +114,10 @@ deps-all:
 	$(Q)sh tests/deps.sh all
 
 $(LIB): $(LIB_OBJ)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(REDIS_LIB): $(BUILD)/ws/redis.o
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^
 
@@ -144,8 +152,9 @@ $(BUILD)/tests/ws_bcast: $(BUILD)/tests/integration/ws_bcast.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 # The pub/sub test server (test_topics.py).
-$(BUILD)/tests/ws_topics: $(BUILD)/tests/integration/ws_topics.o $(LIB)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/tests/ws_topics: $(BUILD)/tests/integration/ws_topics.o \
+                          $(REDIS_LIB) $(LIB)
+	$(Q)$(CC) $(LDFLAGS) $^ $(REDIS_LIBS) $(LDLIBS) -o $@
 
 # The TLS test server (test_tls.py).
 $(BUILD)/tests/tls_server: $(BUILD)/tests/integration/tls_server.o $(LIB)

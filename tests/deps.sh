@@ -3,9 +3,9 @@
 # and the demos (make, make run), "all" for the tests as well (make test).
 # Quiet and quick when everything is there.
 set -e
-need="gcc make pkg-config openssl libssl-dev zlib1g-dev libhttp-parser-dev libjansson-dev"
+need="gcc make pkg-config openssl libssl-dev zlib1g-dev libhttp-parser-dev libjansson-dev libhiredis-dev"
 if [ "${1:-all}" = all ]; then
-    need="$need libcmocka-dev python3 python3-websockets valgrind chromium libnss3-tools"
+    need="$need libcmocka-dev python3 python3-websockets valgrind chromium libnss3-tools redis-server"
 fi
 missing=""
 for p in $need; do

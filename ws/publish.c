@@ -154,8 +154,9 @@ static int topic_name(const struct ws_server *s, const char *topic, size_t *len)
     return *len > s->cfg.max_topic_bytes ? WS_ETOOBIG : 0;
 }
 
-/* Publish to topic's subscribers but skip (NULL: none). */
-static int publish(struct ws_server *s, const struct ws_conn *skip,
+/* Publish to topic's subscribers but skip (NULL: none); tell the
+   observer, if any and if tell. */
+static int publish(struct ws_server *s, const struct ws_conn *skip, bool tell,
                    const char *topic, enum ws_msg_type type, const void *data,
                    size_t len)
 {
@@ -167,6 +168,9 @@ static int publish(struct ws_server *s, const struct ws_conn *skip,
     if ((rc = topic_name(s, topic, &tlen)) < 0 ||
         (rc = check_message(s, type, data, len)) < 0)
         return rc;
+    if (tell && s->observer && s->observer->published)
+        WS_CALLBACK(s, s->observer->published(s, topic, type, data, len,
+                                              s->observer_arg));
     t = ws_topics_find(&s->topics, topic, tlen);
     if (t == NULL)
         return 0; /* nobody subscribed: a look-up, nothing more */
@@ -187,7 +191,47 @@ int ws_server_publish(struct ws_server *s, const char *topic,
 {
     if (s == NULL)
         return WS_EINVAL;
-    return publish(s, NULL, topic, type, data, len);
+    return publish(s, NULL, true, topic, type, data, len);
+}
+
+int ws_server_deliver(struct ws_server *s, const char *topic,
+                      enum ws_msg_type type, const void *data, size_t len)
+{
+    if (s == NULL)
+        return WS_EINVAL;
+    return publish(s, NULL, false, topic, type, data, len);
+}
+
+/* The registry's events, passed on to the observer. */
+static void topic_first(void *ctx, const char *name)
+{
+    struct ws_server *s = ctx;
+
+    if (s->observer && s->observer->first)
+        WS_CALLBACK(s, s->observer->first(s, name, s->observer_arg));
+}
+
+static void topic_last(void *ctx, const char *name)
+{
+    struct ws_server *s = ctx;
+
+    if (s->observer && s->observer->last)
+        WS_CALLBACK(s, s->observer->last(s, name, s->observer_arg));
+}
+
+int ws_server_observe_topics(struct ws_server *s,
+                             const struct ws_topic_observer *o, void *arg)
+{
+    if (s == NULL)
+        return WS_EINVAL;
+    if (o != NULL && s->observer != NULL)
+        return WS_EBUSY;
+    s->observer = o;
+    s->observer_arg = arg;
+    s->topics.on_first = o ? topic_first : NULL;
+    s->topics.on_last = o ? topic_last : NULL;
+    s->topics.ctx = s;
+    return 0;
 }
 
 int ws_conn_publish(struct ws_conn *c, const char *topic, enum ws_msg_type type,
@@ -195,7 +239,7 @@ int ws_conn_publish(struct ws_conn *c, const char *topic, enum ws_msg_type type,
 {
     if (c == NULL)
         return WS_EINVAL;
-    return publish(c->srv, c, topic, type, data, len);
+    return publish(c->srv, c, true, topic, type, data, len);
 }
 
 int ws_conn_subscribe(struct ws_conn *c, const char *topic)

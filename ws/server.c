@@ -159,6 +159,7 @@ static void free_server(struct ws_server *s)
     if (s->loop) {
         ws_net_listener_close(&s->listener);
         ws_server_timers_free(s);
+        ws_server_watches_free(s);
         ws_post_free(s);
         ws_loop_destroy(s->loop);
     }

@@ -55,9 +55,14 @@ struct ws_server {
        (an echo, or a relay to other connections) is not checked again. */
     const void *delivered;
     size_t delivered_len;
-    int depth;                      /* > 0 while a user callback runs */
-    uint64_t next_id;               /* the id of the next connection */
-    struct ws_server_timer *timers; /* the application's, to free */
+    int depth;                       /* > 0 while a user callback runs */
+    uint64_t next_id;                /* the id of the next connection */
+    struct ws_server_timer *timers;  /* the application's, to free */
+    struct ws_server_watch *watches; /* the application's descriptors */
+    /* Told of topics gaining their first and losing their last local
+       subscriber, and of every publish (publish.c); NULL: nobody. */
+    const struct ws_topic_observer *observer;
+    void *observer_arg;
 
     /* Cross-thread hand-off (post.c). post_lock guards what other threads
        touch: the queue, its byte count, wake_pending and ids (which only
@@ -78,6 +83,9 @@ void ws_post_free(struct ws_server *s);
 
 /* timer.c: free every application timer still there. */
 void ws_server_timers_free(struct ws_server *s);
+
+/* watch.c: stop watching the application's descriptors (not closed). */
+void ws_server_watches_free(struct ws_server *s);
 
 /* server.c: report err to on_error with a formatted detail. */
 void ws_server_error(struct ws_server *s, struct ws_conn *c, int err,

@@ -90,7 +90,7 @@ static struct ws_topic *add_topic(struct ws_topics *r, const char *name,
     return t;
 }
 
-static void remove_topic(struct ws_topics *r, struct ws_topic *t)
+static void remove_topic(struct ws_topics *r, struct ws_topic *t, bool told)
 {
     struct ws_topic **p = &r->buckets[bucket_of(r, t->hash)];
 
@@ -98,6 +98,8 @@ static void remove_topic(struct ws_topics *r, struct ws_topic *t)
         p = &(*p)->next;
     *p = t->next;
     r->count--;
+    if (told && r->on_last)
+        r->on_last(r->ctx, t->name);
     free(t->subs);
     free(t);
 }
@@ -143,13 +145,15 @@ int ws_topics_subscribe(struct ws_topics *r, struct ws_topic_set *set,
     }
     if (grow((void **)&t->subs, &t->cap, t->n, sizeof(*t->subs)) < 0) {
         if (made)
-            remove_topic(r, t);
+            remove_topic(r, t, false);
         return WS_ENOMEM;
     }
     t->subs[t->n] = (struct ws_topic_sub){set, set->n};
     set->m[set->n] = (struct ws_topic_member){t, t->n};
     t->n++;
     set->n++;
+    if (made && r->on_first)
+        r->on_first(r->ctx, t->name);
     return 1;
 }
 
@@ -171,7 +175,7 @@ static void leave(struct ws_topics *r, struct ws_topic_set *set, uint32_t slot)
         set->m[slot].t->subs[set->m[slot].index].slot = slot;
     }
     if (t->n == 0)
-        remove_topic(r, t);
+        remove_topic(r, t, true);
 }
 
 int ws_topics_unsubscribe(struct ws_topics *r, struct ws_topic_set *set,

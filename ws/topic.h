@@ -46,6 +46,11 @@ struct ws_topic {
 struct ws_topics {
     struct ws_topic **buckets; /* owned */
     size_t n_buckets, count;
+    /* Told when a topic is made by its first subscriber and when its
+       last one leaves (before it is freed); may be NULL. */
+    void (*on_first)(void *ctx, const char *name);
+    void (*on_last)(void *ctx, const char *name);
+    void *ctx;
 };
 
 /* The topic named name[0..len), or NULL when nobody is subscribed. */

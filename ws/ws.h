@@ -380,6 +380,28 @@ int ws_server_publish(struct ws_server *s, const char *topic,
 int ws_conn_publish(struct ws_conn *c, const char *topic, enum ws_msg_type type,
                     const void *data, size_t len);
 
+/*
+ * For a bridge to a broker (ws/redis.h is one): an observer is told when
+ * a topic gains its first local subscriber and loses its last, and of
+ * every ws_server_publish() and ws_conn_publish() (even with no local
+ * subscriber: remote ones may have it). ws_server_deliver() queues a message from
+ * elsewhere on the local subscribers only and tells no observer, so a
+ * bridge never sends back what it received. One observer per server
+ * (WS_EBUSY for a second); NULL removes it. The callbacks run on the loop
+ * thread.
+ */
+struct ws_topic_observer {
+    void (*first)(struct ws_server *s, const char *topic, void *arg);
+    void (*last)(struct ws_server *s, const char *topic, void *arg);
+    void (*published)(struct ws_server *s, const char *topic,
+                      enum ws_msg_type type, const void *data, size_t len,
+                      void *arg);
+};
+int ws_server_observe_topics(struct ws_server *s,
+                             const struct ws_topic_observer *o, void *arg);
+int ws_server_deliver(struct ws_server *s, const char *topic,
+                      enum ws_msg_type type, const void *data, size_t len);
+
 /* The number of open WebSocket connections. */
 size_t ws_server_conn_count(const struct ws_server *s);
 
@@ -505,6 +527,22 @@ int ws_server_timer_start(struct ws_server *s, struct ws_server_timer **out,
 /* Stop t and free it; allowed inside t's own callback (it will not fire
    again). */
 void ws_server_timer_stop(struct ws_server_timer *t);
+
+/*
+ * Descriptors of the application's own watched by the server's loop,
+ * next to its connections (a broker's socket, a pipe): cb runs when fd is
+ * ready for what events asks (WS_WATCH_READ | WS_WATCH_WRITE; 0 pauses
+ * the watch), as any callback does. The descriptor stays the
+ * application's: unwatch it before closing it. Returns 0, WS_EINVAL,
+ * WS_EBUSY (fd watched already), WS_EFDSET (beyond what the backend can
+ * watch), WS_ENOMEM; the others 0, WS_EINVAL or WS_ESTATE (not watched).
+ */
+enum { WS_WATCH_READ = 1, WS_WATCH_WRITE = 2 };
+typedef void (*ws_watch_cb)(struct ws_server *s, int fd, int events, void *arg);
+int ws_server_watch(struct ws_server *s, int fd, int events, ws_watch_cb cb,
+                    void *arg);
+int ws_server_watch_events(struct ws_server *s, int fd, int events);
+int ws_server_unwatch(struct ws_server *s, int fd);
 
 /* Attach and read back the application's pointer for c. The library never
    dereferences it; free what it points to in on_close. */

@@ -11,10 +11,13 @@
  *   topics                 reply "topics A B ..." (the sender's)
  * Binary messages "T\0payload" are published to T as binary.
  * --post-threads N starts N threads that ws_server_post_publish "tick K"
- * to topic "ticks" every millisecond until the server stops.
+ * to topic "ticks" every millisecond until the server stops. --redis
+ * HOST:PORT attaches the Redis bridge (ws/redis.h): its events are
+ * printed as "redis up|down|dropped DETAIL", and "stats" answers
+ * "stats FORWARDED RECEIVED DROPPED UP".
  *   ws_topics [--port P] [--max-topics N] [--max-topic-bytes N]
  *             [--max-output B] [--max-connections N] [--deflate]
- *             [--deflate-context] [--post-threads N]
+ *             [--deflate-context] [--post-threads N] [--redis HOST:PORT]
  * Prints "listening on port N".
  */
 #include <pthread.h>
@@ -27,11 +30,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "ws/redis.h"
 #include "ws/ws.h"
 
 #define MAX_THREADS 8
 
 static struct ws_server *server;
+static struct ws_redis *bridge;
+static const char *redis_at; /* --redis HOST:PORT */
 static atomic_bool stopping;
 
 static void on_signal(int sig)
@@ -108,6 +114,42 @@ static void list_topics(struct ws_conn *c)
     ws_conn_send_text(c, text);
 }
 
+static void send_stats(struct ws_conn *c)
+{
+    struct ws_redis_stats st;
+    char text[128];
+
+    ws_redis_stats(bridge, &st);
+    snprintf(text, sizeof(text), "stats %llu %llu %llu %d",
+             (unsigned long long)st.forwarded, (unsigned long long)st.received,
+             (unsigned long long)st.dropped, st.up);
+    ws_conn_send_text(c, text);
+}
+
+static void on_redis(struct ws_redis *r, enum ws_redis_event ev,
+                     const char *detail, void *arg)
+{
+    static const char *const names[] = {"up", "down", "dropped"};
+
+    (void)r;
+    (void)arg;
+    printf("redis %s %s\n", names[ev], detail);
+}
+
+/* Attach the bridge to "HOST:PORT"; 0 or a code. */
+static int attach_redis(void)
+{
+    char host[256];
+    int port;
+    struct ws_redis_config rc = {.on_event = on_redis, .retry_max_ms = 1000};
+
+    if (sscanf(redis_at, "%255[^:]:%d", host, &port) != 2)
+        return WS_EINVAL;
+    rc.host = host;
+    rc.port = port;
+    return ws_redis_attach(&bridge, server, &rc);
+}
+
 static void on_text(struct ws_conn *c, const char *text, size_t len)
 {
     char topic[1024];
@@ -121,6 +163,8 @@ static void on_text(struct ws_conn *c, const char *text, size_t len)
         reply(c, "count", (int)ws_server_subscribers(ws_conn_server(c), topic));
     else if (strcmp(text, "topics") == 0)
         list_topics(c);
+    else if (strcmp(text, "stats") == 0 && bridge)
+        send_stats(c);
     else if (sscanf(text, "pubclose %1023s %n", topic, &at) == 1 && at > 0)
         publish_and_close(c, topic, text + at, len - (size_t)at);
     else if (sscanf(text, "pub %1023s %n", topic, &at) == 1 && at > 0)
@@ -193,6 +237,8 @@ static int parse(int argc, char **argv, struct ws_config *cfg)
             cfg->max_connections = n;
         else if (strcmp(k, "--post-threads") == 0)
             threads = (int)n;
+        else if (strcmp(k, "--redis") == 0)
+            redis_at = v;
         else
             exit(2);
     }
@@ -211,6 +257,8 @@ int main(int argc, char **argv)
     rc = ws_server_create(&server, &cfg, &cb, NULL);
     if (rc == 0)
         rc = ws_server_listen(server);
+    if (rc == 0 && redis_at)
+        rc = attach_redis();
     if (rc < 0) {
         fprintf(stderr, "ws_topics: %s\n",
                 server ? ws_server_last_error(server) : ws_strerror(rc));
@@ -228,6 +276,7 @@ int main(int argc, char **argv)
     atomic_store(&stopping, true);
     for (int i = 0; i < started; i++)
         pthread_join(threads[i], NULL);
+    ws_redis_detach(bridge);
     ws_server_destroy(server);
     return rc < 0 ? 1 : 0;
 }
