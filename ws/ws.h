@@ -384,8 +384,8 @@ int ws_conn_publish(struct ws_conn *c, const char *topic, enum ws_msg_type type,
  * For a bridge to a broker (ws/redis.h is one): an observer is told when
  * a topic gains its first local subscriber and loses its last, and of
  * every ws_server_publish() and ws_conn_publish() (even with no local
- * subscriber: remote ones may have it). ws_server_deliver() queues a message from
- * elsewhere on the local subscribers only and tells no observer, so a
+ * subscriber: remote ones may have it). ws_server_deliver() queues a message
+ * from elsewhere on the local subscribers only and tells no observer, so a
  * bridge never sends back what it received. One observer per server
  * (WS_EBUSY for a second); NULL removes it. The callbacks run on the loop
  * thread.
