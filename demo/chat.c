@@ -38,6 +38,8 @@
 #include <sys/stat.h>
 
 #include "demo/chat.h"
+#include "demo/workers.h"
+#include "ws/redis.h"
 
 /* The server, for the signal handler only. */
 static struct ws_server *server;
@@ -333,6 +335,8 @@ struct options {
     const char *port; /* NULL: 8080, or 8443 with TLS */
     const char *www;
     struct ws_tls_config tls;
+    const char *redis; /* "HOST:PORT" of the broker, or NULL */
+    int workers;       /* processes on the port (with reuse_port) */
 };
 
 /* Print how to use the program and exit with status. */
@@ -341,9 +345,13 @@ static void usage(int status)
     fprintf(status ? stderr : stdout,
             "usage: ws_chat [--host HOST] [--port PORT] [--www DIR]\n"
             "               [--tls-cert FILE --tls-key FILE]\n"
+            "               [--redis HOST:PORT] [--workers N]\n"
             "  serves DIR (default www) at http://HOST:PORT/ and the chat\n"
             "  at ws://HOST:PORT/chat (default 127.0.0.1:8080); with a\n"
-            "  certificate, https:// and wss:// (default port 8443)\n");
+            "  certificate, https:// and wss:// (default port 8443).\n"
+            "  --redis shares rooms' messages, joins and leaves with other\n"
+            "  instances through Redis; --workers N (N > 1 needs --redis)\n"
+            "  runs N processes on the port\n");
     exit(status);
 }
 
@@ -365,9 +373,16 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->tls.cert_file = argv[++i];
         else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
             o->tls.key_file = argv[++i];
+        else if (strcmp(argv[i], "--redis") == 0 && i + 1 < argc)
+            o->redis = argv[++i];
+        else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+            o->workers = atoi(argv[++i]);
         else
             usage(2);
     }
+    /* Workers without a broker would each hold a part of every room. */
+    if (o->workers < 1 || (o->workers > 1 && o->redis == NULL))
+        usage(2);
     if ((o->tls.cert_file == NULL) != (o->tls.key_file == NULL))
         usage(2);
     if (o->port == NULL)
@@ -404,6 +419,7 @@ static struct ws_server *start(const struct options *o, struct chat *chat)
     cfg.idle_timeout_ms = 60000;
     if (o->tls.cert_file)
         cfg.tls = &o->tls;
+    cfg.reuse_port = o->workers > 1;
     rc = ws_server_create(&s, &cfg, &cb, chat);
     if (rc < 0) {
         fprintf(stderr, "ws_chat: %s\n", ws_strerror(rc));
@@ -432,26 +448,69 @@ static void print_url(const char *host, int port, bool tls)
            host, close, port);
 }
 
-int main(int argc, char **argv)
+/* Log the broker's ups and downs; nothing there stops the chat. */
+static void on_redis(struct ws_redis *r, enum ws_redis_event ev,
+                     const char *detail, void *arg)
 {
-    struct options o = {.host = "127.0.0.1", .www = "www"};
+    (void)r;
+    (void)ev;
+    (void)arg;
+    printf("%s\n", detail);
+}
+
+/* Attach the Redis bridge to "HOST:PORT"; NULL after saying why not. */
+static struct ws_redis *attach_redis(struct ws_server *s, const char *at)
+{
+    char host[256];
+    struct ws_redis_config rc = {.host = host, .on_event = on_redis};
+    struct ws_redis *r = NULL;
+
+    if (sscanf(at, "%255[^:]:%d", host, &rc.port) != 2) {
+        fprintf(stderr, "ws_chat: --redis wants HOST:PORT, not %s\n", at);
+        return NULL;
+    }
+    if (ws_redis_attach(&r, s, &rc) < 0)
+        fprintf(stderr, "ws_chat: cannot attach to Redis\n");
+    return r;
+}
+
+/* One chat server until SIGINT or SIGTERM; the exit status. */
+static int serve(void *arg)
+{
+    const struct options *o = arg;
     struct chat chat = {0};
+    struct ws_redis *redis = NULL;
     int rc;
 
-    parse_options(argc, argv, &o);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    chat.www = o.www;
-    server = start(&o, &chat);
+    chat.www = o->www;
+    server = start(o, &chat);
     if (server == NULL)
         return 1;
+    if (o->redis && (redis = attach_redis(server, o->redis)) == NULL) {
+        ws_server_destroy(server);
+        return 1;
+    }
     chat.srv = server;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    printf("ws_chat listening on %s port %d\n", o.host, ws_server_port(server));
-    print_url(o.host, ws_server_port(server), o.tls.cert_file != NULL);
+    printf("ws_chat listening on %s port %d\n", o->host,
+           ws_server_port(server));
+    print_url(o->host, ws_server_port(server), o->tls.cert_file != NULL);
     rc = ws_server_run(server);
+    ws_redis_detach(redis);
     /* Destroy runs on_close for every client, which frees them. */
     ws_server_destroy(server);
     chat_rooms_free(&chat);
     return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.host = "127.0.0.1", .www = "www", .workers = 1};
+
+    parse_options(argc, argv, &o);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (o.workers > 1)
+        return ws_workers_run(o.workers, serve, &o, "ws_chat");
+    return serve(&o);
 }

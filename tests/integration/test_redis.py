@@ -189,5 +189,122 @@ class BridgeTest(unittest.TestCase):
             p.close()
 
 
+class Chat(H.EchoServer):
+    """ws_chat --redis (and maybe --workers), on a free port."""
+
+    def __init__(self, redis, port=None, workers=1):
+        super().__init__()
+        self.name = "ws_chat"
+        self.path = U.binary("ws_chat")
+        self.fixed_port = port
+        self.probe = False
+        self.extra = ["--www", os.path.join(T.__file__.rsplit("/", 3)[0],
+                                            "www"),
+                      "--redis", "127.0.0.1:%d" % redis.port]
+        if workers > 1:
+            self.extra += ["--workers", str(workers)]
+
+    def start(self, attempts=5):
+        super().start(attempts)
+        return self
+
+
+@unittest.skipUnless(os.path.exists(REDIS), "redis-server not installed")
+class ChatAcrossInstances(unittest.TestCase):
+    """Members of one room on different ws_chat instances (or workers)
+    see each other's messages, joins and leaves."""
+
+    def setUp(self):
+        self.redis = Redis().start()
+        self.addCleanup(self.redis.stop)
+
+    def chat(self, **kw):
+        c = Chat(self.redis, **kw).start()
+        self.addCleanup(c.stop)
+        deadline = time.monotonic() + H.t(10)
+        while not any("up" in l for l in c.stdout_lines):
+            self.assertLess(time.monotonic(), deadline, c.stdout_lines)
+            time.sleep(0.02)
+        return c
+
+    def run_chat(self, ports, supervisor=None):
+        import asyncio
+        import json
+        import websockets.client as wc
+
+        async def expect(ws, type_):
+            while True:
+                m = json.loads(await asyncio.wait_for(ws.recv(), H.t(10)))
+                if m["type"] == type_:
+                    return m
+
+        def workers():
+            with open("/proc/%d/task/%d/children" % (supervisor,
+                                                      supervisor)) as f:
+                kids = [int(x) for x in f.read().split()]
+            return {k: len(os.listdir("/proc/%d/fd" % k)) for k in kids}
+
+        async def on_other_worker(fds_before_a, fds_with_a):
+            """A connection the other worker took (the kernel spreads
+            them by hash, so try until one lands there)."""
+            a_worker = [k for k in fds_with_a
+                        if fds_with_a[k] > fds_before_a[k]][0]
+            spare = []
+            for _ in range(64):
+                before = workers()
+                ws = await wc.connect("ws://127.0.0.1:%d/chat" % ports[1])
+                after = workers()
+                if after[a_worker] == before[a_worker]:
+                    for w in spare:
+                        await w.close()
+                    return ws
+                spare.append(ws)
+            self.fail("the kernel never picked the other worker")
+
+        async def go():
+            before = workers() if supervisor else None
+            a = await wc.connect("ws://127.0.0.1:%d/chat" % ports[0])
+            if supervisor:
+                b = await on_other_worker(before, workers())
+            else:
+                b = await wc.connect("ws://127.0.0.1:%d/chat" % ports[1])
+            await a.send(json.dumps({"type": "join", "nick": "ann"}))
+            await expect(a, "welcome")
+            await asyncio.sleep(0.3)  # ann's instance subscribed in Redis
+            await b.send(json.dumps({"type": "join", "nick": "bo"}))
+            await expect(b, "welcome")
+            self.assertEqual((await expect(a, "join"))["nick"], "bo")
+            await asyncio.sleep(0.3)
+            await a.send(json.dumps({"type": "say", "text": "hi bo"}))
+            m = await expect(b, "message")
+            self.assertEqual((m["nick"], m["text"]), ("ann", "hi bo"))
+            await b.close()
+            self.assertEqual((await expect(a, "leave"))["nick"], "bo")
+            await a.close()
+        asyncio.run(asyncio.wait_for(go(), H.t(30)))
+
+    def test_two_instances(self):
+        one, two = self.chat(), self.chat()
+        self.run_chat([one.port, two.port])
+
+    def test_two_workers(self):
+        """--workers 2: two processes on one port; the kernel picks the
+        worker of each connection, so open clients until both have one,
+        then check that a room spans them."""
+        port = H.free_port()
+        c = Chat(self.redis, workers=2)
+        c.port_choice = port
+        c.command = lambda: [c.path, "--host", c.host, "--port", str(port)] \
+            + c.extra
+        c.banner = lambda: "ws_chat listening on 127.0.0.1 port %d" % port
+        c.start()
+        self.addCleanup(c.stop)
+        deadline = time.monotonic() + H.t(10)
+        while sum("up" in l for l in c.stdout_lines) < 2:
+            self.assertLess(time.monotonic(), deadline, c.stdout_lines)
+            time.sleep(0.02)
+        self.run_chat([port, port], supervisor=c.proc.pid)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
