@@ -91,7 +91,7 @@ def settle(clients):
 class BridgeTest(unittest.TestCase):
     def setUp(self):
         self.redis = Redis().start()
-        self.addCleanup(self.redis.stop)
+        self.addCleanup(lambda: self.redis.stop())
         self.servers = []
         for _ in range(3):
             s = Bridged(self.redis).start()
@@ -216,7 +216,7 @@ class ChatAcrossInstances(unittest.TestCase):
 
     def setUp(self):
         self.redis = Redis().start()
-        self.addCleanup(self.redis.stop)
+        self.addCleanup(lambda: self.redis.stop())
 
     def chat(self, **kw):
         c = Chat(self.redis, **kw).start()
