@@ -229,17 +229,19 @@ clean:
 	rm -rf $(BUILD)
 
 # --- benchmark (make bench) ---
-# tests/bench/: the load generator and peer echo servers, built into
-# $(BUILD)/bench/; our ws_echo uses the epoll backend when it exists (in its
-# own tree, build/bench-<backend>). Peers it cannot install are skipped.
+# tests/bench/: the load generator and the peer echo and fan-out servers,
+# built into $(BUILD)/bench/; our ws_echo and ws_fanout use the epoll backend
+# when it exists (in their own tree, build/bench-<backend>). Peers it cannot
+# install are skipped.
 # BENCH_SECONDS=D, BENCH_ROUNDS=R, BENCH_QUICK=1 (1 round of 1 s).
 BENCH_DIR := $(BUILD)/bench
 BENCH_LG := tests/bench/loadgen.c tests/bench/lg_conn.c \
             tests/bench/lg_proto.c tests/bench/lg_stats.c \
             tests/bench/lg_deflate.c tests/bench/lg_tls.c \
-            tests/bench/lg_rate.c
+            tests/bench/lg_rate.c tests/bench/lg_fanout.c
 BENCH_BACKEND := $(if $(wildcard net/backend_epoll.c),epoll,select)
 BENCH_ECHO := build/bench-$(BENCH_BACKEND)/ws_echo
+BENCH_FANOUT := build/bench-$(BENCH_BACKEND)/ws_fanout
 # Evaluated when used: libwebsockets-dev may be installed by the recipe.
 LWS_CFLAGS = $(shell pkg-config --cflags libwebsockets 2>/dev/null)
 LWS_LIBS = $(shell pkg-config --libs libwebsockets 2>/dev/null \
@@ -271,9 +273,21 @@ $(BENCH_DIR)/lws_echo: $(BUILD)/tests/bench/peers/lws_echo.o
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LWS_LIBS) -o $@
 
+# The fan-out server of ours (topic "room"), built beside ws_echo in the
+# bench tree: make BACKEND=epoll BUILD=build/bench-epoll \
+# build/bench-epoll/ws_fanout.
+$(BUILD)/ws_fanout: $(BUILD)/tests/bench/peers/ws_fanout.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/bench/peers/lws_fanout.o: CPPFLAGS += $(LWS_CFLAGS)
+$(BENCH_DIR)/lws_fanout: $(BUILD)/tests/bench/peers/lws_fanout.o
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LWS_LIBS) -o $@
+
 bench: deps
 	$(Q)$(MAKE) --no-print-directory BACKEND=$(BENCH_BACKEND) \
-	    BUILD=build/bench-$(BENCH_BACKEND) $(BENCH_ECHO)
+	    BUILD=build/bench-$(BENCH_BACKEND) $(BENCH_ECHO) $(BENCH_FANOUT)
 	$(Q)$(MAKE) --no-print-directory $(BENCH_DIR)/loadgen \
 	    $(BENCH_DIR)/raw_echo $(BENCH_DIR)/floor_echo $(BENCH_DIR)/tls_echo
 	$(Q)pkg-config --exists libwebsockets || \
@@ -282,13 +296,15 @@ bench: deps
 	        apt-get install -y -q libwebsockets-dev >/dev/null 2>&1; }; } || \
 	    echo "bench: libwebsockets-dev not installed; lws is skipped"
 	$(Q)! pkg-config --exists libwebsockets || \
-	    $(MAKE) --no-print-directory $(BENCH_DIR)/lws_echo || \
-	    echo "bench: lws_echo did not build; lws is skipped"
+	    $(MAKE) --no-print-directory $(BENCH_DIR)/lws_echo \
+	        $(BENCH_DIR)/lws_fanout || \
+	    echo "bench: lws_echo or lws_fanout did not build; lws is skipped"
 	$(Q)(cd tests/bench/peers/node && \
 	     npm install --no-audit --no-fund --loglevel=error) || \
 	    echo "bench: npm install failed; node peers are skipped"
 	$(Q)/usr/bin/python3 tests/bench/run.py --bench-dir $(BENCH_DIR) \
-	    --ws-echo $(BENCH_ECHO) --backend $(BENCH_BACKEND)
+	    --ws-echo $(BENCH_ECHO) --ws-fanout $(BENCH_FANOUT) \
+	    --backend $(BENCH_BACKEND)
 
 # --- utf8 micro-benchmark ---
 # $(BENCH_DIR)/utf8_bench: median time to validate text (ASCII, 10 % and

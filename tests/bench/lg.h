@@ -19,6 +19,8 @@
 #define RBUF_SIZE (256u << 10) /* one read buffer shared by every conn */
 #define ZBUF_SIZE (256u << 10) /* one inflate buffer shared by every conn */
 
+struct lg_fanout; /* lg_fanout.c */
+
 enum phase { PH_CONNECT, PH_LOAD, PH_DRAIN, PH_HOLD, PH_CLOSE };
 enum cstate {
     C_NEW,
@@ -37,9 +39,13 @@ struct opts {
     long conns, inflight, batch, non_ascii;
     size_t size;
     bool binary, raw, idle, json;
-    bool tls;       /* --tls: every connection over TLS */
-    bool rate;      /* --connect-rate: connect, echo once, close, again */
-    const char *ca; /* --tls-ca: verify the server with it; NULL: don't */
+    bool tls;          /* --tls: every connection over TLS */
+    bool rate;         /* --connect-rate: connect, echo once, close, again */
+    bool fanout;       /* --fanout: publishers and subscribers (lg_fanout.c) */
+    bool sync;         /* --sync: wait for a line on stdin at each phase */
+    long publishers;   /* --publishers: the first P connections publish */
+    double rate_per_s; /* --rate: messages a second per publisher */
+    const char *ca;    /* --tls-ca: verify the server with it; NULL: don't */
     enum lg_deflate deflate;
     double seconds, grace, connect_timeout;
 };
@@ -97,8 +103,9 @@ struct lg {
     struct msg *msgs;   /* owned; nmsgs variants */
     size_t nmsgs;
     uint8_t *rbuf;
-    uint8_t *zbuf;    /* owned: inflated echoes, ZBUF_SIZE bytes */
-    uint64_t wire_rx; /* bytes of the server's data frames */
+    uint8_t *zbuf;         /* owned: inflated echoes, ZBUF_SIZE bytes */
+    struct lg_fanout *fan; /* owned; with --fanout */
+    uint64_t wire_rx;      /* bytes of the server's data frames */
     enum phase phase;
     bool sending;
     long started, pending, established, closing, open;
@@ -152,5 +159,22 @@ void lg_rate_run(struct lg *g);
 
 /* --connect-rate: c ended cleanly after its echo; count the cycle. */
 void lg_rate_count(struct lg *g, const struct conn *c);
+
+/* --fanout (lg_fanout.c): its state, made and freed with the rest. */
+int lg_fanout_new(struct lg *g);
+void lg_fanout_free(struct lg *g);
+
+/* --fanout: hold the connections (subscribed), publish for D seconds,
+   wait for every delivery, print the results line. */
+void lg_fanout_run(struct lg *g);
+
+/* --fanout: write c's queued frames; -1 (error), 0 (all written) or 1
+   (the socket is full). */
+int lg_fanout_flush(struct lg *g, struct conn *c);
+
+/* --fanout: check n payload bytes of the message c is receiving, and the
+   whole message at its end; 0, or -1 when it is not one we sent. */
+int lg_fanout_piece(struct lg *g, struct conn *c, const uint8_t *p, size_t n);
+int lg_fanout_end(struct lg *g, struct conn *c);
 
 #endif

@@ -408,6 +408,16 @@ void lg_conn_flush(struct lg *g, struct conn *c)
 {
     struct iovec iov[MAX_IOV];
 
+    if (g->fan) { /* --fanout: lg_fanout.c owns what goes out */
+        int rc = lg_fanout_flush(g, c);
+
+        if (rc < 0)
+            lg_conn_end(g, c, &g->err.closed);
+        else
+            set_events(g, c, rc ? EPOLLIN | EPOLLOUT : EPOLLIN);
+        return;
+    }
+
     for (int round = 0; round < WRITES_PER_WAKE && lg_conn_live(c); round++) {
         int n = build_iov(g, c, iov);
         ssize_t w;
@@ -456,6 +466,12 @@ static int verify(struct lg *g, struct conn *c, const uint8_t *p, size_t n)
                 (g->o.raw && c->rx_seq == c->tx_seq && c->tx_off > 0);
     const struct msg *m = msg_for(g, c, c->rx_seq);
 
+    if (g->fan) { /* a delivery, not an echo */
+        if (lg_fanout_piece(g, c, p, n) == 0)
+            return 0;
+        lg_conn_end(g, c, &g->err.verify);
+        return -1;
+    }
     if (!sent || c->rx_off + n > g->o.size ||
         memcmp(p, m->payload + c->rx_off, n) != 0) {
         lg_conn_end(g, c, &g->err.verify);
@@ -530,7 +546,9 @@ static int end_frame(struct lg *g, struct conn *c)
             lg_conn_end(g, c, &g->err.verify);
         return -1;
     }
-    if (c->rx_off != g->o.size) {
+    if (g->fan && lg_fanout_end(g, c) == 0)
+        return 0;
+    if (g->fan || c->rx_off != g->o.size) {
         lg_conn_end(g, c, &g->err.verify);
         return -1;
     }
@@ -657,8 +675,8 @@ static void conn_read(struct lg *g, struct conn *c)
         if ((size_t)n < RBUF_SIZE && c->tls == NULL)
             break;
     }
-    if (c->state == C_OPEN && g->sending)
-        lg_conn_flush(g, c);
+    if (c->state == C_OPEN && g->sending && g->fan == NULL)
+        lg_conn_flush(g, c); /* fan-out publishers send by the clock */
 }
 
 /* Start the closing handshake of open connection c. */

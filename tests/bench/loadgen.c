@@ -7,6 +7,7 @@
  *           [--type text|binary|json] [--seconds D] [--raw] [--idle]
  *           [--deflate none|nocontext|context] [--tls [--tls-ca FILE]]
  *           [--connect-rate]
+ *           [--fanout [--publishers P] [--rate R] [--sync]]
  * Text payloads are valid UTF-8 with --non-ascii percent (default 10) of
  * the characters 2 to 4 bytes long; json ones chat-like JSON objects.
  * --deflate offers permessage-deflate (RFC 7692) asking both sides to keep
@@ -15,7 +16,12 @@
  * (lg_tls.c), checking the server's certificate only with --tls-ca.
  * --connect-rate keeps N connections cycling instead (lg_rate.c): each
  * connects, upgrades, echoes one message, closes, and starts again; it
- * reports whole cycles per second.
+ * reports whole cycles per second. --fanout (lg_fanout.c) makes every
+ * connection a subscriber of one room and the first P publishers of R
+ * messages a second each, checks every delivery (in order per publisher,
+ * no loss, no duplicate) and reports deliveries per second and the
+ * latency from publish to delivery; --sync waits for a line on stdin once
+ * all are connected and again after the results line.
  */
 #include <errno.h>
 #include <signal.h>
@@ -55,6 +61,7 @@ static void usage(void)
         "         [--size S] [--type text|binary|json] [--seconds D] [--raw]\n"
         "         [--deflate none|nocontext|context] [--tls]\n"
         "         [--tls-ca FILE] [--connect-rate]\n"
+        "         [--fanout [--publishers P] [--rate R] [--sync]]\n"
         "         [--idle] [--path /] [--batch B] [--grace G]\n"
         "         [--connect-timeout T] [--non-ascii PERCENT]\n");
     exit(2);
@@ -110,6 +117,10 @@ static int option_value(struct opts *o, const char *name, const char *v)
         o->connect_timeout = number(v, 0);
     else if (strcmp(name, "--tls-ca") == 0)
         o->ca = v;
+    else if (strcmp(name, "--publishers") == 0)
+        o->publishers = (long)number(v, 1);
+    else if (strcmp(name, "--rate") == 0)
+        o->rate_per_s = number(v, 0.001);
     else
         return -1;
     return 0;
@@ -124,8 +135,9 @@ static void parse_args(struct opts *o, int argc, char **argv)
                        .inflight = 1,
                        .batch = 256,
                        .non_ascii = 10,
-                       .size = 16,
                        .seconds = 3,
+                       .publishers = 1,
+                       .rate_per_s = 100,
                        .grace = 3,
                        .connect_timeout = 30};
     for (int i = 1; i < argc; i++) {
@@ -137,14 +149,26 @@ static void parse_args(struct opts *o, int argc, char **argv)
             o->tls = true;
         else if (strcmp(argv[i], "--connect-rate") == 0)
             o->rate = true;
+        else if (strcmp(argv[i], "--fanout") == 0)
+            o->fanout = true;
+        else if (strcmp(argv[i], "--sync") == 0)
+            o->sync = true;
         else if (i + 1 >= argc || option_value(o, argv[i], argv[i + 1]) < 0)
             usage();
         else
             i++;
     }
+    if (o->size == 0) /* not given: 16 B, or 64 B with --fanout */
+        o->size = o->fanout ? 64 : 16;
     if (o->port == NULL || o->conns > 1000000 || o->inflight > 1000000 ||
         o->non_ascii > 100 || o->size > (256u << 20) || (o->ca && !o->tls) ||
         (o->rate && (o->idle || o->deflate != LG_DEFLATE_NONE)))
+        usage();
+    /* Fan-out payloads carry a 43-byte head (lg_fanout.c); plain TCP. */
+    if (o->fanout &&
+        (o->raw || o->idle || o->tls || o->rate || o->json ||
+         o->deflate != LG_DEFLATE_NONE || o->publishers > o->conns ||
+         o->size < 48 || o->size > (64u << 10)))
         usage();
 }
 
@@ -328,7 +352,7 @@ static int setup(struct lg *g)
     g->zbuf = malloc(ZBUF_SIZE);
     g->conns = calloc((size_t)g->o.conns, sizeof(*g->conns));
     if (g->ep < 0 || g->rbuf == NULL || g->zbuf == NULL || g->conns == NULL ||
-        build_msgs(g) < 0)
+        build_msgs(g) < 0 || (g->o.fanout && lg_fanout_new(g) < 0))
         return -1;
     for (long i = 0; i < g->o.conns; i++) {
         g->conns[i].fd = -1;
@@ -356,6 +380,7 @@ static void teardown(struct lg *g)
         free(g->msgs[i].payload);
     }
     free(g->msgs);
+    lg_fanout_free(g);
     free(g->conns);
     free(g->rbuf);
     free(g->zbuf);
@@ -488,13 +513,14 @@ int main(int argc, char **argv)
     t0 = lg_now_ns();
     run_phase(&g, PH_CONNECT, t0 + (uint64_t)(g.o.connect_timeout * 1e9));
     give_up_connects(&g);
-    if (g.o.idle) {
+    if (g.o.idle)
         run_idle(&g);
-    } else {
+    else if (g.fan)
+        lg_fanout_run(&g);
+    else
         run_load(&g);
-    }
     close_all(&g);
-    if (!g.o.idle)
+    if (!g.o.idle && !g.fan)
         print_load(&g);
     teardown(&g);
     return 0;

@@ -4,7 +4,10 @@ ceiling, the protocol's floor (floor_echo) and the peer servers, drives
 each with tests/bench/loadgen in alternation (A B C ... per round, so a
 noisy machine hits all alike), and prints Markdown tables of medians
 (with the range over rounds) and ratios. Then the same over TLS (wss://)
-against the TLS ceiling (tls_echo), connection rates included. Builds
+against the TLS ceiling (tls_echo), connection rates included, and
+fan-out (pub/sub: one room, many subscribers) against each server's own
+fan-out program (peers/ws_fanout.c on the library, uws_fanout.js,
+ws_fanout.js, lws_fanout.c). Builds
 and installs nothing: the Makefile's bench target does that (the test
 certificates excepted: tests/tls/make_certs.sh makes them in the bench
 directory). Standard library only.
@@ -27,9 +30,10 @@ import subprocess
 import sys
 import time
 
-from tables import header, idle_table, load_table, rate_table
+from fanout import FANOUT_KEYS, FANOUT_SECONDS, FANOUT_SHAPES, fanout_round
+from procstat import cpu_us, last_json, memory_kib
+from tables import fanout_table, header, idle_table, load_table, rate_table
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 
 # A load shape: its name, connections, messages in flight on each,
@@ -88,12 +92,13 @@ class Server:
     """One echo server under test: how to start it and what it speaks."""
 
     def __init__(self, name, argv_fn, raw=False, why_missing=None,
-                 deflate_fn=None, tls_fn=None, rate=True):
+                 deflate_fn=None, tls_fn=None, rate=True, fan_fn=None):
         self.name = name
         self.argv_fn = argv_fn  # port -> argv; None: TLS only
         self.deflate_fn = deflate_fn  # (port, mode) -> argv; None: no such
         self.tls_fn = tls_fn  # (port, cert, key) -> argv; None: no TLS
         self.rate = rate  # does the close handshake (--connect-rate)
+        self.fan_fn = fan_fn  # port -> argv of its fan-out server; None
         self.raw = raw
         self.why_missing = why_missing  # None when it can run
         self.proc = None
@@ -143,12 +148,15 @@ def runs_shape(srv, shape):
     return srv.argv_fn is not None
 
 
-def start_server(srv, logdir, deflate=None, tls=None):
+def start_server(srv, logdir, deflate=None, tls=None, fan=False):
     """Start srv on a free port (with compression mode deflate, or TLS
-    with tls = (cert, key), if any); True when it accepts connections."""
+    with tls = (cert, key), or its fan-out program, if asked); True when
+    it accepts connections."""
     srv.port = free_port()
     srv.log = open(os.path.join(logdir, srv.name + ".log"), "ab")
-    if tls:
+    if fan:
+        argv = srv.fan_fn(srv.port)
+    elif tls:
         argv = srv.tls_fn(srv.port, *tls)
     elif deflate:
         argv = srv.deflate_fn(srv.port, deflate)
@@ -192,24 +200,6 @@ def stop_server(srv):
         srv.log = None
 
 
-def cpu_us(pid):
-    """utime + stime of the whole process, in µs (from /proc/PID/stat)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1e6 / CLK_TCK
-
-
-def memory_kib(pid):
-    """Private_Dirty and Rss of the process, in KiB (smaps_rollup)."""
-    out = {}
-    with open("/proc/%d/smaps_rollup" % pid) as f:
-        for line in f:
-            parts = line.split()
-            if parts[0] in ("Rss:", "Private_Dirty:"):
-                out[parts[0][:-1]] = int(parts[1])
-    return out
-
-
 def loadgen_argv(args, srv, shape, seconds, idle=False):
     """The load generator's command line for shape against srv. Over TLS
     the load shapes check the server's certificate against the test CA;
@@ -231,13 +221,6 @@ def loadgen_argv(args, srv, shape, seconds, idle=False):
     if shape.rate:
         argv.append("--connect-rate")
     return argv
-
-
-def last_json(text):
-    for line in reversed(text.splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    return None
 
 
 def run_load(args, srv, shape, seconds):
@@ -300,6 +283,50 @@ def run_idle(args, srv, conns, logdir, deflate=None, tls=False):
         delta = after[key] - before[key]
         res[key + "_per_conn_kib"] = delta / est if est else None
     return res
+
+
+def run_fanout(args, srv, shape, seconds, logdir):
+    """One round of a fan-out shape on a fresh srv (a baseline for its
+    memory)."""
+    if not start_server(srv, logdir, fan=True):
+        return {"failed": srv.why_missing}
+    try:
+        time.sleep(0.5)
+        return fanout_round(args, srv, shape, seconds,
+                            limits_and_pin(pins()[1]))
+    finally:
+        stop_server(srv)
+
+
+def bench_fanout(args, servers, shape, rounds, seconds, logdir):
+    """All rounds of one fan-out shape, servers in alternation, each
+    round on a fresh server."""
+    servers = [s for s in servers if s.fan_fn is not None]
+    runs = {s.name: [] for s in servers}
+    for r in range(rounds):
+        for srv in servers:
+            if srv.why_missing is not None:
+                continue
+            res = run_fanout(args, srv, shape, seconds, logdir)
+            res["round"] = r
+            runs[srv.name].append(res)
+            progress(shape.name, r, srv.name, res)
+            if "failed" in res:
+                srv.why_missing = None  # retry it in the next round
+    out = {}
+    for s in servers:
+        ok = [x for x in runs[s.name] if "failed" not in x]
+        med = None
+        if ok:
+            med = medians(ok, FANOUT_KEYS)
+            med["errors"] = sum(x["errors"] for x in ok)
+            med["undelivered"] = sum(x["undelivered"] for x in ok)
+            med["established"] = min(x["established"] for x in ok)
+            med["runs"] = len(ok)
+        fails = [x["failed"] for x in runs[s.name] if "failed" in x]
+        out[s.name] = {"runs": runs[s.name], "median": med,
+                       "note": s.why_missing or (fails[0] if fails else None)}
+    return out
 
 
 def median(runs, key):
@@ -366,6 +393,16 @@ def bench_shape(args, servers, shape, rounds, seconds, logdir):
 def progress(name, rnd, server, res):
     if "failed" in res:
         msg = "FAILED: " + res["failed"]
+    elif "deliveries_per_s" in res:
+        msg = ("%.0f deliveries/s, p50 %.0f us, p99 %.0f us, cpu %.3f "
+               "us/delivery, %.2f KiB/sub, late %d, errors %d" % (
+                   res["deliveries_per_s"], res["p50_us"], res["p99_us"],
+                   res["cpu_us_per_delivery"] or 0,
+                   res["Rss_per_sub_kib"] or 0, res["undelivered"],
+                   res["errors"]))
+        if res.get("syscalls_per_delivery") is not None:
+            msg += ", %.3f syscalls/delivery %s" % (
+                res["syscalls_per_delivery"], res["syscalls"])
     elif "handshakes_per_s" in res:
         msg = "%.0f cycles/s, p50 %.0f us, cpu %.1f us/cycle, errors %d" % (
             res["handshakes_per_s"], res["p50_us"],
@@ -434,7 +471,7 @@ def make_servers(args):
     node = command_out(["sh", "-c", "command -v node"])
     nd = args.node_dir
 
-    def node_peer(name, script, pkg, modes):
+    def node_peer(name, script, pkg, modes, fan_script):
         why = None
         if node is None:
             why = "node not installed"
@@ -447,7 +484,9 @@ def make_servers(args):
                           "127.0.0.1", modes[mode]],
                       tls_fn=lambda p, cert, key: [
                           node, os.path.join(nd, script), str(p),
-                          "127.0.0.1", "--tls-cert", cert, "--tls-key", key])
+                          "127.0.0.1", "--tls-cert", cert, "--tls-key", key],
+                      fan_fn=lambda p: [node, os.path.join(nd, fan_script),
+                                        str(p), "127.0.0.1"])
 
     def c_server(name, path, why, **kw):
         """One of our C programs, taking --host, --port and, over TLS,
@@ -459,8 +498,14 @@ def make_servers(args):
                       tls_fn=lambda p, cert, key: argv(p) + [
                           "--tls-cert", cert, "--tls-key", key], **kw)
 
+    def c_fan(path):
+        """A C fan-out server (--host, --port); one not built fails to
+        start, and its table row says so."""
+        return lambda p: [path, "--host", "127.0.0.1", "--port", str(p)]
+
     bd = args.bench_dir
     ours = c_server("ours", args.ws_echo, "ws_echo not built",
+                    fan_fn=c_fan(args.ws_fanout),
                     deflate_fn=lambda p, mode: [
                         args.ws_echo, "--host", "127.0.0.1", "--port",
                         str(p)] + (["--deflate-context"] if mode == "context"
@@ -481,11 +526,14 @@ def make_servers(args):
                                              os.X_OK)
                else "floor_echo not built", rate=False),
         node_peer("uws", "uws_echo.js", "@trufflesuite/uws-js-unofficial",
-                  {"nocontext": "shared", "context": "dedicated"}),
+                  {"nocontext": "shared", "context": "dedicated"},
+                  "uws_fanout.js"),
         node_peer("ws", "ws_echo.js", "ws",
-                  {"nocontext": "nocontext", "context": "context"}),
+                  {"nocontext": "nocontext", "context": "context"},
+                  "ws_fanout.js"),
         c_server("lws", os.path.join(bd, "lws_echo"),
-                 "libwebsockets-dev not installed (lws_echo not built)"),
+                 "libwebsockets-dev not installed (lws_echo not built)",
+                 fan_fn=c_fan(os.path.join(bd, "lws_fanout"))),
     ]
     base = os.environ.get("BENCH_BASE")
     if base:
@@ -517,6 +565,7 @@ def meta(args, rounds, seconds):
         "libwebsockets": (command_out(["pkg-config", "--modversion",
                                        "libwebsockets"]) or "").rstrip("-"),
         "ws_echo": args.ws_echo,
+        "ws_fanout": args.ws_fanout,
         "openssl": command_out(["openssl", "version"]),
     }
 
@@ -526,6 +575,9 @@ def parse_args():
     ap.add_argument("--bench-dir", default="build/bench",
                     help="loadgen, raw_echo, lws_echo; results go here")
     ap.add_argument("--ws-echo", default="build/ws_echo")
+    ap.add_argument("--ws-fanout", default=None,
+                    help="our fan-out server; default: ws_fanout beside "
+                    "--ws-echo")
     ap.add_argument("--backend", default="select")
     ap.add_argument("--node-dir", default="tests/bench/peers/node")
     return ap.parse_args()
@@ -565,6 +617,9 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
     args = parse_args()
     args.loadgen = os.path.join(args.bench_dir, "loadgen")
+    if args.ws_fanout is None:
+        args.ws_fanout = os.path.join(os.path.dirname(args.ws_echo),
+                                      "ws_fanout")
     args.certs = None  # (cert, key, ca), made before the first TLS shape
     quick = os.environ.get("BENCH_QUICK") == "1"
     rounds = 1 if quick else int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -584,7 +639,7 @@ def main():
 
 def run_all(args, servers, rounds, seconds, logdir):
     m = meta(args, rounds, seconds)
-    results = {"meta": m, "load": [], "idle": []}
+    results = {"meta": m, "load": [], "idle": [], "fanout": []}
     md = [header(m)]
     print(md[0], flush=True)
     def load(shape):
@@ -621,6 +676,18 @@ def run_all(args, servers, rounds, seconds, logdir):
     for conns in IDLE_SHAPES:
         if selected("idle %d" % conns):
             idle(conns, None)
+    fan_seconds = min(seconds, FANOUT_SECONDS)
+    for shape in FANOUT_SHAPES:
+        if selected(shape.name):
+            res = bench_fanout(args, servers, shape, rounds, fan_seconds,
+                               logdir)
+            results["fanout"].append({"shape": shape.name,
+                                      "conns": shape.conns,
+                                      "publishers": shape.publishers,
+                                      "rate": shape.rate,
+                                      "size": shape.size, "servers": res})
+            md.append(fanout_table(shape, res, fan_seconds))
+            print(md[-1], flush=True)
     for shape in DEFLATE_SHAPES:
         if selected(shape[0]):
             load(shape)

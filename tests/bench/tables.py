@@ -139,10 +139,69 @@ def idle_table(conns, res, deflate=None, tls=False):
     return "\n".join(lines) + "\n"
 
 
+def fanout_table(shape, res, seconds):
+    """A fan-out shape: deliveries per second, latency from publish to
+    delivery, the server's CPU per delivery and memory per subscriber,
+    with ratios of ours to each server from the same run."""
+    ours = (res.get("ours") or {}).get("median") or {}
+    want = shape.conns * shape.publishers * shape.rate
+    lines = ["### %s — %d subscribers, %s publishing %s msg/s each "
+             "(%s B text), every message to all: %s deliveries/s asked, "
+             "%s s per round" % (
+                 shape.name, shape.conns,
+                 "one of them" if shape.publishers == 1
+                 else "%d of them" % shape.publishers,
+                 fmt(shape.rate, 1).rstrip("0").rstrip("."), shape.size,
+                 fmt(want, 0), fmt(seconds, 0)), "",
+             "| server | deliveries/s | p50 µs | p99 µs | CPU µs/delivery | "
+             "user µs/delivery | ours ÷ it, CPU | syscalls/delivery | "
+             "RSS KiB/sub | Private_Dirty KiB/sub | ours ÷ it, RSS | "
+             "loadgen CPU s | late | errors |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+             "---:|---:|"]
+    for srv, r in res.items():
+        m = r["median"]
+        if m is None:
+            lines.append("| %s | skipped: %s ||||||||||||||" % (
+                srv, r["note"]))
+            continue
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | "
+                     "%s | %s | %d | %d |" % (
+                         srv, fmt_range(m, "deliveries_per_s", 0),
+                         fmt_range(m, "p50_us", 0), fmt_range(m, "p99_us", 0),
+                         fmt_range(m, "cpu_us_per_delivery", 3),
+                         fmt(m["user_us_per_delivery"], 3),
+                         ratio(ours.get("cpu_us_per_delivery"),
+                               m["cpu_us_per_delivery"]),
+                         fmt(m["syscalls_per_delivery"], 3),
+                         fmt_range(m, "Rss_per_sub_kib", 2),
+                         fmt(m["Private_Dirty_per_sub_kib"], 2),
+                         ratio(ours.get("Rss_per_sub_kib"),
+                               m["Rss_per_sub_kib"]),
+                         fmt(m["client_cpu_s"], 2), m["undelivered"],
+                         m["errors"]))
+    notes = ["%s: %s" % (s, r["note"]) for s, r in res.items()
+             if r["note"] and r["median"] is not None]
+    notes.append("CPU µs/delivery = server CPU (utime+stime; user: utime) "
+                 "from the first publish to the last delivery ÷ "
+                 "deliveries; syscalls/delivery only with BENCH_SYSCALLS=1 "
+                 "(perf stat; its overhead is in the CPU figures then); "
+                 "KiB/sub = the server's "
+                 "memory with every connection open and subscribed, less "
+                 "its memory before, ÷ connections; late = deliveries "
+                 "still missing 3 s after the last publish (the server "
+                 "fell behind; summed over rounds); errors = lost, "
+                 "duplicated or out-of-order deliveries and failed "
+                 "connections")
+    lines += ["", "Notes: " + "; ".join(notes) + "."]
+    return "\n".join(lines) + "\n"
+
+
 def header(m):
     return ("# make bench results (%s)\n\n"
             "Machine: %s CPUs (%s), kernel %s; pinned: %s. Our server (ours): "
-            "%s with the **%s** backend. %d round(s) of %s s per "
+            "%s with the **%s** backend (%s in the fan-out shapes). "
+            "%d round(s) of %s s per "
             "server and shape, servers in alternation; every figure is the "
             "median over rounds. Peers: uWebSockets.js %s (node %s), node "
             "ws %s, libwebsockets %s. raw = plain TCP echo over epoll (the "
@@ -160,5 +219,6 @@ def header(m):
             "WebSocket (the ceiling).\n" % (
                 m["date"], m["cpus"], (m["cpu_model"] or "?").strip(),
                 m["kernel"], m["pinned"], m["ws_echo"], m["backend"],
+                m.get("ws_fanout") or "ws_fanout",
                 m["rounds"], m["seconds"], m["uws"], m["node"], m["ws"],
                 m["libwebsockets"], m["openssl"] or "OpenSSL"))
