@@ -383,14 +383,16 @@ PC_SUBST := -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
     -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
     -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|'
 
-install: $(LIB) $(SOLIB)
+install: $(LIB) $(SOLIB) $(REDIS_LIB)
 	$(INSTALL) -d "$(DESTDIR)$(LIBDIR)" "$(DESTDIR)$(INCLUDEDIR)/ws/net" \
 	    "$(DESTDIR)$(PKGCONFIGDIR)"
 	$(INSTALL) -m 644 $(LIB) "$(DESTDIR)$(LIBDIR)/libws.a"
+	$(INSTALL) -m 644 $(REDIS_LIB) "$(DESTDIR)$(LIBDIR)/libws_redis.a"
 	$(INSTALL) -m 755 $(SOLIB) "$(DESTDIR)$(LIBDIR)/libws.so.$(VERSION)"
 	ln -sf libws.so.$(VERSION) "$(DESTDIR)$(LIBDIR)/$(SONAME)"
 	ln -sf $(SONAME) "$(DESTDIR)$(LIBDIR)/libws.so"
 	$(INSTALL) -m 644 ws/ws.h "$(DESTDIR)$(INCLUDEDIR)/ws/ws.h"
+	$(INSTALL) -m 644 ws/redis.h "$(DESTDIR)$(INCLUDEDIR)/ws/redis.h"
 	$(INSTALL) -m 644 net/error.h "$(DESTDIR)$(INCLUDEDIR)/ws/net/error.h"
 	$(INSTALL) -m 644 net/tls_config.h \
 	    "$(DESTDIR)$(INCLUDEDIR)/ws/net/tls_config.h"
@@ -399,6 +401,8 @@ install: $(LIB) $(SOLIB)
 
 uninstall:
 	rm -f "$(DESTDIR)$(LIBDIR)/libws.a" "$(DESTDIR)$(LIBDIR)/libws.so" \
+	    "$(DESTDIR)$(LIBDIR)/libws_redis.a" \
+	    "$(DESTDIR)$(INCLUDEDIR)/ws/redis.h" \
 	    "$(DESTDIR)$(LIBDIR)/$(SONAME)" \
 	    "$(DESTDIR)$(LIBDIR)/libws.so.$(VERSION)" \
 	    "$(DESTDIR)$(INCLUDEDIR)/ws/ws.h" \
