@@ -119,8 +119,9 @@ void ws_conn_end(struct ws_conn *c);
 /* conn.c: queue c for a write attempt after the current event. */
 void ws_conn_want_flush(struct ws_conn *c);
 
-/* conn.c: the end of every event: write what was queued, tear down what
-   was killed (whose on_close may queue more), until both lists are
+/* conn.c: the end of every loop iteration (after all the connections'
+   events) and of every other callback: write what was queued, tear down
+   what was killed (whose on_close may queue more), until both lists are
    empty. */
 void ws_conn_settle(struct ws_server *s);
 

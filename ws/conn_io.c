@@ -487,5 +487,7 @@ void ws_conn_on_io(struct ws_loop *loop, int fd, int events, void *arg)
         flush(c);
     if ((events & WS_IO_READ) && !c->queued_kill && c->phase != WS_CONN_DEAD)
         readable(c);
-    ws_conn_settle(c->srv);
+    /* No settle here: the server settles once after every ready
+       connection had its turn, so that what several of them published
+       to one subscriber leaves in one write, not one write each. */
 }

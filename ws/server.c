@@ -399,6 +399,7 @@ int ws_server_run_once(struct ws_server *s, int timeout_ms)
     if (settle_pending(s))
         timeout_ms = 0;
     rc = ws_loop_run_once(s->loop, timeout_ms);
+    ws_conn_settle(s); /* the connections' events leave it to here */
     ws_conn_free_dead(s);
     return rc;
 }
@@ -450,6 +451,7 @@ int ws_server_process(struct ws_server *s, const fd_set *r, const fd_set *w)
         return WS_EBUSY;
     settle_pending(s);
     rc = ws_loop_process(s->loop, r, w);
+    ws_conn_settle(s);
     ws_conn_free_dead(s);
     return rc;
 }
