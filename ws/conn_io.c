@@ -16,9 +16,8 @@
 #define READ_PAUSE_BYTES (1u << 20) /* stop reading while this much waits */
 #define IDLE_BUF_KEEP 0u            /* idle connections keep no buffers */
 #define SPARE_OUT_MAX 16384u        /* the largest output buffer kept spare */
-#define WRITE_IOV                                                              \
-    64 /* pieces (own bytes, shared frames) per                                \
-          gather write */
+/* Pieces (own bytes, shared frames) per gather write. */
+#define WRITE_IOV 64
 
 /* Whether c wants to read now: not while a large reply waits (backpressure)
    and not once the session has stopped taking input. */
@@ -69,7 +68,7 @@ void ws_conn_unqueue_input(struct ws_conn *c)
 
 /* Watch exactly the events c needs now (as its transport translates
    them). Not while c waits on the flush list: its flush, at the end of
-   this event, decides with the output written (an echo would otherwise
+   this loop iteration, decides with the output written (an echo would otherwise
    add and drop write interest, two epoll_ctl calls, for every message). */
 static void update_interest(struct ws_conn *c)
 {
