@@ -68,8 +68,9 @@ void ws_conn_unqueue_input(struct ws_conn *c)
 
 /* Watch exactly the events c needs now (as its transport translates
    them). Not while c waits on the flush list: its flush, at the end of
-   this loop iteration, decides with the output written (an echo would otherwise
-   add and drop write interest, two epoll_ctl calls, for every message). */
+   the loop iteration, decides with the output written (an echo would
+   otherwise add and drop write interest, two epoll_ctl calls, for every
+   message). */
 static void update_interest(struct ws_conn *c)
 {
     int want = 0;
