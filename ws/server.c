@@ -218,6 +218,12 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
        listeners, the wake pipes and the application's own descriptors. */
     if (rc == 0 && s->cfg.max_connections == 0)
         s->cfg.max_connections = (size_t)ws_loop_fd_limit(s->loop) - 24;
+    /* select() can never watch a descriptor past FD_SETSIZE: more
+       connections than that could only ever be refused. (epoll's limit is
+       the process's descriptor limit, which the application may raise.) */
+    if (rc == 0 && strcmp(ws_loop_backend_name(s->loop), "select") == 0 &&
+        s->cfg.max_connections > (size_t)ws_loop_fd_limit(s->loop) - 24)
+        rc = WS_EINVAL;
     if (rc < 0) {
         free_server(s);
         return rc;
@@ -454,6 +460,11 @@ int ws_server_process(struct ws_server *s, const fd_set *r, const fd_set *w)
     ws_conn_settle(s);
     ws_conn_free_dead(s);
     return rc;
+}
+
+const char *ws_server_backend(const struct ws_server *s)
+{
+    return s ? ws_loop_backend_name(s->loop) : "";
 }
 
 size_t ws_server_conn_count(const struct ws_server *s)

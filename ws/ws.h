@@ -86,8 +86,10 @@ struct ws_config {
     size_t max_headers;       /* 431 above it; default 100 */
     size_t max_connections;   /* refused (503) beyond; default what the
                                  backend can watch less 24: FD_SETSIZE - 24
-                                 (1000) with select, the descriptor limit
-                                 with epoll */
+                                 (1000) with select, where more is
+                                 WS_EINVAL at create, the descriptor limit
+                                 with epoll (ws_server_backend() says
+                                 which the library was built with) */
     size_t max_output_bytes;  /* queued unsent bytes per connection; a
                                  connection past it is closed with 1008;
                                  default max_message_bytes + 64 MiB */
@@ -401,6 +403,10 @@ int ws_server_observe_topics(struct ws_server *s,
                              const struct ws_topic_observer *o, void *arg);
 int ws_server_deliver(struct ws_server *s, const char *topic,
                       enum ws_msg_type type, const void *data, size_t len);
+
+/* The polling backend the library was built with: "select" or "epoll"
+   (make BACKEND=epoll); "" for NULL. */
+const char *ws_server_backend(const struct ws_server *s);
 
 /* The number of open WebSocket connections. */
 size_t ws_server_conn_count(const struct ws_server *s);

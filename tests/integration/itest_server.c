@@ -677,6 +677,29 @@ static void protocol_count_checked(void)
     free(names);
 }
 
+/* With select, more connections than an fd_set holds are refused at
+   create (they could never be served); epoll takes them. */
+static void backend_limit_checked(void)
+{
+    struct ws_config cfg = {.max_connections = 5000};
+    struct ws_server *s = NULL;
+    int rc = ws_server_create(&s, &cfg, NULL, NULL);
+    const char *backend;
+
+    if (rc == WS_EINVAL) {
+        assert_null(s);
+        cfg.max_connections = 0;
+        assert_int_equal(ws_server_create(&s, &cfg, NULL, NULL), 0);
+        assert_string_equal(ws_server_backend(s), "select");
+        assert_int_equal(ws_server_destroy(s), 0);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    backend = ws_server_backend(s);
+    assert_string_equal(backend, "epoll");
+    assert_int_equal(ws_server_destroy(s), 0);
+}
+
 /* Bad configurations are refused at create. */
 static void config_checked(void **state)
 {
@@ -687,6 +710,7 @@ static void config_checked(void **state)
     assert_int_equal(ws_server_create(&s, &cfg, NULL, NULL), WS_EINVAL);
     assert_null(s);
     protocol_count_checked();
+    backend_limit_checked();
     assert_int_equal(ws_server_create(NULL, NULL, NULL, NULL), WS_EINVAL);
     assert_int_equal(ws_server_destroy(NULL), WS_EINVAL);
     assert_string_equal(ws_errname(WS_EPROTO), "WS_EPROTO");
