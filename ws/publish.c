@@ -7,8 +7,9 @@
  * uncompressed, the compressed one for the first that uses each shared
  * compressor (permessage-deflate without server context takeover, RFC
  * 7692 §7.1.1.1: the same input always gives the same bytes); only a
- * connection that keeps its own compression context, or is in the middle
- * of a message sent in pieces, gets a frame of its own.
+ * connection that keeps its own compression context gets a frame of its
+ * own. One in the middle of a message sent in pieces is skipped, as
+ * ws_conn_send() would refuse it (WS_ESTATE).
  */
 #include <string.h>
 
@@ -94,8 +95,7 @@ static int fanout_send(struct fanout *f, struct ws_conn *c)
     if (c->phase != WS_CONN_WS || c->queued_kill)
         return WS_ECLOSED;
     if (ss->out_open)
-        return ws_conn_send_checked(c, (enum ws_msg_type)f->opcode, f->data,
-                                    f->len);
+        return WS_ESTATE; /* §5.4: not inside its message in pieces */
     if (ws_session_compresses(ss, f->opcode, f->len)) {
         const void *key = ws_deflate_share_key(ss->z, f->len);
 

@@ -344,8 +344,9 @@ int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
  * was negotiated without server context takeover), and queued on every
  * subscriber by reference: a subscriber whose socket takes part of it
  * keeps an offset, and the frame is freed when the last one has written
- * it. A connection that keeps its own compression context, or is sending
- * a message in pieces, gets a copy of its own.
+ * it. A connection that keeps its own compression context gets a copy of
+ * its own; one that is sending a message in pieces is skipped (not
+ * counted), as ws_conn_send() would refuse it with WS_ESTATE.
  */
 
 /* Subscribe c (open) to topic. Returns 1 (subscribed now), 0 (it was
