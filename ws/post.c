@@ -144,8 +144,7 @@ static int enqueue(struct ws_server *s, struct ws_post_item *it, bool need_id)
     return rc;
 }
 
-/* Check a posted message's arguments before copying it. */
-static int check_message(enum ws_msg_type type, const void *data, size_t len)
+int ws_message_check(enum ws_msg_type type, const void *data, size_t len)
 {
     if (type != WS_TEXT && type != WS_BINARY)
         return WS_EINVAL;
@@ -160,7 +159,7 @@ int ws_server_post_send(struct ws_server *s, uint64_t id, enum ws_msg_type type,
                         const void *data, size_t len)
 {
     struct ws_post_item *it;
-    int rc = s ? check_message(type, data, len) : WS_EINVAL;
+    int rc = s ? ws_message_check(type, data, len) : WS_EINVAL;
 
     if (rc < 0)
         return rc;
@@ -176,7 +175,7 @@ int ws_server_post_broadcast(struct ws_server *s, enum ws_msg_type type,
                              const void *data, size_t len)
 {
     struct ws_post_item *it;
-    int rc = s ? check_message(type, data, len) : WS_EINVAL;
+    int rc = s ? ws_message_check(type, data, len) : WS_EINVAL;
 
     if (rc < 0)
         return rc;
@@ -192,7 +191,7 @@ int ws_server_post_publish(struct ws_server *s, const char *topic,
 {
     struct ws_post_item *it;
     size_t tlen;
-    int rc = s && topic ? check_message(type, data, len) : WS_EINVAL;
+    int rc = s && topic ? ws_message_check(type, data, len) : WS_EINVAL;
 
     if (rc < 0)
         return rc;

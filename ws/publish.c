@@ -118,13 +118,11 @@ static int fanout_send(struct fanout *f, struct ws_conn *c)
 static int check_message(const struct ws_server *s, enum ws_msg_type type,
                          const void *data, size_t len)
 {
-    if ((type != WS_TEXT && type != WS_BINARY) || (len > 0 && data == NULL))
-        return WS_EINVAL;
-    if (type == WS_TEXT && !ws_utf8_valid(data, len))
-        return WS_EINVAL;
-    if (len > s->cfg.max_message_bytes)
-        return WS_ETOOBIG;
-    return 0;
+    int rc = ws_message_check(type, data, len);
+
+    if (rc == 0 && len > s->cfg.max_message_bytes)
+        rc = WS_ETOOBIG;
+    return rc;
 }
 
 int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,

@@ -77,6 +77,11 @@ struct ws_server {
     char error[256];
 };
 
+/* post.c: whether a message may be sent: a data type, data for its
+   length, valid UTF-8 if text. 0 or WS_EINVAL. (Posts and fan-out check
+   once for all their receivers.) */
+int ws_message_check(enum ws_msg_type type, const void *data, size_t len);
+
 /* post.c: the cross-thread queue and its wake-up pipe. */
 int ws_post_init(struct ws_server *s);
 void ws_post_free(struct ws_server *s);
