@@ -275,10 +275,7 @@ int ws_conn_subscribed(const struct ws_conn *c, const char *topic)
     if (c == NULL || topic == NULL)
         return WS_EINVAL;
     t = ws_topics_find(&c->srv->topics, topic, strlen(topic));
-    for (uint32_t i = 0; t && i < c->topics.n; i++)
-        if (c->topics.m[i].t == t)
-            return 1;
-    return 0;
+    return t && ws_topics_slot(&c->topics, t) >= 0;
 }
 
 size_t ws_conn_topic_count(const struct ws_conn *c)

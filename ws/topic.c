@@ -122,6 +122,14 @@ static int grow(void **arr, uint32_t *cap, uint32_t n, size_t sz)
     return 0;
 }
 
+long ws_topics_slot(const struct ws_topic_set *set, const struct ws_topic *t)
+{
+    for (uint32_t i = 0; i < set->n; i++)
+        if (set->m[i].t == t)
+            return (long)i;
+    return -1;
+}
+
 int ws_topics_subscribe(struct ws_topics *r, struct ws_topic_set *set,
                         const char *name, size_t len, size_t max)
 {
@@ -129,10 +137,8 @@ int ws_topics_subscribe(struct ws_topics *r, struct ws_topic_set *set,
     struct ws_topic *t = find(r, name, len, h);
     bool made = false;
 
-    if (t != NULL)
-        for (uint32_t i = 0; i < set->n; i++)
-            if (set->m[i].t == t)
-                return 0;
+    if (t != NULL && ws_topics_slot(set, t) >= 0)
+        return 0;
     if (set->n >= max)
         return WS_ETOOBIG;
     if (grow((void **)&set->m, &set->cap, set->n, sizeof(*set->m)) < 0)
@@ -182,14 +188,12 @@ int ws_topics_unsubscribe(struct ws_topics *r, struct ws_topic_set *set,
                           const char *name, size_t len)
 {
     struct ws_topic *t = ws_topics_find(r, name, len);
+    long slot = t ? ws_topics_slot(set, t) : -1;
 
-    for (uint32_t i = 0; t && i < set->n; i++) {
-        if (set->m[i].t == t) {
-            leave(r, set, i);
-            return 1;
-        }
-    }
-    return 0;
+    if (slot < 0)
+        return 0;
+    leave(r, set, (uint32_t)slot);
+    return 1;
 }
 
 void ws_topics_leave_all(struct ws_topics *r, struct ws_topic_set *set)

@@ -57,6 +57,9 @@ struct ws_topics {
 struct ws_topic *ws_topics_find(const struct ws_topics *r, const char *name,
                                 size_t len);
 
+/* Where t is in set's topics, or -1: a scan of set's own topics only. */
+long ws_topics_slot(const struct ws_topic_set *set, const struct ws_topic *t);
+
 /* Subscribe set to name[0..len). Returns 1 (subscribed now), 0 (it was
    already), WS_ETOOBIG (set holds max topics already) or WS_ENOMEM. */
 int ws_topics_subscribe(struct ws_topics *r, struct ws_topic_set *set,
