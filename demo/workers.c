@@ -28,7 +28,7 @@ static void on_stop(int sig)
     stopping = 1;
 }
 
-/* Start worker i; its pid, or -1. */
+/* Start a worker; its pid, or -1. */
 static pid_t spawn(int (*serve)(void *), void *arg)
 {
     pid_t pid = fork();

@@ -449,7 +449,6 @@ static void close_link(struct link *l)
     l->ac = NULL;
     if (ac)
         redisAsyncFree(ac); /* on_disconnect sees closing: no retry */
-    stop_timer(l);
 }
 
 void ws_redis_detach(struct ws_redis *r)
