@@ -131,6 +131,16 @@ class TlsPeer(U.Peer):
         self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
 
 
+def recv_all(sock):
+    """Everything sock receives until the peer closes."""
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def payload(n):
     """n bytes with a pattern that a shifted or dropped chunk would show."""
     block = bytes((i * 31 + 7) & 0xFF for i in range(4093))  # prime length
@@ -582,12 +592,7 @@ class AuditRegressions(unittest.TestCase):
             with socket.create_connection(("127.0.0.1", srv.port),
                                           H.t(5)) as s:
                 s.sendall(method + b" / HTTP/1.1\r\nHost: x\r\n\r\n")
-                data = b""
-                while True:
-                    chunk = s.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
+                data = recv_all(s)
             self.assertTrue(data.startswith(b"HTTP/1.1 400 "), (method, data))
 
 
@@ -637,12 +642,7 @@ class HostileTls(unittest.TestCase):
     def test_plain_http_gets_400(self):
         with self.raw() as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_all(s)
         self.assertTrue(data.startswith(b"HTTP/1.1 400 "), data)
         self.assertIn(b"TLS", data)
         self.assertIsNotNone(self.server.wait_error("http request"))
