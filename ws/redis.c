@@ -362,6 +362,49 @@ static void on_last(struct ws_server *s, const char *topic, void *arg)
     }
 }
 
+/* --- the application's commands --- */
+
+struct command {
+    struct ws_redis *r;
+    ws_redis_reply_fn fn;
+    void *arg;
+};
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *arg)
+{
+    struct command *cmd = arg;
+
+    (void)ac;
+    if (cmd->fn)
+        cmd->fn(cmd->r, reply, cmd->arg);
+    free(cmd);
+}
+
+int ws_redis_command(struct ws_redis *r, ws_redis_reply_fn fn, void *arg,
+                     int argc, const char *const *argv, const size_t *argvlen)
+{
+    struct command *cmd;
+
+    if (r == NULL || argc <= 0 || argv == NULL)
+        return WS_EINVAL;
+    if (!r->pub.up || r->closing)
+        return WS_ECLOSED;
+    if (sdslen(r->pub.ac->c.obuf) > r->cfg.max_pending_bytes)
+        return WS_EFULL;
+    cmd = malloc(sizeof(*cmd));
+    if (cmd == NULL)
+        return WS_ENOMEM;
+    *cmd = (struct command){.r = r, .fn = fn, .arg = arg};
+    /* hiredis copies the words; it calls on_reply once, with NULL for a
+       command still waiting when the connection goes. */
+    if (redisAsyncCommandArgv(r->pub.ac, on_reply, cmd, argc,
+                              (const char **)argv, argvlen) != REDIS_OK) {
+        free(cmd);
+        return WS_ENOMEM;
+    }
+    return 0;
+}
+
 static const struct ws_topic_observer observer = {
     .first = on_first, .last = on_last, .published = on_published};
 

@@ -19,6 +19,11 @@
  * other instances publish while this one is disconnected, or before its
  * subscription is confirmed, never reach it.
  *
+ * Beside the bridge, ws_redis_command() sends the application's own
+ * commands (keys, lists, scripts) on the same connection, so that a
+ * program that shares more than messages through Redis needs no second
+ * client.
+ *
  * Thread: the loop thread, like the rest of the library.
  */
 #ifndef WS_REDIS_H
@@ -75,6 +80,27 @@ void ws_redis_stats(const struct ws_redis *r, struct ws_redis_stats *st);
 
 /* This instance's id (16 hex digits), which tags what it publishes. */
 const char *ws_redis_id(const struct ws_redis *r);
+
+struct redisReply; /* hiredis's: <hiredis/hiredis.h> reads it */
+
+/* The answer to ws_redis_command(): reply is NULL when the command did
+   not complete (Redis went away, or the bridge was detached: whether
+   Redis ran it is then unknown). hiredis frees reply after the call. */
+typedef void (*ws_redis_reply_fn)(struct ws_redis *r, struct redisReply *reply,
+                                  void *arg);
+
+/*
+ * Send one command, argc words of argv (argvlen[i] bytes each, binary
+ * safe; argvlen NULL: C strings), on the connection that publishes, so
+ * it runs after every publish and command made before it. fn (may be
+ * NULL) runs once on the loop thread, with the reply or NULL as above,
+ * and only if this returns 0; it may run inside ws_redis_detach().
+ * Returns 0, WS_ECLOSED (Redis not connected: nothing sent), WS_EFULL
+ * (more than max_pending_bytes wait to be written), WS_EINVAL or
+ * WS_ENOMEM.
+ */
+int ws_redis_command(struct ws_redis *r, ws_redis_reply_fn fn, void *arg,
+                     int argc, const char *const *argv, const size_t *argvlen);
 
 /* Disconnect and free the bridge; before ws_server_destroy(). */
 void ws_redis_detach(struct ws_redis *r);
