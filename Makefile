@@ -64,7 +64,7 @@ PURE := ws/mask.c ws/frame.c ws/utf8.c ws/utf8_x86.c http/handshake.c \
 # --- programs: demo/<name>.c as $(BUILD)/<name> on the library ---
 SOCK_DEMOS := tcp_echo_server tcp_client udp_echo_server udp_client \
               tcp_chat sockopt_bench
-CHAT_SRC := demo/chat.c demo/chat_room.c demo/workers.c
+CHAT_SRC := demo/chat.c demo/chat_room.c demo/chat_redis.c demo/workers.c
 CHAT_LIBS := -ljansson
 PROGS := $(BUILD)/ws_echo $(BUILD)/ws_chat $(SOCK_DEMOS:%=$(BUILD)/%)
 

@@ -2,8 +2,10 @@
  * chat.c - the chat demo's server: serves the page in www/ over plain HTTP
  * and the chat over WebSocket at /chat, on one port; parses each client
  * message with jansson and hands it to chat_room.c. It is the example of
- * embedding the library, so it uses nothing of it but ws/ws.h.
+ * embedding the library, so it uses nothing of it but ws/ws.h (and
+ * ws/redis.h, which chat_redis.c uses to share rooms between instances).
  *   ws_chat [--host H] [--port P] [--www DIR]   (default 127.0.0.1:8080, www)
+ *           [--redis HOST:PORT] [--workers N]    (see --help)
  *
  * The protocol: one JSON object per WebSocket text message, "type" first.
  * Client to server:
@@ -12,13 +14,13 @@
  *   {"type":"switch","room":"rust"}               move to another room
  * Server to client:
  *   {"type":"welcome","room","nick","ts","history":[message...],
- *    "online":[nick...],"limits":{"nick_max","text_max","history","rate",
- *    "burst"}}                                     answer to join or switch
+ *    "online":[nick...],"online_count",             the first 200 nicks,
+ *    "limits":{"nick_max","text_max","history",    and how many are on
+ *    "rate","burst"}}                              answer to join or switch
  *   {"type":"message","room","nick","ts","text"}  everyone in the room,
  *                                                  the sender included
  *   {"type":"join","room","nick","ts"}            someone came in
  *   {"type":"leave","room","nick","ts"}           someone left
- *   {"type":"online","room","nicks":[...]}        after every join or leave
  *   {"type":"error","code","message"}             code is one of bad_json,
  *      bad_message, unknown_type, not_joined, already_joined, nick_invalid,
  *      nick_taken, room_invalid, room_limit, empty, too_long, rate_limited,
@@ -26,9 +28,9 @@
  *      which is followed by a close with 1008.
  * ts is milliseconds since the Unix epoch, from the server's clock. Nicks
  * have 1-24 characters, no control or invisible ones, and are unique in
- * the server ignoring case; rooms are 1-32 of [a-z0-9_-] (case folded);
- * texts have 1-1000 characters; each client may send 5 messages a second,
- * in bursts of 10.
+ * the server (with --redis, on every instance) ignoring ASCII case;
+ * rooms are 1-32 of [a-z0-9_-] (case folded); texts have 1-1000 characters;
+ * each client may send 5 messages a second, in bursts of 10.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -102,18 +104,6 @@ static bool pick_room(struct chat_client *c, const json_t *msg, char *out)
     return true;
 }
 
-/* The room called name, or NULL after telling c why not. */
-static struct chat_room *get_room(struct chat *chat, struct chat_client *c,
-                                  const char *name)
-{
-    struct chat_room *room = chat_room_get(chat, name);
-
-    if (room == NULL)
-        chat_send_error(c, "room_limit",
-                        "there are too many rooms; join an existing one");
-    return room;
-}
-
 /* {"type":"join"}: check the nick and the room, then enter. */
 static void handle_join(struct chat *chat, struct chat_client *c,
                         const json_t *msg)
@@ -123,7 +113,7 @@ static void handle_join(struct chat *chat, struct chat_client *c,
     struct chat_room *room;
     const char *why;
 
-    if (c->room) {
+    if (c->room || c->pending) {
         chat_send_error(c, "already_joined", "you have already joined");
         return;
     }
@@ -139,12 +129,25 @@ static void handle_join(struct chat *chat, struct chat_client *c,
                         "that nick is already taken; choose another one");
         return;
     }
-    room = get_room(chat, c, name);
+    room = chat_room_open(chat, c, name);
     if (room == NULL)
         return;
     snprintf(c->nick, sizeof(c->nick), "%s", nick);
     printf("join   %s #%s %s\n", c->nick, room->name, ws_conn_peer(c->conn));
-    chat_room_enter(room, c);
+    /* With Redis, the nick must be free on every instance too. */
+    if (!chat_redis_enter(chat, c, room->name, CHAT_ENTER_JOIN))
+        chat_room_enter(room, c, NULL);
+}
+
+/* Take c out of its room here and in Redis; its nick too if release. */
+static void leave_room(struct chat *chat, struct chat_client *c, bool release)
+{
+    struct chat_room *room = c->room;
+
+    if (room == NULL)
+        return;
+    chat_room_leave(c);
+    chat_redis_left(chat, c, room, release);
 }
 
 /* {"type":"switch"}: leave the room for another one. */
@@ -161,16 +164,22 @@ static void handle_switch(struct chat *chat, struct chat_client *c,
     if (!pick_room(c, msg, name))
         return;
     if (strcmp(name, c->room->name) == 0) {
-        chat_send_welcome(c); /* already there: just confirm */
+        struct chat_view v; /* already there: just confirm */
+
+        if (!chat_redis_enter(chat, c, name, CHAT_ENTER_AGAIN)) {
+            chat_view_local(c->room, &v);
+            chat_send_welcome(c, &v);
+        }
         return;
     }
     /* A busy room is never evicted, so c's own room survives this. */
-    room = get_room(chat, c, name);
+    room = chat_room_open(chat, c, name);
     if (room == NULL)
         return;
     printf("switch %s #%s -> #%s\n", c->nick, c->room->name, room->name);
-    chat_room_leave(c);
-    chat_room_enter(room, c);
+    leave_room(chat, c, false);
+    if (!chat_redis_enter(chat, c, room->name, CHAT_ENTER_SWITCH))
+        chat_room_enter(room, c, NULL);
 }
 
 /* True when text holds nothing but white space. */
@@ -184,8 +193,8 @@ static void handle_say(struct chat *chat, struct chat_client *c,
                        const json_t *msg)
 {
     const char *text = json_string_value(json_object_get(msg, "text"));
+    json_t *said;
 
-    (void)chat;
     if (c->room == NULL) {
         chat_send_error(c, "not_joined", "join a room before you speak");
         return;
@@ -204,8 +213,13 @@ static void handle_say(struct chat *chat, struct chat_client *c,
                         "characters");
         return;
     }
-    if (chat_room_say(c, text) < 0)
+    said = chat_room_say(c, text);
+    if (said == NULL) {
         chat_send_error(c, "server_error", "the server is out of memory");
+        return;
+    }
+    chat_redis_said(chat, c->room, said);
+    json_decref(said);
 }
 
 static const struct {
@@ -284,12 +298,12 @@ static void on_close(struct ws_conn *c, int code, const char *reason,
 
     (void)reason;
     (void)len;
-    (void)ud;
     if (client == NULL)
         return;
     if (client->room)
         printf("leave  %s #%s (%d)\n", client->nick, client->room->name, code);
-    chat_room_leave(client);
+    chat_redis_forget(ud, client);
+    leave_room(ud, client, true);
     ws_conn_set_user_data(c, NULL);
     free(client);
 }
@@ -337,6 +351,8 @@ struct options {
     struct ws_tls_config tls;
     const char *redis; /* "HOST:PORT" of the broker, or NULL */
     int workers;       /* processes on the port (with reuse_port) */
+    int presence_ttl;  /* seconds, with redis */
+    bool reuse_port;   /* share the port with other instances */
 };
 
 /* Print how to use the program and exit with status. */
@@ -345,13 +361,17 @@ static void usage(int status)
     fprintf(status ? stderr : stdout,
             "usage: ws_chat [--host HOST] [--port PORT] [--www DIR]\n"
             "               [--tls-cert FILE --tls-key FILE]\n"
-            "               [--redis HOST:PORT] [--workers N]\n"
+            "               [--redis HOST:PORT [--presence-ttl S]]\n"
+            "               [--workers N] [--reuse-port]\n"
             "  serves DIR (default www) at http://HOST:PORT/ and the chat\n"
             "  at ws://HOST:PORT/chat (default 127.0.0.1:8080); with a\n"
             "  certificate, https:// and wss:// (default port 8443).\n"
-            "  --redis shares rooms' messages, joins and leaves with other\n"
-            "  instances through Redis; --workers N (N > 1 needs --redis)\n"
-            "  runs N processes on the port\n");
+            "  --redis shares the rooms (messages, presence, history,\n"
+            "  nicks) with other instances through Redis; the users of an\n"
+            "  instance that died leave the others' lists within\n"
+            "  --presence-ttl S seconds and a third (default 10).\n"
+            "  --workers N (N > 1 needs --redis) runs N processes on the\n"
+            "  port; --reuse-port lets other instances listen on it too\n");
     exit(status);
 }
 
@@ -377,11 +397,17 @@ static void parse_options(int argc, char **argv, struct options *o)
             o->redis = argv[++i];
         else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
             o->workers = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--presence-ttl") == 0 && i + 1 < argc)
+            o->presence_ttl = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--reuse-port") == 0)
+            o->reuse_port = true;
         else
             usage(2);
     }
     /* Workers without a broker would each hold a part of every room. */
     if (o->workers < 1 || (o->workers > 1 && o->redis == NULL))
+        usage(2);
+    if (o->presence_ttl < 1 || o->presence_ttl > 3600)
         usage(2);
     if ((o->tls.cert_file == NULL) != (o->tls.key_file == NULL))
         usage(2);
@@ -419,7 +445,7 @@ static struct ws_server *start(const struct options *o, struct chat *chat)
     cfg.idle_timeout_ms = 60000;
     if (o->tls.cert_file)
         cfg.tls = &o->tls;
-    cfg.reuse_port = o->workers > 1;
+    cfg.reuse_port = o->workers > 1 || o->reuse_port;
     rc = ws_server_create(&s, &cfg, &cb, chat);
     if (rc < 0) {
         fprintf(stderr, "ws_chat: %s\n", ws_strerror(rc));
@@ -486,17 +512,28 @@ static int serve(void *arg)
     server = start(o, &chat);
     if (server == NULL)
         return 1;
+    chat.srv = server;
+    chat.presence_ttl_ms = o->presence_ttl * 1000;
     if (o->redis && (redis = attach_redis(server, o->redis)) == NULL) {
         ws_server_destroy(server);
         return 1;
     }
-    chat.srv = server;
+    chat.redis = redis;
+    if (redis && chat_redis_start(&chat) < 0) {
+        fprintf(stderr, "ws_chat: out of memory\n");
+        ws_redis_detach(redis);
+        ws_server_destroy(server);
+        return 1;
+    }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     printf("ws_chat listening on %s port %d\n", o->host,
            ws_server_port(server));
     print_url(o->host, ws_server_port(server), o->tls.cert_file != NULL);
     rc = ws_server_run(server);
+    /* The clients that leave from here on are left to the presence TTL
+       on the other instances. */
+    chat_redis_stop(&chat);
     ws_redis_detach(redis);
     /* Destroy runs on_close for every client, which frees them. */
     ws_server_destroy(server);
@@ -506,7 +543,10 @@ static int serve(void *arg)
 
 int main(int argc, char **argv)
 {
-    struct options o = {.host = "127.0.0.1", .www = "www", .workers = 1};
+    struct options o = {.host = "127.0.0.1",
+                        .www = "www",
+                        .workers = 1,
+                        .presence_ttl = CHAT_PRESENCE_TTL};
 
     parse_options(argc, argv, &o);
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -1,8 +1,9 @@
 /*
  * chat.h - what the files of the chat demo share: the limits, the room
- * and client structs, and the functions of chat_room.c (rooms, presence,
- * history, nicks, rate limits, events). The demo uses only ws/ws.h from
- * the library.
+ * and client structs, the functions of chat_room.c (rooms, presence,
+ * history, nicks, rate limits, events) and of chat_redis.c (the same
+ * shared with other instances through Redis). The demo uses only ws/ws.h
+ * from the library, and ws/redis.h for --redis.
  */
 #ifndef WS_DEMO_CHAT_H
 #define WS_DEMO_CHAT_H
@@ -25,8 +26,13 @@
 #define CHAT_BURST 10.0           /* messages at once */
 #define CHAT_DEFAULT_ROOM "lobby" /* when join names none */
 #define CHAT_ONLINE_MAX 200       /* nicks a welcome lists (and the count) */
+#define CHAT_PRESENCE_TTL                                                      \
+    10 /* seconds an instance's users stay listed                              \
+          in Redis after its last heartbeat */
 
 struct chat_room;
+struct chat_pending;
+struct ws_redis;
 
 /* One WebSocket connection's state; owned by the chat, attached to the
    connection with ws_conn_set_user_data() from on_open to on_close. */
@@ -35,9 +41,10 @@ struct chat_client {
     struct chat_room *room;   /* not owned; NULL until joined */
     struct chat_client *next; /* next member of room */
     char nick[CHAT_NICK_MAX * 4 + 1];
-    double tokens;       /* token bucket of the rate limit */
-    int64_t refilled_ms; /* monotonic time of the last refill */
-    bool closing;        /* we began the close: ignore its messages */
+    double tokens;                /* token bucket of the rate limit */
+    int64_t refilled_ms;          /* monotonic time of the last refill */
+    bool closing;                 /* we began the close: ignore its messages */
+    struct chat_pending *pending; /* a question to Redis about entering */
 };
 
 /* A room: its members (for their nicks: messages reach them through the
@@ -60,6 +67,18 @@ struct chat {
     const char *www;         /* document root, not owned */
     struct chat_room *rooms; /* owned list */
     size_t nrooms;
+    struct ws_redis *redis; /* not owned; NULL: this instance alone */
+    int presence_ttl_ms;    /* with redis */
+    struct ws_server_timer *heartbeat; /* with redis */
+};
+
+/* What a welcome shows of a room: its history (an array of message
+   events), who is online (the first CHAT_ONLINE_MAX nicks) and how many;
+   owned references. */
+struct chat_view {
+    json_t *history;
+    json_t *online;
+    size_t count;
 };
 
 /* Milliseconds since the Unix epoch, for the timestamps users see. */
@@ -77,6 +96,10 @@ const char *chat_nick_check(const char *nick);
 /* True when a client of any room already uses nick, ignoring ASCII case. */
 bool chat_nick_taken(const struct chat *chat, const char *nick);
 
+/* qsort() order of nicks (const char *) as people read a list: ignoring
+   case, then exactly. */
+int chat_nick_order(const void *a, const void *b);
+
 /* Lower-case name into out (CHAT_ROOM_MAX + 1 bytes); false if invalid. */
 bool chat_room_name(const char *name, char *out);
 
@@ -84,18 +107,71 @@ bool chat_room_name(const char *name, char *out);
    reached and no room is empty, or out of memory. */
 struct chat_room *chat_room_get(struct chat *chat, const char *name);
 
-/* Send c the welcome of its room: history, who is online, the limits. */
-int chat_send_welcome(struct chat_client *c);
+/* The room called name as chat_room_get() gives it, or NULL after
+   telling c why not. */
+struct chat_room *chat_room_open(struct chat *chat, struct chat_client *c,
+                                 const char *name);
+
+/* The view of room as this instance knows it. */
+void chat_view_local(const struct chat_room *room, struct chat_view *v);
+
+/* Drop v's references. */
+void chat_view_free(struct chat_view *v);
+
+/* Send c the welcome of its room showing v (consumed): history, who is
+   online, the limits. */
+int chat_send_welcome(struct chat_client *c, struct chat_view *v);
 
 /* Put c in room (c->room must be NULL): subscribe it to the room's topic,
-   welcome it and tell the others it joined. */
-int chat_room_enter(struct chat_room *room, struct chat_client *c);
+   welcome it with v (consumed; NULL: the local view) and tell the others
+   it joined. */
+int chat_room_enter(struct chat_room *room, struct chat_client *c,
+                    struct chat_view *v);
+
+/* Tell every member of room, on every instance, {"type":type,"nick":nick}
+   ("join" or "leave"). */
+void chat_room_announce(struct ws_server *srv, const struct chat_room *room,
+                        const char *type, const char *nick);
 
 /* Take c out of its room, if any, and tell those who remain. */
 void chat_room_leave(struct chat_client *c);
 
-/* Record a message from c in its room's history and send it to all. */
-int chat_room_say(struct chat_client *c, const char *text);
+/* Record a message from c in its room's history and send it to all;
+   the message (a new reference), or NULL when out of memory. */
+json_t *chat_room_say(struct chat_client *c, const char *text);
+
+/* How chat_redis_enter() asks Redis. */
+enum chat_enter {
+    CHAT_ENTER_JOIN,   /* claim the nick, which must be free */
+    CHAT_ENTER_SWITCH, /* the nick is c's already: another room */
+    CHAT_ENTER_AGAIN   /* c's own room again: a fresh welcome */
+};
+
+/* Start sharing presence through chat->redis: a heartbeat every third of
+   chat->presence_ttl_ms. Returns 0 or a WS_E* code. */
+int chat_redis_start(struct chat *chat);
+
+/* Stop the heartbeat; answers still to come find no one to tell. */
+void chat_redis_stop(struct chat *chat);
+
+/* Ask Redis to let c (nick set, c->room NULL unless AGAIN) into the room
+   called name: the answer enters c with the room's shared history and
+   presence, or tells c its nick is taken. False when Redis cannot be
+   asked now: the caller enters c from local state. */
+bool chat_redis_enter(struct chat *chat, struct chat_client *c,
+                      const char *name, enum chat_enter how);
+
+/* c left room: drop it from the room's presence in Redis, and its nick
+   too when release (it is gone, not switching). */
+void chat_redis_left(struct chat *chat, const struct chat_client *c,
+                     const struct chat_room *room, bool release);
+
+/* Append msg to room's history in Redis. */
+void chat_redis_said(struct chat *chat, const struct chat_room *room,
+                     const json_t *msg);
+
+/* c is going away: a pending answer about it releases what it claimed. */
+void chat_redis_forget(struct chat *chat, struct chat_client *c);
 
 /* Free every room of chat (after the server is gone). */
 void chat_rooms_free(struct chat *chat);

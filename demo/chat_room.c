@@ -193,6 +193,17 @@ struct chat_room *chat_room_get(struct chat *chat, const char *name)
     return room;
 }
 
+struct chat_room *chat_room_open(struct chat *chat, struct chat_client *c,
+                                 const char *name)
+{
+    struct chat_room *room = chat_room_get(chat, name);
+
+    if (room == NULL)
+        chat_send_error(c, "room_limit",
+                        "there are too many rooms; join an existing one");
+    return room;
+}
+
 void chat_rooms_free(struct chat *chat)
 {
     while (chat->rooms) {
@@ -252,8 +263,16 @@ static json_t *event_new(const char *type, const struct chat_room *room,
                      "nick", nick, "ts", (json_int_t)chat_now_ms());
 }
 
-/* Order nicks as people read a list: ignoring case, then exactly. */
-static int nick_order(const void *a, const void *b)
+void chat_room_announce(struct ws_server *srv, const struct chat_room *room,
+                        const char *type, const char *nick)
+{
+    json_t *ev = event_new(type, room, nick);
+
+    room_publish(srv, room, ev, NULL);
+    json_decref(ev);
+}
+
+int chat_nick_order(const void *a, const void *b)
 {
     const char *x = *(const char *const *)a, *y = *(const char *const *)b;
     int d = strcasecmp(x, y);
@@ -276,7 +295,7 @@ static json_t *online_list(const struct chat_room *room, size_t max)
     }
     for (const struct chat_client *m = room->members; m; m = m->next)
         nicks[n++] = m->nick;
-    qsort(nicks, n, sizeof(*nicks), nick_order);
+    qsort(nicks, n, sizeof(*nicks), chat_nick_order);
     for (size_t i = 0; i < n && i < max; i++)
         json_array_append_new(list, json_string(nicks[i]));
     free(nicks);
@@ -294,7 +313,22 @@ static json_t *history_list(const struct chat_room *room)
     return list;
 }
 
-int chat_send_welcome(struct chat_client *c)
+void chat_view_local(const struct chat_room *room, struct chat_view *v)
+{
+    v->history = history_list(room);
+    v->online = online_list(room, CHAT_ONLINE_MAX);
+    v->count = room->nmembers;
+}
+
+void chat_view_free(struct chat_view *v)
+{
+    json_decref(v->history);
+    json_decref(v->online);
+    v->history = NULL;
+    v->online = NULL;
+}
+
+int chat_send_welcome(struct chat_client *c, struct chat_view *v)
 {
     json_t *ev = event_new("welcome", c->room, c->nick);
     json_t *limits =
@@ -305,37 +339,48 @@ int chat_send_welcome(struct chat_client *c)
 
     if (ev == NULL) {
         json_decref(limits);
+        chat_view_free(v);
         return WS_ENOMEM;
     }
     /* json_object_set_new() takes the value's reference even on error,
        and a NULL value is an error. */
-    failed = json_object_set_new(ev, "history", history_list(c->room));
+    failed = json_object_set_new(ev, "history", v->history);
     /* Who is here, once; joins and leaves follow as deltas. A huge room
        sends its count and the first CHAT_ONLINE_MAX nicks. */
-    failed |= json_object_set_new(ev, "online",
-                                  online_list(c->room, CHAT_ONLINE_MAX));
+    failed |= json_object_set_new(ev, "online", v->online);
     failed |= json_object_set_new(ev, "online_count",
-                                  json_integer((json_int_t)c->room->nmembers));
+                                  json_integer((json_int_t)v->count));
     failed |= json_object_set_new(ev, "limits", limits);
+    v->history = NULL;
+    v->online = NULL;
     rc = failed ? WS_ENOMEM : chat_send(c, ev);
     json_decref(ev);
     return rc;
 }
 
-int chat_room_enter(struct chat_room *room, struct chat_client *c)
+int chat_room_enter(struct chat_room *room, struct chat_client *c,
+                    struct chat_view *v)
 {
+    struct chat_view local;
     json_t *ev;
     int rc;
 
     rc = ws_conn_subscribe(c->conn, room->name);
-    if (rc < 0)
+    if (rc < 0) {
+        if (v)
+            chat_view_free(v);
         return rc;
+    }
     c->room = room;
     c->next = room->members;
     room->members = c;
     room->nmembers++;
     room->used_ms = clock_ms(CLOCK_MONOTONIC);
-    rc = chat_send_welcome(c);
+    if (v == NULL) {
+        chat_view_local(room, &local);
+        v = &local;
+    }
+    rc = chat_send_welcome(c, v);
     ev = event_new("join", room, c->nick);
     room_publish(ws_conn_server(c->conn), room, ev, c);
     json_decref(ev);
@@ -377,18 +422,17 @@ static void history_push(struct chat_room *room, json_t *msg)
     room->history[end] = json_incref(msg);
 }
 
-int chat_room_say(struct chat_client *c, const char *text)
+json_t *chat_room_say(struct chat_client *c, const char *text)
 {
     struct chat_room *room = c->room;
     json_t *ev = event_new("message", room, c->nick);
 
     if (ev == NULL || json_object_set_new(ev, "text", json_string(text))) {
         json_decref(ev);
-        return WS_ENOMEM;
+        return NULL;
     }
     room->used_ms = clock_ms(CLOCK_MONOTONIC);
     history_push(room, ev);
     room_publish(ws_conn_server(c->conn), room, ev, NULL);
-    json_decref(ev);
-    return 0;
+    return ev;
 }

@@ -56,6 +56,17 @@ class Redis:
                 "$%d\r\n%s\r\n" % (len(a), a) for a in args)).encode())
             return s.recv(65536)
 
+    def wait_subscribed(self, channel, count):
+        """Until count instances subscribe to channel: before that, what
+        is published there may not reach them all."""
+        want = b":%d\r\n" % count
+        deadline = time.monotonic() + H.t(10)
+        while not self.command("PUBSUB", "NUMSUB", channel).endswith(want):
+            if time.monotonic() > deadline:
+                raise AssertionError("%s: not %d subscribers" % (channel,
+                                                                 count))
+            time.sleep(0.02)
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGCONT)
@@ -190,9 +201,10 @@ class BridgeTest(unittest.TestCase):
 
 
 class Chat(H.EchoServer):
-    """ws_chat --redis (and maybe --workers), on a free port."""
+    """ws_chat --redis (and maybe --workers, --reuse-port on a given
+    port, a short --presence-ttl), on a free port unless given one."""
 
-    def __init__(self, redis, port=None, workers=1):
+    def __init__(self, redis, port=None, workers=1, ttl=None, reuse=False):
         super().__init__()
         self.name = "ws_chat"
         self.path = U.binary("ws_chat")
@@ -203,10 +215,85 @@ class Chat(H.EchoServer):
                       "--redis", "127.0.0.1:%d" % redis.port]
         if workers > 1:
             self.extra += ["--workers", str(workers)]
+        if ttl:
+            self.extra += ["--presence-ttl", str(ttl)]
+        if reuse:
+            self.extra.append("--reuse-port")
+
+    def command(self):
+        if self.fixed_port:
+            self.port = self.fixed_port
+        return super().command()
 
     def start(self, attempts=5):
         super().start(attempts)
         return self
+
+    def kill(self):
+        """SIGKILL: the instance dies without a word to anyone."""
+        self._kill()
+        self.proc = None
+
+    def wait_up(self, count=1):
+        deadline = time.monotonic() + H.t(10)
+        while sum(l.startswith("redis ") and l.endswith(" up")
+                  for l in self.stdout_lines) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError("redis never up: %r"
+                                     % self.stdout_lines[-5:])
+            time.sleep(0.02)
+        return self
+
+
+class Peer:
+    """One python websockets chat client."""
+
+    def __init__(self, ws):
+        self.ws = ws
+
+    @classmethod
+    async def at(cls, port, nick=None, room=None):
+        import websockets.client as wc
+        # No limit on unread messages, so that a close is always read.
+        p = cls(await wc.connect("ws://127.0.0.1:%d/chat" % port,
+                                 max_queue=None))
+        if nick:
+            p.welcome = await p.join(nick, room)
+        return p
+
+    async def send(self, **msg):
+        import json
+        await self.ws.send(json.dumps(msg))
+
+    async def expect(self, type_, timeout=10):
+        """The next event of type_, skipping others."""
+        import asyncio
+        import json
+        while True:
+            m = json.loads(await asyncio.wait_for(self.ws.recv(),
+                                                  H.t(timeout)))
+            if m["type"] == type_:
+                return m
+
+    async def join(self, nick, room=None):
+        await self.send(type="join", nick=nick, room=room)
+        m = await self.expect("welcome")
+        assert m["nick"] == nick, m
+        return m
+
+    async def error(self):
+        return (await self.expect("error"))["code"]
+
+    async def say(self, text):
+        await self.send(type="say", text=text)
+
+    async def close(self):
+        await self.ws.close()
+
+
+def run(coro, seconds=60):
+    import asyncio
+    asyncio.run(asyncio.wait_for(coro, H.t(seconds)))
 
 
 @unittest.skipUnless(os.path.exists(REDIS), "redis-server not installed")
@@ -221,11 +308,162 @@ class ChatAcrossInstances(unittest.TestCase):
     def chat(self, **kw):
         c = Chat(self.redis, **kw).start()
         self.addCleanup(c.stop)
-        deadline = time.monotonic() + H.t(10)
-        while not any("up" in l for l in c.stdout_lines):
-            self.assertLess(time.monotonic(), deadline, c.stdout_lines)
-            time.sleep(0.02)
-        return c
+        return c.wait_up()
+
+    def test_presence_history_and_nicks_span_three_instances(self):
+        one, two, three = (self.chat() for _ in range(3))
+
+        async def go():
+            ann = await Peer.at(one.port, "ann", "r")
+            self.assertEqual(ann.welcome["online"], ["ann"])
+            await ann.say("m1")
+            await ann.say("m2")
+            await ann.expect("message")
+            await ann.expect("message")
+            bo = await Peer.at(two.port, "bo", "r")
+            self.assertEqual([m["text"] for m in bo.welcome["history"]],
+                             ["m1", "m2"])
+            self.assertEqual(bo.welcome["online"], ["ann", "bo"])
+            self.assertEqual(bo.welcome["online_count"], 2)
+            self.assertEqual((await ann.expect("join"))["nick"], "bo")
+            # Nicks are unique on every instance, ignoring ASCII case.
+            cy = await Peer.at(three.port)
+            await cy.send(type="join", nick="BO", room="other")
+            self.assertEqual(await cy.error(), "nick_taken")
+            cy.welcome = await cy.join("cy", "r")
+            self.assertEqual(cy.welcome["online"], ["ann", "bo", "cy"])
+            for p in (ann, bo):
+                self.assertEqual((await p.expect("join"))["nick"], "cy")
+            self.redis.wait_subscribed("ws:r", 3)
+            await bo.say("m3")
+            for p in (ann, bo, cy):
+                self.assertEqual((await p.expect("message"))["text"], "m3")
+            # A switch leaves one room's presence for another's.
+            await cy.send(type="switch", room="s")
+            w = await cy.expect("welcome")
+            self.assertEqual((w["room"], w["online"], w["history"]),
+                             ("s", ["cy"], []))
+            for p in (ann, bo):
+                self.assertEqual((await p.expect("leave"))["nick"], "cy")
+            ann2 = await Peer.at(one.port, "ann2", "r")
+            self.assertEqual(ann2.welcome["online"], ["ann", "ann2", "bo"])
+            self.assertEqual([m["text"] for m in ann2.welcome["history"]],
+                             ["m1", "m2", "m3"])
+            # A client that leaves frees its nick on every instance.
+            await bo.close()
+            for p in (ann, ann2):
+                self.assertEqual((await p.expect("leave"))["nick"], "bo")
+            bo2 = await Peer.at(three.port, "bo", "s")
+            self.assertEqual(bo2.welcome["online"], ["bo", "cy"])
+            for p in (ann, ann2, cy, bo2):
+                await p.close()
+        run(go())
+
+    def test_history_is_the_last_50_in_order(self):
+        one, two = self.chat(), self.chat()
+
+        async def go():
+            # Each one's burst (less its join): 56 messages in all.
+            talkers = [await Peer.at(one.port, "t%d" % i) for i in range(7)]
+            for i in range(8):
+                for j, t in enumerate(talkers):
+                    await t.say("%d.%d" % (j, i))
+            for _ in range(56):
+                await talkers[0].expect("message")
+            late = await Peer.at(two.port, "late")
+            texts = [m["text"] for m in late.welcome["history"]]
+            self.assertEqual(len(texts), 50)
+            for j in range(7):  # each sender's messages in its order
+                mine = [t for t in texts if t.startswith("%d." % j)]
+                self.assertEqual(mine, sorted(mine, key=lambda t:
+                                              int(t.split(".")[1])))
+            self.assertEqual(texts[-1], "6.7")
+            for p in talkers + [late]:
+                await p.close()
+        run(go())
+
+    def test_dead_instance_leaves_the_lists_in_time(self):
+        ttl = 2
+        one, two = self.chat(ttl=ttl), self.chat(ttl=ttl)
+
+        async def go():
+            ann = await Peer.at(one.port, "ann")
+            bo = await Peer.at(two.port, "bo")
+            self.assertEqual((await ann.expect("join"))["nick"], "bo")
+            two.kill()
+            t0 = time.monotonic()
+            self.assertEqual((await ann.expect("leave", 4 * ttl))["nick"],
+                             "bo")
+            # Within the TTL and a third (the heartbeat), plus the
+            # scheduling of a loaded machine.
+            self.assertLess(time.monotonic() - t0, H.t(ttl * 4 / 3 + 1.5))
+            # bo's page reconnects to the instance that is left, and its
+            # nick, which expired with its presence, is free again.
+            bo2 = await Peer.at(one.port, "bo")
+            self.assertEqual(bo2.welcome["online"], ["ann", "bo"])
+            self.assertEqual((await ann.expect("join"))["nick"], "bo")
+            await ann.close()
+            await bo2.close()
+            del bo
+        run(go())
+
+    def test_chat_survives_redis_outage(self):
+        one, two = self.chat(), self.chat()
+        port = self.redis.port
+
+        async def go():
+            ann = await Peer.at(one.port, "ann")
+            bo = await Peer.at(two.port, "bo")
+            await ann.expect("join")
+            self.redis.stop()
+            # Each instance serves its local room throughout: joins
+            # (from local state) and messages.
+            ann2 = await Peer.at(one.port, "ann2")
+            self.assertIn("ann", ann2.welcome["online"])
+            await ann.say("while down")
+            self.assertEqual((await ann2.expect("message"))["text"],
+                             "while down")
+            self.redis = Redis(port).start()
+            one.wait_up(2)
+            two.wait_up(2)
+            # Cross-instance chat resumes by itself, once the
+            # instances' subscriptions are back.
+            deadline = time.monotonic() + H.t(10)
+            while True:
+                await ann.say("again")
+                try:
+                    m = await bo.expect("message", 0.5)
+                    break
+                except Exception:
+                    self.assertLess(time.monotonic(), deadline)
+            self.assertEqual((m["nick"], m["text"]), ("ann", "again"))
+            for p in (ann, ann2, bo):
+                await p.close()
+        run(go())
+
+    def test_stalled_redis_keeps_local_latency(self):
+        one, two = self.chat(), self.chat()
+
+        async def go():
+            ann = await Peer.at(one.port, "ann")
+            bo = await Peer.at(two.port, "bo")
+            await ann.expect("join")
+            self.redis.wait_subscribed("ws:lobby", 2)
+            os.kill(self.redis.proc.pid, signal.SIGSTOP)
+            try:
+                t0 = time.monotonic()
+                ann2 = await Peer.at(one.port, "ann2")  # enters alone
+                await ann.say("stalled")
+                self.assertEqual((await ann2.expect("message"))["text"],
+                                 "stalled")
+                self.assertLess(time.monotonic() - t0, 0.5 + U.PROMPT)
+            finally:
+                os.kill(self.redis.proc.pid, signal.SIGCONT)
+            # Once Redis runs again, what waited reaches the others.
+            self.assertEqual((await bo.expect("message"))["text"], "stalled")
+            for p in (ann, ann2, bo):
+                await p.close()
+        run(go())
 
     def run_chat(self, ports, supervisor=None):
         import asyncio
