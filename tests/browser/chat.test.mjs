@@ -11,34 +11,18 @@
 // trusted roots, so no certificate error is ignored.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import {
+  ROOT, BUILD, BIN, CHROMIUM, WAIT, BROWSER_ARGS, freePort, ChatServer,
+  openPage as openPageIn, join, say, seeMessage, seeNotice, seeOnline,
+} from './chat_pages.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BUILD = path.resolve(ROOT, process.env.BUILD || 'build');
-const BIN = path.join(BUILD, 'ws_chat');
-const WWW = path.join(ROOT, 'www');
 const SHOT = path.join(BUILD, 'chat.png');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const WAIT = 10000; // ms, for any one thing to show up on a page
 const XSS = '<img src=x onerror=alert(1)>';
-
-// A port that was free a moment ago.
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 // Certificates for 127.0.0.1 and a HOME whose NSS database trusts their
 // CA; made once, removed at the end.
@@ -55,125 +39,15 @@ function tlsSetup() {
   return tlsDir;
 }
 
-// One ws_chat process, started and stopped by PID.
-class ChatServer {
-  constructor(port, tls) {
-    this.port = port;
-    this.tls = tls;
-    this.proc = null;
-    this.log = '';
-  }
-
-  // Start and wait (bounded) for the banner; retry while the port is busy.
-  async start() {
-    for (let i = 0; i < 20; i++) {
-      if (await this.tryStart()) return;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    throw new Error('ws_chat did not start:\n' + this.log);
-  }
-
-  tryStart() {
-    const tlsArgs = this.tls ? ['--tls-cert', path.join(this.tls, 'server.pem'),
-      '--tls-key', path.join(this.tls, 'server.key')] : [];
-    const proc = spawn(BIN, ['--host', '127.0.0.1', '--port', String(this.port),
-      '--www', WWW, ...tlsArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc = proc;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => { proc.kill('SIGKILL'); resolve(false); }, WAIT);
-      const onData = (chunk) => {
-        this.log += chunk;
-        if (this.log.includes('ws_chat listening on 127.0.0.1 port ' + this.port)) {
-          clearTimeout(timer);
-          resolve(true);
-        }
-      };
-      proc.stdout.on('data', onData);
-      proc.stderr.on('data', (c) => { this.log += c; });
-      proc.on('exit', () => { clearTimeout(timer); resolve(false); });
-    });
-  }
-
-  // SIGTERM by PID; resolves with the exit code (SIGKILL after a timeout).
-  stop() {
-    const proc = this.proc;
-    this.proc = null;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) {
-      return Promise.resolve(proc ? proc.exitCode : null);
-    }
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => proc.kill('SIGKILL'), WAIT);
-      proc.on('exit', (code, signal) => {
-        clearTimeout(timer);
-        resolve(signal ? signal : code);
-      });
-      proc.kill('SIGTERM');
-    });
-  }
-}
-
 let server = null;
 let browser = null;
+const openPage = (origin, problems) => openPageIn(browser, origin, problems);
 
 after(async () => {
   if (browser) await browser.close().catch(() => {});
   if (server) await server.stop();
   if (tlsDir) fs.rmSync(tlsDir, { recursive: true, force: true });
 });
-
-// A page that records dialogs and script errors, which must not happen.
-async function openPage(origin, problems) {
-  const context = await browser.newContext({
-    viewport: { width: 1100, height: 680 },
-    deviceScaleFactor: 1,
-  });
-  const page = await context.newPage();
-  page.setDefaultTimeout(WAIT);
-  page.on('dialog', (d) => { problems.push('dialog: ' + d.message()); d.dismiss(); });
-  page.on('pageerror', (e) => problems.push('page error: ' + e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/WebSocket connection|ERR_CONNECTION_REFUSED/.test(m.text())) {
-      problems.push('console error: ' + m.text());
-    }
-  });
-  await page.goto(origin + '/');
-  return page;
-}
-
-async function join(page, nick, room = 'lobby') {
-  await page.fill('#nick', nick);
-  await page.fill('#room', room);
-  await page.click('#join-btn');
-  await page.waitForSelector('#status[data-state="online"]');
-  await page.waitForSelector('#join', { state: 'hidden' });
-}
-
-async function say(page, text) {
-  await page.fill('#input', text);
-  await page.press('#input', 'Enter');
-}
-
-// Wait until a message with exactly this text (and author) is shown.
-async function seeMessage(page, text, nick) {
-  await page.waitForFunction(([t, n]) => {
-    for (const li of document.querySelectorAll('#messages li.msg')) {
-      if (li.querySelector('.text').textContent === t && (!n || li.dataset.nick === n)) return true;
-    }
-    return false;
-  }, [text, nick], { timeout: WAIT });
-}
-
-async function seeNotice(page, text) {
-  await page.waitForFunction((t) => [...document.querySelectorAll('#messages li.notice .notice-text')]
-    .some((n) => n.textContent === t), text, { timeout: WAIT });
-}
-
-async function seeOnline(page, nicks) {
-  await page.waitForFunction((want) => {
-    const got = [...document.querySelectorAll('#online li .who')].map((n) => n.textContent);
-    return JSON.stringify(got) === JSON.stringify(want);
-  }, nicks, { timeout: WAIT });
-}
 
 async function chatSuite(t, tls) {
   assert.ok(fs.existsSync(BIN), `${BIN} is missing: run make first`);
@@ -190,9 +64,7 @@ async function chatSuite(t, tls) {
     headless: true,
     timeout: 30000,
     env: tls ? { ...process.env, HOME: path.join(certs, 'home') } : process.env,
-    args: ['--no-sandbox', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-gpu',
-      '--no-first-run', '--disable-dev-shm-usage'],
+    args: BROWSER_ARGS,
   });
   const alice = await openPage(origin, problems);
   const bob = await openPage(origin, problems);
