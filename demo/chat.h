@@ -45,6 +45,7 @@ struct chat_client {
     int64_t refilled_ms;          /* monotonic time of the last refill */
     bool closing;                 /* we began the close: ignore its messages */
     struct chat_pending *pending; /* a question to Redis about entering */
+    bool shared; /* entered with Redis's view: the others know of it */
 };
 
 /* A room: its members (for their nicks: messages reach them through the
@@ -58,6 +59,7 @@ struct chat_room {
     size_t hist_start;             /* oldest entry */
     size_t hist_count;
     int64_t used_ms; /* when someone last joined or spoke */
+    int64_t beat_ms; /* with Redis: the last heartbeat it answered */
     struct chat_room *next;
 };
 
@@ -83,6 +85,9 @@ struct chat_view {
 
 /* Milliseconds since the Unix epoch, for the timestamps users see. */
 int64_t chat_now_ms(void);
+
+/* Milliseconds on the monotonic clock, for intervals. */
+int64_t chat_mono_ms(void);
 
 /* Start the state of a client on conn: not joined, a full bucket. */
 void chat_client_init(struct chat_client *c, struct ws_conn *conn);

@@ -378,13 +378,14 @@ void chat_redis_said(struct chat *chat, const struct chat_room *room,
 
 /* --- the heartbeat --- */
 
-/* True when room has a member here called nick. */
-static bool member_here(const struct chat_room *room, const char *nick)
+/* room's member here called nick, or NULL. */
+static struct chat_client *member_here(const struct chat_room *room,
+                                       const char *nick)
 {
-    for (const struct chat_client *m = room->members; m; m = m->next)
+    for (struct chat_client *m = room->members; m; m = m->next)
         if (strcmp(m->nick, nick) == 0)
-            return true;
-    return false;
+            return m;
+    return NULL;
 }
 
 /* The room a heartbeat answer is about; NULL if it has gone here. */
@@ -396,8 +397,36 @@ static struct chat_room *room_named(struct chat *chat, const char *name)
     return NULL;
 }
 
-/* beat_lua's answer: announce the expired (unless here: renewed in a
-   later chunk) and those back after an outage. */
+/* Announce what a heartbeat found: the expired (unless here: renewed
+   in a later chunk) left. Of those it had to add back, announce the
+   members the others never heard of (they entered while Redis was away),
+   and all of them when this room went unrenewed for longer than the TTL,
+   when other instances may have announced them gone; not after a mere
+   restart of Redis, which lost the entries but told no one. */
+static void announce_beat(struct chat *chat, struct chat_room *room,
+                          const redisReply *gone, const redisReply *back)
+{
+    int64_t now = chat_mono_ms();
+    bool lapsed = now - room->beat_ms > chat->presence_ttl_ms;
+
+    room->beat_ms = now;
+    for (size_t i = 0; i < gone->elements; i++)
+        if (gone->element[i]->type == REDIS_REPLY_STRING &&
+            !member_here(room, gone->element[i]->str))
+            chat_room_announce(chat->srv, room, "leave",
+                               gone->element[i]->str);
+    for (size_t i = 0; i < back->elements; i++) {
+        struct chat_client *m;
+
+        if (back->element[i]->type != REDIS_REPLY_STRING ||
+            (m = member_here(room, back->element[i]->str)) == NULL)
+            continue;
+        if (lapsed || !m->shared)
+            chat_room_announce(chat->srv, room, "join", m->nick);
+        m->shared = true;
+    }
+}
+
 static void on_beat(struct ws_redis *r, struct redisReply *reply, void *arg)
 {
     struct beat *b = arg;
@@ -406,19 +435,10 @@ static void on_beat(struct ws_redis *r, struct redisReply *reply, void *arg)
 
     (void)r;
     if (room && reply && reply->type == REDIS_REPLY_ARRAY &&
-        reply->elements == 2) {
-        const redisReply *gone = reply->element[0], *back = reply->element[1];
-
-        for (size_t i = 0; i < gone->elements; i++)
-            if (gone->element[i]->type == REDIS_REPLY_STRING &&
-                !member_here(room, gone->element[i]->str))
-                chat_room_announce(chat->srv, room, "leave",
-                                   gone->element[i]->str);
-        for (size_t i = 0; i < back->elements; i++)
-            if (back->element[i]->type == REDIS_REPLY_STRING)
-                chat_room_announce(chat->srv, room, "join",
-                                   back->element[i]->str);
-    }
+        reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_ARRAY &&
+        reply->element[1]->type == REDIS_REPLY_ARRAY)
+        announce_beat(chat, room, reply->element[0], reply->element[1]);
     free(b);
 }
 

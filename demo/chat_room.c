@@ -26,6 +26,11 @@ int64_t chat_now_ms(void)
     return clock_ms(CLOCK_REALTIME);
 }
 
+int64_t chat_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
 void chat_client_init(struct chat_client *c, struct ws_conn *conn)
 {
     memset(c, 0, sizeof(*c));
@@ -187,6 +192,7 @@ struct chat_room *chat_room_get(struct chat *chat, const char *name)
         return NULL;
     snprintf(room->name, sizeof(room->name), "%s", name);
     room->used_ms = clock_ms(CLOCK_MONOTONIC);
+    room->beat_ms = room->used_ms;
     room->next = chat->rooms;
     chat->rooms = room;
     chat->nrooms++;
@@ -376,6 +382,7 @@ int chat_room_enter(struct chat_room *room, struct chat_client *c,
     room->members = c;
     room->nmembers++;
     room->used_ms = clock_ms(CLOCK_MONOTONIC);
+    c->shared = v != NULL;
     if (v == NULL) {
         chat_view_local(room, &local);
         v = &local;
