@@ -413,8 +413,7 @@ static void announce_beat(struct chat *chat, struct chat_room *room,
     for (size_t i = 0; i < gone->elements; i++)
         if (gone->element[i]->type == REDIS_REPLY_STRING &&
             !member_here(room, gone->element[i]->str))
-            chat_room_announce(chat->srv, room, "leave",
-                               gone->element[i]->str);
+            chat_room_announce(chat->srv, room, "leave", gone->element[i]->str);
     for (size_t i = 0; i < back->elements; i++) {
         struct chat_client *m;
 
@@ -435,8 +434,7 @@ static void on_beat(struct ws_redis *r, struct redisReply *reply, void *arg)
 
     (void)r;
     if (room && reply && reply->type == REDIS_REPLY_ARRAY &&
-        reply->elements == 2 &&
-        reply->element[0]->type == REDIS_REPLY_ARRAY &&
+        reply->elements == 2 && reply->element[0]->type == REDIS_REPLY_ARRAY &&
         reply->element[1]->type == REDIS_REPLY_ARRAY)
         announce_beat(chat, room, reply->element[0], reply->element[1]);
     free(b);
