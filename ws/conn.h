@@ -33,12 +33,16 @@
 
 /*
  * Bytes asked of one read into a connection's own buffer, and the size of
- * the server's shared read buffer: a chunk, a frame header more (so a
- * message of a chunk's size arrives whole) and a byte for the NUL the
- * session borrows after each payload it delivers (ws.h promises it).
+ * the server's shared read buffer: several chunks, so that one read takes
+ * whatever the socket holds (several large messages in flight), a frame
+ * header more (so a message of that size arrives whole) and a byte for
+ * the NUL the session borrows after each payload it delivers (ws.h
+ * promises it).
  */
 #define WS_READ_CHUNK 65536u
-#define WS_READ_SHARED (WS_READ_CHUNK + WS_FRAME_MAX_HEADER + 1)
+#define WS_READ_SHARED_CHUNKS 4u
+#define WS_READ_SHARED                                                         \
+    (WS_READ_SHARED_CHUNKS * WS_READ_CHUNK + WS_FRAME_MAX_HEADER + 1)
 
 /* A frame at least this large, sent while nothing is queued, is written
    from where its payload lies; smaller ones are queued, so that several

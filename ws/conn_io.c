@@ -313,10 +313,10 @@ static void drain(struct ws_conn *c)
 
 /* The most c->in may hold: a frame header, the frame the session awaits
    whole (up to 1 MiB) or, before the upgrade, part of a request, on top
-   of a read's worth. */
+   of a shared read's worth. */
 static size_t input_cap(const struct ws_conn *c)
 {
-    size_t cap = WS_READ_CHUNK + 2 * WS_FRAME_MAX_HEADER + 1;
+    size_t cap = WS_READ_SHARED + 2 * WS_FRAME_MAX_HEADER;
 
     if (c->phase == WS_CONN_HTTP)
         cap += c->srv->cfg.max_header_bytes;
