@@ -275,10 +275,11 @@ $(BENCH_DIR)/lws_echo: $(BUILD)/tests/bench/peers/lws_echo.o
 
 # The fan-out server of ours (topic "room"), built beside ws_echo in the
 # bench tree: make BACKEND=epoll BUILD=build/bench-epoll \
-# build/bench-epoll/ws_fanout.
-$(BUILD)/ws_fanout: $(BUILD)/tests/bench/peers/ws_fanout.o $(LIB)
+# build/bench-epoll/ws_fanout. It links the Redis bridge for --redis (make
+# bench-scale); without --redis the bridge is never attached.
+$(BUILD)/ws_fanout: $(BUILD)/tests/bench/peers/ws_fanout.o $(REDIS_LIB) $(LIB)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ $(REDIS_LIBS) $(LDLIBS) -o $@
 
 $(BUILD)/tests/bench/peers/lws_fanout.o: CPPFLAGS += $(LWS_CFLAGS)
 $(BENCH_DIR)/lws_fanout: $(BUILD)/tests/bench/peers/lws_fanout.o
@@ -305,6 +306,28 @@ bench: deps
 	$(Q)/usr/bin/python3 tests/bench/run.py --bench-dir $(BENCH_DIR) \
 	    --ws-echo $(BENCH_ECHO) --ws-fanout $(BENCH_FANOUT) \
 	    --backend $(BENCH_BACKEND)
+
+# Scaling out (tests/bench/scale.py, not part of make bench): one room of
+# 1 000 on one ws_fanout against two bridged through a redis-server of
+# its own, and ws_echo with 1 and 2 reuse-port workers. BENCH_SHAPES=redis
+# or =workers runs one half; BENCH_ROUNDS (5), BENCH_PIN=0,
+# BENCH_QUIET_WAIT, BENCH_RETRIES: see tests/bench/README.md. The
+# loadgen's objects go to the bench tree too, so that build/ is not
+# touched.
+.PHONY: bench-scale
+bench-scale: deps
+	$(Q)command -v redis-server >/dev/null 2>&1 || \
+	    { apt-get install -y -q redis-server >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && \
+	        apt-get install -y -q redis-server >/dev/null 2>&1; }; } || \
+	    echo "bench-scale: redis-server not installed; redis is skipped"
+	$(Q)$(MAKE) --no-print-directory BACKEND=$(BENCH_BACKEND) \
+	    BUILD=build/bench-$(BENCH_BACKEND) $(BENCH_ECHO) $(BENCH_FANOUT)
+	$(Q)$(MAKE) --no-print-directory BACKEND=$(BENCH_BACKEND) \
+	    BUILD=build/bench-$(BENCH_BACKEND) BENCH_DIR=$(BENCH_DIR) \
+	    $(BENCH_DIR)/loadgen
+	$(Q)/usr/bin/python3 tests/bench/scale.py --bench-dir $(BENCH_DIR) \
+	    --ws-echo $(BENCH_ECHO) --ws-fanout $(BENCH_FANOUT)
 
 # --- utf8 micro-benchmark ---
 # $(BENCH_DIR)/utf8_bench: median time to validate text (ASCII, 10 % and

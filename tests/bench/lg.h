@@ -18,6 +18,7 @@
 
 #define RBUF_SIZE (256u << 10) /* one read buffer shared by every conn */
 #define ZBUF_SIZE (256u << 10) /* one inflate buffer shared by every conn */
+#define LG_MAX_PORTS 8         /* --port given more than once */
 
 struct lg_fanout; /* lg_fanout.c */
 
@@ -35,7 +36,10 @@ enum cstate {
 
 /* The command line. */
 struct opts {
-    const char *host, *port, *path;
+    const char *host, *path;
+    const char *ports[LG_MAX_PORTS]; /* --port, repeatable: connection i
+                                        goes to ports[i % nports] */
+    int nports;
     long conns, inflight, batch, non_ascii;
     size_t size;
     bool binary, raw, idle, json;
@@ -96,8 +100,8 @@ struct cycles {
 struct lg {
     struct opts o;
     int ep;
-    struct addrinfo *ai;
-    SSL_CTX *tls;       /* owned; with --tls */
+    struct addrinfo *ai[LG_MAX_PORTS]; /* owned; one per --port */
+    SSL_CTX *tls;                      /* owned; with --tls */
     char tls_desc[64];  /* the first session's protocol and cipher */
     struct conn *conns; /* owned; o.conns of them */
     struct msg *msgs;   /* owned; nmsgs variants */
@@ -130,6 +134,9 @@ double lg_self_cpu(void);
 
 /* Whether SIGTERM or SIGINT asked the current phase to end (loadgen.c). */
 bool lg_stop_requested(void);
+
+/* Which --port connection c goes to (an index into o.ports). */
+int lg_conn_port(const struct lg *g, const struct conn *c);
 
 /* Whether c still owns a socket. */
 bool lg_conn_live(const struct conn *c);

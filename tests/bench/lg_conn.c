@@ -105,16 +105,21 @@ void lg_conn_end(struct lg *g, struct conn *c, uint64_t *counter)
     c->tls = NULL;
 }
 
+int lg_conn_port(const struct lg *g, const struct conn *c)
+{
+    return (int)((c - g->conns) % g->o.nports);
+}
+
 /* Open one socket and start its non-blocking connect. */
 void lg_conn_start(struct lg *g, struct conn *c)
 {
     struct epoll_event e = {.events = EPOLLOUT, .data.ptr = c};
+    const struct addrinfo *ai = g->ai[lg_conn_port(g, c)];
     int one = 1, fd;
 
     g->started++;
     c->t_start = lg_now_ns();
-    fd =
-        socket(g->ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         g->err.connect++;
         c->state = C_DONE;
@@ -126,8 +131,7 @@ void lg_conn_start(struct lg *g, struct conn *c)
     c->want = c->events = EPOLLOUT;
     g->pending++;
     if (epoll_ctl(g->ep, EPOLL_CTL_ADD, fd, &e) < 0 ||
-        (connect(fd, g->ai->ai_addr, g->ai->ai_addrlen) < 0 &&
-         errno != EINPROGRESS))
+        (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS))
         lg_conn_end(g, c, &g->err.connect);
 }
 
@@ -193,7 +197,7 @@ static void start_upgrade(struct lg *g, struct conn *c)
                  "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\n"
                  "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                  "Sec-WebSocket-Version: 13\r\n%s\r\n",
-                 g->o.path, g->o.host, g->o.port, key,
+                 g->o.path, g->o.host, g->o.ports[lg_conn_port(g, c)], key,
                  lg_deflate_offer(g->o.deflate));
     c->hs_len = (size_t)n;
     c->hs_off = 0;

@@ -6,7 +6,10 @@
  * message to every connection, the sender included. Every message carries
  * its publisher, its sequence number and its send time; every delivery is
  * checked byte for byte and in order per publisher (no loss, no duplicate)
- * and timed from publish to delivery. No TLS, no compression.
+ * and timed from publish to delivery. With several --port, connection i
+ * is on port i % n, and so is publisher i: a delivery to a connection on
+ * another port than its publisher's crossed between instances (a Redis
+ * bridge, say), and is also timed apart. No TLS, no compression.
  */
 #include <errno.h>
 #include <poll.h>
@@ -52,7 +55,9 @@ struct lg_fanout {
     uint64_t window, total; /* deliveries in the load window; in all */
     uint64_t dups, gaps;    /* deliveries twice or out of order; skipped */
     uint64_t late;          /* not there when the grace period ended */
-    uint64_t rng;           /* masks */
+    uint64_t cross;         /* deliveries from a publisher on another port */
+    struct lg_stats lat_local, lat_cross; /* owned; split by the above */
+    uint64_t rng;                         /* masks */
 };
 
 int lg_fanout_new(struct lg *g)
@@ -97,6 +102,8 @@ void lg_fanout_free(struct lg *g)
     free(f->next);
     free(f->published);
     free(f->pattern);
+    lg_stats_free(&f->lat_local);
+    lg_stats_free(&f->lat_cross);
     free(f);
     g->fan = NULL;
 }
@@ -278,6 +285,7 @@ int lg_fanout_end(struct lg *g, struct conn *c)
     long i = c - g->conns;
     struct fan_rx *rx = &f->rx[i];
     uint32_t *want = &f->next[(size_t)i * (size_t)f->pubs + rx->pub];
+    uint64_t lat;
 
     if (c->rx_off != g->o.size)
         return -1;
@@ -293,7 +301,17 @@ int lg_fanout_end(struct lg *g, struct conn *c)
     f->total++;
     if (g->phase == PH_LOAD)
         f->window++;
-    lg_stats_add(&g->lat, g->now - rx->sent);
+    lat = g->now - rx->sent;
+    lg_stats_add(&g->lat, lat);
+    if (g->o.nports == 1)
+        return 0; /* one server: all are local, g->lat has them */
+    /* Publisher p is connection p, so its port is the same function. */
+    if (i % g->o.nports != (long)(rx->pub % (uint32_t)g->o.nports)) {
+        f->cross++;
+        lg_stats_add(&f->lat_cross, lat);
+    } else {
+        lg_stats_add(&f->lat_local, lat);
+    }
     return 0;
 }
 
@@ -382,10 +400,19 @@ static void print_phase(const struct lg *g, const char *phase)
     fflush(stdout);
 }
 
+/* The latency of one class of deliveries as JSON members "p50_<name>_us"
+   and so on, and a comma. */
+static void print_class(struct lg_stats *s, const char *name)
+{
+    printf("\"p50_%s_us\":%.1f,\"p99_%s_us\":%.1f,\"p999_%s_us\":%.1f,", name,
+           lg_stats_quantile(s, 0.5), name, lg_stats_quantile(s, 0.99), name,
+           lg_stats_quantile(s, 0.999));
+}
+
 /* The results line: deliveries, their rate and latency, and the checks. */
 static void print_fanout(struct lg *g)
 {
-    const struct lg_fanout *f = g->fan;
+    struct lg_fanout *f = g->fan;
     double secs = (double)(g->t_end - g->t_load) / 1e9;
     long open = 0;
 
@@ -410,6 +437,10 @@ static void print_fanout(struct lg *g)
         (unsigned long long)f->late, lg_stats_quantile(&g->lat, 0.5),
         lg_stats_quantile(&g->lat, 0.99), lg_stats_quantile(&g->lat, 0.999),
         lg_stats_quantile(&g->lat, 1.0), lg_self_cpu());
+    printf("\"ports\":%d,\"deliveries_cross\":%llu,", g->o.nports,
+           (unsigned long long)f->cross);
+    print_class(g->o.nports == 1 ? &g->lat : &f->lat_local, "local");
+    print_class(&f->lat_cross, "cross");
     lg_print_errors(g);
     printf("}\n");
     fflush(stdout);

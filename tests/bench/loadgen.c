@@ -3,9 +3,10 @@
  * client connections on one non-blocking epoll loop, K messages in flight
  * on each, every echo verified byte for byte, one JSON line of results.
  * It never runs longer than the connect timeout + D + the grace period.
- *   loadgen --port P [--host H] [--conns N] [--inflight K] [--size S]
- *           [--type text|binary|json] [--seconds D] [--raw] [--idle]
- *           [--deflate none|nocontext|context] [--tls [--tls-ca FILE]]
+ *   loadgen --port P [--port P2 ...] [--host H] [--conns N] [--inflight K]
+ *           [--size S] [--type text|binary|json] [--seconds D] [--raw]
+ *           [--idle] [--deflate none|nocontext|context]
+ *           [--tls [--tls-ca FILE]]
  *           [--connect-rate]
  *           [--fanout [--publishers P] [--rate R] [--sync]]
  * Text payloads are valid UTF-8 with --non-ascii percent (default 10) of
@@ -21,7 +22,10 @@
  * messages a second each, checks every delivery (in order per publisher,
  * no loss, no duplicate) and reports deliveries per second and the
  * latency from publish to delivery; --sync waits for a line on stdin once
- * all are connected and again after the results line.
+ * all are connected and again after the results line. With --port given
+ * more than once, connection i goes to the i % n-th port (instances of a
+ * server bridged together, say), and --fanout times the deliveries that
+ * crossed from one port to another apart.
  */
 #include <errno.h>
 #include <signal.h>
@@ -55,15 +59,15 @@ bool lg_stop_requested(void)
 /* Print the command line summary and exit with status 2. */
 static void usage(void)
 {
-    fprintf(
-        stderr,
-        "usage: loadgen --port P [--host H] [--conns N] [--inflight K]\n"
-        "         [--size S] [--type text|binary|json] [--seconds D] [--raw]\n"
-        "         [--deflate none|nocontext|context] [--tls]\n"
-        "         [--tls-ca FILE] [--connect-rate]\n"
-        "         [--fanout [--publishers P] [--rate R] [--sync]]\n"
-        "         [--idle] [--path /] [--batch B] [--grace G]\n"
-        "         [--connect-timeout T] [--non-ascii PERCENT]\n");
+    fprintf(stderr,
+            "usage: loadgen --port P [--port P2 ...] [--host H] [--conns N]\n"
+            "         [--inflight K] [--size S] [--type text|binary|json]\n"
+            "         [--seconds D] [--raw]\n"
+            "         [--deflate none|nocontext|context] [--tls]\n"
+            "         [--tls-ca FILE] [--connect-rate]\n"
+            "         [--fanout [--publishers P] [--rate R] [--sync]]\n"
+            "         [--idle] [--path /] [--batch B] [--grace G]\n"
+            "         [--connect-timeout T] [--non-ascii PERCENT]\n");
     exit(2);
 }
 
@@ -83,8 +87,8 @@ static int option_value(struct opts *o, const char *name, const char *v)
 {
     if (strcmp(name, "--host") == 0)
         o->host = v;
-    else if (strcmp(name, "--port") == 0)
-        o->port = v;
+    else if (strcmp(name, "--port") == 0 && o->nports < LG_MAX_PORTS)
+        o->ports[o->nports++] = v;
     else if (strcmp(name, "--path") == 0)
         o->path = v;
     else if (strcmp(name, "--conns") == 0)
@@ -160,7 +164,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
     }
     if (o->size == 0) /* not given: 16 B, or 64 B with --fanout */
         o->size = o->fanout ? 64 : 16;
-    if (o->port == NULL || o->conns > 1000000 || o->inflight > 1000000 ||
+    if (o->nports == 0 || o->conns > 1000000 || o->inflight > 1000000 ||
         o->non_ascii > 100 || o->size > (256u << 20) || (o->ca && !o->tls) ||
         (o->rate && (o->idle || o->deflate != LG_DEFLATE_NONE)))
         usage();
@@ -331,16 +335,20 @@ static void close_all(struct lg *g)
         lg_conn_end(g, &g->conns[i], NULL);
 }
 
-/* Set up the address, epoll, buffers, messages and connections. */
+/* Set up the addresses, epoll, buffers, messages and connections. */
 static int setup(struct lg *g)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM};
-    int rc = getaddrinfo(g->o.host, g->o.port, &hints, &g->ai);
 
-    if (rc != 0) {
-        fprintf(stderr, "loadgen: %s: %s\n", g->o.host, gai_strerror(rc));
-        return -1;
+    for (int i = 0; i < g->o.nports; i++) {
+        int rc = getaddrinfo(g->o.host, g->o.ports[i], &hints, &g->ai[i]);
+
+        if (rc != 0) {
+            fprintf(stderr, "loadgen: %s port %s: %s\n", g->o.host,
+                    g->o.ports[i], gai_strerror(rc));
+            return -1;
+        }
     }
     if (g->o.tls) {
         g->tls = lg_tls_ctx_new(g->o.ca, g->o.idle);
@@ -388,8 +396,10 @@ static void teardown(struct lg *g)
     SSL_CTX_free(g->tls);
     if (g->ep >= 0)
         close(g->ep);
-    if (g->ai)
-        freeaddrinfo(g->ai);
+    for (int i = 0; i < LG_MAX_PORTS; i++) {
+        if (g->ai[i])
+            freeaddrinfo(g->ai[i]);
+    }
 }
 
 /* The error counters as JSON members. */
