@@ -165,6 +165,13 @@ void ws_conn_unqueue_input(struct ws_conn *c);
    and watch what c needs next. */
 void ws_conn_flush(struct ws_conn *c);
 
+/* conn_io.c: write the frames c's input produced and the server holds
+   (srv->corked) before anything queued after them; nothing when none. */
+void ws_conn_uncork(struct ws_conn *c);
+
+/* conn_io.c: the bytes of c's frames held that way. */
+size_t ws_conn_corked_bytes(const struct ws_conn *c);
+
 /* conn_io.c: lend c the server's spare output buffer before a send, and
    take an emptied one back (or shrink it) after. */
 void ws_conn_out_borrow(struct ws_conn *c);

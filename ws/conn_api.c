@@ -176,6 +176,7 @@ int ws_conn_close(struct ws_conn *c, int code, const char *reason)
         return rc;
     if (code < 0 || code > 65535)
         return WS_EINVAL;
+    ws_conn_uncork(c); /* frames c's input produced go first */
     ws_conn_out_borrow(c);
     rc = ws_session_close(&c->session, &c->out, (uint16_t)code, reason, len);
     ws_conn_out_release(c);
@@ -191,6 +192,7 @@ static int send_part(struct ws_conn *c, enum ws_session_part part,
 
     if (rc < 0)
         return rc;
+    ws_conn_uncork(c);
     ws_conn_out_borrow(c);
     rc = ws_session_send_part(&c->session, &c->out, part, opcode, data, len);
     return sent(c, rc);
@@ -289,7 +291,7 @@ const char *ws_conn_extensions(const struct ws_conn *c)
 
 size_t ws_conn_buffered(const struct ws_conn *c)
 {
-    return ws_conn_queued(c);
+    return ws_conn_queued(c) + ws_conn_corked_bytes(c);
 }
 
 struct ws_server *ws_conn_server(const struct ws_conn *c)

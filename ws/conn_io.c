@@ -178,6 +178,8 @@ static void flush(struct ws_conn *c)
 {
     size_t budget = WRITE_PER_WAKE;
 
+    ws_conn_uncork(c);
+
     while (ws_conn_queued(c) > 0 && budget > 0) {
         struct iovec iov[WRITE_IOV];
         int n = ws_outq_iov(c->shared, &c->out, iov, WRITE_IOV, budget);
@@ -201,7 +203,10 @@ static void flush(struct ws_conn *c)
 int ws_conn_queue_shared(struct ws_conn *c, uint8_t opcode,
                          struct ws_shared *frame)
 {
-    int rc = ws_session_share_check(&c->session, &c->out, opcode, frame->len);
+    int rc;
+
+    ws_conn_uncork(c); /* frames c's input produced go first */
+    rc = ws_session_share_check(&c->session, &c->out, opcode, frame->len);
 
     if (rc == 0 &&
         (rc = ws_outq_push(&c->shared, &c->out, ws_shared_ref(frame))) < 0)
@@ -243,13 +248,120 @@ static int send_direct(struct ws_conn *c, uint8_t opcode, const void *data,
                                  len, w > 0 ? (size_t)w : 0);
 }
 
+/* Whether a large frame may be written straight from data, now or
+   corked: nothing waits before it, and the whole frame could wait in the
+   queue if the socket took none of it. */
+static bool direct_ok(const struct ws_conn *c, uint8_t opcode, size_t len)
+{
+    return len >= WS_CONN_DIRECT_MIN && ws_conn_queued(c) == 0 &&
+           c->session.state == WS_SESSION_OPEN &&
+           !ws_session_compresses(&c->session, opcode, len) &&
+           len <= c->srv->cfg.max_output_bytes - WS_FRAME_MAX_HEADER;
+}
+
+/* Whether the frame may wait for the end of c's input: data lies in that
+   input, which stays where it is until then, and there is room. */
+static bool corkable(const struct ws_conn *c, const void *data, size_t len)
+{
+    const struct ws_server *s = c->srv;
+    const uint8_t *p = data;
+
+    /* All of them could wait in the queue if the socket took none. */
+    return s->cork == c && s->ncorked < WS_CORK_MAX && p >= s->cork_lo &&
+           len <= (size_t)(s->cork_hi - p) &&
+           ws_conn_corked_bytes(c) + len + WS_FRAME_MAX_HEADER <=
+               s->cfg.max_output_bytes;
+}
+
+/* Check the frame and keep its header and payload for ws_conn_uncork(). */
+static int cork_frame(struct ws_conn *c, uint8_t opcode, const void *data,
+                      size_t len, bool text_valid)
+{
+    struct ws_server *s = c->srv;
+    struct ws_corked *k = &s->corked[s->ncorked];
+    ssize_t hlen = ws_session_frame_begin(&c->session, opcode, data, len,
+                                          text_valid, k->hdr);
+
+    if (hlen < 0)
+        return (int)hlen;
+    k->hlen = (size_t)hlen;
+    k->data = data;
+    k->len = len;
+    s->ncorked++;
+    return 0;
+}
+
+size_t ws_conn_corked_bytes(const struct ws_conn *c)
+{
+    const struct ws_server *s = c->srv;
+    size_t n = 0;
+
+    for (size_t i = 0; s->cork == c && i < s->ncorked; i++)
+        n += s->corked[i].hlen + s->corked[i].len;
+    return n;
+}
+
+/*
+ * The corked frames in one gather write; what the socket did not take is
+ * queued, and before it what the session queued meanwhile (a pong, a
+ * close), which came after them. Nothing else can be queued meanwhile:
+ * every other send uncorks first, and no shared frame waits (a frame is
+ * corked only when nothing is queued, and sharing uncorks).
+ */
+void ws_conn_uncork(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+    struct iovec iov[2 * WS_CORK_MAX];
+    size_t n = s->ncorked, left;
+    struct ws_buf later;
+    ssize_t w;
+    int rc = 0;
+
+    if (s->cork != c || n == 0)
+        return;
+    s->ncorked = 0;
+    if (c->queued_kill || c->phase == WS_CONN_DEAD)
+        return; /* being torn down: its output goes with it */
+    for (size_t i = 0; i < n; i++) {
+        iov[2 * i] = (struct iovec){s->corked[i].hdr, s->corked[i].hlen};
+        iov[2 * i + 1] = (struct iovec){(void *)(uintptr_t)s->corked[i].data,
+                                        s->corked[i].len};
+    }
+    /* A broken connection is found by the next flush, as for any send. */
+    w = write_vec(c, iov, (int)(2 * n));
+    left = w > 0 ? (size_t)w : 0;
+    later = c->out;
+    c->out = (struct ws_buf){0};
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const struct ws_corked *k = &s->corked[i];
+        size_t took = left < k->hlen + k->len ? left : k->hlen + k->len;
+
+        rc = ws_session_frame_rest(&c->session, &c->out, k->hdr, k->hlen,
+                                   k->data, k->len, took);
+        left -= took;
+    }
+    if (ws_buf_size(&c->out) == 0) {
+        ws_buf_free(&c->out);
+        c->out = later;
+    } else if (rc == 0 && ws_buf_size(&later) > 0) {
+        rc = ws_buf_append(&c->out, ws_buf_head(&later), ws_buf_size(&later),
+                           SIZE_MAX);
+        ws_buf_free(&later);
+    } else {
+        ws_buf_free(&later);
+    }
+    if (rc < 0)
+        ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+    ws_conn_after_session(c);
+}
+
 int ws_conn_send_frame(struct ws_conn *c, uint8_t opcode, const void *data,
                        size_t len, bool text_valid)
 {
-    if (len >= WS_CONN_DIRECT_MIN && ws_conn_queued(c) == 0 &&
-        c->session.state == WS_SESSION_OPEN &&
-        !ws_session_compresses(&c->session, opcode, len) &&
-        len <= c->srv->cfg.max_output_bytes - WS_FRAME_MAX_HEADER)
+    if (direct_ok(c, opcode, len) && corkable(c, data, len))
+        return cork_frame(c, opcode, data, len, text_valid);
+    ws_conn_uncork(c); /* frames c's input produced go first */
+    if (direct_ok(c, opcode, len))
         return send_direct(c, opcode, data, len, text_valid);
     if (text_valid)
         return ws_session_send_valid(&c->session, &c->out, opcode, data, len);
@@ -284,6 +396,22 @@ static size_t process_input(struct ws_conn *c, uint8_t *p, size_t len)
         pos += used;
     }
     return pos;
+}
+
+/* process_input() with c's large sends of what p holds corked, so that
+   the replies to several messages read at once leave in one write. */
+static size_t process_corked(struct ws_conn *c, uint8_t *p, size_t len)
+{
+    struct ws_server *s = c->srv;
+    size_t used;
+
+    s->cork = c;
+    s->cork_lo = p;
+    s->cork_hi = p + len;
+    used = process_input(c, p, len);
+    ws_conn_uncork(c);
+    s->cork = NULL;
+    return used;
 }
 
 /* Read up to len bytes through the transport. */
@@ -401,7 +529,7 @@ static ssize_t read_some(struct ws_conn *c, size_t *asked)
         if (n <= 0)
             return n;
         n = fill_on(c, s->read_buf, (size_t)n, *asked);
-        used = process_input(c, s->read_buf, (size_t)n);
+        used = process_corked(c, s->read_buf, (size_t)n);
         if (keep_input(c, s->read_buf + used, (size_t)n - used) < 0)
             ws_conn_kill(c, WS_CLOSE_ABNORMAL);
         return n;
@@ -416,7 +544,7 @@ static ssize_t read_some(struct ws_conn *c, size_t *asked)
     if (n <= 0)
         return n;
     ws_buf_commit(&c->in, (size_t)n);
-    used = process_input(c, ws_buf_head(&c->in), ws_buf_size(&c->in));
+    used = process_corked(c, ws_buf_head(&c->in), ws_buf_size(&c->in));
     ws_buf_consume(&c->in, used);
     return n;
 }

@@ -18,6 +18,12 @@
 #include "net/listener.h"
 #include "net/loop.h"
 #include "net/sock.h"
+#include "ws/frame.h"
+
+/* Large frames a connection's input may produce before they are written:
+   a shared read's worth of the smallest written straight from their
+   payload (conn.h, WS_CONN_DIRECT_MIN). */
+#define WS_CORK_MAX 16
 #include "net/transport.h"
 #include "ws/idmap.h"
 #include "ws/session.h"
@@ -50,6 +56,18 @@ struct ws_server {
     struct ws_conn *dead_list;  /* torn down, to free */
     struct ws_conn *input_list; /* transport holds input to read (conn_io) */
     uint8_t *read_buf;          /* owned, WS_READ_SHARED bytes: conn_io.c */
+    /* While one connection's input is processed where it lies, its large
+       sends whose payload lies in that input (echoes, relays) wait here
+       and leave together in one gather write (conn_io.c, uncork). */
+    struct ws_conn *cork;             /* whose input; NULL: none */
+    const uint8_t *cork_lo, *cork_hi; /* that input */
+    size_t ncorked;
+    struct ws_corked {
+        uint8_t hdr[WS_FRAME_MAX_HEADER];
+        size_t hlen;
+        const uint8_t *data;
+        size_t len;
+    } corked[WS_CORK_MAX];
     struct ws_buf spare_out; /* owned: an emptied output buffer (conn_io.c) */
     /* The text on_message has now: valid UTF-8, so a send of exactly it
        (an echo, or a relay to other connections) is not checked again. */

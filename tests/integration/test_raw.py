@@ -362,6 +362,66 @@ class FrameTest(_Base):
         got = [c.recv_message() for _ in range(200)]
         self.assertEqual(got, [(OP_TEXT, b"m%d" % i) for i in range(200)])
 
+    def test_large_echoes_read_together_stay_in_order(self):
+        """Several large messages read at once are echoed in one write
+        (corked): their echoes, a pong and a close between and after
+        them still come back in the order of the frames sent."""
+        a, b, cc = os.urandom(65536), ("\u00e9" * 10000).encode(), \
+            os.urandom(70000)
+        c = self.client()
+        c.send(build_frame(OP_BINARY, a) + build_frame(OP_PING, b"p")
+               + build_frame(OP_TEXT, b) + build_frame(OP_BINARY, cc)
+               + build_frame(OP_BINARY, a)
+               + build_frame(OP_CLOSE, H.close_payload(1000, b"")))
+        self.assertEqual(c.recv_message(), (OP_BINARY, a))
+        self.assertEqual(c.recv_message(), (OP_PONG, b"p"))
+        self.assertEqual(c.recv_message(), (OP_TEXT, b))
+        self.assertEqual(c.recv_message(), (OP_BINARY, cc))
+        self.assertEqual(c.recv_message(), (OP_BINARY, a))
+        self.expect_close(c, 1000)
+
+    def test_large_echoes_to_a_reader_that_waits(self):
+        """Echoes of messages read together, written in one go, that the
+        socket cannot take at once are queued in order, before what the
+        session queued meanwhile. The client reads nothing until the
+        server's socket is full, and sends a round at a time (two large
+        messages, a ping, a small one: the small one's send writes the
+        two echoes while the pong waits), so that the write which fills
+        the socket is almost always such a one."""
+        body = os.urandom(70000)
+        rounds, want = [], []
+        for i in range(100):
+            msgs = [body[i:65536], body[i:i + 20000], b"small %d" % i]
+            rounds.append(build_frame(OP_BINARY, msgs[0])
+                          + build_frame(OP_BINARY, msgs[1])
+                          + build_frame(OP_PING, b"r%d" % i)
+                          + build_frame(OP_BINARY, msgs[2]))
+            want += [(OP_BINARY, msgs[0]), (OP_BINARY, msgs[1]),
+                     (OP_PONG, b"r%d" % i), (OP_BINARY, msgs[2])]
+        c = H.RawClient.for_server(self.server)
+        self.clients.append(c)
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        c.handshake()
+
+        def sender():  # blocks once the server stops reading
+            for r in rounds:
+                data = memoryview(r)
+                while data:
+                    try:
+                        data = data[c.sock.send(data):]
+                    except socket.timeout:
+                        continue
+                    except OSError:
+                        return
+                time.sleep(0.002)  # pacing: one round per server read
+        th = threading.Thread(target=sender, daemon=True)
+        th.start()
+        th.join(H.t(2))
+        got = [c.recv_message(H.t(10)) for _ in want]
+        th.join(H.t(10))
+        self.assertEqual(len(got), len(want))
+        self.assertTrue(got == want, "echoes out of order or damaged")
+
     def test_many_tiny_fragments(self):
         """RFC 6455 §5.4: an empty first fragment, 1000 one-byte
         continuations and an empty final one make one 1000-byte text."""
