@@ -44,7 +44,7 @@ NET_SRC := net/error.c net/buf.c net/loop.c net/backend_$(BACKEND).c \
            net/sock.c net/addr.c net/neterr.c net/sockopt.c net/connect.c \
            net/listener.c net/outq.c net/transport_plain.c net/tls.c \
            net/transport_tls.c
-HTTP_SRC := http/request.c http/handshake.c http/static.c
+HTTP_SRC := http/request.c http/handshake.c http/static.c http/query.c
 WS_SRC := ws/mask.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
           ws/session_send.c ws/topic.c ws/publish.c ws/watch.c \
           ws/deflate_offer.c ws/deflate.c \
@@ -59,7 +59,7 @@ REDIS_LIB := $(BUILD)/libws_redis.a
 REDIS_LIBS := $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 # The pure codecs also get -Wconversion.
 PURE := ws/mask.c ws/frame.c ws/utf8.c ws/utf8_x86.c http/handshake.c \
-        http/static.c ws/deflate_offer.c
+        http/static.c http/query.c ws/deflate_offer.c
 
 # --- programs: demo/<name>.c as $(BUILD)/<name> on the library ---
 SOCK_DEMOS := tcp_echo_server tcp_client udp_echo_server udp_client \
@@ -70,7 +70,7 @@ PROGS := $(BUILD)/ws_echo $(BUILD)/ws_chat $(SOCK_DEMOS:%=$(BUILD)/%)
 
 # --- unit tests: tests/test_<name>.c, each linked with only its modules ---
 UNIT := frame utf8 buf loop sock addr sockopt listener request handshake \
-        session deflate idmap static outq topic
+        session deflate idmap static outq topic query
 NET_CORE := net/sock net/addr net/neterr net/sockopt net/error
 CODEC := ws/frame ws/mask ws/utf8 ws/utf8_x86 net/error
 MOD_frame     := $(CODEC)
@@ -88,6 +88,7 @@ MOD_listener  := net/listener net/loop net/backend_$(BACKEND) $(NET_CORE)
 MOD_request   := http/request net/error
 MOD_handshake := http/handshake http/request net/error
 MOD_static    := http/static net/buf net/error
+MOD_query     := http/query net/error
 MOD_idmap     := ws/idmap net/error
 UNIT_BIN := $(UNIT:%=$(BUILD)/tests/test_%)
 

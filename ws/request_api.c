@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "http/handshake.h"
+#include "http/query.h"
 #include "http/static.h"
 #include "ws/request_api.h"
 #include "ws/ws.h"
@@ -25,6 +26,17 @@ const char *ws_request_path(const struct ws_request *r)
 const char *ws_request_query(const struct ws_request *r)
 {
     return r->http->query ? r->http->query : "";
+}
+
+ssize_t ws_request_param(const struct ws_request *r, const char *name,
+                         char *out, size_t size)
+{
+    const char *q;
+
+    if (r == NULL)
+        return WS_EINVAL;
+    q = ws_request_query(r);
+    return ws_http_query_param(q, strlen(q), name, out, size);
 }
 
 const char *ws_request_header(const struct ws_request *r, const char *name)

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/select.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -592,6 +593,18 @@ const char *ws_request_method(const struct ws_request *r); /* "GET" */
 /* The path as sent (still percent-encoded), without the query. */
 const char *ws_request_path(const struct ws_request *r);
 const char *ws_request_query(const struct ws_request *r); /* "" if none */
+/*
+ * The value of the query parameter name ("?room=lobby&nick=ada+b"),
+ * decoded as browsers encode forms and URLSearchParams ("+" a space,
+ * "%XX" a byte; names compared decoded), into out[0..size) with a NUL
+ * after it. The first of repeated names; a name without "=" has the
+ * empty value. Returns the value's length (a decoded %00 stays inside
+ * it), WS_ENOTFOUND (no such parameter), WS_EINVAL (a bad "%" escape in
+ * the value, NULL arguments, size 0) or WS_ENOSPC (out too small); out
+ * holds "" after an error.
+ */
+ssize_t ws_request_param(const struct ws_request *r, const char *name,
+                         char *out, size_t size);
 /* The first header named name (case-insensitive), or NULL. */
 const char *ws_request_header(const struct ws_request *r, const char *name);
 /* The number of headers, and the i-th name and value (0 on success). */

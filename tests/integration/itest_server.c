@@ -159,6 +159,18 @@ static void on_http(struct ws_conn *c, const struct ws_request *req,
 
     (void)c;
     n->http++;
+    if (strcmp(ws_request_path(req), "/param") == 0) {
+        char value[16];
+        ssize_t len = ws_request_param(req, "q", value, sizeof(value));
+
+        /* The decoded value, or the error's name, as the body. */
+        if (len < 0)
+            ws_response_body(res, ws_errname((int)len),
+                             strlen(ws_errname((int)len)));
+        else
+            ws_response_body(res, value, (size_t)len);
+        return;
+    }
     if (strcmp(ws_request_path(req), "/") != 0) {
         ws_response_status(res, 404);
         ws_response_body(res, "no\n", 3);
@@ -456,6 +468,35 @@ static void paths_and_plain_http(void **state)
     assert_null(strstr(reply, "hello page"));
     assert_int_equal(f->n.http, 2);
     close(fd);
+}
+
+/* ws_request_param() through on_http: decoded as browsers encode. */
+static void query_parameters(void **state)
+{
+    static const struct {
+        const char *target, *body;
+    } rows[] = {
+        {"/param?x=1&q=a+b%26c", "a b&c"},
+        {"/param?q=%C3%A9t%C3%A9&q=2", "\xc3\xa9t\xc3\xa9"},
+        {"/param?x=1", "WS_ENOTFOUND"},
+        {"/param?q=%zz", "WS_EINVAL"},
+        {"/param?q=0123456789abcdef", "WS_ENOSPC"},
+    };
+    struct fixture *f = *state;
+    char req[256], reply[2048], want[64];
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        int fd = client_connect(f->port);
+        int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n",
+                         rows[i].target);
+
+        send_all(fd, req, (size_t)n);
+        recv_http(f, fd, reply, sizeof(reply));
+        snprintf(want, sizeof(want), "\r\n\r\n%s", rows[i].body);
+        assert_non_null(strstr(reply, "HTTP/1.1 200 OK\r\n"));
+        assert_non_null(strstr(reply, want));
+        close(fd);
+    }
 }
 
 /* The server's order of preference wins; none matching sends none. */
@@ -989,6 +1030,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(echo_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(upgrade_hook_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(paths_and_plain_http, setup, teardown),
+        cmocka_unit_test_setup_teardown(query_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(subprotocol_choice, setup, teardown),
         cmocka_unit_test_setup_teardown(reentrancy_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(close_other_from_callback, setup,
