@@ -322,6 +322,11 @@ static void on_published(struct ws_server *s, const char *topic,
                       topic, body, TAG_LEN + len);
     free(body);
     r->st.forwarded++;
+    /* The observer runs before the local fan-out: written now, the
+       message travels to the other instances while this one delivers it
+       here, instead of after (hiredis would write at the next poll). A
+       failed write goes down the usual disconnect path. */
+    redisAsyncHandleWrite(r->pub.ac);
 }
 
 static void on_first(struct ws_server *s, const char *topic, void *arg)
