@@ -48,8 +48,8 @@ HTTP_SRC := http/request.c http/handshake.c http/static.c http/query.c
 WS_SRC := ws/mask.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
           ws/session_send.c ws/topic.c ws/publish.c ws/watch.c \
           ws/deflate_offer.c ws/deflate.c \
-          ws/idmap.c ws/server.c ws/conn.c ws/conn_io.c ws/conn_http.c \
-          ws/conn_api.c ws/post.c ws/timer.c ws/request_api.c
+          ws/idmap.c ws/server.c ws/shutdown.c ws/conn.c ws/conn_io.c \
+          ws/conn_http.c ws/conn_api.c ws/post.c ws/timer.c ws/request_api.c
 LIB_SRC := $(NET_SRC) $(HTTP_SRC) $(WS_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB     := $(BUILD)/libws.a
@@ -94,7 +94,7 @@ UNIT_BIN := $(UNIT:%=$(BUILD)/tests/test_%)
 
 # --- integration tests: tests/integration/ (C through the public API,
 # Python clients), tests/browser/ (Chromium) ---
-ITEST := server threads
+ITEST := server threads shutdown
 ITEST_BIN := $(ITEST:%=$(BUILD)/tests/itest_%)
 TEST_SERVERS := $(BUILD)/tests/ws_bcast $(BUILD)/tests/tls_server \
                 $(BUILD)/tests/ws_topics

@@ -46,11 +46,13 @@
 /* The server, for the signal handler only. */
 static struct ws_server *server;
 
-/* Stop the loop; ws_server_stop() is async-signal-safe. */
+/* The first signal begins a graceful shutdown (every client gets 1001
+   and its leave is announced), a second one stops at once
+   (ws_server_shutdown() counts them); async-signal-safe. */
 static void on_signal(int sig)
 {
     (void)sig;
-    ws_server_stop(server);
+    ws_server_shutdown(server);
 }
 
 /* Refuse a cross-site page: a browser's Origin must name this host
@@ -531,6 +533,10 @@ static int serve(void *arg)
            ws_server_port(server));
     print_url(o->host, ws_server_port(server), o->tls.cert_file != NULL);
     rc = ws_server_run(server);
+    /* A late signal (a second one, passed on by the --workers supervisor)
+       must not reach the server while or after it is freed. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     /* The clients that leave from here on are left to the presence TTL
        on the other instances. */
     chat_redis_stop(&chat);

@@ -3,10 +3,13 @@
  * message comes back with the same type. Written only against ws/ws.h.
  *   ws_echo [--host H] [--port P] [--verbose] [--no-deflate]
  *           [--deflate-context] [--tls-cert FILE --tls-key FILE]
- *           [--reuse-port] [--workers N]
+ *           [--reuse-port] [--workers N] [--close-timeout MS]
  *                                             (default 127.0.0.1:9001)
  * permessage-deflate is on unless --no-deflate; --deflate-context lets
- * both sides keep their compression context between messages.
+ * both sides keep their compression context between messages. The first
+ * SIGINT or SIGTERM shuts down gracefully (every client gets what was
+ * queued for it, then 1001; the peers' closes are awaited up to
+ * --close-timeout, default 5000 ms); a second one stops at once.
  */
 #include <signal.h>
 #include <sys/resource.h>
@@ -20,10 +23,12 @@
 static struct ws_server *server;
 static int verbose;
 
+/* The first signal begins a graceful shutdown, a second one stops at once
+   (ws_server_shutdown() counts them); async-signal-safe. */
 static void on_signal(int sig)
 {
     (void)sig;
-    ws_server_stop(server); /* async-signal-safe */
+    ws_server_shutdown(server);
 }
 
 static void on_open(struct ws_conn *c, void *ud)
@@ -75,7 +80,8 @@ static void usage(void)
     fprintf(stderr, "usage: ws_echo [--host HOST] [--port PORT] "
                     "[--verbose] [--no-deflate] [--deflate-context]\n"
                     "               [--tls-cert FILE --tls-key FILE] "
-                    "[--reuse-port] [--workers N]\n");
+                    "[--reuse-port] [--workers N]\n"
+                    "               [--close-timeout MS]\n");
     exit(2);
 }
 
@@ -86,7 +92,8 @@ struct options {
     int workers;
 };
 
-/* One server until SIGINT or SIGTERM; the process's exit status. */
+/* One server until SIGINT or SIGTERM (and the shutdown it begins); the
+   process's exit status. */
 static int serve(void *arg)
 {
     struct options *o = arg;
@@ -109,6 +116,10 @@ static int serve(void *arg)
     printf("ws_echo listening on %s port %d%s\n", o->cfg.host,
            ws_server_port(server), o->cfg.tls ? " (TLS)" : "");
     rc = ws_server_run(server);
+    /* A late signal (a second one, passed on by the --workers supervisor)
+       must not reach the server while or after it is freed. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     ws_server_destroy(server);
     return rc < 0 ? 1 : 0;
 }
@@ -132,6 +143,8 @@ static void parse(int argc, char **argv, struct options *o)
             cfg->reuse_port = 1; /* run several: the kernel spreads clients */
         else if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
             o->workers = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--close-timeout") == 0 && i + 1 < argc)
+            cfg->close_timeout_ms = atoi(argv[++i]);
         else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
             o->tls.cert_file = argv[++i];
         else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
@@ -140,7 +153,7 @@ static void parse(int argc, char **argv, struct options *o)
             usage();
     }
     if ((o->tls.cert_file == NULL) != (o->tls.key_file == NULL) ||
-        o->workers < 1)
+        o->workers < 1 || cfg->close_timeout_ms < 0)
         usage();
     if (o->tls.cert_file)
         cfg->tls = &o->tls;

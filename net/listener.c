@@ -43,6 +43,15 @@ static void pause_accept(struct ws_net_listener *l)
                         on_resume, l);
 }
 
+/* Whether fd is still one of l's listeners. */
+static bool listening_on(const struct ws_net_listener *l, int fd)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->fds[i] == fd)
+            return true;
+    return false;
+}
+
 /* A listener is readable: accept what is pending, up to the budget. */
 static void on_readable(struct ws_loop *loop, int fd, int events, void *arg)
 {
@@ -56,6 +65,10 @@ static void on_readable(struct ws_loop *loop, int fd, int events, void *arg)
 
         if (cfd >= 0) {
             l->cfg.on_accept(l->cfg.arg, cfd, &peer);
+            /* The callback may have closed the listeners (through
+               ws_net_listener_close()): accept nothing from a closed fd. */
+            if (!listening_on(l, fd))
+                return;
             continue;
         }
         /* Transient: nothing pending, or a peer that gave up. */

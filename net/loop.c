@@ -1,7 +1,8 @@
 /*
  * loop.c - the event loop: a watcher table indexed by fd on top of one
  * polling backend, a binary min-heap of caller-owned timers, a monotonic
- * ms clock and a self-pipe that lets ws_loop_stop() wake a blocked poll.
+ * ms clock and a self-pipe that lets ws_loop_stop() and ws_loop_wake() wake
+ * a blocked poll.
  * It never reads or writes the watched descriptors and never frees a timer.
  */
 #include "net/loop.h"
@@ -429,7 +430,8 @@ static long loop_next_timer(const struct ws_loop *loop)
     return (long)(due - loop->now_ms);
 }
 
-/* Read the self-pipe empty; the stop flag carries the meaning. */
+/* Read the self-pipe empty; the flags (the stop flag, or the owner's)
+   carry the meaning. */
 static void loop_drain_pipe(struct ws_loop *loop, int fd, int events, void *arg)
 {
     char tmp[64];
@@ -525,19 +527,26 @@ int ws_loop_run(struct ws_loop *loop)
     return 0;
 }
 
-/* Set the stop flag and wake the poll through the self-pipe. */
-void ws_loop_stop(struct ws_loop *loop)
+/* Wake the poll through the self-pipe. */
+void ws_loop_wake(struct ws_loop *loop)
 {
-    /* Async-signal-safe: a lock-free atomic store and write(); errno is kept
-       for the code the signal interrupted. A full pipe (EAGAIN) already
-       guarantees a wake-up. */
+    /* Async-signal-safe: write() alone; errno is kept for the code the
+       signal interrupted. A full pipe (EAGAIN) already guarantees a
+       wake-up. */
     int saved = errno;
-    ssize_t rc;
+    ssize_t rc = write(loop->pipe_wr, "", 1);
 
-    atomic_store(&loop->stop_flag, 1);
-    rc = write(loop->pipe_wr, "", 1);
     (void)rc;
     errno = saved;
+}
+
+/* Set the stop flag and wake the poll. */
+void ws_loop_stop(struct ws_loop *loop)
+{
+    /* The flag first: the woken loop must see it (a lock-free atomic
+       store, async-signal-safe like the write). */
+    atomic_store(&loop->stop_flag, 1);
+    ws_loop_wake(loop);
 }
 
 bool ws_loop_stopped(const struct ws_loop *loop)

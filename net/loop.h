@@ -1,7 +1,7 @@
 /*
  * loop.h - the event loop: readiness watchers per descriptor, timers, and
  * run/stop. It knows nothing about HTTP or WebSocket. All calls but
- * ws_loop_stop() belong to the loop's thread.
+ * ws_loop_stop() and ws_loop_wake() belong to the loop's thread.
  */
 #ifndef WS_NET_LOOP_H
 #define WS_NET_LOOP_H
@@ -116,6 +116,11 @@ int ws_loop_run(struct ws_loop *loop);
 /* Make ws_loop_run() return. Async-signal-safe: sets a flag and writes one
    byte to the self-pipe. */
 void ws_loop_stop(struct ws_loop *loop);
+
+/* Wake a blocked poll without asking the loop to stop, so that the loop's
+   owner looks at a flag of its own (a shutdown request). Async-signal-safe
+   and callable from any thread: it writes one byte to the self-pipe. */
+void ws_loop_wake(struct ws_loop *loop);
 
 /* True once ws_loop_stop() was called (cleared when ws_loop_run starts). */
 bool ws_loop_stopped(const struct ws_loop *loop);

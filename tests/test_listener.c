@@ -1,7 +1,8 @@
 /*
  * test_listener.c - listening sockets on a loop: accepted connections
- * reach the callback, and running out of descriptors pauses accepting
- * (instead of a spinning loop) and resumes it after the back-off.
+ * reach the callback (which may close the listener), and running out of
+ * descriptors pauses accepting (instead of a spinning loop) and resumes it
+ * after the back-off.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -108,6 +109,45 @@ static void accepts(void **state)
     ws_loop_destroy(loop);
 }
 
+/* on_accept that closes the listener (a server unlistening from a
+   callback): nothing more is accepted from the closed descriptor, and no
+   error is reported for it. */
+static struct ws_net_listener *closing_listener;
+
+static void on_accept_close(void *arg, int fd, const struct ws_net_addr *peer)
+{
+    on_accept(arg, fd, peer);
+    ws_net_listener_close(closing_listener);
+}
+
+static void close_in_accept(void **state)
+{
+    struct ws_loop *loop;
+    struct ws_net_listener l;
+    struct seen n = {0};
+    int c1, c2, port;
+
+    (void)state;
+    assert_int_equal(ws_loop_create(&loop), 0);
+    open_listener(&l, loop, &n);
+    l.cfg.on_accept = on_accept_close;
+    closing_listener = &l;
+    port = ws_net_local_port(l.fds[0]);
+    c1 = connect_to(port);
+    c2 = connect_to(port); /* both pending: one readiness event */
+    for (int i = 0; i < 100 && n.accepted < 1; i++)
+        ws_loop_run_once(loop, 10);
+    assert_int_equal(n.accepted, 1);
+    assert_int_equal(n.errors, 0);
+    assert_int_equal(l.n, 0);
+    ws_loop_run_once(loop, 0);
+    assert_int_equal(n.accepted, 1);
+    close(n.fds[0]);
+    close(c1);
+    close(c2);
+    ws_loop_destroy(loop);
+}
+
 /* Out of descriptors: one error with the pause, no spinning while paused,
    and the pending connection is accepted once descriptors are back. */
 static void emfile_pauses(void **state)
@@ -185,6 +225,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(accepts),
+        cmocka_unit_test(close_in_accept),
         cmocka_unit_test(emfile_pauses),
         cmocka_unit_test(address_in_use),
     };

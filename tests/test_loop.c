@@ -1,9 +1,9 @@
 /*
  * test_loop.c - unit tests for net/loop.c over the linked backend: timer
  * order and re-entrancy, fd readiness with socketpairs, removal during
- * dispatch, more ready fds than a batch, watcher table growth, stop from a
- * signal handler, the FD_SETSIZE limit (select only), the embedding calls
- * and the backend's own poll cap. Every wait is bounded.
+ * dispatch, more ready fds than a batch, watcher table growth, stop and
+ * wake from a signal handler, the FD_SETSIZE limit (select only), the
+ * embedding calls and the backend's own poll cap. Every wait is bounded.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1008,6 +1008,46 @@ static void test_stop_from_timer(void **state)
     assert_true(ws_loop_stopped(loop));
 }
 
+/* A wake from a signal handler ends a blocked poll (long before the guard
+   timer) without stopping the loop; errno is kept, also with the pipe
+   full. */
+static void on_alarm_wake(int sig)
+{
+    (void)sig;
+    ws_loop_wake(sig_loop);
+}
+
+static void test_wake_from_signal(void **state)
+{
+    struct ws_loop *loop = *state;
+    struct sigaction sa, old_sa;
+    struct itimerval it = {.it_value = {.tv_usec = 20000}};
+    struct itimerval off = {0};
+    struct tctx guard = {.id = 1};
+
+    sig_loop = loop;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_alarm_wake;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGALRM, &sa, &old_sa), 0);
+    start(loop, &guard, 5000, 0);
+    assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+    assert_int_equal(ws_loop_run_once(loop, -1), 0);
+    assert_false(ws_loop_stopped(loop));
+    assert_int_equal(guard.fired, 0);
+    for (int i = 0; i < 100000; i++) {
+        errno = 1234;
+        ws_loop_wake(loop);
+        assert_int_equal(errno, 1234);
+    }
+    assert_int_equal(ws_loop_run_once(loop, -1), 0); /* the pipe drained */
+    assert_false(ws_loop_stopped(loop));
+    setitimer(ITIMER_REAL, &off, NULL);
+    sigaction(SIGALRM, &old_sa, NULL);
+    ws_loop_timer_stop(loop, &guard.t);
+    sig_loop = NULL;
+}
+
 static void test_stop_keeps_errno_with_full_pipe(void **state)
 {
     struct ws_loop *loop = *state;
@@ -1134,6 +1174,7 @@ int main(void)
         T(test_watcher_growth_keeps_earlier),
         T(test_stop_from_signal),
         T(test_stop_from_timer),
+        T(test_wake_from_signal),
         T(test_stop_keeps_errno_with_full_pipe),
         T(test_embed_fdset),
         T(test_embed_process),

@@ -218,15 +218,59 @@ void ws_conn_close_all(struct ws_server *s)
 {
     ws_conn_settle(s);
     /* RFC 6455 §7.4.1: 1001, the server is going away. One best-effort
-       write each: destroy never waits for a peer. */
+       write each (also of a close queued before, by a shutdown that was
+       stopped): destroy never waits for a peer. */
     for (struct ws_conn *c = s->conns; c; c = c->next) {
-        if (c->phase == WS_CONN_WS &&
-            ws_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutdown") == 0)
+        if (c->phase == WS_CONN_WS) {
+            ws_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutdown");
             ws_conn_flush(c);
+        }
         ws_conn_kill(c, WS_CLOSE_GOING_AWAY);
     }
     ws_conn_settle(s);
     ws_conn_free_dead(s);
+}
+
+/*
+ * Before the upgrade: a connection whose last answer is being written
+ * closes after it; one that has begun a request is answered 503 (RFC 9110
+ * §15.6.4: the server cannot handle it now) with Connection: close; one
+ * that has sent nothing (or is still in its TLS handshake) is closed, as
+ * an HTTP server closes an idle keep-alive connection (RFC 9112 §9.5).
+ */
+static void going_away_http(struct ws_conn *c)
+{
+    if (c->close_after_write || c->queued_kill)
+        return;
+    if (c->http->header_bytes > 0) {
+        ws_conn_respond_error(c, 503);
+        return;
+    }
+    if (ws_conn_queued(c) > 0) {
+        c->close_after_write = true;
+        ws_conn_want_flush(c); /* reads stop, the FIN follows the answer */
+        return;
+    }
+    ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+}
+
+void ws_conn_going_away(struct ws_conn *c)
+{
+    switch (c->phase) {
+    case WS_CONN_HTTP:
+        going_away_http(c);
+        break;
+    case WS_CONN_WS:
+        /* RFC 6455 §7.4.1: 1001, going away. Queued after everything
+           queued before it, past max_output_bytes if need be (the one
+           frame that may be), so the peer reads all it was sent and then
+           the close; WS_ECLOSED when c is closing already, which goes on
+           as it was. The close timeout bounds the wait for the answer. */
+        ws_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutdown");
+        break;
+    default:
+        break; /* lingering after its close, or torn down */
+    }
 }
 
 void ws_conn_after_session(struct ws_conn *c)

@@ -137,6 +137,11 @@ void ws_conn_free_dead(struct ws_server *s);
    1001 close frame where one can still be written. */
 void ws_conn_close_all(struct ws_server *s);
 
+/* conn.c: the server is shutting down: start ending c as its phase
+   allows (1001 on an open connection, 503 or a plain close before the
+   upgrade); nothing is torn down before the next settle. */
+void ws_conn_going_away(struct ws_conn *c);
+
 /* conn.c: act on the session's state after input or a send: arm the
    close timeout, queue a flush, or end an aborted connection. */
 void ws_conn_after_session(struct ws_conn *c);

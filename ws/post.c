@@ -252,14 +252,19 @@ static void run_item(struct ws_server *s, const struct ws_post_item *it)
 /* The wake pipe is readable: take the whole queue and run it in order. */
 static void on_wake(struct ws_loop *loop, int fd, int events, void *arg)
 {
-    struct ws_server *s = arg;
-    struct ws_post_item *it;
     char sink[64];
 
     (void)loop;
     (void)events;
     while (read(fd, sink, sizeof(sink)) > 0)
         ;
+    ws_post_run(arg);
+}
+
+void ws_post_run(struct ws_server *s)
+{
+    struct ws_post_item *it;
+
     pthread_mutex_lock(&s->post_lock);
     it = s->post_head;
     s->post_head = s->post_tail = NULL;

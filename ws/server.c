@@ -158,6 +158,7 @@ static void free_server(struct ws_server *s)
 {
     if (s->loop) {
         ws_net_listener_close(&s->listener);
+        ws_loop_timer_stop(s->loop, &s->shutdown_timer);
         ws_server_timers_free(s);
         ws_server_watches_free(s);
         ws_post_free(s);
@@ -329,6 +330,8 @@ int ws_server_listen(struct ws_server *s)
 
     if (s == NULL || s->listener.n > 0)
         return WS_EINVAL;
+    if (s->shutting_down && !s->shut_down)
+        return WS_ESTATE; /* what it accepted would only be ended */
     lc = (struct ws_net_listener_config){
         .host = strcmp(s->host, "*") == 0 ? NULL : s->host,
         .port = s->port,
@@ -346,7 +349,18 @@ int ws_server_listen(struct ws_server *s)
     }
     rc = ws_net_listener_open(&s->listener, s->loop, &lc, s->error,
                               sizeof(s->error));
-    return rc < 0 ? listen_error(rc) : 0;
+    if (rc < 0)
+        return listen_error(rc);
+    ws_server_shutdown_reset(s); /* a finished one: the server starts anew */
+    return 0;
+}
+
+int ws_server_unlisten(struct ws_server *s)
+{
+    if (s == NULL)
+        return WS_EINVAL;
+    ws_net_listener_close(&s->listener);
+    return 0;
 }
 
 int ws_server_tls_reload(struct ws_server *s, const struct ws_tls_config *tls)
@@ -372,11 +386,11 @@ int ws_server_port(const struct ws_server *s)
 }
 
 /* True when sends or closes made outside any event still wait to be
-   written or torn down. */
+   written or torn down, or a shutdown asked for waits to begin. */
 static bool work_pending(const struct ws_server *s)
 {
     return s->flush_list != NULL || s->kill_list != NULL ||
-           s->input_list != NULL;
+           s->input_list != NULL || ws_server_shutdown_pending(s);
 }
 
 /*
@@ -390,6 +404,7 @@ static bool settle_pending(struct ws_server *s)
 
     ws_conn_settle(s);
     ws_conn_read_queued(s);
+    ws_server_shutdown_step(s);
     ws_conn_free_dead(s);
     return pending;
 }
@@ -406,6 +421,9 @@ int ws_server_run_once(struct ws_server *s, int timeout_ms)
         timeout_ms = 0;
     rc = ws_loop_run_once(s->loop, timeout_ms);
     ws_conn_settle(s); /* the connections' events leave it to here */
+    /* A shutdown asked for during the iteration (from a signal, another
+       thread or a callback) begins here, between events. */
+    ws_server_shutdown_step(s);
     ws_conn_free_dead(s);
     return rc;
 }
@@ -416,7 +434,7 @@ int ws_server_run(struct ws_server *s)
         return WS_EINVAL;
     if (s->depth > 0)
         return WS_EBUSY;
-    while (!ws_loop_stopped(s->loop)) {
+    while (!ws_loop_stopped(s->loop) && !s->shut_down) {
         int rc = ws_server_run_once(s, -1);
 
         if (rc < 0)
@@ -458,6 +476,7 @@ int ws_server_process(struct ws_server *s, const fd_set *r, const fd_set *w)
     settle_pending(s);
     rc = ws_loop_process(s->loop, r, w);
     ws_conn_settle(s);
+    ws_server_shutdown_step(s);
     ws_conn_free_dead(s);
     return rc;
 }

@@ -1,15 +1,17 @@
 /*
  * server.h - the struct behind struct ws_server, shared by the files of
  * the server glue: server.c (configuration, listeners, running the loop),
- * post.c (other threads), timer.c (the application's timers) and the
- * connection's files (ws/conn.h), which the server calls into and which
- * never call back into server.c. Internal to the library.
+ * shutdown.c (the graceful shutdown), post.c (other threads), timer.c
+ * (the application's timers) and the connection's files (ws/conn.h),
+ * which the server calls into and which never call back into server.c.
+ * Internal to the library.
  */
 #ifndef WS_SERVER_H
 #define WS_SERVER_H
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -92,6 +94,15 @@ struct ws_server {
     bool wake_pending;
     int wake_fd[2];
     struct ws_idmap ids; /* open connections by id */
+
+    /* Graceful shutdown (shutdown.c). shutdown_asks counts the
+       ws_server_shutdown() calls, made from any thread or a signal
+       handler (lock-free, as the loop's stop flag); the rest belongs to
+       the loop thread. */
+    atomic_int shutdown_asks;
+    bool shutting_down;             /* begun: listeners closed, 1001s queued */
+    bool shut_down;                 /* finished: no connection was left */
+    struct ws_timer shutdown_timer; /* close_timeout_ms after it began */
     char error[256];
 };
 
@@ -103,6 +114,22 @@ int ws_message_check(enum ws_msg_type type, const void *data, size_t len);
 /* post.c: the cross-thread queue and its wake-up pipe. */
 int ws_post_init(struct ws_server *s);
 void ws_post_free(struct ws_server *s);
+
+/* shutdown.c: act on a ws_server_shutdown() request at the end of a loop
+   iteration: begin the shutdown, or see that it has finished. */
+void ws_server_shutdown_step(struct ws_server *s);
+
+/* shutdown.c: true when a shutdown was asked for and has not begun, so
+   the loop must not sleep before ws_server_shutdown_step(). */
+bool ws_server_shutdown_pending(const struct ws_server *s);
+
+/* shutdown.c: after a finished shutdown, forget it (a new listen starts
+   the server afresh). */
+void ws_server_shutdown_reset(struct ws_server *s);
+
+/* post.c: run everything other threads have posted so far, in order (the
+   wake pipe's handler; also before a shutdown closes the connections). */
+void ws_post_run(struct ws_server *s);
 
 /* timer.c: free every application timer still there. */
 void ws_server_timers_free(struct ws_server *s);

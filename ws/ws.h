@@ -6,8 +6,8 @@
  * Calling rules, unless a function's comment says otherwise:
  *  - Thread: the library starts no threads. Call everything on the thread
  *    that runs the server (the loop thread). Exceptions: the
- *    ws_server_post*() calls (any thread) and ws_server_stop() (any thread,
- *    and signal handlers).
+ *    ws_server_post*() calls (any thread), ws_server_stop() and
+ *    ws_server_shutdown() (any thread, and signal handlers).
  *  - Callbacks: every function may be called from inside a callback,
  *    except ws_server_destroy(), ws_server_run(), ws_server_run_once() and
  *    ws_server_process(), which return WS_EBUSY there.
@@ -95,7 +95,9 @@ struct ws_config {
                                  connection past it is closed with 1008;
                                  default max_message_bytes + 64 MiB */
     int handshake_timeout_ms; /* request must be complete; default 10000 */
-    int close_timeout_ms;     /* wait for the peer's close; default 5000 */
+    int close_timeout_ms;     /* wait for the peer's close; default 5000;
+                                 also the longest ws_server_shutdown()
+                                 waits for every peer */
     int backlog;              /* listen() backlog; default 511 */
     /* 1: listen with SO_REUSEPORT, so that several processes, or several
        threads each with a server of its own, listen on one port and the
@@ -240,9 +242,24 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
  * found (IPv4 and IPv6). With cfg.tls, read its files first. Returns 0, or
  * WS_ENOTFOUND, WS_EADDRINUSE, WS_EACCES, WS_EFDSET, WS_ESYS, WS_ETLS (a
  * TLS file cannot be used); ws_server_last_error() then has one line
- * naming the operation, the address or file, and the cause.
+ * naming the operation, the address or file, and the cause. WS_EINVAL
+ * when already listening, WS_ESTATE while a ws_server_shutdown() is under
+ * way; after one has finished, a listen starts the server afresh
+ * (ws_server_done() is 0 again).
  */
 int ws_server_listen(struct ws_server *s);
+
+/*
+ * Close every listener: new connections are refused (by the system), the
+ * connections already accepted go on as before. For draining before a
+ * deploy: the new process takes the port (or shares it, with
+ * cfg.reuse_port) while this one finishes its clients, then ends them
+ * with ws_server_shutdown(). ws_server_port() is -1 afterwards;
+ * ws_server_listen() may listen again (port "0" then gets a new port
+ * from the system). Returns 0 (also when not listening) or WS_EINVAL for
+ * NULL. May be called from callbacks.
+ */
+int ws_server_unlisten(struct ws_server *s);
 
 /*
  * Certificate rotation without a restart: read TLS files again (tls NULL:
@@ -272,20 +289,71 @@ int ws_server_port(const struct ws_server *s);
 int ws_server_destroy(struct ws_server *s);
 
 /*
- * Run the loop until ws_server_stop(). Returns 0 after a stop, WS_EBUSY from
- * a callback, or WS_ESYS if select() itself fails.
+ * Run the loop until ws_server_stop(), or until a ws_server_shutdown() has
+ * finished. Returns 0 after either (at once when a shutdown had finished
+ * before the call), WS_EBUSY from a callback, or WS_ESYS if select()
+ * itself fails.
  */
 int ws_server_run(struct ws_server *s);
 
 /*
- * Make ws_server_run() return after the current iteration. Safe from a
- * signal handler and from callbacks.
+ * Make ws_server_run() return after the current iteration, whatever the
+ * connections are doing (ws_server_destroy() then closes them: one 1001
+ * each, no waiting). Safe from a signal handler, from any thread and from
+ * callbacks; also stops a graceful shutdown that is under way.
  */
 void ws_server_stop(struct ws_server *s);
 
 /*
+ * Graceful shutdown. Like ws_server_stop(), safe from a signal handler,
+ * from any thread and from callbacks: it records the request and wakes
+ * the loop, and returns. At the end of the loop's current iteration
+ * (ws_server_run(), ws_server_run_once() or ws_server_process()), on the
+ * loop thread:
+ *  1. what other threads posted before the call is handled (it is queued
+ *     ahead of the closes), and every listener is closed, as by
+ *     ws_server_unlisten();
+ *  2. connections before the upgrade end: one that has begun a request
+ *     gets 503 (with Connection: close), one that has sent nothing is
+ *     closed, one whose answer is being written closes after it;
+ *  3. every open WebSocket connection starts the closing handshake with
+ *     1001 "going away" (RFC 6455 §7.4.1), queued after everything
+ *     already queued on it: the peer receives all it was sent, then the
+ *     close. A queue at max_output_bytes still takes it (the close frame
+ *     is the one frame allowed past the cap) and nothing queued is
+ *     dropped: a peer that does not read it all in time meets the
+ *     deadline below. A connection already closing goes on as it was.
+ *     From now on sends on them fail with WS_ECLOSED; messages that
+ *     arrive before the peer's close are still delivered;
+ *  4. the loop runs on: each connection ends (on_close) once its closing
+ *     handshake is complete, or when it breaks;
+ *  5. close_timeout_ms after step 1, whatever is left is closed (on_close
+ *     with 1006, or with the peer's code when its close came but the TCP
+ *     close did not).
+ * When no connection is left, ws_server_done() becomes 1 and
+ * ws_server_run() returns 0; the server then has no listener and no
+ * connection, but keeps its timers and watched descriptors (the
+ * application's) until ws_server_destroy(). A second ws_server_shutdown(),
+ * or ws_server_stop(), makes ws_server_run() return at once, as
+ * ws_server_stop() does (a second Ctrl-C). Called before ws_server_run(),
+ * the shutdown begins with its first iteration.
+ */
+void ws_server_shutdown(struct ws_server *s);
+
+/*
+ * 1 once a ws_server_shutdown() has finished (no connection was left: the
+ * point where ws_server_run() returns 0), else 0: before it, while it is
+ * under way, after ws_server_stop() cut it short, and after a new
+ * ws_server_listen(). For a loop that drives ws_server_run_once() or
+ * ws_server_process() itself: call them until this is 1, then destroy the
+ * server (or listen again). 0 for NULL.
+ */
+int ws_server_done(const struct ws_server *s);
+
+/*
  * Wait up to timeout_ms (-1: until something happens, 0: poll) for
- * readiness, then handle what is ready and the timers that are due.
+ * readiness, then handle what is ready and the timers that are due (and a
+ * ws_server_shutdown() asked for: ws_server_done() says when it is over).
  * Returns the number of events handled (>= 0), WS_EBUSY from a callback, or
  * WS_ESYS.
  */
@@ -312,8 +380,10 @@ int ws_server_timeout(struct ws_server *s, long *timeout_ms);
 
 /*
  * Handle the descriptors that the caller's select() reported ready (sets
- * may be NULL) and the timers that are due. Returns the number of events
- * handled, or WS_EBUSY from a callback.
+ * may be NULL) and the timers that are due, and act on a
+ * ws_server_shutdown() (whose wake-up makes one of the server's
+ * descriptors readable; ws_server_done() says when it is over). Returns
+ * the number of events handled, or WS_EBUSY from a callback.
  */
 int ws_server_process(struct ws_server *s, const fd_set *read_set,
                       const fd_set *write_set);

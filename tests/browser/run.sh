@@ -1,8 +1,9 @@
 #!/bin/sh
 # Run the node tests (tests/browser/*.test.mjs) with node's test runner:
 # install playwright-core and npm ws from package-lock.json when missing,
-# then drive Debian's chromium against $BUILD/ws_chat, and npm ws against
-# $BUILD/ws_echo (BUILD is relative to the repository root, default build).
+# then drive Debian's chromium against $BUILD/ws_chat and $BUILD/ws_echo
+# (its graceful shutdown), and npm ws against $BUILD/ws_echo (BUILD is
+# relative to the repository root, default build).
 set -e
 cd "$(dirname "$0")"
 for tool in node npm; do
