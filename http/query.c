@@ -10,19 +10,8 @@
 #include <string.h>
 
 #include "http/query.h"
+#include "http/hex.h"
 #include "net/error.h"
-
-/* The value of one hexadecimal digit, or -1. */
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
 /* Decode the byte at s[*i] (of end) and step past it; -1 for a "%" not
    followed by two hex digits. */
@@ -35,8 +24,8 @@ static int decode_byte(const char *s, size_t end, size_t *i)
         return ' ';
     if (ch != '%')
         return (unsigned char)ch;
-    hi = end - *i >= 2 ? hex_digit(s[*i]) : -1;
-    lo = hi >= 0 ? hex_digit(s[*i + 1]) : -1;
+    hi = end - *i >= 2 ? ws_http_hex_digit(s[*i]) : -1;
+    lo = hi >= 0 ? ws_http_hex_digit(s[*i + 1]) : -1;
     if (lo < 0)
         return -1;
     *i += 2;

@@ -16,21 +16,10 @@
 #include <unistd.h>
 
 #include "http/static.h"
+#include "http/hex.h"
 #include "net/error.h"
 
 #define READ_CHUNK 65536
-
-/* The value of one hexadecimal digit, or -1. */
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
 /*
  * Steps 1-4 of ws_http_path_canonical(): decode path into out.
@@ -55,8 +44,8 @@ static int decode_path(const char *path, size_t len, char *out, size_t out_size,
         char ch = path[i++];
 
         if (ch == '%') {
-            int hi = len - i >= 2 ? hex_value(path[i]) : -1;
-            int lo = hi >= 0 ? hex_value(path[i + 1]) : -1;
+            int hi = len - i >= 2 ? ws_http_hex_digit(path[i]) : -1;
+            int lo = hi >= 0 ? ws_http_hex_digit(path[i + 1]) : -1;
 
             if (lo < 0)
                 return WS_EINVAL;
