@@ -450,7 +450,7 @@ static struct ws_server *start(const struct options *o, struct chat *chat)
     cfg.reuse_port = o->workers > 1 || o->reuse_port;
     rc = ws_server_create(&s, &cfg, &cb, chat);
     if (rc < 0) {
-        fprintf(stderr, "ws_chat: %s\n", ws_strerror(rc));
+        fprintf(stderr, "ws_chat: %s\n", ws_server_last_error(NULL));
         return NULL;
     }
     if (ws_server_listen(s) < 0) {

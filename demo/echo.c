@@ -106,7 +106,7 @@ static int serve(void *arg)
     if (rc == 0 && (rc = ws_server_listen(server)) < 0)
         fprintf(stderr, "ws_echo: %s\n", ws_server_last_error(server));
     else if (rc < 0)
-        fprintf(stderr, "ws_echo: %s\n", ws_strerror(rc));
+        fprintf(stderr, "ws_echo: %s\n", ws_server_last_error(NULL));
     if (rc < 0) {
         ws_server_destroy(server);
         return 1;

@@ -80,6 +80,10 @@ static int sendable(const struct ws_conn *c)
 {
     if (c == NULL)
         return WS_EINVAL;
+    /* In on_upgrade the connection is not open yet: wrong time, not
+       closed. */
+    if (c->phase == WS_CONN_HTTP && !c->queued_kill)
+        return WS_ESTATE;
     if (c->phase != WS_CONN_WS || c->queued_kill)
         return WS_ECLOSED;
     return 0;

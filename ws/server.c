@@ -104,23 +104,55 @@ static bool deflate_config_ok(const struct ws_config *c)
            c->deflate_level <= 9;
 }
 
-/* Reject settings that cannot work. */
+/* The reason the calling thread's last ws_server_create() failed, for
+   ws_server_last_error(NULL): there is no server to hold it. */
+static _Thread_local char create_error[256];
+
+/* Note why create fails; returns rc. */
+static int create_fail(int rc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int create_fail(int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(create_error, sizeof(create_error), fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Reject settings that cannot work, saying which and why. */
 static int check_config(const struct ws_config *c)
 {
-    if (c->handshake_timeout_ms < 0 || c->close_timeout_ms < 0 ||
-        c->backlog < 0 || c->idle_timeout_ms < 0 || c->ping_interval_ms < 0)
-        return WS_EINVAL;
+    const char *neg = c->handshake_timeout_ms < 0 ? "handshake_timeout_ms"
+                      : c->close_timeout_ms < 0   ? "close_timeout_ms"
+                      : c->backlog < 0            ? "backlog"
+                      : c->idle_timeout_ms < 0    ? "idle_timeout_ms"
+                      : c->ping_interval_ms < 0   ? "ping_interval_ms"
+                                                  : NULL;
+
+    if (neg)
+        return create_fail(WS_EINVAL, "%s is negative", neg);
     /* An echo of the largest message must fit in the output queue. */
     if (c->max_output_bytes < c->max_message_bytes + WS_FRAME_MAX_HEADER)
-        return WS_EINVAL;
+        return create_fail(WS_EINVAL,
+                           "max_output_bytes (%zu) must hold a frame of "
+                           "max_message_bytes (%zu) and its %u-byte header",
+                           c->max_output_bytes, c->max_message_bytes,
+                           WS_FRAME_MAX_HEADER);
     if (c->max_message_bytes > SIZE_MAX / 2)
-        return WS_EINVAL;
+        return create_fail(WS_EINVAL, "max_message_bytes is too large");
     if (!deflate_config_ok(c))
-        return WS_EINVAL;
+        return create_fail(WS_EINVAL,
+                           "deflate settings out of range: window bits "
+                           "9..15, mem_level 1..9, level 1..9");
     for (const char *const *p = c->protocols; p && *p; p++) {
         if (**p == '\0' || strlen(*p) > MAX_PROTOCOL_NAME ||
             p - c->protocols >= MAX_PROTOCOLS)
-            return WS_EINVAL;
+            return create_fail(WS_EINVAL,
+                               "protocols: an empty name, one longer than "
+                               "%d bytes, or more than %d names",
+                               MAX_PROTOCOL_NAME, MAX_PROTOCOLS);
     }
     return 0;
 }
@@ -132,7 +164,7 @@ static int copy_config(struct ws_server *s, const struct ws_config *cfg)
         s->cfg = *cfg;
     apply_defaults(&s->cfg);
     if (check_config(&s->cfg) < 0)
-        return WS_EINVAL;
+        return WS_EINVAL; /* create_error says why */
     s->host = strdup(s->cfg.host ? s->cfg.host : "127.0.0.1");
     s->port = strdup(s->cfg.port ? s->cfg.port : "0");
     if (s->host == NULL || s->port == NULL)
@@ -182,12 +214,13 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
     struct ws_server *s;
     int rc;
 
+    create_error[0] = '\0';
     if (out == NULL)
-        return WS_EINVAL;
+        return create_fail(WS_EINVAL, "out is NULL");
     *out = NULL;
     s = calloc(1, sizeof(*s));
     if (s == NULL)
-        return WS_ENOMEM;
+        return create_fail(WS_ENOMEM, "out of memory");
     if (cb)
         s->cb = *cb;
     s->user_data = user_data;
@@ -224,8 +257,14 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
        the process's descriptor limit, which the application may raise.) */
     if (rc == 0 && strcmp(ws_loop_backend_name(s->loop), "select") == 0 &&
         s->cfg.max_connections > (size_t)ws_loop_fd_limit(s->loop) - 24)
-        rc = WS_EINVAL;
+        rc =
+            create_fail(WS_EINVAL,
+                        "max_connections (%zu) is more than the select "
+                        "backend can watch (%d); build with BACKEND=epoll",
+                        s->cfg.max_connections, ws_loop_fd_limit(s->loop) - 24);
     if (rc < 0) {
+        if (create_error[0] == '\0')
+            create_fail(rc, "%s", ws_strerror(rc));
         free_server(s);
         return rc;
     }
@@ -328,8 +367,10 @@ int ws_server_listen(struct ws_server *s)
     struct ws_net_listener_config lc;
     int rc;
 
-    if (s == NULL || s->listener.n > 0)
+    if (s == NULL)
         return WS_EINVAL;
+    if (s->listener.n > 0)
+        return WS_ESTATE; /* listening already */
     if (s->shutting_down && !s->shut_down)
         return WS_ESTATE; /* what it accepted would only be ended */
     lc = (struct ws_net_listener_config){
@@ -375,7 +416,7 @@ int ws_server_tls_reload(struct ws_server *s, const struct ws_tls_config *tls)
 
 const char *ws_server_last_error(const struct ws_server *s)
 {
-    return s ? s->error : "";
+    return s ? s->error : create_error;
 }
 
 int ws_server_port(const struct ws_server *s)

@@ -93,7 +93,10 @@ struct ws_config {
                                  which the library was built with) */
     size_t max_output_bytes;  /* queued unsent bytes per connection; a
                                  connection past it is closed with 1008;
-                                 default max_message_bytes + 64 MiB */
+                                 at least max_message_bytes + 14 (an
+                                 echo of the largest message and its
+                                 header); default max_message_bytes +
+                                 64 MiB */
     int handshake_timeout_ms; /* request must be complete; default 10000 */
     int close_timeout_ms;     /* wait for the peer's close; default 5000;
                                  also the longest ws_server_shutdown()
@@ -177,9 +180,11 @@ struct ws_callbacks {
     /*
      * An upgrade request passed the RFC 6455 §4.2.1 checks and names an
      * endpoint. Return 0 to accept (the 101 follows) or an HTTP status from
-     * 400 to 599 to refuse (403 for a failed Origin check). c is not open
-     * yet: only ws_conn_set_user_data()/get, ws_conn_peer() and
-     * ws_conn_tls_info() may be used.
+     * 400 to 599 to refuse (403 for a failed Origin check); any other
+     * value refuses with 500. c is not open yet: ws_conn_set_user_data()
+     * and _get, ws_conn_id(), ws_conn_path(), ws_conn_peer(),
+     * ws_conn_tls_info() and ws_conn_set_streaming() work; sends and
+     * closes return WS_ESTATE.
      */
     int (*on_upgrade)(struct ws_conn *c, const struct ws_request *req,
                       void *user_data);
@@ -232,7 +237,9 @@ struct ws_callbacks {
 /*
  * Allocate a server. cfg and cb may be NULL (all defaults). Nothing is bound
  * yet: call ws_server_listen(). Returns 0 and sets *out, or WS_EINVAL (bad
- * field), WS_ENOMEM. On error *out is NULL.
+ * field), WS_ENOMEM. On error *out is NULL, and ws_server_last_error(NULL)
+ * says, on the calling thread, which field and why ("ping_interval_ms is
+ * negative").
  */
 int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
                      const struct ws_callbacks *cb, void *user_data);
@@ -242,10 +249,10 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
  * found (IPv4 and IPv6). With cfg.tls, read its files first. Returns 0, or
  * WS_ENOTFOUND, WS_EADDRINUSE, WS_EACCES, WS_EFDSET, WS_ESYS, WS_ETLS (a
  * TLS file cannot be used); ws_server_last_error() then has one line
- * naming the operation, the address or file, and the cause. WS_EINVAL
- * when already listening, WS_ESTATE while a ws_server_shutdown() is under
- * way; after one has finished, a listen starts the server afresh
- * (ws_server_done() is 0 again).
+ * naming the operation, the address or file, and the cause. WS_ESTATE
+ * when already listening or while a ws_server_shutdown() is under way
+ * (WS_EINVAL for NULL); after one has finished, a listen starts the server
+ * afresh (ws_server_done() is 0 again).
  */
 int ws_server_listen(struct ws_server *s);
 
@@ -273,7 +280,8 @@ int ws_server_tls_reload(struct ws_server *s, const struct ws_tls_config *tls);
 
 /* The last error text of ws_server_listen() or ws_server_tls_reload();
    "" when none. Valid until the next of those calls or
-   ws_server_destroy(). */
+   ws_server_destroy(). With s NULL: why the calling thread's last
+   ws_server_create() failed ("" after one that succeeded). */
 const char *ws_server_last_error(const struct ws_server *s);
 
 /* The port of the first listener, or -1 if not listening. */

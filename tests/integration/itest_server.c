@@ -57,9 +57,13 @@ static int on_upgrade(struct ws_conn *c, const struct ws_request *req, void *ud)
 {
     struct counts *n = ud;
 
-    (void)c;
     n->upgrade++;
     assert_non_null(ws_request_header(req, "host"));
+    /* Not open yet: the wrong time to send or close, not a closed one. */
+    assert_int_equal(ws_conn_send_text(c, "early"), WS_ESTATE);
+    assert_int_equal(ws_conn_close(c, 1000, NULL), WS_ESTATE);
+    assert_true(ws_conn_id(c) > 0);
+    assert_non_null(ws_conn_path(c));
     return n->refuse_status;
 }
 
@@ -211,6 +215,7 @@ static struct fixture *start(void **state, struct ws_config cfg,
     cfg.protocols = protocols;
     assert_int_equal(ws_server_create(&f->srv, &cfg, cb, &f->n), 0);
     assert_int_equal(ws_server_listen(f->srv), 0);
+    assert_int_equal(ws_server_listen(f->srv), WS_ESTATE); /* listening */
     f->port = ws_server_port(f->srv);
     assert_true(f->port > 0);
     f->n.srv = f->srv;
@@ -729,6 +734,7 @@ static void backend_limit_checked(void)
 
     if (rc == WS_EINVAL) {
         assert_null(s);
+        assert_non_null(strstr(ws_server_last_error(NULL), "max_connections"));
         cfg.max_connections = 0;
         assert_int_equal(ws_server_create(&s, &cfg, NULL, NULL), 0);
         assert_string_equal(ws_server_backend(s), "select");
@@ -741,15 +747,25 @@ static void backend_limit_checked(void)
     assert_int_equal(ws_server_destroy(s), 0);
 }
 
-/* Bad configurations are refused at create. */
+/* Bad configurations are refused at create, and the calling thread is
+   told which field and why. */
 static void config_checked(void **state)
 {
     struct ws_config cfg = {.max_message_bytes = 1000, .max_output_bytes = 10};
+    struct ws_config neg = {.ping_interval_ms = -5};
     struct ws_server *s = (struct ws_server *)1;
 
     (void)state;
     assert_int_equal(ws_server_create(&s, &cfg, NULL, NULL), WS_EINVAL);
     assert_null(s);
+    assert_non_null(
+        strstr(ws_server_last_error(NULL), "max_output_bytes (10)"));
+    assert_int_equal(ws_server_create(&s, &neg, NULL, NULL), WS_EINVAL);
+    assert_string_equal(ws_server_last_error(NULL),
+                        "ping_interval_ms is negative");
+    assert_int_equal(ws_server_create(&s, NULL, NULL, NULL), 0);
+    assert_string_equal(ws_server_last_error(NULL), "");
+    assert_int_equal(ws_server_destroy(s), 0);
     protocol_count_checked();
     backend_limit_checked();
     assert_int_equal(ws_server_create(NULL, NULL, NULL, NULL), WS_EINVAL);
