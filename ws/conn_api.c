@@ -4,6 +4,7 @@
  * (sends, close, streaming, accessors). Sends queue through the session;
  * conn_io.c writes them at the end of the event.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,6 +263,45 @@ const char *ws_conn_peer(const struct ws_conn *c)
     ws_net_addr_format(&c->peer.sa, len, text, sizeof(text));
     ((struct ws_conn *)c)->peer_text = strdup(text);
     return c->peer_text ? c->peer_text : "";
+}
+
+int ws_conn_peer_addr(const struct ws_conn *c, struct sockaddr *addr,
+                      socklen_t *len)
+{
+    socklen_t size;
+
+    if (c == NULL || addr == NULL || len == NULL)
+        return WS_EINVAL;
+    size = c->peer.sa.sa_family == AF_INET6 ? sizeof(c->peer.v6)
+                                            : sizeof(c->peer.v4);
+    memcpy(addr, &c->peer, *len < size ? *len : size);
+    *len = size;
+    return 0;
+}
+
+int ws_conn_peer_port(const struct ws_conn *c)
+{
+    if (c->peer.sa.sa_family == AF_INET6)
+        return ntohs(c->peer.v6.sin6_port);
+    return ntohs(c->peer.v4.sin_port);
+}
+
+int ws_server_each_conn(struct ws_server *s,
+                        void (*fn)(struct ws_conn *c, void *arg), void *arg)
+{
+    int n = 0;
+
+    if (s == NULL || fn == NULL)
+        return WS_EINVAL;
+    /* Connections leave s->conns only when torn down, after the current
+       event: a close inside fn only queues, so the walk stays valid. */
+    for (struct ws_conn *c = s->conns; c; c = c->next) {
+        if (!c->opened || c->phase == WS_CONN_DEAD)
+            continue;
+        WS_CALLBACK(s, fn(c, arg));
+        n++;
+    }
+    return n;
 }
 
 const char *ws_conn_path(const struct ws_conn *c)

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -638,6 +639,26 @@ void *ws_conn_get_user_data(const struct ws_conn *c);
 /* The peer address as text ("127.0.0.1:5000", "[::1]:5000"); valid
    until on_close returns, like every string about c below. */
 const char *ws_conn_peer(const struct ws_conn *c);
+
+/* The peer address as the system gives it (struct sockaddr_in or
+   sockaddr_in6): up to *len bytes are copied to addr (a struct
+   sockaddr_storage holds either) and *len is set to its size. Returns
+   0, or WS_EINVAL for NULL arguments. */
+int ws_conn_peer_addr(const struct ws_conn *c, struct sockaddr *addr,
+                      socklen_t *len);
+
+/* The peer's port, in host order. */
+int ws_conn_peer_port(const struct ws_conn *c);
+
+/*
+ * Call fn for every open connection of s (on_open has run, on_close has
+ * not), in no set order; for statistics, or to close one's own kind. fn
+ * may send on and close the connection it is given (a close takes effect
+ * after the visit) but must not destroy the server. Returns the number
+ * of connections visited, or WS_EINVAL.
+ */
+int ws_server_each_conn(struct ws_server *s,
+                        void (*fn)(struct ws_conn *c, void *arg), void *arg);
 
 /* What c's TLS session is: its version, cipher, the server name the
    client asked for and the subject of a verified client certificate.

@@ -564,6 +564,62 @@ static void close_other_from_callback(void **state)
     close(a);
 }
 
+/* What ws_server_each_conn() hands fn: the ports seen, one to close. */
+struct visit {
+    int ports[4];
+    int n;
+    int close_port;
+};
+
+static void visit_conn(struct ws_conn *c, void *arg)
+{
+    struct visit *v = arg;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    assert_int_equal(ws_conn_peer_addr(c, (struct sockaddr *)&ss, &len), 0);
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(len, sizeof(struct sockaddr_in));
+    assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port),
+                     ws_conn_peer_port(c));
+    if (v->n < 4)
+        v->ports[v->n++] = ws_conn_peer_port(c);
+    if (ws_conn_peer_port(c) == v->close_port)
+        assert_int_equal(ws_conn_close(c, 4001, "visited"), 0);
+}
+
+/* The local port of the client socket fd: the server's peer port. */
+static int local_port(int fd)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    return ntohs(sin.sin_port);
+}
+
+/* Every open connection is visited once, with its peer's address and
+   port; one closed during the visit gets its close frame. */
+static void visit_connections(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int a = upgrade(f, "/chat", "", reply, sizeof(reply));
+    int b = upgrade(f, "/echo", "", reply, sizeof(reply));
+    struct visit v = {.close_port = local_port(b)};
+    int pa = local_port(a);
+
+    assert_int_equal(ws_server_each_conn(f->srv, visit_conn, &v), 2);
+    assert_int_equal(v.n, 2);
+    assert_true((v.ports[0] == pa && v.ports[1] == v.close_port) ||
+                (v.ports[1] == pa && v.ports[0] == v.close_port));
+    recv_frames(f, b, reply, sizeof(reply), 1);
+    assert_memory_equal(reply, "\x88\x09\x0f\xa1visited", 11);
+    assert_int_equal(ws_server_each_conn(NULL, visit_conn, &v), WS_EINVAL);
+    close(a);
+    close(b);
+}
+
 /* Broadcast reaches every open connection. */
 static void broadcast_all(void **state)
 {
@@ -1047,6 +1103,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(upgrade_hook_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(paths_and_plain_http, setup, teardown),
         cmocka_unit_test_setup_teardown(query_parameters, setup, teardown),
+        cmocka_unit_test_setup_teardown(visit_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(subprotocol_choice, setup, teardown),
         cmocka_unit_test_setup_teardown(reentrancy_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(close_other_from_callback, setup,
