@@ -104,7 +104,8 @@ static void unregister_id(struct ws_conn *c)
 }
 
 /* Tear c down now: stop its timer and watcher, close the transport, run
-   on_close if on_open ran, and move it to the dead list. */
+   on_close if on_open ran (or on_upgrade accepted), and move it to the
+   dead list. */
 static void teardown(struct ws_conn *c)
 {
     struct ws_server *s = c->srv;
@@ -125,6 +126,12 @@ static void teardown(struct ws_conn *c)
         if (s->cb.on_close)
             WS_CALLBACK(s, s->cb.on_close(c, c->kill_code, reason,
                                           c->close_reason_len, s->user_data));
+    } else if (c->accepted && s->cb.on_close) {
+        /* on_upgrade accepted but the 101 could not be queued: on_close
+           follows all the same, so that what on_upgrade attached to c is
+           freed where it always is (ws.h). */
+        WS_CALLBACK(s,
+                    s->cb.on_close(c, WS_CLOSE_ABNORMAL, "", 0, s->user_data));
     }
     if (c->prev)
         c->prev->next = c->next;

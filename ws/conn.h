@@ -89,6 +89,7 @@ struct ws_conn {
     /* Flags, as bit-fields: every connection holds them. */
     bool path_owned : 1;        /* path is a copy to free */
     bool opened : 1;            /* on_open ran, so on_close is owed */
+    bool accepted : 1;          /* on_upgrade said yes: on_close is owed */
     bool close_timer : 1;       /* the close timeout is armed (once) */
     bool drain_armed : 1;       /* out reached the drain threshold */
     bool stream_on_open : 1;    /* ws_conn_set_streaming in on_upgrade */

@@ -141,6 +141,7 @@ static void handle_upgrade(struct ws_conn *c)
         WS_CALLBACK(s, status = s->cb.on_upgrade(c, &req, s->user_data));
         if (status != 0 && (status < 400 || status > 599))
             status = 500;
+        c->accepted = status == 0;
     }
     if (status == 0 && switch_protocols(c, key, key_len) < 0)
         status = 500;

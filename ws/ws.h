@@ -185,7 +185,10 @@ struct ws_callbacks {
      * value refuses with 500. c is not open yet: ws_conn_set_user_data()
      * and _get, ws_conn_id(), ws_conn_path(), ws_conn_peer(),
      * ws_conn_tls_info() and ws_conn_set_streaming() work; sends and
-     * closes return WS_ESTATE.
+     * closes return WS_ESTATE. User data set here: a refusal ends c
+     * without on_close, so free it before returning one; an acceptance is
+     * always followed by on_close (by on_open first, unless the 101 could
+     * not be queued: then on_close alone, with 1006).
      */
     int (*on_upgrade)(struct ws_conn *c, const struct ws_request *req,
                       void *user_data);
@@ -195,7 +198,8 @@ struct ws_callbacks {
        data[len] (not counted), for convenience. */
     void (*on_message)(struct ws_conn *c, enum ws_msg_type type,
                        const void *data, size_t len, void *user_data);
-    /* The connection is gone. code is the peer's close code, the one the
+    /* The connection is gone: once for every connection on_open saw, or
+       on_upgrade accepted. code is the peer's close code, the one the
        server sent when it failed the connection, or 1006 when TCP broke
        without a close frame. After this returns, c is freed. */
     void (*on_close)(struct ws_conn *c, int code, const char *reason,

@@ -564,6 +564,64 @@ static void close_other_from_callback(void **state)
     close(a);
 }
 
+/* on_upgrade attaches memory to c and accepts; on_close frees it. */
+static int attach_on_upgrade(struct ws_conn *c, const struct ws_request *req,
+                             void *ud)
+{
+    struct counts *n = ud;
+
+    (void)req;
+    n->upgrade++;
+    ws_conn_set_user_data(c, malloc(64));
+    return 0;
+}
+
+static void free_on_close(struct ws_conn *c, int code, const char *reason,
+                          size_t len, void *ud)
+{
+    struct counts *n = ud;
+
+    (void)reason;
+    (void)len;
+    n->close++;
+    n->last_close_code = code;
+    free(ws_conn_get_user_data(c));
+}
+
+static const struct ws_callbacks attach_callbacks = {
+    .on_upgrade = attach_on_upgrade,
+    .on_open = on_open,
+    .on_close = free_on_close,
+};
+
+/* An output queue too small for the 101: the upgrade fails. */
+static int setup_tiny_output(void **state)
+{
+    struct ws_config cfg = {.max_message_bytes = 16, .max_output_bytes = 120};
+
+    start(state, cfg, &attach_callbacks);
+    return 0;
+}
+
+/* on_upgrade accepted, the 101 could not be queued: on_close follows
+   (1006, without on_open), so that what on_upgrade attached is freed
+   (valgrind checks the memory). */
+static void accepted_upgrade_that_fails(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+
+    /* A 500 if it fits in the queue, else a bare close: never a 101. */
+    assert_null(strstr(reply, "HTTP/1.1 101 "));
+    PUMP_UNTIL(f, f->n.close == 1, 2000);
+    assert_int_equal(f->n.upgrade, 1);
+    assert_int_equal(f->n.open, 0);
+    assert_int_equal(f->n.close, 1);
+    assert_int_equal(f->n.last_close_code, WS_CLOSE_ABNORMAL);
+    close(fd);
+}
+
 /* What ws_server_each_conn() hands fn: the ports seen, one to close. */
 struct visit {
     int ports[4];
@@ -1104,6 +1162,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(paths_and_plain_http, setup, teardown),
         cmocka_unit_test_setup_teardown(query_parameters, setup, teardown),
         cmocka_unit_test_setup_teardown(visit_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(accepted_upgrade_that_fails,
+                                        setup_tiny_output, teardown),
         cmocka_unit_test_setup_teardown(subprotocol_choice, setup, teardown),
         cmocka_unit_test_setup_teardown(reentrancy_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(close_other_from_callback, setup,
