@@ -120,12 +120,18 @@ static void teardown(struct ws_conn *c)
     c->phase = WS_CONN_DEAD;
     if (c->opened) {
         const char *reason = c->close_reason ? c->close_reason : "";
+        size_t reason_len = c->close_reason_len;
 
+        /* We failed it: the reason that went on the wire. */
+        if (!c->close_reason && c->session.state == WS_SESSION_FAILED) {
+            reason = ws_session_close_text(c->session.close_code);
+            reason_len = strlen(reason);
+        }
         s->nopen--;
         unregister_id(c);
         if (s->cb.on_close)
-            WS_CALLBACK(s, s->cb.on_close(c, c->kill_code, reason,
-                                          c->close_reason_len, s->user_data));
+            WS_CALLBACK(s, s->cb.on_close(c, c->kill_code, reason, reason_len,
+                                          s->user_data));
     } else if (c->accepted && s->cb.on_close) {
         /* on_upgrade accepted but the 101 could not be queued: on_close
            follows all the same, so that what on_upgrade attached to c is
@@ -156,8 +162,10 @@ void ws_conn_kill(struct ws_conn *c, int code)
 
 /*
  * The code on_close reports when c ends now: the peer's close code once it
- * sent one, the code we failed the connection with, or 1006 (RFC 6455
- * §7.1.5) when TCP ended without a closing handshake.
+ * sent one, the code we failed the connection with, the code of the close
+ * we started when the peer never answered it (a dead peer past the idle
+ * timeout: 1001, "idle timeout"), or 1006 (RFC 6455 §7.1.5) when TCP ended
+ * without a closing handshake.
  */
 static int end_code(const struct ws_conn *c)
 {
@@ -165,7 +173,8 @@ static int end_code(const struct ws_conn *c)
 
     if (c->phase == WS_CONN_HTTP || ss->state == WS_SESSION_ABORTED)
         return WS_CLOSE_ABNORMAL;
-    if (ss->close_received || ss->state == WS_SESSION_FAILED)
+    if (ss->close_received || ss->state == WS_SESSION_FAILED ||
+        (ss->close_sent && ss->closed_first))
         return ss->close_code;
     return WS_CLOSE_ABNORMAL;
 }

@@ -40,13 +40,9 @@ static void sess_pong(void *ctx, const uint8_t *data, size_t len)
         WS_CALLBACK(s, s->cb.on_pong(c, data, len, s->user_data));
 }
 
-/* The peer's close frame: keep its reason for on_close. */
-static void sess_close(void *ctx, uint16_t code, const uint8_t *reason,
-                       size_t len)
+/* Keep reason[0..len) as the reason on_close reports. */
+static void keep_reason(struct ws_conn *c, const void *reason, size_t len)
 {
-    struct ws_conn *c = ctx;
-
-    (void)code;
     free(c->close_reason);
     c->close_reason = NULL;
     c->close_reason_len = 0;
@@ -55,6 +51,14 @@ static void sess_close(void *ctx, uint16_t code, const uint8_t *reason,
         c->close_reason[len] = '\0';
         c->close_reason_len = (uint8_t)len; /* §5.5: at most 123 */
     }
+}
+
+/* The peer's close frame: its reason replaces ours, if we sent one. */
+static void sess_close(void *ctx, uint16_t code, const uint8_t *reason,
+                       size_t len)
+{
+    (void)code;
+    keep_reason(ctx, reason, len);
 }
 
 /* Streaming mode: one piece of a message, straight to the application. */
@@ -184,6 +188,9 @@ int ws_conn_close(struct ws_conn *c, int code, const char *reason)
     ws_conn_uncork(c); /* frames c's input produced go first */
     ws_conn_out_borrow(c);
     rc = ws_session_close(&c->session, &c->out, (uint16_t)code, reason, len);
+    /* Reported by on_close if the peer never answers (conn.c, end_code). */
+    if (rc == 0)
+        keep_reason(c, reason, len);
     ws_conn_out_release(c);
     ws_conn_after_session(c);
     return rc;
@@ -336,6 +343,11 @@ const char *ws_conn_extensions(const struct ws_conn *c)
 size_t ws_conn_buffered(const struct ws_conn *c)
 {
     return ws_conn_queued(c) + ws_conn_corked_bytes(c);
+}
+
+int ws_conn_closed_here(const struct ws_conn *c)
+{
+    return c->phase != WS_CONN_HTTP && c->session.closed_first;
 }
 
 struct ws_server *ws_conn_server(const struct ws_conn *c)

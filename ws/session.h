@@ -86,6 +86,7 @@ struct ws_session {
     /* Flags, as bit-fields: every connection holds them. */
     bool close_sent : 1;
     bool close_received : 1;
+    bool closed_first : 1; /* our close went out before the peer's came */
     bool in_frame : 1;
     /* A frame taken whole (ws_session_need) waits at the head of the
        input; frame_pos of its payload bytes are unmasked and checked. */
@@ -221,5 +222,9 @@ int ws_session_close(struct ws_session *s, struct ws_buf *out, uint16_t code,
 /* True when the session will consume no more input (DONE, FAILED,
    ABORTED). */
 bool ws_session_finished(const struct ws_session *s);
+
+/* The reason a close we fail the connection with carries ("protocol
+   error" for 1002), "" for codes that have none. */
+const char *ws_session_close_text(uint16_t code);
 
 #endif

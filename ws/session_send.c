@@ -13,7 +13,7 @@
 #include "ws/ws.h"
 
 /* Short reasons sent with the close codes the session chooses itself. */
-static const char *close_reason(uint16_t code)
+const char *ws_session_close_text(uint16_t code)
 {
     switch (code) {
     case WS_CLOSE_PROTOCOL_ERROR:
@@ -97,6 +97,7 @@ int ws_session_queue_close(struct ws_session *s, struct ws_buf *out,
         return rc;
     }
     s->close_sent = true;
+    s->closed_first = !s->close_received;
     return 0;
 }
 
@@ -117,7 +118,7 @@ void ws_session_fail_why(struct ws_session *s, struct ws_buf *out,
 /* ws_session_fail_why() with the reason the code has. */
 void ws_session_fail(struct ws_session *s, struct ws_buf *out, uint16_t code)
 {
-    ws_session_fail_why(s, out, code, close_reason(code));
+    ws_session_fail_why(s, out, code, ws_session_close_text(code));
 }
 
 /* Check that one whole frame may be sent; text_ok: the text is known to

@@ -199,9 +199,14 @@ struct ws_callbacks {
     void (*on_message)(struct ws_conn *c, enum ws_msg_type type,
                        const void *data, size_t len, void *user_data);
     /* The connection is gone: once for every connection on_open saw, or
-       on_upgrade accepted. code is the peer's close code, the one the
-       server sent when it failed the connection, or 1006 when TCP broke
-       without a close frame. After this returns, c is freed. */
+       on_upgrade accepted. code and reason are the peer's close when it
+       sent one; else the close this side sent, when it failed the
+       connection (1002 "protocol error", 1007, 1008 "peer is not
+       reading", 1009) or started a close the peer never answered (1001
+       "idle timeout", 1001 "server shutdown", or the application's);
+       else 1006 (TCP broke without a closing handshake).
+       ws_conn_closed_here() says which side began. After this returns,
+       c is freed. */
     void (*on_close)(struct ws_conn *c, int code, const char *reason,
                      size_t reason_len, void *user_data);
     /* Something went wrong that the application may want to log. c may be
@@ -686,6 +691,11 @@ size_t ws_conn_buffered(const struct ws_conn *c);
  * returns; "" also when out of memory.
  */
 const char *ws_conn_extensions(const struct ws_conn *c);
+
+/* 1 when this side (the application or the library) began the closing
+   handshake or failed the connection, 0 when the peer began it or the
+   connection broke without one. Most useful in on_close. */
+int ws_conn_closed_here(const struct ws_conn *c);
 
 /* The server c belongs to. */
 struct ws_server *ws_conn_server(const struct ws_conn *c);

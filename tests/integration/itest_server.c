@@ -36,6 +36,8 @@ struct counts {
     size_t fragment_bytes;
     struct ws_server_timer *timer;
     int last_close_code;
+    char last_reason[128];
+    int last_closed_here;
     char last_message[256];
     size_t last_len;
     enum ws_msg_type last_type;
@@ -100,11 +102,10 @@ static void on_close(struct ws_conn *c, int code, const char *reason,
 {
     struct counts *n = ud;
 
-    (void)c;
-    (void)reason;
-    (void)len;
     n->close++;
     n->last_close_code = code;
+    snprintf(n->last_reason, sizeof(n->last_reason), "%.*s", (int)len, reason);
+    n->last_closed_here = ws_conn_closed_here(c);
     for (int i = 0; i < 8; i++) {
         if (n->conns[i] == c)
             n->conns[i] = NULL;
@@ -767,7 +768,7 @@ static void handshake_timeout(void **state)
     close(fd);
 }
 
-/* Our close gets no answer: on_close reports 1006 after the timeout. */
+/* Our close gets no answer: on_close reports it after the timeout. */
 static void close_timeout(void **state)
 {
     struct ws_config cfg = {.close_timeout_ms = 100};
@@ -779,7 +780,9 @@ static void close_timeout(void **state)
     assert_int_equal(ws_conn_close(f->n.conns[0], 4000, "x"), WS_ECLOSED);
     PUMP_UNTIL(f, f->n.close == 1, 3000);
     assert_int_equal(f->n.close, 1);
-    assert_int_equal(f->n.last_close_code, 1006);
+    assert_int_equal(f->n.last_close_code, 4000);
+    assert_string_equal(f->n.last_reason, "x");
+    assert_int_equal(f->n.last_closed_here, 1);
     close(fd);
 }
 
@@ -951,6 +954,54 @@ static void idle_timeout(void **state)
     PUMP_UNTIL(f, f->n.close == 1, 3000);
     assert_int_equal(f->n.close, 1);
     assert_int_equal(f->n.last_close_code, 1001);
+    assert_int_equal(f->n.last_closed_here, 1);
+}
+
+/* A dead peer past idle_timeout_ms never answers the close: on_close
+   reports the close that ended it, 1001 "idle timeout", begun here. */
+static void idle_timeout_dead_peer(void **state)
+{
+    struct ws_config cfg = {.idle_timeout_ms = 1000, .close_timeout_ms = 300};
+    struct fixture *f = start(state, cfg, &callbacks);
+    char reply[2048];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+
+    assert_true(pump_until_readable(f, fd, 3000)); /* the close */
+    PUMP_UNTIL(f, f->n.close == 1, 3000);
+    assert_int_equal(f->n.close, 1);
+    assert_int_equal(f->n.last_close_code, 1001);
+    assert_string_equal(f->n.last_reason, "idle timeout");
+    assert_int_equal(f->n.last_closed_here, 1);
+    close(fd);
+}
+
+/* The server fails a connection: on_close has the reason that went on
+   the wire; a close the peer begins is not begun here. */
+static void close_causes(void **state)
+{
+    struct fixture *f = *state;
+    char reply[2048];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+    const uint8_t unmasked[] = {0x81, 0x01, 'x'};
+
+    send_all(fd, unmasked, sizeof(unmasked));      /* §5.1: must be masked */
+    assert_true(pump_until_readable(f, fd, 3000)); /* our 1002 */
+    close(fd);
+    PUMP_UNTIL(f, f->n.close == 1, 3000);
+    assert_int_equal(f->n.last_close_code, 1002);
+    assert_string_equal(f->n.last_reason, "protocol error");
+    assert_int_equal(f->n.last_closed_here, 1);
+    fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+    send_frame(fd, WS_OP_CLOSE,
+               "\x0f\xa0"
+               "bye",
+               5);
+    assert_true(pump_until_readable(f, fd, 3000)); /* the echo */
+    close(fd);
+    PUMP_UNTIL(f, f->n.close == 2, 3000);
+    assert_int_equal(f->n.last_close_code, 4000);
+    assert_string_equal(f->n.last_reason, "bye");
+    assert_int_equal(f->n.last_closed_here, 0);
 }
 
 /* on_drain fires once a queue past the threshold is written out. */
@@ -1180,6 +1231,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_teardown(keepalive_ping, teardown),
         cmocka_unit_test_teardown(idle_timeout, teardown),
+        cmocka_unit_test_teardown(idle_timeout_dead_peer, teardown),
+        cmocka_unit_test_setup_teardown(close_causes, setup, teardown),
         cmocka_unit_test_teardown(drain_callback, teardown),
         cmocka_unit_test_teardown(slow_consumer_closed, teardown),
         cmocka_unit_test_setup_teardown(timers, setup, teardown),
