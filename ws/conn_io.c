@@ -264,11 +264,15 @@ static bool direct_ok(const struct ws_conn *c, uint8_t opcode, size_t len)
 static bool corkable(const struct ws_conn *c, const void *data, size_t len)
 {
     const struct ws_server *s = c->srv;
-    const uint8_t *p = data;
+    uintptr_t p = (uintptr_t)data, lo = (uintptr_t)s->cork_lo,
+              hi = (uintptr_t)s->cork_hi;
 
-    /* All of them could wait in the queue if the socket took none. */
-    return s->cork == c && s->ncorked < WS_CORK_MAX && p >= s->cork_lo &&
-           len <= (size_t)(s->cork_hi - p) &&
+    /* Inside the input, not merely past its start: a message assembled
+       from fragments lies in the session's own buffer, which is freed
+       once delivered. All of them could wait in the queue if the socket
+       took none. */
+    return s->cork == c && s->ncorked < WS_CORK_MAX && p >= lo && p <= hi &&
+           len <= hi - p &&
            ws_conn_corked_bytes(c) + len + WS_FRAME_MAX_HEADER <=
                s->cfg.max_output_bytes;
 }

@@ -380,6 +380,26 @@ class FrameTest(_Base):
         self.assertEqual(c.recv_message(), (OP_BINARY, a))
         self.expect_close(c, 1000)
 
+    def test_fragmented_large_echoes_read_together(self):
+        """Large messages assembled from fragments (in the session's own
+        buffer, freed once delivered, not in the input) read together with
+        more: each echo is whole and its own, never a later message's
+        bytes in a reused buffer."""
+        msgs = [bytes([65 + i]) * (65536 + 977 * i) for i in range(6)]
+        stream = b""
+        for m in msgs:
+            parts = [m[k:k + 1300] for k in range(0, len(m), 1300)]
+            for k, part in enumerate(parts):
+                stream += build_frame(OP_BINARY if k == 0 else OP_CONT, part,
+                                      fin=k == len(parts) - 1)
+        c = self.client()
+        c.send(stream)
+        for m in msgs:
+            got = c.recv_message(H.t(10))
+            self.assertEqual(got[0], OP_BINARY)
+            self.assertTrue(got[1] == m, "echo of %d bytes of %r damaged: "
+                            "starts %r" % (len(m), m[:1], got[1][:8]))
+
     def test_large_echoes_to_a_reader_that_waits(self):
         """Echoes of messages read together, written in one go, that the
         socket cannot take at once are queued in order, before what the
