@@ -289,6 +289,21 @@ void ws_conn_going_away(struct ws_conn *c)
     }
 }
 
+/* Tell on_error why this side failed c (RFC 6455 §7.1.7): the code and
+   reason that went on the wire. */
+static void report_failure(struct ws_conn *c)
+{
+    uint16_t code = c->session.close_code;
+    int err = code == WS_CLOSE_INVALID_DATA     ? WS_EUTF8
+              : code == WS_CLOSE_TOO_BIG        ? WS_ETOOBIG
+              : code == WS_CLOSE_POLICY         ? WS_EFULL
+              : code == WS_CLOSE_INTERNAL_ERROR ? WS_ENOMEM
+                                                : WS_EPROTO;
+
+    ws_server_error(c->srv, c, err, "%s: closed with %u (%s)", ws_conn_peer(c),
+                    code, ws_session_close_text(code));
+}
+
 void ws_conn_after_session(struct ws_conn *c)
 {
     if (c->phase != WS_CONN_WS)
@@ -304,6 +319,9 @@ void ws_conn_after_session(struct ws_conn *c)
     case WS_SESSION_FAILED:
         /* The close timeout replaces any keepalive timer, once: it bounds
            the wait for the peer's close, the flush and the linger. */
+        if (!c->close_timer && c->session.state == WS_SESSION_FAILED &&
+            !c->session.close_received)
+            report_failure(c);
         if (!c->close_timer) {
             c->close_timer = true;
             ws_conn_timer(c, c->srv->cfg.close_timeout_ms);
@@ -393,6 +411,13 @@ static void on_timer(struct ws_loop *loop, struct ws_timer *t, void *arg)
 
     (void)loop;
     (void)t;
+    /* A request begun and not finished in time (an idle keep-alive
+       connection ending is no error). */
+    if (c->phase == WS_CONN_HTTP && !c->close_after_write &&
+        c->http->header_bytes > 0)
+        ws_server_error(c->srv, c, WS_EHTTP,
+                        "%s: handshake timeout: no whole request in %d ms",
+                        ws_conn_peer(c), c->srv->cfg.handshake_timeout_ms);
     if (c->phase == WS_CONN_WS && c->session.state == WS_SESSION_OPEN &&
         !c->close_timer) {
         keepalive_check(c);

@@ -135,6 +135,10 @@ static void handle_upgrade(struct ws_conn *c)
 
     if (status == 0 && !is_endpoint(s, c->http->path))
         status = 404;
+    /* The application's own refusals are its to report. */
+    if (status != 0)
+        ws_server_error(s, c, WS_EHTTP, "%s: upgrade refused: answered %d",
+                        ws_conn_peer(c), status);
     if (status == 0 && s->cb.on_upgrade) {
         struct ws_request req = {c->http, ws_conn_peer(c)};
 
@@ -195,6 +199,8 @@ bool ws_conn_input_http(struct ws_conn *c, const uint8_t *p, size_t len,
         return false; /* an answer that ends the connection is queued */
     rc = ws_http_request_feed(c->http, (const char *)p, len, used);
     if (rc < 0) {
+        ws_server_error(c->srv, c, WS_EHTTP, "%s: bad request: answered %d",
+                        ws_conn_peer(c), c->http->status);
         ws_conn_respond_error(c, c->http->status);
         return false;
     }

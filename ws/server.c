@@ -289,11 +289,25 @@ void ws_server_error(struct ws_server *s, struct ws_conn *c, int err,
 /* Answer 503 without a connection object: one best-effort write. Over
    TLS there is no cheap answer (a handshake costs more than the
    connection it would refuse), so the socket is only closed. */
-static void refuse_busy(const struct ws_server *s, int fd)
+static void refuse_busy(struct ws_server *s, int fd)
 {
+    uint64_t now = ws_loop_now(s->loop);
+
     if (s->tls == NULL)
         ws_net_write(fd, busy_reply, sizeof(busy_reply) - 1);
     ws_net_close(fd);
+    /* Told at most once a second: an overload must not also flood the
+       log it is reported to. */
+    s->busy_refused++;
+    if (s->busy_report_ms == 0 || now - s->busy_report_ms >= 1000) {
+        ws_server_error(s, NULL, WS_EBUSY,
+                        "max_connections (%zu) reached: %llu connection(s) "
+                        "refused with 503",
+                        s->cfg.max_connections,
+                        (unsigned long long)s->busy_refused);
+        s->busy_refused = 0;
+        s->busy_report_ms = now ? now : 1;
+    }
 }
 
 /* Take one accepted socket on, or refuse it cleanly. */

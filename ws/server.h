@@ -76,6 +76,8 @@ struct ws_server {
     const void *delivered;
     size_t delivered_len;
     int depth;                       /* > 0 while a user callback runs */
+    uint64_t busy_refused;           /* 503s since the last report (server.c) */
+    uint64_t busy_report_ms;         /* loop time of that report */
     uint64_t next_id;                /* the id of the next connection */
     struct ws_server_timer *timers;  /* the application's, to free */
     struct ws_server_watch *watches; /* the application's descriptors */

@@ -209,11 +209,18 @@ struct ws_callbacks {
        c is freed. */
     void (*on_close)(struct ws_conn *c, int code, const char *reason,
                      size_t reason_len, void *user_data);
-    /* Something went wrong that the application may want to log. c may be
-       NULL (for instance an accept() failure), or a connection that never
-       opened (WS_ETLS: its TLS handshake failed; the detail names the
-       peer and OpenSSL's reason), on which only ws_conn_peer() and the
-       user data may be used. err is a WS_E* code. */
+    /* Something went wrong that the application may want to log, with
+       a line of detail that names the peer. c may be NULL (an accept()
+       failure; connections refused with 503 past max_connections,
+       WS_EBUSY, told at most once a second with their count), or a
+       connection that never opened (WS_ETLS: its TLS handshake failed,
+       with OpenSSL's reason; WS_EHTTP: a malformed request, an upgrade
+       the library refused with 400/404/426/431..., a handshake timeout),
+       on which only ws_conn_peer() and the user data may be used. An open
+       connection this side fails is told here too, before its on_close:
+       WS_EPROTO (1002), WS_EUTF8 (1007), WS_EFULL (1008, a peer not
+       reading), WS_ETOOBIG (1009). The application's own refusals and
+       closes are not. err is a WS_E* code. */
     void (*on_error)(struct ws_conn *c, int err, const char *detail,
                      void *user_data);
     /* c's output queue, which had reached drain_threshold_bytes, is empty

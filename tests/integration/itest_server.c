@@ -37,6 +37,8 @@ struct counts {
     struct ws_server_timer *timer;
     int last_close_code;
     char last_reason[128];
+    int last_error;
+    char last_error_detail[256];
     int last_closed_here;
     char last_message[256];
     size_t last_len;
@@ -117,9 +119,9 @@ static void on_error(struct ws_conn *c, int err, const char *detail, void *ud)
     struct counts *n = ud;
 
     (void)c;
-    (void)err;
-    (void)detail;
     n->error++;
+    n->last_error = err;
+    snprintf(n->last_error_detail, sizeof(n->last_error_detail), "%s", detail);
 }
 
 static void on_pong(struct ws_conn *c, const void *data, size_t len, void *ud)
@@ -766,6 +768,9 @@ static void handshake_timeout(void **state)
     assert_true(pump_until_readable(f, fd, 3000));
     assert_int_equal(recv(fd, buf, sizeof(buf), 0), 0);
     close(fd);
+    assert_int_equal(f->n.error, 1);
+    assert_int_equal(f->n.last_error, WS_EHTTP);
+    assert_non_null(strstr(f->n.last_error_detail, "handshake timeout"));
 }
 
 /* Our close gets no answer: on_close reports it after the timeout. */
@@ -796,11 +801,18 @@ static void connection_limit(void **state)
     int b = upgrade(f, "/chat", "", reply, sizeof(reply));
     int c = upgrade(f, "/chat", "", reply, sizeof(reply));
 
+    int d = upgrade(f, "/chat", "", reply, sizeof(reply));
+
     assert_non_null(strstr(reply, "HTTP/1.1 503 "));
     assert_int_equal(f->n.open, 2);
+    /* Told once for the two refusals within the second. */
+    assert_int_equal(f->n.error, 1);
+    assert_int_equal(f->n.last_error, WS_EBUSY);
+    assert_non_null(strstr(f->n.last_error_detail, "max_connections (2)"));
     close(a);
     close(b);
     close(c);
+    close(d);
 }
 
 /* A port in use gives WS_EADDRINUSE and a line that says so. */
@@ -991,6 +1003,12 @@ static void close_causes(void **state)
     assert_int_equal(f->n.last_close_code, 1002);
     assert_string_equal(f->n.last_reason, "protocol error");
     assert_int_equal(f->n.last_closed_here, 1);
+    /* Told to on_error too, with the peer. */
+    assert_int_equal(f->n.error, 1);
+    assert_int_equal(f->n.last_error, WS_EPROTO);
+    assert_non_null(
+        strstr(f->n.last_error_detail, "closed with 1002 (protocol error)"));
+    assert_non_null(strstr(f->n.last_error_detail, "127.0.0.1:"));
     fd = upgrade(f, "/chat", "", reply, sizeof(reply));
     send_frame(fd, WS_OP_CLOSE,
                "\x0f\xa0"
@@ -1002,6 +1020,23 @@ static void close_causes(void **state)
     assert_int_equal(f->n.last_close_code, 4000);
     assert_string_equal(f->n.last_reason, "bye");
     assert_int_equal(f->n.last_closed_here, 0);
+    assert_int_equal(f->n.error, 1); /* the peer's close is no error */
+    /* A malformed request and a library refusal are told, with the
+       status answered. */
+    fd = client_connect(f->port);
+    send_all(fd, "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+             strlen("GET / HTTP/1.1\r\nBad Header\r\n\r\n"));
+    recv_http(f, fd, reply, sizeof(reply));
+    close(fd);
+    assert_int_equal(f->n.error, 2);
+    assert_int_equal(f->n.last_error, WS_EHTTP);
+    assert_non_null(
+        strstr(f->n.last_error_detail, "bad request: answered 400"));
+    fd = upgrade(f, "/nope", "", reply, sizeof(reply));
+    close(fd);
+    assert_int_equal(f->n.error, 3);
+    assert_non_null(
+        strstr(f->n.last_error_detail, "upgrade refused: answered 404"));
 }
 
 /* on_drain fires once a queue past the threshold is written out. */
