@@ -56,18 +56,23 @@ struct beat {
 
 /* The nick claim: free for a join, ours for a switch; then presence, and
    what the welcome shows. Returns {0} when taken, else {1, count,
-   online, history}. */
+   online, history, stale}: stale is 1 when the room still listed the
+   nick, expired (its instance died and no sweep has removed it yet), so
+   that this instance announces that leave before the join. */
 static const char enter_lua[] =
     "local cur = redis.call('GET', KEYS[1])\n"
     "if cur and (ARGV[5] == 'join' or cur ~= ARGV[1]) then return {0} end\n"
     "local t = redis.call('TIME')\n"
     "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])\n"
+    "local old = redis.call('ZSCORE', KEYS[2], ARGV[2])\n"
+    "local stale = 0\n"
+    "if old and tonumber(old) < now then stale = 1 end\n"
     "redis.call('ZADD', KEYS[2], now + ARGV[3], ARGV[2])\n"
     "return {1, redis.call('ZCOUNT', KEYS[2], now, '+inf'),\n"
     "  redis.call('ZRANGEBYSCORE', KEYS[2], now, '+inf', 'LIMIT', 0,"
     " ARGV[4]),\n"
-    "  redis.call('LRANGE', KEYS[3], 0, -1)}\n";
+    "  redis.call('LRANGE', KEYS[3], 0, -1), stale}\n";
 
 /* Out of a room; the nick too when ARGV[3] is 1 and it is still ours. */
 static const char leave_lua[] =
@@ -167,10 +172,11 @@ static json_t *online_of(const redisReply *list)
     return out;
 }
 
-/* A well-formed answer of enter_lua: {1, count, online, history}. */
+/* A well-formed answer of enter_lua: {1, count, online, history,
+   stale}. */
 static bool view_of(const redisReply *r, struct chat_view *v)
 {
-    if (r->elements != 4 || r->element[1]->type != REDIS_REPLY_INTEGER ||
+    if (r->elements != 5 || r->element[1]->type != REDIS_REPLY_INTEGER ||
         r->element[2]->type != REDIS_REPLY_ARRAY ||
         r->element[3]->type != REDIS_REPLY_ARRAY)
         return false;
@@ -204,8 +210,10 @@ static void enter_locally(struct chat_pending *p, struct chat_client *c)
     }
 }
 
-/* Enter p's client with the room as Redis sees it. */
-static void enter_shared(struct chat_pending *p, struct chat_view *v)
+/* Enter p's client with the room as Redis sees it; stale: announce
+   first that the nick's expired entry left (see enter_lua). */
+static void enter_shared(struct chat_pending *p, struct chat_view *v,
+                         bool stale)
 {
     struct chat_client *c = p->c;
     struct chat_room *room = chat_room_open(p->chat, c, p->room);
@@ -214,6 +222,9 @@ static void enter_shared(struct chat_pending *p, struct chat_view *v)
         chat_view_free(v);
         return;
     }
+    /* Only on the way in: a welcome again changes no one's list. */
+    if (stale && c->room == NULL)
+        chat_room_announce(p->chat->srv, room, "leave", p->nick);
     if (p->how == CHAT_ENTER_AGAIN && c->room == room)
         chat_send_welcome(c, v);
     else if (c->room == NULL)
@@ -265,7 +276,9 @@ static void on_enter(struct ws_redis *r, struct redisReply *reply, void *arg)
         if (p->how == CHAT_ENTER_JOIN)
             p->c->nick[0] = '\0';
     } else if (view_of(reply, &v)) {
-        enter_shared(p, &v);
+        enter_shared(p, &v,
+                     reply->element[4]->type == REDIS_REPLY_INTEGER &&
+                         reply->element[4]->integer == 1);
     } else {
         enter_locally(p, p->c);
     }
