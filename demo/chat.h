@@ -108,6 +108,9 @@ int chat_nick_order(const void *a, const void *b);
 /* Lower-case name into out (CHAT_ROOM_MAX + 1 bytes); false if invalid. */
 bool chat_room_name(const char *name, char *out);
 
+/* The room called name, or NULL when this instance has none. */
+struct chat_room *chat_room_find(const struct chat *chat, const char *name);
+
 /* The room called name, created if needed; NULL when the room limit is
    reached and no room is empty, or out of memory. */
 struct chat_room *chat_room_get(struct chat *chat, const char *name);

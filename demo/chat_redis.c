@@ -401,15 +401,6 @@ static struct chat_client *member_here(const struct chat_room *room,
     return NULL;
 }
 
-/* The room a heartbeat answer is about; NULL if it has gone here. */
-static struct chat_room *room_named(struct chat *chat, const char *name)
-{
-    for (struct chat_room *r = chat->rooms; r; r = r->next)
-        if (strcmp(r->name, name) == 0)
-            return r;
-    return NULL;
-}
-
 /* Announce what a heartbeat found: the expired (unless here: renewed
    in a later chunk) left. Of those it had to add back, announce the
    members the others never heard of (they entered while Redis was away),
@@ -443,7 +434,7 @@ static void on_beat(struct ws_redis *r, struct redisReply *reply, void *arg)
 {
     struct beat *b = arg;
     struct chat *chat = b->chat;
-    struct chat_room *room = chat->redis ? room_named(chat, b->room) : NULL;
+    struct chat_room *room = chat->redis ? chat_room_find(chat, b->room) : NULL;
 
     (void)r;
     if (room && reply && reply->type == REDIS_REPLY_ARRAY &&

@@ -177,13 +177,20 @@ static bool room_evict(struct chat *chat)
     return true;
 }
 
-struct chat_room *chat_room_get(struct chat *chat, const char *name)
+struct chat_room *chat_room_find(const struct chat *chat, const char *name)
 {
-    struct chat_room *room;
-
-    for (room = chat->rooms; room; room = room->next)
+    for (struct chat_room *room = chat->rooms; room; room = room->next)
         if (strcmp(room->name, name) == 0)
             return room;
+    return NULL;
+}
+
+struct chat_room *chat_room_get(struct chat *chat, const char *name)
+{
+    struct chat_room *room = chat_room_find(chat, name);
+
+    if (room)
+        return room;
     /* Rooms outlive their members (for the history), within a limit. */
     if (chat->nrooms >= CHAT_MAX_ROOMS && !room_evict(chat))
         return NULL;

@@ -256,11 +256,17 @@ void *ws_conn_get_user_data(const struct ws_conn *c)
     return c->user_data;
 }
 
+/* The size of c's peer address, by its family. */
+static socklen_t peer_len(const struct ws_conn *c)
+{
+    return c->peer.sa.sa_family == AF_INET6 ? sizeof(c->peer.v6)
+                                            : sizeof(c->peer.v4);
+}
+
 const char *ws_conn_peer(const struct ws_conn *c)
 {
     char text[WS_NET_ADDRSTRLEN];
-    socklen_t len = c->peer.sa.sa_family == AF_INET6 ? sizeof(c->peer.v6)
-                                                     : sizeof(c->peer.v4);
+    socklen_t len = peer_len(c);
 
     if (c->peer_text)
         return c->peer_text;
@@ -279,8 +285,7 @@ int ws_conn_peer_addr(const struct ws_conn *c, struct sockaddr *addr,
 
     if (c == NULL || addr == NULL || len == NULL)
         return WS_EINVAL;
-    size = c->peer.sa.sa_family == AF_INET6 ? sizeof(c->peer.v6)
-                                            : sizeof(c->peer.v4);
+    size = peer_len(c);
     memcpy(addr, &c->peer, *len < size ? *len : size);
     *len = size;
     return 0;

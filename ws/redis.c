@@ -297,6 +297,12 @@ static void dropped(struct ws_redis *r, const char *topic)
     }
 }
 
+/* More than max_pending_bytes wait to be written to Redis (stalled). */
+static bool pub_backed_up(const struct ws_redis *r)
+{
+    return sdslen(r->pub.ac->c.obuf) > r->cfg.max_pending_bytes;
+}
+
 /* The observer: a local publish goes to Redis once. */
 static void on_published(struct ws_server *s, const char *topic,
                          enum ws_msg_type type, const void *data, size_t len,
@@ -306,7 +312,7 @@ static void on_published(struct ws_server *s, const char *topic,
     char *body;
 
     (void)s;
-    if (!r->pub.up || sdslen(r->pub.ac->c.obuf) > r->cfg.max_pending_bytes) {
+    if (!r->pub.up || pub_backed_up(r)) {
         dropped(r, topic);
         return;
     }
@@ -394,7 +400,7 @@ int ws_redis_command(struct ws_redis *r, ws_redis_reply_fn fn, void *arg,
         return WS_EINVAL;
     if (!r->pub.up || r->closing)
         return WS_ECLOSED;
-    if (sdslen(r->pub.ac->c.obuf) > r->cfg.max_pending_bytes)
+    if (pub_backed_up(r))
         return WS_EFULL;
     cmd = malloc(sizeof(*cmd));
     if (cmd == NULL)
