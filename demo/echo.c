@@ -166,9 +166,14 @@ static void parse(int argc, char **argv, struct options *o)
 
 int main(int argc, char **argv)
 {
-    struct options o = {
-        .cfg = {.host = "127.0.0.1", .port = "9001", .permessage_deflate = 1},
-        .workers = 1};
+    /* An echo queues what the client has in flight, which a client that
+       pipelines large messages can make far more than the library's 1 MiB
+       default output cap. */
+    struct options o = {.cfg = {.host = "127.0.0.1",
+                                .port = "9001",
+                                .permessage_deflate = 1,
+                                .max_output_bytes = 64u << 20},
+                        .workers = 1};
 
     parse(argc, argv, &o);
     setvbuf(stdout, NULL, _IOLBF, 0);

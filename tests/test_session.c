@@ -815,7 +815,13 @@ static void test_frame_begin_checks(void **state)
         ws_session_frame_begin(&f->s, WS_OP_BINARY, large, len, false, hdr), 4);
     assert_memory_equal(hdr, "\x82\x7e\x40\x00", 4);
     assert_out(f, "", 0);
-    lim.max_output = len + WS_FRAME_MAX_HEADER - 1;
+    /* The output cap counts what waits before a frame, not the frame:
+       nothing waits before one written this way. */
+    lim.max_output = 16;
+    fx_limits(f, &lim);
+    assert_int_equal(
+        ws_session_frame_begin(&f->s, WS_OP_BINARY, large, len, false, hdr), 4);
+    lim.max_message = len - 1;
     fx_limits(f, &lim);
     assert_int_equal(
         ws_session_frame_begin(&f->s, WS_OP_BINARY, large, len, false, hdr),
@@ -1065,8 +1071,9 @@ static void assert_tail_close(const struct fx *f, size_t skip, uint16_t code)
     assert_int_equal((p[hl] << 8) | p[hl + 1], code);
 }
 
-/* Output limit: the frame that would pass max_output is refused and the
-   session fails with 1008; only the close frame may pass the limit. */
+/* Output limit: a frame is refused once more than max_output bytes
+   wait, and the session fails with 1008; the close frame still goes. A
+   frame of any allowed size is taken while at most max_output wait. */
 static void test_send_output_limit(void **state)
 {
     static const struct ws_session_limits lim = {
@@ -1078,28 +1085,32 @@ static void test_send_output_limit(void **state)
     struct fx *f = *state;
 
     fx_limits(f, &lim);
-    /* 2 + 98 bytes: exactly the limit. */
+    /* 2 + 98 bytes: exactly the limit, which still takes one more. */
     assert_int_equal(ws_session_send(&f->s, &f->out, WS_OP_BINARY, big, 98), 0);
     assert_int_equal(ws_buf_size(&f->out), 100);
-    assert_int_equal(ws_session_send(&f->s, &f->out, WS_OP_BINARY, "x", 1),
+    assert_int_equal(ws_session_send(&f->s, &f->out, WS_OP_BINARY, "x", 1), 0);
+    assert_int_equal(ws_buf_size(&f->out), 103);
+    assert_int_equal(ws_session_send(&f->s, &f->out, WS_OP_BINARY, "y", 1),
                      WS_EFULL);
     assert_int_equal(f->s.state, WS_SESSION_FAILED);
     assert_int_equal(f->s.close_code, WS_CLOSE_POLICY);
     assert_true(ws_session_finished(&f->s));
-    assert_tail_close(f, 100, WS_CLOSE_POLICY);
-    assert_true(ws_buf_size(&f->out) <= 100 + 2 + WS_FRAME_MAX_CONTROL);
+    assert_tail_close(f, 103, WS_CLOSE_POLICY);
+    assert_true(ws_buf_size(&f->out) <= 103 + 2 + WS_FRAME_MAX_CONTROL);
     assert_int_equal(ws_session_send(&f->s, &f->out, WS_OP_BINARY, "x", 1),
                      WS_ECLOSED);
     assert_int_equal(ws_session_close(&f->s, &f->out, 1000, NULL, 0),
                      WS_ECLOSED);
 
-    /* A message larger than max_output on an empty queue: also EFULL, and
-       nothing of it is queued. */
+    /* A message larger than max_output on an empty queue is taken whole;
+       the next send finds more than the cap waiting. */
     fx_limits(f, &lim);
     assert_int_equal(ws_session_send(&f->s, &f->out, WS_OP_BINARY, big, 200),
+                     0);
+    assert_int_equal(ws_buf_size(&f->out), 204);
+    assert_int_equal(ws_session_send(&f->s, &f->out, WS_OP_BINARY, "x", 1),
                      WS_EFULL);
-    assert_int_equal(f->s.state, WS_SESSION_FAILED);
-    assert_tail_close(f, 0, WS_CLOSE_POLICY);
+    assert_tail_close(f, 204, WS_CLOSE_POLICY);
 
     /* ws_session_close on a full queue still says goodbye. */
     fx_limits(f, &lim);
@@ -1128,8 +1139,9 @@ static void test_ping_flood(void **state)
         add_frame(&b, true, WS_OP_PING, "0123456789", 10);
     used = fx_feed(f, b.p, b.len);
     assert_int_equal(f->s.state, WS_SESSION_FAILED);
-    /* 5 pongs of 12 bytes fit; the 6th ping fails the session. */
-    assert_tail_close(f, 60, WS_CLOSE_POLICY);
+    /* Pongs of 12 bytes are queued while at most 64 bytes wait: the 6th
+       makes 72, and the 7th ping fails the session. */
+    assert_tail_close(f, 72, WS_CLOSE_POLICY);
     assert_true(used < b.len);
     size = ws_buf_size(&f->out);
     again = fx_feed(f, b.p + used, b.len - used);

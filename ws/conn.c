@@ -27,6 +27,8 @@ int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
     c->srv = s;
     c->id = s->next_id++;
     c->phase = WS_CONN_HTTP;
+    c->ping_ms = s->cfg.ping_interval_ms;
+    c->idle_ms = s->cfg.idle_timeout_ms;
     /* Frames are written whole and at once; Nagle's algorithm would only
        hold the last segment of each back until the peer's delayed ACK. */
     ws_net_set_nodelay(fd, 1);
@@ -150,10 +152,23 @@ static void teardown(struct ws_conn *c)
     s->dead_list = c;
 }
 
+void ws_conn_show_threads(struct ws_conn *c)
+{
+    size_t view = c->queued_kill || c->phase != WS_CONN_WS ||
+                          c->session.state != WS_SESSION_OPEN
+                      ? WS_CONN_GONE
+                      : ws_conn_queued(c);
+
+    /* Relaxed: readers hold post_lock, which keeps c alive; the value is
+       a snapshot either way. */
+    atomic_store_explicit(&c->post_view, view, memory_order_relaxed);
+}
+
 void ws_conn_kill(struct ws_conn *c, int code)
 {
     if (c->queued_kill || c->phase == WS_CONN_DEAD)
         return;
+    atomic_store_explicit(&c->post_view, WS_CONN_GONE, memory_order_relaxed);
     c->queued_kill = true;
     c->kill_code = (uint16_t)code;
     c->doomed_next = c->srv->kill_list;
@@ -317,6 +332,8 @@ void ws_conn_after_session(struct ws_conn *c)
     case WS_SESSION_CLOSE_SENT:
     case WS_SESSION_DONE:
     case WS_SESSION_FAILED:
+        atomic_store_explicit(&c->post_view, WS_CONN_GONE,
+                              memory_order_relaxed);
         /* The close timeout replaces any keepalive timer, once: it bounds
            the wait for the peer's close, the flush and the linger. */
         if (!c->close_timer && c->session.state == WS_SESSION_FAILED &&
@@ -332,10 +349,10 @@ void ws_conn_after_session(struct ws_conn *c)
 }
 
 /* How often an open connection's quiet time is checked: the smaller of
-   the ping interval and the idle timeout; 0 when neither is set. */
-static int keepalive_period(const struct ws_server *s)
+   its ping interval and idle timeout; 0 when neither is set. */
+static int keepalive_period(const struct ws_conn *c)
 {
-    int ping = s->cfg.ping_interval_ms, idle = s->cfg.idle_timeout_ms;
+    int ping = c->ping_ms, idle = c->idle_ms;
 
     if (ping > 0 && idle > 0)
         return ping < idle ? ping : idle;
@@ -357,10 +374,9 @@ static void keepalive_arm(struct ws_conn *c, int ms)
  */
 static void keepalive_check(struct ws_conn *c)
 {
-    struct ws_server *s = c->srv;
-    uint64_t quiet = ws_loop_now(s->loop) - c->last_rx_ms;
-    int idle = s->cfg.idle_timeout_ms, ping = s->cfg.ping_interval_ms;
-    uint64_t next = (uint64_t)keepalive_period(s);
+    uint64_t quiet = ws_loop_now(c->srv->loop) - c->last_rx_ms;
+    int idle = c->idle_ms, ping = c->ping_ms;
+    uint64_t next = (uint64_t)keepalive_period(c);
 
     if (idle > 0 && quiet >= (uint64_t)idle) {
         ws_conn_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
@@ -382,7 +398,7 @@ int ws_conn_open(struct ws_conn *c, const void *reply, size_t len,
        a failure can still be answered with a 500 alone. */
     if (register_id(c) < 0)
         return WS_ENOMEM;
-    if (ws_buf_append(&c->out, reply, len, s->cfg.max_output_bytes) < 0) {
+    if (ws_buf_append(&c->out, reply, len, ws_conn_response_cap(s)) < 0) {
         unregister_id(c);
         return WS_ENOMEM;
     }
@@ -395,13 +411,26 @@ int ws_conn_open(struct ws_conn *c, const void *reply, size_t len,
     c->session.streaming = c->stream_on_open;
     c->phase = WS_CONN_WS;
     c->last_rx_ms = ws_loop_now(s->loop);
-    keepalive_arm(c, keepalive_period(s));
+    keepalive_arm(c, keepalive_period(c));
     c->opened = true;
     s->nopen++;
     if (s->cb.on_open)
         WS_CALLBACK(s, s->cb.on_open(c, s->user_data));
     ws_conn_after_session(c);
     return 0;
+}
+
+void ws_conn_keepalive_changed(struct ws_conn *c)
+{
+    /* Before the upgrade the timer is the handshake's: ws_conn_open()
+       arms the keepalive. Once closing it is the close timeout's. */
+    if (c->phase != WS_CONN_WS || c->session.state != WS_SESSION_OPEN ||
+        c->close_timer)
+        return;
+    if (keepalive_period(c) > 0)
+        keepalive_arm(c, 1); /* the check measures and re-arms */
+    else
+        ws_loop_timer_stop(c->srv->loop, &c->timer);
 }
 
 /* The connection's one timer: handshake, keep-alive, close or linger. */

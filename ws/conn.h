@@ -72,6 +72,13 @@ struct ws_conn {
     char *close_reason;           /* owned: the peer's close reason */
     char *peer_text;              /* owned: ws_conn_peer(), once asked */
     uint64_t last_rx_ms;          /* loop time of the last bytes read */
+    int32_t ping_ms, idle_ms;     /* keepalive: the server's, or c's own */
+    /* What other threads may read, under srv->post_lock, while c is in
+       srv->ids (post.c): the bytes c had waiting at its last write, or
+       WS_CONN_GONE once it began closing; and the bytes posted to it and
+       not yet handled by the loop. */
+    _Atomic size_t post_view;
+    _Atomic size_t post_pending;
     struct ws_conn *prev, *next;  /* srv->conns, all live connections */
     struct ws_conn *flush_next;   /* srv->flush_list */
     struct ws_conn *doomed_next;  /* srv->kill_list, then srv->dead_list */
@@ -100,6 +107,9 @@ struct ws_conn {
     bool more_input : 1;        /* the transport holds input, unread */
 };
 
+/* post_view of a connection that can take nothing more. */
+#define WS_CONN_GONE SIZE_MAX
+
 /* The connection that embeds a topic set (ws/topic.h). */
 #define WS_CONN_OF_TOPICS(set)                                                 \
     ((struct ws_conn *)(void *)((char *)(set)-offsetof(struct ws_conn, topics)))
@@ -108,6 +118,16 @@ struct ws_conn {
 static inline size_t ws_conn_queued(const struct ws_conn *c)
 {
     return ws_buf_size(&c->out) + ws_outq_bytes(c->shared);
+}
+
+/* The most a plain HTTP response (the 101 included) may hold: the larger
+   of the output cap and the largest message, so that a file as large as
+   a message may be served while the cap stays small. */
+static inline size_t ws_conn_response_cap(const struct ws_server *s)
+{
+    return s->cfg.max_output_bytes > s->cfg.max_message_bytes
+               ? s->cfg.max_output_bytes
+               : s->cfg.max_message_bytes;
 }
 
 /* conn.c: take one accepted socket on as a connection. Returns 0 or a
@@ -143,9 +163,17 @@ void ws_conn_close_all(struct ws_server *s);
    upgrade); nothing is torn down before the next settle. */
 void ws_conn_going_away(struct ws_conn *c);
 
+/* conn.c: tell other threads what c has waiting, or that it is closing
+   (post_view). */
+void ws_conn_show_threads(struct ws_conn *c);
+
 /* conn.c: act on the session's state after input or a send: arm the
    close timeout, queue a flush, or end an aborted connection. */
 void ws_conn_after_session(struct ws_conn *c);
+
+/* conn.c: c's ping_ms or idle_ms changed: measure the quiet time against
+   them from now on (an open connection's next check is re-armed). */
+void ws_conn_keepalive_changed(struct ws_conn *c);
 
 /* conn.c: arm c's one timer for ms milliseconds. */
 void ws_conn_timer(struct ws_conn *c, int ms);

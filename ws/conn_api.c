@@ -241,6 +241,22 @@ int ws_conn_set_streaming(struct ws_conn *c, int on)
     return ws_session_set_streaming(&c->session, on != 0);
 }
 
+int ws_conn_set_keepalive(struct ws_conn *c, int ping_interval_ms,
+                          int idle_timeout_ms)
+{
+    if (c == NULL || ping_interval_ms < -1 || idle_timeout_ms < -1)
+        return WS_EINVAL;
+    if (c->phase != WS_CONN_HTTP &&
+        (c->phase != WS_CONN_WS || c->session.state != WS_SESSION_OPEN))
+        return WS_ECLOSED;
+    if (ping_interval_ms >= 0)
+        c->ping_ms = ping_interval_ms;
+    if (idle_timeout_ms >= 0)
+        c->idle_ms = idle_timeout_ms;
+    ws_conn_keepalive_changed(c);
+    return 0;
+}
+
 uint64_t ws_conn_id(const struct ws_conn *c)
 {
     return c ? c->id : 0;

@@ -19,7 +19,7 @@ void ws_conn_respond_error(struct ws_conn *c, int status)
 
     c->close_after_write = true;
     if (n < 0 || ws_buf_append(&c->out, text, (size_t)n,
-                               c->srv->cfg.max_output_bytes) < 0) {
+                               ws_conn_response_cap(c->srv)) < 0) {
         ws_conn_kill(c, WS_CLOSE_ABNORMAL);
         return;
     }
@@ -169,11 +169,11 @@ static void handle_plain(struct ws_conn *c)
         ws_conn_respond_error(c, is_endpoint(s, r->path) ? 426 : 404);
         return;
     }
-    ws_response_init(&res, s->cfg.max_output_bytes);
+    ws_response_init(&res, ws_conn_response_cap(s));
     WS_CALLBACK(s, s->cb.on_http(c, &req, &res, s->user_data));
     queued = ws_buf_size(&c->out); /* earlier pipelined answers */
     rc = res.failed ? WS_ENOMEM
-                    : ws_response_write(&res, &c->out, s->cfg.max_output_bytes,
+                    : ws_response_write(&res, &c->out, ws_conn_response_cap(s),
                                         keep, strcmp(r->method, "HEAD") == 0);
     ws_response_free(&res);
     if (rc < 0) {

@@ -197,6 +197,7 @@ static void flush(struct ws_conn *c)
     }
     if (ws_conn_queued(c) == 0)
         drained(c);
+    ws_conn_show_threads(c);
     update_interest(c);
 }
 
@@ -206,7 +207,7 @@ int ws_conn_queue_shared(struct ws_conn *c, uint8_t opcode,
     int rc;
 
     ws_conn_uncork(c); /* frames c's input produced go first */
-    rc = ws_session_share_check(&c->session, &c->out, opcode, frame->len);
+    rc = ws_session_share_check(&c->session, &c->out, opcode);
 
     if (rc == 0 &&
         (rc = ws_outq_push(&c->shared, &c->out, ws_shared_ref(frame))) < 0)
@@ -249,14 +250,13 @@ static int send_direct(struct ws_conn *c, uint8_t opcode, const void *data,
 }
 
 /* Whether a large frame may be written straight from data, now or
-   corked: nothing waits before it, and the whole frame could wait in the
-   queue if the socket took none of it. */
+   corked: nothing waits before it (so it may wait whole if the socket
+   takes none of it). */
 static bool direct_ok(const struct ws_conn *c, uint8_t opcode, size_t len)
 {
     return len >= WS_CONN_DIRECT_MIN && ws_conn_queued(c) == 0 &&
            c->session.state == WS_SESSION_OPEN &&
-           !ws_session_compresses(&c->session, opcode, len) &&
-           len <= c->srv->cfg.max_output_bytes - WS_FRAME_MAX_HEADER;
+           !ws_session_compresses(&c->session, opcode, len);
 }
 
 /* Whether the frame may wait for the end of c's input: data lies in that
@@ -269,12 +269,11 @@ static bool corkable(const struct ws_conn *c, const void *data, size_t len)
 
     /* Inside the input, not merely past its start: a message assembled
        from fragments lies in the session's own buffer, which is freed
-       once delivered. All of them could wait in the queue if the socket
-       took none. */
+       once delivered. The frames before it count as queued: past the
+       cap, the send goes the usual way and meets it. */
     return s->cork == c && s->ncorked < WS_CORK_MAX && p >= lo && p <= hi &&
            len <= hi - p &&
-           ws_conn_corked_bytes(c) + len + WS_FRAME_MAX_HEADER <=
-               s->cfg.max_output_bytes;
+           ws_conn_corked_bytes(c) <= s->cfg.max_output_bytes;
 }
 
 /* Check the frame and keep its header and payload for ws_conn_uncork(). */

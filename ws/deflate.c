@@ -127,13 +127,6 @@ bool ws_deflate_compresses(const struct ws_deflate *z, size_t len)
            len >= z->sh->cfg.min_bytes && len <= UINT32_MAX;
 }
 
-size_t ws_deflate_worst(size_t len)
-{
-    /* Stored blocks, the worst DEFLATE does: 5 bytes per 16 KiB block
-       and a few for the flush; more than that in case. */
-    return len + len / 1024 + 64;
-}
-
 /* A new compressor with bits of window and mem_level. */
 static z_stream *new_tx(const struct ws_deflate_shared *sh, int bits,
                         int mem_level)
@@ -184,10 +177,18 @@ static z_stream *tx_stream(struct ws_deflate *z, enum ws_deflate_part part,
     return z->tx;
 }
 
+/* What b may grow to for a result of at most max bytes: a flush's few
+   bytes more (SIZE_MAX: no limit). */
+static size_t scratch_cap(size_t max)
+{
+    return max > SIZE_MAX - 16 ? SIZE_MAX : max + 16;
+}
+
 /* Deflate data into b (cleared first) with a sync flush. */
 static int run_deflate(z_stream *zs, const void *data, size_t len,
                        struct ws_buf *b, size_t max)
 {
+    size_t cap = scratch_cap(max);
     int rc;
 
     ws_buf_clear(b);
@@ -197,8 +198,8 @@ static int run_deflate(z_stream *zs, const void *data, size_t len,
         /* deflateBound is for a whole stream; a flush adds a few bytes. */
         size_t want = deflateBound(zs, zs->avail_in) + 16;
 
-        if (ws_buf_reserve(b, want, max + 16) < 0)
-            return ws_buf_size(b) + want > max + 16 ? WS_ETOOBIG : WS_ENOMEM;
+        if (ws_buf_reserve(b, want, cap) < 0)
+            return want > cap - ws_buf_size(b) ? WS_ETOOBIG : WS_ENOMEM;
         zs->next_out = ws_buf_tail(b);
         zs->avail_out = (uInt)ws_buf_space(b);
         rc = deflate(zs, Z_SYNC_FLUSH);
@@ -237,7 +238,7 @@ int ws_deflate_tx(struct ws_deflate *z, const void *data, size_t len,
        00: the header of the empty stored block the receiver's 00 00 ff ff
        completes. Without it the tail would start a block of its own. */
     if (last && ws_buf_size(b) == 0 &&
-        (rc = ws_buf_append(b, "", 1, max + 16)) < 0)
+        (rc = ws_buf_append(b, "", 1, scratch_cap(max))) < 0)
         return rc;
     if (last && !shared && z->params.server_no_takeover) {
         stream_free_tx(z->tx); /* the fragmented message is done */

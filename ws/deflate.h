@@ -71,8 +71,6 @@ bool ws_deflate_compresses(const struct ws_deflate *z, size_t len);
    that their pieces need not be held back to learn the total). */
 bool ws_deflate_enabled(const struct ws_deflate *z);
 
-/* More than the compressed form of len bytes can ever take. */
-size_t ws_deflate_worst(size_t len);
 
 /* The pieces of a message handed to ws_deflate_tx(). */
 enum ws_deflate_part {
@@ -88,7 +86,8 @@ enum ws_deflate_part {
  * the last piece; an empty whole message is the single byte 00). *res
  * points at the compressed bytes (*res_len of them), valid until the
  * next call on any connection of the server. Returns 0, WS_ENOMEM, or
- * WS_ETOOBIG (the compressed form would exceed max bytes).
+ * WS_ETOOBIG (the compressed form would exceed max bytes; SIZE_MAX: no
+ * limit).
  */
 int ws_deflate_tx(struct ws_deflate *z, const void *data, size_t len,
                   enum ws_deflate_part part, size_t max, const uint8_t **res,

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,20 +112,58 @@ static struct ws_post_item *new_item(enum post_kind kind, const void *data,
     return it;
 }
 
+/* Under post_lock: what the connection named id has waiting, its own
+   queue (as of its last write) and what was posted to it; WS_ECLOSED
+   when it is closing or gone. *c gets it, or NULL. */
+static ssize_t waiting_locked(struct ws_server *s, uint64_t id,
+                              struct ws_conn **c)
+{
+    size_t view, pending;
+
+    *c = ws_idmap_get(&s->ids, id);
+    if (*c == NULL)
+        return WS_ECLOSED;
+    view = atomic_load_explicit(&(*c)->post_view, memory_order_relaxed);
+    pending = atomic_load_explicit(&(*c)->post_pending, memory_order_relaxed);
+    if (view == WS_CONN_GONE)
+        return WS_ECLOSED;
+    return view > SSIZE_MAX - pending ? SSIZE_MAX : (ssize_t)(view + pending);
+}
+
 /*
- * Append it under the lock and wake the loop once per batch. need_id is
- * checked against the open connections under the same lock. Frees it on
- * failure.
+ * A send to one connection may be posted while it is open and what waits
+ * for it is within its output cap: the producer learns the back-pressure
+ * (WS_EFULL; the connection is not closed for it) instead of the loop
+ * failing the connection with 1008 later. Under post_lock; *c gets the
+ * connection.
+ */
+static int send_allowed(struct ws_server *s, uint64_t id, struct ws_conn **c)
+{
+    ssize_t waiting = waiting_locked(s, id, c);
+
+    if (waiting < 0)
+        return (int)waiting;
+    return (size_t)waiting > s->cfg.max_output_bytes ? WS_EFULL : 0;
+}
+
+/*
+ * Append it under the lock and wake the loop once per batch. A send to
+ * one connection is checked against it under the same lock, and counted
+ * as waiting for it. Frees it on failure.
  */
 static int enqueue(struct ws_server *s, struct ws_post_item *it, bool need_id)
 {
+    struct ws_conn *c = NULL;
     int rc = 0;
 
     pthread_mutex_lock(&s->post_lock);
-    if (need_id && ws_idmap_get(&s->ids, it->id) == NULL)
-        rc = WS_ECLOSED;
-    else if (item_cost(it) > s->cfg.max_posted_bytes - s->posted_bytes)
+    if (need_id)
+        rc = send_allowed(s, it->id, &c);
+    if (rc == 0 && item_cost(it) > s->cfg.max_posted_bytes - s->posted_bytes)
         rc = WS_EFULL;
+    if (rc == 0 && c != NULL)
+        atomic_fetch_add_explicit(&c->post_pending, it->len,
+                                  memory_order_relaxed);
     if (rc == 0) {
         *(s->post_tail ? &s->post_tail->next : &s->post_head) = it;
         s->post_tail = it;
@@ -169,6 +208,19 @@ int ws_server_post_send(struct ws_server *s, uint64_t id, enum ws_msg_type type,
     it->id = id;
     it->type = type;
     return enqueue(s, it, true);
+}
+
+ssize_t ws_server_conn_buffered(struct ws_server *s, uint64_t id)
+{
+    struct ws_conn *c;
+    ssize_t waiting;
+
+    if (s == NULL)
+        return WS_EINVAL;
+    pthread_mutex_lock(&s->post_lock);
+    waiting = waiting_locked(s, id, &c);
+    pthread_mutex_unlock(&s->post_lock);
+    return waiting;
 }
 
 int ws_server_post_broadcast(struct ws_server *s, enum ws_msg_type type,
@@ -231,6 +283,12 @@ static void run_item(struct ws_server *s, const struct ws_post_item *it)
 
     switch (it->kind) {
     case POST_SEND:
+        /* Still in the map while it closes: its count goes down as the
+           posts it no longer takes are dropped. */
+        c = ws_idmap_get(&s->ids, it->id);
+        if (c != NULL)
+            atomic_fetch_sub_explicit(&c->post_pending, it->len,
+                                      memory_order_relaxed);
         c = ws_server_find(s, it->id);
         if (c != NULL)
             ws_conn_send(c, it->type, it->data, it->len);

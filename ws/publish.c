@@ -76,7 +76,7 @@ static struct ws_shared *compressed_for(struct fanout *f, struct ws_conn *c,
             return f->z[i].frame;
     if (f->n_z == MAX_VARIANTS ||
         ws_deflate_tx(c->session.z, f->data, f->len, WS_DEFLATE_WHOLE,
-                      f->srv->cfg.max_output_bytes, &z, &zlen) < 0)
+                      SIZE_MAX, &z, &zlen) < 0)
         return NULL;
     b = make_frame(f->opcode, WS_FRAME_RSV1, z, zlen);
     ws_deflate_tx_done(c->session.z);

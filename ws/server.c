@@ -64,15 +64,18 @@ static void apply_defaults(struct ws_config *c)
     if (c->max_headers == 0)
         c->max_headers = 100;
     if (c->max_output_bytes == 0)
-        c->max_output_bytes = c->max_message_bytes + (64u << 20);
+        c->max_output_bytes = 1u << 20;
     if (c->handshake_timeout_ms == 0)
         c->handshake_timeout_ms = 10000;
     if (c->close_timeout_ms == 0)
         c->close_timeout_ms = 5000;
     if (c->backlog == 0)
         c->backlog = 511;
+    /* Half the cap: a producer that pauses there and resumes on on_drain
+       never meets it. */
     if (c->drain_threshold_bytes == 0)
-        c->drain_threshold_bytes = 1u << 20;
+        c->drain_threshold_bytes =
+            c->max_output_bytes / 2 > 0 ? c->max_output_bytes / 2 : 1;
     if (c->max_posted_bytes == 0)
         c->max_posted_bytes = 64u << 20;
     if (c->deflate_server_window_bits == 0)
@@ -133,13 +136,6 @@ static int check_config(const struct ws_config *c)
 
     if (neg)
         return create_fail(WS_EINVAL, "%s is negative", neg);
-    /* An echo of the largest message must fit in the output queue. */
-    if (c->max_output_bytes < c->max_message_bytes + WS_FRAME_MAX_HEADER)
-        return create_fail(WS_EINVAL,
-                           "max_output_bytes (%zu) must hold a frame of "
-                           "max_message_bytes (%zu) and its %u-byte header",
-                           c->max_output_bytes, c->max_message_bytes,
-                           WS_FRAME_MAX_HEADER);
     if (c->max_message_bytes > SIZE_MAX / 2)
         return create_fail(WS_EINVAL, "max_message_bytes is too large");
     if (!deflate_config_ok(c))

@@ -156,8 +156,8 @@ size_t ws_session_need(const struct ws_session *s);
  * be valid UTF-8 (checked). Returns 0, WS_ECLOSED (not OPEN), WS_ESTATE (a
  * text or binary message while a fragmented one is open), WS_EINVAL,
  * WS_ETOOBIG (above max_message, or a control frame above 125 bytes), or
- * WS_EFULL (out would pass max_output: nothing is queued, the session fails
- * with 1008 and the state becomes FAILED).
+ * WS_EFULL (more than max_output bytes wait already: nothing is queued,
+ * the session fails with 1008 and the state becomes FAILED).
  */
 int ws_session_send(struct ws_session *s, struct ws_buf *out, uint8_t opcode,
                     const void *data, size_t len);
@@ -172,9 +172,8 @@ int ws_session_send_valid(struct ws_session *s, struct ws_buf *out,
  * lie (a large message, sent without a copy while nothing is queued):
  * ws_session_frame_begin() checks it as ws_session_send() would (text
  * unless text_valid) and writes its header into hdr. Returns the header's
- * length, or the error ws_session_send() would return (WS_ETOOBIG also
- * when the frame could not wait in an output queue of max_output bytes);
- * nothing is queued. The owner then writes header and payload and passes
+ * length, or the error ws_session_send() would return; nothing is
+ * queued. The owner then writes header and payload and passes
  * the count taken to ws_session_frame_rest(), which queues the rest in
  * out (empty before the write) and returns 0 or WS_ENOMEM; a failure after
  * part of the frame went out leaves the state ABORTED.
@@ -187,14 +186,14 @@ int ws_session_frame_rest(struct ws_session *s, struct ws_buf *out,
                           size_t len, size_t written);
 
 /*
- * A data frame of frame_len bytes built once for many connections (a
- * publish) and queued by reference beside out: whether it may go now, as
- * ws_session_send() would decide. Returns 0 (the caller queues it and
- * counts it in out_shared), WS_ECLOSED, WS_ESTATE, or WS_EFULL (past
- * max_output: the session fails with 1008, nothing is queued).
+ * A data frame built once for many connections (a publish) and queued
+ * by reference beside out: whether it may go now, as ws_session_send()
+ * would decide. Returns 0 (the caller queues it and counts it in
+ * out_shared), WS_ECLOSED, WS_ESTATE, or WS_EFULL (more than max_output
+ * bytes wait already: the session fails with 1008, nothing is queued).
  */
 int ws_session_share_check(struct ws_session *s, struct ws_buf *out,
-                           uint8_t opcode, size_t frame_len);
+                           uint8_t opcode);
 
 /*
  * Send one piece of a fragmented message: BEGIN with opcode (text or

@@ -51,24 +51,31 @@ static int write_frame(struct ws_buf *out, size_t cap, bool fin, uint8_t rsv,
 }
 
 /*
- * Queue a data, ping or pong frame within max_output. A peer whose queue
- * would pass it is not reading: the frame is refused and the connection
- * is closed with 1008 (RFC 6455 §7.4.1, policy violation).
+ * Whether more than max_output bytes wait already: then the peer is not
+ * reading, and the next data, ping or pong frame is refused. A frame of
+ * any allowed size is taken while the queue is at or below the cap, so
+ * that one large message never needs a cap as large as itself.
+ */
+static bool backed_up(const struct ws_session *s, const struct ws_buf *out)
+{
+    return ws_buf_size(out) > s->lim->max_output ||
+           s->out_shared > s->lim->max_output - ws_buf_size(out);
+}
+
+/*
+ * Queue a data, ping or pong frame unless the queue is backed up; then
+ * the frame is refused and the connection is closed with 1008 (RFC 6455
+ * §7.4.1, policy violation).
  */
 int ws_session_queue_frame(struct ws_session *s, struct ws_buf *out, bool fin,
                            uint8_t rsv, uint8_t opcode, const void *data,
                            size_t len)
 {
-    size_t cap = s->lim->max_output > s->out_shared
-                     ? s->lim->max_output - s->out_shared
-                     : 0;
-    int rc = write_frame(out, cap, fin, rsv, opcode, data, len);
-
-    if (rc == WS_ETOOBIG) {
+    if (backed_up(s, out)) {
         ws_session_fail(s, out, WS_CLOSE_POLICY);
         return WS_EFULL;
     }
-    return rc;
+    return write_frame(out, SIZE_MAX, fin, rsv, opcode, data, len);
 }
 
 /*
@@ -169,8 +176,7 @@ static int send_compressed(struct ws_session *s, struct ws_buf *out,
     bool fin = part == WS_DEFLATE_WHOLE || part == WS_DEFLATE_LAST;
     const uint8_t *c;
     size_t clen;
-    int rc =
-        ws_deflate_tx(s->z, data, len, part, s->lim->max_output, &c, &clen);
+    int rc = ws_deflate_tx(s->z, data, len, part, SIZE_MAX, &c, &clen);
 
     if (rc == 0)
         rc = ws_session_queue_frame(s, out, fin, first ? WS_FRAME_RSV1 : 0,
@@ -185,13 +191,8 @@ static int send_compressed(struct ws_session *s, struct ws_buf *out,
 bool ws_session_compresses(const struct ws_session *s, uint8_t opcode,
                            size_t len)
 {
-    /* Decided before anything enters a compressor: a message whose
-       compressed form might not fit the output queue where the plain one
-       would goes uncompressed (always legal). */
     return (opcode == WS_OP_TEXT || opcode == WS_OP_BINARY) &&
-           ws_deflate_compresses(s->z, len) &&
-           s->lim->max_output >= WS_FRAME_MAX_HEADER &&
-           ws_deflate_worst(len) <= s->lim->max_output - WS_FRAME_MAX_HEADER;
+           ws_deflate_compresses(s->z, len);
 }
 
 /* Queue one whole frame; text_ok: the text is known to be valid. */
@@ -247,10 +248,6 @@ ssize_t ws_session_frame_begin(struct ws_session *s, uint8_t opcode,
 
     if (rc < 0)
         return rc;
-    /* The rest of the frame must be able to wait in the output queue. */
-    if (s->lim->max_output < WS_FRAME_MAX_HEADER ||
-        len > s->lim->max_output - WS_FRAME_MAX_HEADER)
-        return WS_ETOOBIG;
     return ws_frame_header_write(hdr, WS_FRAME_MAX_HEADER, true, opcode, len,
                                  NULL);
 }
@@ -262,16 +259,16 @@ int ws_session_frame_rest(struct ws_session *s, struct ws_buf *out,
     size_t sent = written;
     int rc = 0;
 
-    /* It fits: out was empty and ws_session_frame_begin checked len. */
+    /* Out held nothing before the frame: it may wait whole. */
     if (sent < hlen) {
-        rc = ws_buf_append(out, hdr + sent, hlen - sent, s->lim->max_output);
+        rc = ws_buf_append(out, hdr + sent, hlen - sent, SIZE_MAX);
         sent = 0;
     } else {
         sent -= hlen;
     }
     if (rc == 0 && sent < len)
         rc = ws_buf_append(out, (const uint8_t *)data + sent, len - sent,
-                           s->lim->max_output);
+                           SIZE_MAX);
     if (rc < 0 && written > 0)
         s->state = WS_SESSION_ABORTED; /* half a frame is out: no way on */
     return rc;
@@ -337,16 +334,13 @@ int ws_session_send_part(struct ws_session *s, struct ws_buf *out,
 }
 
 int ws_session_share_check(struct ws_session *s, struct ws_buf *out,
-                           uint8_t opcode, size_t frame_len)
+                           uint8_t opcode)
 {
-    size_t queued = ws_buf_size(out) + s->out_shared;
-
     if (s->state != WS_SESSION_OPEN)
         return WS_ECLOSED;
     if (s->out_open && (opcode == WS_OP_TEXT || opcode == WS_OP_BINARY))
         return WS_ESTATE; /* §5.4: not inside a fragmented message */
-    if (queued > s->lim->max_output ||
-        frame_len > s->lim->max_output - queued) {
+    if (backed_up(s, out)) {
         ws_session_fail(s, out, WS_CLOSE_POLICY);
         return WS_EFULL;
     }

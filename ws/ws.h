@@ -61,7 +61,7 @@ enum ws_msg_type { WS_TEXT = 1, WS_BINARY = 2 };
 struct ws_server;   /* opaque; ws_server_create() .. ws_server_destroy() */
 struct ws_conn;     /* opaque; valid from on_open until on_close returns */
 struct ws_request;  /* opaque; valid only during on_upgrade / on_http */
-struct ws_response; /* opaque; valid only during on_http */
+struct ws_response; /* opaque; valid only during on_upgrade / on_http */
 
 /*
  * Server configuration. Zero-fill it, set what you need, pass it to
@@ -92,12 +92,14 @@ struct ws_config {
                                  WS_EINVAL at create, the descriptor limit
                                  with epoll (ws_server_backend() says
                                  which the library was built with) */
-    size_t max_output_bytes;  /* queued unsent bytes per connection; a
-                                 connection past it is closed with 1008;
-                                 at least max_message_bytes + 14 (an
-                                 echo of the largest message and its
-                                 header); default max_message_bytes +
-                                 64 MiB */
+    /* Unsent bytes a connection may have waiting before a send: a send
+       (or publish) that finds more is refused with WS_EFULL and the
+       connection closed with 1008, a peer that does not read. One
+       message of any allowed size is taken while the queue is at or
+       below it, so a connection holds at most this plus one message.
+       Default 1 MiB (the README weighs it); plain HTTP responses may be
+       as large as the larger of this and max_message_bytes. */
+    size_t max_output_bytes;
     int handshake_timeout_ms; /* request must be complete; default 10000 */
     int close_timeout_ms;     /* wait for the peer's close; default 5000;
                                  also the longest ws_server_shutdown()
@@ -115,7 +117,8 @@ struct ws_config {
        Default: no pings. */
     int ping_interval_ms;
     /* on_drain fires when an output queue that held at least this many
-       bytes has been written out completely. Default 1 MiB. */
+       bytes has been written out completely. Default half of
+       max_output_bytes. */
     size_t drain_threshold_bytes;
     /* Bytes that other threads may have posted and the loop not yet
        handled; ws_server_post_send() beyond it fails. Default 64 MiB. */
@@ -468,8 +471,8 @@ size_t ws_server_subscribers(const struct ws_server *s, const char *topic);
  * Queue the message on every subscriber of topic. Returns how many it was
  * queued on (0 with no subscribers), WS_EINVAL (bad type or topic, text
  * that is not UTF-8), WS_ETOOBIG (topic above max_topic_bytes, message
- * above max_message_bytes). Subscribers past max_output_bytes are closed
- * with 1008; the others are not held up.
+ * above max_message_bytes). Subscribers with more than max_output_bytes
+ * waiting are closed with 1008; the others are not held up.
  */
 int ws_server_publish(struct ws_server *s, const char *topic,
                       enum ws_msg_type type, const void *data, size_t len);
@@ -520,10 +523,12 @@ size_t ws_server_conn_count(const struct ws_server *s);
  *   WS_EINVAL   bad argument or text that is not valid UTF-8;
  *   WS_ECLOSED  the close handshake has begun: nothing more may be sent;
  *   WS_ETOOBIG  len is larger than max_message_bytes;
- *   WS_EFULL    the queue would pass max_output_bytes: the peer is not
+ *   WS_EFULL    more than max_output_bytes wait already: the peer is not
  *               reading. The message is not queued and the connection is
  *               closed with 1008 (policy violation); on_close follows once
- *               the close is out or close_timeout_ms has passed;
+ *               the close is out or close_timeout_ms has passed. A
+ *               producer that stops at ws_conn_buffered() >= the drain
+ *               threshold and resumes in on_drain never meets it;
  *   WS_ENOMEM.
  */
 int ws_conn_send(struct ws_conn *c, enum ws_msg_type type, const void *data,
@@ -576,6 +581,18 @@ int ws_conn_send_finish(struct ws_conn *c, const void *data, size_t len);
 int ws_conn_set_streaming(struct ws_conn *c, int on);
 
 /*
+ * c's own keepalive, in place of the server's ping_interval_ms and
+ * idle_timeout_ms (the same meaning; 0 turns one off, -1 keeps what c
+ * has): a mobile client may be pinged more often than a desktop one, a
+ * trusted service never timed out. From on_upgrade on; on an open
+ * connection the quiet time so far counts against the new values at
+ * once. Returns 0, WS_EINVAL (NULL, below -1), WS_ECLOSED (c is
+ * closing).
+ */
+int ws_conn_set_keepalive(struct ws_conn *c, int ping_interval_ms,
+                          int idle_timeout_ms);
+
+/*
  * A number that names c for as long as the server lives: never reused, so
  * another thread may keep it (unlike the pointer) and pass it to
  * ws_server_post_send(). ws_server_find() turns it back into c while c is
@@ -591,10 +608,22 @@ struct ws_conn *ws_server_find(struct ws_server *s, uint64_t id);
  * after ws_server_destroy() has begun.
  *
  * ws_server_post_send() copies data and queues it for the connection
- * named id. Returns 0, WS_ECLOSED (no open connection has that id now),
- * WS_EINVAL (bad type, or text that is not UTF-8), WS_EFULL (more than
- * max_posted_bytes wait already), WS_ENOMEM. A connection that closes
- * before the loop gets to the message simply does not receive it.
+ * named id. Returns 0, WS_ECLOSED (no open connection has that id now,
+ * or its closing handshake has begun), WS_EINVAL (bad type, or text that
+ * is not UTF-8), WS_EFULL (more than max_posted_bytes wait already in
+ * all, or more than max_output_bytes wait for this connection: what
+ * ws_server_conn_buffered() counts; the connection is not closed for
+ * it, so a producer may wait and post again), WS_ENOMEM. A connection
+ * that closes before the loop gets to the message simply does not
+ * receive it.
+ *
+ * ws_server_conn_buffered() is ws_conn_buffered() for another thread:
+ * the bytes waiting for the connection named id, its output queue as
+ * of its last write plus what was posted to it and not yet handled by
+ * the loop. WS_ECLOSED once its closing handshake has begun or it is
+ * gone, WS_EINVAL for NULL. A producer thread stops posting to a
+ * connection at the drain threshold, and is woken by the application's
+ * on_drain (a condition variable, a pipe) or asks again later.
  *
  * ws_server_post_broadcast() is ws_server_broadcast() from any thread,
  * and ws_server_post_publish() ws_server_publish() (topic and data are
@@ -611,6 +640,7 @@ struct ws_conn *ws_server_find(struct ws_server *s, uint64_t id);
  */
 int ws_server_post_send(struct ws_server *s, uint64_t id, enum ws_msg_type type,
                         const void *data, size_t len);
+ssize_t ws_server_conn_buffered(struct ws_server *s, uint64_t id);
 int ws_server_post_broadcast(struct ws_server *s, enum ws_msg_type type,
                              const void *data, size_t len);
 int ws_server_post_publish(struct ws_server *s, const char *topic,
@@ -756,8 +786,8 @@ int ws_response_body(struct ws_response *res, const void *data, size_t len);
  * when no regular file is there; 400 for a malformed path; 405 with
  * "Allow: GET, HEAD" for other methods), Content-Type from the extension,
  * and the body. Returns 0 when res holds an answer (any status), WS_EINVAL
- * for NULL arguments, WS_ETOOBIG for a file larger than max_output_bytes,
- * WS_ENOMEM.
+ * for NULL arguments, WS_ETOOBIG for a file larger than max_output_bytes
+ * and max_message_bytes both, WS_ENOMEM, WS_ESTATE in on_upgrade.
  */
 int ws_response_file(struct ws_response *res, const struct ws_request *req,
                      const char *root);

@@ -880,15 +880,15 @@ static void backend_limit_checked(void)
    told which field and why. */
 static void config_checked(void **state)
 {
-    struct ws_config cfg = {.max_message_bytes = 1000, .max_output_bytes = 10};
+    struct ws_config cfg = {.max_message_bytes = SIZE_MAX};
     struct ws_config neg = {.ping_interval_ms = -5};
     struct ws_server *s = (struct ws_server *)1;
 
     (void)state;
     assert_int_equal(ws_server_create(&s, &cfg, NULL, NULL), WS_EINVAL);
     assert_null(s);
-    assert_non_null(
-        strstr(ws_server_last_error(NULL), "max_output_bytes (10)"));
+    assert_string_equal(ws_server_last_error(NULL),
+                        "max_message_bytes is too large");
     assert_int_equal(ws_server_create(&s, &neg, NULL, NULL), WS_EINVAL);
     assert_string_equal(ws_server_last_error(NULL),
                         "ping_interval_ms is negative");
@@ -967,6 +967,37 @@ static void idle_timeout(void **state)
     assert_int_equal(f->n.close, 1);
     assert_int_equal(f->n.last_close_code, 1001);
     assert_int_equal(f->n.last_closed_here, 1);
+}
+
+/* ws_conn_set_keepalive(): one connection turns the server's idle
+   timeout off, another pings every 200 ms; only the second meets the
+   timeout (it never answers the pings), the first stays open. */
+static void keepalive_per_conn(void **state)
+{
+    struct ws_config cfg = {.idle_timeout_ms = 1500, .close_timeout_ms = 300};
+    struct fixture *f = start(state, cfg, &callbacks);
+    char reply[2048];
+    int fd1 = upgrade(f, "/chat", "", reply, sizeof(reply)), fd2;
+
+    assert_int_equal(ws_conn_set_keepalive(f->n.conns[0], -1, 0), 0);
+    assert_int_equal(ws_conn_set_keepalive(f->n.conns[0], -2, 0), WS_EINVAL);
+    assert_int_equal(ws_conn_set_keepalive(NULL, 0, 0), WS_EINVAL);
+    fd2 = upgrade(f, "/chat", "", reply, sizeof(reply));
+    assert_int_equal(ws_conn_set_keepalive(f->n.conns[1], 200, -1), 0);
+    assert_true(pump_until_readable(f, fd2, 1000));
+    assert_int_equal(recv(fd2, reply, 2, 0), 2);
+    assert_memory_equal(reply, "\x89\x00", 2);
+    PUMP_UNTIL(f, f->n.close == 1, 4000);
+    assert_int_equal(f->n.close, 1);
+    assert_int_equal(f->n.last_close_code, 1001);
+    assert_string_equal(f->n.last_reason, "idle timeout");
+    /* The first, quiet for longer, is still open and reachable. */
+    assert_int_equal(ws_conn_send_text(f->n.conns[0], "still"), 0);
+    assert_true(pump_until_readable(f, fd1, 1000));
+    assert_int_equal(recv(fd1, reply, 7, 0), 7);
+    assert_memory_equal(reply, "\x81\x05still", 7);
+    close(fd1);
+    close(fd2);
 }
 
 /* A dead peer past idle_timeout_ms never answers the close: on_close
@@ -1098,6 +1129,42 @@ static void slow_consumer_closed(void **state)
     assert_int_equal(ws_conn_send_binary(f->n.conns[0], "x", 1), WS_ECLOSED);
     PUMP_UNTIL(f, f->n.close == 1, 3000);
     assert_int_equal(f->n.close, 1);
+    assert_int_equal(f->n.last_close_code, 1008);
+    close(fd);
+}
+
+/* max_output_bytes bounds what waits before a send, not the message: a
+   message far larger than the cap is taken by an empty queue; the next
+   one, with more than the cap waiting, is refused with WS_EFULL and the
+   connection is closed with 1008. What waits never passes the cap and
+   one whole frame. */
+static void cap_counts_backlog(void **state)
+{
+    struct ws_config cfg = {.max_message_bytes = 1 << 20,
+                            .max_output_bytes = 1024,
+                            .close_timeout_ms = 100};
+    struct fixture *f = start(state, cfg, &callbacks);
+    char reply[2048];
+    static char msg[1 << 20];
+    int fd = upgrade(f, "/chat", "", reply, sizeof(reply));
+    struct ws_conn *c = f->n.conns[0];
+    int rc = 0, sent = 0;
+    size_t most = 0;
+
+    while (rc == 0 && sent < 1000) {
+        rc = ws_conn_send_binary(c, msg, sizeof(msg));
+        if (rc == 0) {
+            sent++;
+            ws_server_run_once(f->srv, 0);
+            if (ws_conn_buffered(c) > most)
+                most = ws_conn_buffered(c);
+        }
+    }
+    assert_int_equal(rc, WS_EFULL);
+    assert_true(sent >= 1);
+    assert_true(most > 1024); /* the socket did not take it all */
+    assert_true(most <= 1024 + sizeof(msg) + 14);
+    PUMP_UNTIL(f, f->n.close == 1, 3000);
     assert_int_equal(f->n.last_close_code, 1008);
     close(fd);
 }
@@ -1266,9 +1333,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_teardown(keepalive_ping, teardown),
         cmocka_unit_test_teardown(idle_timeout, teardown),
+        cmocka_unit_test_teardown(keepalive_per_conn, teardown),
         cmocka_unit_test_teardown(idle_timeout_dead_peer, teardown),
         cmocka_unit_test_setup_teardown(close_causes, setup, teardown),
         cmocka_unit_test_teardown(drain_callback, teardown),
+        cmocka_unit_test_teardown(cap_counts_backlog, teardown),
         cmocka_unit_test_teardown(slow_consumer_closed, teardown),
         cmocka_unit_test_setup_teardown(timers, setup, teardown),
         cmocka_unit_test_teardown(streaming_receive, teardown),

@@ -1006,10 +1006,86 @@ static void post_errors(void **state)
     free(fr);
 }
 
+/* Read and drop what fd holds now; false once it reached end of file. */
+static bool discard_input(int fd)
+{
+    char sink[65536];
+    ssize_t n;
+
+    while ((n = recv(fd, sink, sizeof(sink), MSG_DONTWAIT)) > 0)
+        ;
+    return n != 0;
+}
+
+/* Producers learn a connection's back-pressure: posts to a client that
+   does not read fail with WS_EFULL once more than max_output_bytes wait
+   for it (its queue and what was posted), without closing it; after it
+   reads, posts go through again; once its close has begun, posts and
+   ws_server_conn_buffered() say WS_ECLOSED. */
+static void post_backpressure(void **state)
+{
+    struct shared *sh = *state;
+    struct ws_config cfg = {.host = "127.0.0.1", .max_output_bytes = 65536};
+    static const uint8_t msg[16384];
+    struct client *cl = calloc(1, sizeof(*cl));
+    int rc = 0, posted = 0;
+    ssize_t waiting = 0;
+    uint64_t id;
+
+    assert_non_null(cl);
+    assert_int_equal(ws_server_create(&sh->srv, &cfg, &callbacks, sh), 0);
+    assert_int_equal(ws_server_listen(sh->srv), 0);
+    sh->port = ws_server_port(sh->srv);
+    sh->loop_tid = pthread_self();
+    id = open_one(sh, cl);
+    assert_int_equal(ws_server_conn_buffered(sh->srv, id), 0);
+    assert_int_equal(ws_server_conn_buffered(sh->srv, NEVER_ID), WS_ECLOSED);
+    assert_int_equal(ws_server_conn_buffered(NULL, id), WS_EINVAL);
+    while (posted < 100000) {
+        rc = ws_server_post_send(sh->srv, id, WS_BINARY, msg, sizeof(msg));
+        if (rc != 0)
+            break;
+        posted++;
+        ws_server_run_once(sh->srv, 0);
+    }
+    assert_int_equal(rc, WS_EFULL);
+    waiting = ws_server_conn_buffered(sh->srv, id);
+    assert_true(waiting > 65536);
+    /* At most the cap, one message and its header, and the one post
+       that found the cap not yet passed. */
+    assert_true((size_t)waiting <= 65536 + 2 * (sizeof(msg) + 14));
+    ws_server_run_once(sh->srv, 0);
+    assert_int_equal(sh->closes, 0); /* pressure, not a failure */
+    /* The client reads it all: the queue empties and posts go again. */
+    for (int i = 0; i < 2000 && ws_server_conn_buffered(sh->srv, id) > 0; i++) {
+        assert_true(discard_input(cl->fd));
+        ws_server_run_once(sh->srv, 1);
+    }
+    assert_int_equal(ws_server_conn_buffered(sh->srv, id), 0);
+    assert_int_equal(
+        ws_server_post_send(sh->srv, id, WS_BINARY, msg, sizeof(msg)), 0);
+    /* This side begins the close: the connection is not gone yet (no
+       on_close before the peer answers) but takes nothing more. */
+    ws_server_run_once(sh->srv, 0);
+    assert_int_equal(ws_conn_close(ws_server_find(sh->srv, id), 1000, NULL), 0);
+    ws_server_run_once(sh->srv, 0);
+    assert_int_equal(sh->closes, 0);
+    assert_int_equal(ws_server_conn_buffered(sh->srv, id), WS_ECLOSED);
+    assert_int_equal(ws_server_post_send(sh->srv, id, WS_TEXT, "late", 4),
+                     WS_ECLOSED);
+    close(cl->fd);
+    PUMP_UNTIL(sh, sh->closes == 1, 2000);
+    assert_int_equal(sh->closes, 1);
+    assert_int_equal(ws_server_destroy(sh->srv), 0);
+    assert_int_equal(sh->errors, 0);
+    free(cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(post_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(post_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(stress, setup, teardown),
     };
 
