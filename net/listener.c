@@ -125,7 +125,9 @@ int ws_net_listener_open(struct ws_net_listener *l, struct ws_loop *loop,
         return rc;
     l->n = rc;
     for (int i = 0; i < l->n; i++) {
-        rc = ws_loop_watch(loop, l->fds[i], WS_IO_READ, on_readable, l);
+        rc = cfg->nodelay ? ws_net_set_nodelay(l->fds[i], 1) : 0;
+        if (rc == 0)
+            rc = ws_loop_watch(loop, l->fds[i], WS_IO_READ, on_readable, l);
         if (rc < 0) {
             if (err != NULL && errlen > 0) {
                 char addr[WS_NET_ADDRSTRLEN];

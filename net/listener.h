@@ -30,6 +30,9 @@ struct ws_net_listener_config {
     int budget;      /* accepts per readiness event; 0: 64 */
     int pause_ms;    /* back-off after EMFILE/ENFILE; 0: 1000 */
     bool reuse_port; /* SO_REUSEPORT: share the port with other sockets */
+    /* TCP_NODELAY on the listeners, which Linux copies to every socket
+       they accept: no setsockopt() per connection. */
+    bool nodelay;
     ws_net_accept_cb on_accept;
     ws_net_accept_err_cb on_error; /* may be NULL */
     void *arg;

@@ -14,6 +14,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +109,47 @@ static void accepts(void **state)
     ws_net_listener_close(&l);
     ws_net_listener_close(&l); /* twice is harmless */
     ws_loop_destroy(loop);
+}
+
+/* The accepted socket's TCP_NODELAY, after a connection to a listener
+   opened with cfg.nodelay = nodelay. */
+static int accepted_nodelay(bool nodelay)
+{
+    struct ws_loop *loop;
+    struct ws_net_listener l;
+    struct seen n = {0};
+    struct ws_net_listener_config cfg = {.host = "127.0.0.1",
+                                         .port = "0",
+                                         .backlog = 16,
+                                         .nodelay = nodelay,
+                                         .on_accept = on_accept,
+                                         .arg = &n};
+    char err[128];
+    int c, v = -1;
+    socklen_t len = sizeof(v);
+
+    assert_int_equal(ws_loop_create(&loop), 0);
+    assert_int_equal(ws_net_listener_open(&l, loop, &cfg, err, sizeof(err)), 0);
+    c = connect_to(ws_net_local_port(l.fds[0]));
+    for (int i = 0; i < 100 && n.accepted < 1; i++)
+        ws_loop_run_once(loop, 10);
+    assert_int_equal(n.accepted, 1);
+    assert_int_equal(getsockopt(n.fds[0], IPPROTO_TCP, TCP_NODELAY, &v, &len),
+                     0);
+    close(n.fds[0]);
+    close(c);
+    ws_net_listener_close(&l);
+    ws_loop_destroy(loop);
+    return v;
+}
+
+/* cfg.nodelay: the sockets accepted start with Nagle's algorithm off,
+   without a call of their own (Linux copies it from the listener). */
+static void nodelay_inherited(void **state)
+{
+    (void)state;
+    assert_int_equal(accepted_nodelay(true), 1);
+    assert_int_equal(accepted_nodelay(false), 0);
 }
 
 /* on_accept that closes the listener (a server unlistening from a
@@ -224,9 +267,8 @@ static void address_in_use(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(accepts),
-        cmocka_unit_test(close_in_accept),
-        cmocka_unit_test(emfile_pauses),
+        cmocka_unit_test(accepts),         cmocka_unit_test(nodelay_inherited),
+        cmocka_unit_test(close_in_accept), cmocka_unit_test(emfile_pauses),
         cmocka_unit_test(address_in_use),
     };
 

@@ -29,9 +29,6 @@ int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
     c->phase = WS_CONN_HTTP;
     c->ping_ms = s->cfg.ping_interval_ms;
     c->idle_ms = s->cfg.idle_timeout_ms;
-    /* Frames are written whole and at once; Nagle's algorithm would only
-       hold the last segment of each back until the peer's delayed ACK. */
-    ws_net_set_nodelay(fd, 1);
     /* Kept as an address; ws_conn_peer() formats it when first asked. */
     memcpy(&c->peer, &a->ss,
            a->len < sizeof(c->peer) ? a->len : sizeof(c->peer));

@@ -388,6 +388,10 @@ int ws_server_listen(struct ws_server *s)
         .port = s->port,
         .backlog = s->cfg.backlog,
         .reuse_port = s->cfg.reuse_port != 0,
+        /* Frames are written whole and at once; Nagle's algorithm would
+           only hold the last segment of each back until the peer's
+           delayed ACK. */
+        .nodelay = true,
         .on_accept = on_accept,
         .on_error = on_accept_error,
         .arg = s,
