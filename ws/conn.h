@@ -73,12 +73,6 @@ struct ws_conn {
     char *peer_text;              /* owned: ws_conn_peer(), once asked */
     uint64_t last_rx_ms;          /* loop time of the last bytes read */
     int32_t ping_ms, idle_ms;     /* keepalive: the server's, or c's own */
-    /* What other threads may read, under srv->post_lock, while c is in
-       srv->ids (post.c): the bytes c had waiting at its last write, or
-       WS_CONN_GONE once it began closing; and the bytes posted to it and
-       not yet handled by the loop. */
-    _Atomic size_t post_view;
-    _Atomic size_t post_pending;
     struct ws_conn *prev, *next;  /* srv->conns, all live connections */
     struct ws_conn *flush_next;   /* srv->flush_list */
     struct ws_conn *doomed_next;  /* srv->kill_list, then srv->dead_list */
@@ -105,6 +99,12 @@ struct ws_conn {
     bool queued_flush : 1;      /* on srv->flush_list */
     bool queued_input : 1;      /* on srv->input_list */
     bool more_input : 1;        /* the transport holds input, unread */
+    /* What other threads may read, under srv->post_lock, while c is in
+       srv->ids (post.c): the bytes c had waiting at its last write, or
+       WS_CONN_GONE once it began closing; and the bytes posted to it and
+       not yet handled by the loop. */
+    _Atomic size_t post_view;
+    _Atomic size_t post_pending;
 };
 
 /* post_view of a connection that can take nothing more. */

@@ -71,7 +71,6 @@ bool ws_deflate_compresses(const struct ws_deflate *z, size_t len);
    that their pieces need not be held back to learn the total). */
 bool ws_deflate_enabled(const struct ws_deflate *z);
 
-
 /* The pieces of a message handed to ws_deflate_tx(). */
 enum ws_deflate_part {
     WS_DEFLATE_WHOLE,
