@@ -44,7 +44,8 @@ NET_SRC := net/error.c net/buf.c net/loop.c net/backend_$(BACKEND).c \
            net/sock.c net/addr.c net/neterr.c net/sockopt.c net/connect.c \
            net/listener.c net/outq.c net/transport_plain.c net/tls.c \
            net/transport_tls.c
-HTTP_SRC := http/request.c http/handshake.c http/static.c http/query.c
+HTTP_SRC := http/request.c http/body.c http/handshake.c http/static.c \
+            http/query.c
 WS_SRC := ws/mask.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
           ws/session_send.c ws/topic.c ws/publish.c ws/watch.c \
           ws/deflate_offer.c ws/deflate.c \
@@ -85,8 +86,8 @@ MOD_sock      := $(NET_CORE) net/connect
 MOD_addr      := $(NET_CORE)
 MOD_sockopt   := $(NET_CORE) net/connect
 MOD_listener  := net/listener net/loop net/backend_$(BACKEND) $(NET_CORE)
-MOD_request   := http/request net/error
-MOD_handshake := http/handshake http/request net/error
+MOD_request   := http/request http/body net/error
+MOD_handshake := http/handshake http/request http/body net/error
 MOD_static    := http/static net/buf net/error
 MOD_query     := http/query net/error
 MOD_idmap     := ws/idmap net/error
@@ -94,7 +95,7 @@ UNIT_BIN := $(UNIT:%=$(BUILD)/tests/test_%)
 
 # --- integration tests: tests/integration/ (C through the public API,
 # Python clients), tests/browser/ (Chromium) ---
-ITEST := server threads shutdown
+ITEST := server threads shutdown http
 ITEST_BIN := $(ITEST:%=$(BUILD)/tests/itest_%)
 TEST_SERVERS := $(BUILD)/tests/ws_bcast $(BUILD)/tests/tls_server \
                 $(BUILD)/tests/ws_topics
@@ -358,7 +359,8 @@ VERSION    := 0.1.0
 SONAME     := libws.so.0
 SOLIB      := $(BUILD)/libws.so.$(VERSION)
 PIC_OBJ    := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
-EXAMPLES   := echo worker_broadcast upload_to_file select_embed pubsub
+EXAMPLES   := echo worker_broadcast upload_to_file select_embed pubsub \
+              http_api
 EXAMPLE_BIN := $(EXAMPLES:%=$(BUILD)/examples/%)
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
@@ -462,7 +464,7 @@ FUZZ_SRC_session   := ws/session.c ws/session_send.c ws/deflate.c \
                       ws/frame.c ws/mask.c ws/utf8.c ws/utf8_x86.c \
                       net/buf.c net/error.c
 FUZZ_SRC_deflate   := $(FUZZ_SRC_session)
-FUZZ_SRC_request   := http/request.c http/handshake.c net/error.c
+FUZZ_SRC_request   := http/request.c http/body.c http/handshake.c net/error.c
 FUZZ_SRC_handshake := http/handshake.c net/error.c
 FUZZ_DICT_utf8      := tests/fuzz/utf8.dict
 FUZZ_DICT_frame     := tests/fuzz/frame.dict

@@ -57,13 +57,15 @@ static void on_signal(int sig)
 
 /* Refuse a cross-site page: a browser's Origin must name this host
    (RFC 6455 §10.2). Clients that are not browsers send no Origin. */
-static int on_upgrade(struct ws_conn *c, const struct ws_request *req, void *ud)
+static int on_upgrade(struct ws_conn *c, const struct ws_request *req,
+                      struct ws_response *res, void *ud)
 {
     const char *origin = ws_request_header(req, "Origin");
     const char *host = ws_request_header(req, "Host");
     const char *rest;
 
     (void)c;
+    (void)res;
     (void)ud;
     if (origin == NULL)
         return 0;

@@ -56,8 +56,10 @@ static bool is_token(const char *s)
     return true;
 }
 
-/* Walk the elements of a #rule list and compare each with token. */
-bool ws_http_list_has_token(const char *value, size_t len, const char *token)
+/* Walk the elements of a #rule list and compare each with token, with
+   ASCII case folded or (fold false) exactly. */
+static bool list_find(const char *value, size_t len, const char *token,
+                      bool fold)
 {
     size_t tlen, i = 0;
 
@@ -76,11 +78,17 @@ bool ws_http_list_has_token(const char *value, size_t len, const char *token)
         while (end > start && is_ows(value[end - 1]))
             end--;
         if (end - start == tlen &&
-            ascii_case_equal_n(value + start, token, tlen))
+            (fold ? ascii_case_equal_n(value + start, token, tlen)
+                  : memcmp(value + start, token, tlen) == 0))
             return true;
         i++; /* past the comma, or past the end */
     }
     return false;
+}
+
+bool ws_http_list_has_token(const char *value, size_t len, const char *token)
+{
+    return list_find(value, len, token, true);
 }
 
 /* True when name is the header h's name, compared case-insensitively. */
@@ -162,6 +170,11 @@ static int check_request_line(const struct ws_http_request *r)
         return 405; /* item 1: "an HTTP/1.1 or higher GET request" */
     if (r->http_major < 1 || (r->http_major == 1 && r->http_minor < 1))
         return 400; /* item 1 */
+    /* RFC 7231 §4.3.1: a GET's body has no meaning, and after this
+       request the bytes are frames (RFC 6455 §4.1): a body is refused,
+       not read as the first frame or skipped. */
+    if (r->has_body)
+        return 400;
     if (header_single(r, "Host") == NULL)
         return 400; /* item 2; RFC 7230 §5.4: exactly one Host */
     if (!headers_have_token(r, "Upgrade", "websocket"))
@@ -179,7 +192,8 @@ int ws_handshake_check(const struct ws_http_request *r, const char **key,
     int status;
 
     if (r == NULL || key == NULL || key_len == NULL ||
-        r->state != WS_HTTP_REQ_DONE || r->method == NULL)
+        (r->state != WS_HTTP_REQ_DONE && r->state != WS_HTTP_REQ_BODY) ||
+        r->method == NULL)
         return WS_EINVAL;
     status = check_request_line(r);
     if (status != 0)
@@ -225,6 +239,22 @@ int ws_handshake_pick_protocol(const struct ws_http_request *r,
         if (headers_have_token(r, "Sec-WebSocket-Protocol", ours[i]))
             return i;
     return -1;
+}
+
+/* Any Sec-WebSocket-Protocol header lists name, spelt as given. */
+bool ws_handshake_offers_protocol(const struct ws_http_request *r,
+                                  const char *name)
+{
+    if (r == NULL || name == NULL || !is_token(name))
+        return false;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const struct ws_http_header *h = &r->headers[i];
+
+        if (header_is(h, "Sec-WebSocket-Protocol") &&
+            list_find(h->value, h->value_len, name, false))
+            return true;
+    }
+    return false;
 }
 
 /* Output being built; writes past cap are counted but not made. */
@@ -314,7 +344,10 @@ static const struct {
     {204, "No Content"},
     {301, "Moved Permanently"},
     {302, "Found"},
+    {303, "See Other"},
     {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {308, "Permanent Redirect"}, /* RFC 7538 */
     {400, "Bad Request"},
     {401, "Unauthorized"},
     {403, "Forbidden"},
@@ -325,6 +358,7 @@ static const struct {
     {413, "Payload Too Large"},
     {414, "URI Too Long"},
     {415, "Unsupported Media Type"},
+    {417, "Expectation Failed"},
     {426, "Upgrade Required"},
     {429, "Too Many Requests"},
     {431, "Request Header Fields Too Large"},

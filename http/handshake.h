@@ -32,12 +32,15 @@ bool ws_handshake_is_upgrade(const struct ws_http_request *r);
  * acceptable and fills key/key_len with the Sec-WebSocket-Key (pointing
  * into r), or the HTTP status to answer:
  *   405 the method is not GET;
- *   400 HTTP older than 1.1, no or several Host, no Upgrade "websocket",
+ *   400 HTTP older than 1.1, a body (has_body), no or several Host, no
+ *       Upgrade "websocket",
  *       Connection without "Upgrade", no or several Sec-WebSocket-Key, a
  *       key that is not the canonical base64 of exactly 16 bytes;
  *   426 Sec-WebSocket-Version missing, repeated or not 13 (answer with
  *       Sec-WebSocket-Version: 13).
- * Returns WS_EINVAL for a NULL argument or a request not in state DONE.
+ * Returns WS_EINVAL for a NULL argument or a request before the end of
+ * its headers (state DONE, or BODY: a body is still to come, so the
+ * answer is not 0).
  */
 int ws_handshake_check(const struct ws_http_request *r, const char **key,
                        size_t *key_len);
@@ -58,6 +61,15 @@ int ws_handshake_accept_key(const char *key, size_t key_len,
  */
 int ws_handshake_pick_protocol(const struct ws_http_request *r,
                                const char *const *ours);
+
+/*
+ * True when name, a token, is one of the subprotocols r offers in any
+ * Sec-WebSocket-Protocol header, spelt exactly so: the server's pick is
+ * echoed to a client that checks it against its own list (RFC 6455 §4.1,
+ * the client's step 6 of reading the response).
+ */
+bool ws_handshake_offers_protocol(const struct ws_http_request *r,
+                                  const char *name);
 
 /*
  * Write the 101 response with accept and protocol (may be NULL) into

@@ -1,9 +1,9 @@
 /*
  * request.c - drives http-parser (HTTP_REQUEST) over bytes as they arrive,
  * copies the request line and headers into storage that grows with them up
- * to a bound, and enforces the header, header-count and body limits. It
- * never touches a socket and never consumes a byte past the end of one
- * request (RFC 7230 §3).
+ * to a bound, keeps the body (http/body.c), and enforces the header,
+ * header-count and body limits. It never touches a socket and never
+ * consumes a byte past the end of one request (RFC 7230 §3).
  */
 #include "http/request.h"
 
@@ -291,11 +291,18 @@ static int element_close(struct ws_http_request *r)
     return 0;
 }
 
-/* Count n body bytes (RFC 7231 §6.5.11: 413 past the limit). */
-static int body_count(struct ws_http_request *r, size_t n)
+/* Keep n body bytes (RFC 7231 §6.5.11: 413 past the limit). declared:
+   the whole body's length when Content-Length gave it, or UINT64_MAX. */
+static int body_keep(struct ws_http_request *r, const char *at, size_t n,
+                     uint64_t declared)
 {
+    int rc;
+
     if (n > r->max_body_bytes - r->body_bytes)
         return req_fail(r, 413);
+    rc = ws_http_body_append(&r->body, at, n, r->max_body_bytes, declared);
+    if (rc != 0)
+        return req_fail(r, rc == WS_ENOMEM ? WS_REQ_NOMEM_STATUS : 413);
     r->body_bytes += n;
     return 0;
 }
@@ -491,6 +498,21 @@ static int url_split(struct ws_http_request *r)
     return 0;
 }
 
+/* RFC 7231 §5.1.1: 100-continue is the one expectation there is; any
+   other is 417, and an HTTP/1.0 client's is ignored. */
+static int expect_check(struct ws_http_request *r)
+{
+    const char *v = ws_http_request_header(r, "Expect", 0);
+
+    if (v == NULL || r->http_minor == 0)
+        return 0;
+    if (!ascii_case_equal(v, "100-continue") ||
+        ws_http_request_header(r, "Expect", 1) != NULL)
+        return req_fail(r, 417);
+    r->expect_continue = r->has_body;
+    return 0;
+}
+
 /* http-parser: the request line and headers are complete. */
 static int on_headers_complete(http_parser *p)
 {
@@ -510,10 +532,16 @@ static int on_headers_complete(http_parser *p)
     if (p->http_major != 1)
         return req_fail(r, 505);
     /* RFC 7230 §3.3.2: refuse a declared length over the limit before
-       reading it. A chunked body has content_length ULLONG_MAX here. */
-    if (p->content_length != UINT64_MAX &&
+       reading it (and before a 100 Continue would ask for it). A request
+       with neither Content-Length nor chunked has content_length
+       ULLONG_MAX here, and no body (§3.3.3 rule 6). */
+    if ((p->flags & F_CHUNKED) == 0 && p->content_length != UINT64_MAX &&
         p->content_length > r->max_body_bytes)
         return req_fail(r, 413);
+    r->has_body = (p->flags & F_CHUNKED) != 0 ||
+                  (p->content_length != UINT64_MAX && p->content_length > 0);
+    if (expect_check(r) != 0)
+        return -1;
     r->state = WS_HTTP_REQ_BODY;
     /* Stop here so that the feed loop can count the header bytes exactly;
        it resumes the parser at once. */
@@ -533,11 +561,16 @@ static int on_chunk_header(http_parser *p)
     return 0;
 }
 
-/* http-parser: body bytes, counted against the limit and dropped. */
+/* http-parser: body bytes, kept. Without chunks, content_length counts
+   down what is still to come after them. */
 static int on_body(http_parser *p, const char *at, size_t n)
 {
-    (void)at;
-    return body_count(p->data, n);
+    struct ws_http_request *r = p->data;
+    uint64_t declared = UINT64_MAX;
+
+    if ((p->flags & F_CHUNKED) == 0)
+        declared = (uint64_t)r->body.len + n + p->content_length;
+    return body_keep(r, at, n, declared);
 }
 
 /* http-parser: one whole request is here; pause so nothing after it is
@@ -576,8 +609,9 @@ int ws_http_request_init(struct ws_http_request *r, size_t max_header_bytes,
         max_header_bytes ? max_header_bytes : WS_REQ_DEFAULT_HEADER_BYTES;
     r->max_headers = max_headers ? max_headers : WS_REQ_DEFAULT_HEADERS;
     r->max_body_bytes = max_body_bytes;
-    /* store_limit() must not wrap. */
-    if (r->max_header_bytes > SIZE_MAX / 8 || r->max_headers > SIZE_MAX / 8)
+    /* store_limit() must not wrap, nor the body and its NUL. */
+    if (r->max_header_bytes > SIZE_MAX / 8 || r->max_headers > SIZE_MAX / 8 ||
+        r->max_body_bytes == SIZE_MAX)
         return WS_ENOMEM;
     ws_http_request_reset(r);
     return 0;
@@ -588,6 +622,7 @@ void ws_http_request_free(struct ws_http_request *r)
 {
     free(r->headers);
     free(r->storage);
+    ws_http_body_free(&r->body);
     r->headers = NULL;
     r->storage = NULL;
     r->headers_cap = 0;
@@ -616,6 +651,11 @@ void ws_http_request_reset(struct ws_http_request *r)
     r->http_minor = 0;
     r->upgrade = false;
     r->keep_alive = false;
+    r->has_body = false;
+    r->expect_continue = false;
+    /* A body may be large and is seldom followed by another: keep
+       nothing of it while the connection waits. */
+    ws_http_body_free(&r->body);
     r->nheaders = 0;
     r->nfields = 0;
     r->storage_len = 0;
@@ -633,6 +673,7 @@ static int feed_error(struct ws_http_request *r, enum http_errno e)
        split; none of it may be used, so none of it is kept. */
     r->nheaders = 0;
     r->nfields = 0;
+    ws_http_body_free(&r->body);
     if (r->status != 0)
         return WS_EHTTP; /* a callback chose it */
     /* RFC 6585 §5: http-parser's own header size cap (80 KiB) is 431. */

@@ -45,6 +45,19 @@ struct check_row {
 static const struct check_row check_rows[] = {
     {"RFC 6455 §1.3 sample", GET HOST UPG CONN KEY ORIGIN VER END, 0, true,
      SAMPLE_KEY},
+    {"Content-Length: 0 is no body",
+     GET HOST UPG CONN KEY VER "Content-Length: 0\r\n" END, 0, true,
+     SAMPLE_KEY},
+    {"400: a body (RFC 7231 §4.3.1; the bytes after it are frames)",
+     GET HOST UPG CONN KEY VER "Content-Length: 2\r\n" END "hi", 400, true,
+     NULL},
+    {"400: a chunked body, even an empty one",
+     GET HOST UPG CONN KEY VER "Transfer-Encoding: chunked\r\n" END "0\r\n\r\n",
+     400, true, NULL},
+    {"405 before the body: POST with one",
+     "POST /chat HTTP/1.1\r\n" HOST UPG CONN KEY VER "Content-Length: 2\r\n" END
+     "hi",
+     405, true, NULL},
     {"Chrome capture",
      "GET /chat HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: Upgrade\r\n"
      "Pragma: no-cache\r\nCache-Control: no-cache\r\n"
@@ -180,7 +193,7 @@ static void parse(struct ws_http_request *r, const char *raw)
 
     assert_non_null(copy);
     memcpy(copy, raw, len);
-    assert_int_equal(ws_http_request_init(r, 0, 0, 0), 0);
+    assert_int_equal(ws_http_request_init(r, 0, 0, 16), 0);
     assert_int_equal(ws_http_request_feed(r, copy, len, &n), 0);
     free(copy);
     assert_int_equal(n, len);
@@ -218,6 +231,17 @@ static void test_check_einval(void **state)
     assert_int_equal(ws_http_request_init(&r, 0, 0, 0), 0);
     assert_int_equal(ws_http_request_feed(&r, GET HOST, SLEN(GET HOST), &n), 0);
     assert_int_equal(ws_handshake_check(&r, &key, &key_len), WS_EINVAL);
+    ws_http_request_free(&r);
+    /* The headers are complete, the body is not: refused already. */
+    assert_int_equal(ws_http_request_init(&r, 0, 0, 16), 0);
+    assert_int_equal(
+        ws_http_request_feed(
+            &r, GET HOST UPG CONN KEY VER "Content-Length: 9\r\n" END "x",
+            SLEN(GET HOST UPG CONN KEY VER "Content-Length: 9\r\n" END "x"),
+            &n),
+        0);
+    assert_int_equal(r.state, WS_HTTP_REQ_BODY);
+    assert_int_equal(ws_handshake_check(&r, &key, &key_len), 400);
     ws_http_request_free(&r);
     parse(&r, GET HOST UPG CONN KEY VER END);
     assert_int_equal(ws_handshake_check(&r, NULL, &key_len), WS_EINVAL);
@@ -358,6 +382,44 @@ static void test_pick_protocol(void **state)
     }
 }
 
+/* What the application may pick in on_upgrade: a token the client
+   offered, spelt as it offered it (RFC 6455 §4.1, §4.2.2). */
+static void test_offers_protocol(void **state)
+{
+    static const struct {
+        const char *label, *headers, *name;
+        bool want;
+    } rows[] = {
+        {"offered", "Sec-WebSocket-Protocol: chat, superchat\r\n", "superchat",
+         true},
+        {"in a second header",
+         "Sec-WebSocket-Protocol: a\r\nsec-websocket-protocol: b\r\n", "b",
+         true},
+        {"not offered", "Sec-WebSocket-Protocol: chat\r\n", "mqtt", false},
+        {"prefix", "Sec-WebSocket-Protocol: chatx\r\n", "chat", false},
+        {"other case: the client would fail it",
+         "Sec-WebSocket-Protocol: CHAT\r\n", "chat", false},
+        {"no header", "", "chat", false},
+        {"not a token", "Sec-WebSocket-Protocol: a b\r\n", "a b", false},
+        {"empty", "Sec-WebSocket-Protocol: chat\r\n", "", false},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        struct ws_http_request r;
+        char raw[512];
+
+        snprintf(raw, sizeof(raw), "%s%s\r\n", GET HOST UPG CONN KEY VER,
+                 rows[i].headers);
+        parse(&r, raw);
+        if (ws_handshake_offers_protocol(&r, rows[i].name) != rows[i].want)
+            fail_msg("%s: got %d", rows[i].label, !rows[i].want);
+        assert_false(ws_handshake_offers_protocol(&r, NULL));
+        ws_http_request_free(&r);
+    }
+    assert_false(ws_handshake_offers_protocol(NULL, "chat"));
+}
+
 /* The 101 text, byte for byte (RFC 6455 §4.2.2 step 5 and §1.3). */
 static void test_write_101(void **state)
 {
@@ -472,6 +534,7 @@ static const struct {
     {404, "404 Not Found\n"},
     {405, "405 Method Not Allowed\n"},
     {413, "413 Payload Too Large\n"},
+    {417, "417 Expectation Failed\n"},
     {426, "426 Upgrade Required\n"},
     {431, "431 Request Header Fields Too Large\n"},
     {500, "500 Internal Server Error\n"},
@@ -566,11 +629,12 @@ static void test_reason(void **state)
 
 int main(void)
 {
-    struct CMUnitTest tests[NCHECK + 7] = {
+    struct CMUnitTest tests[NCHECK + 8] = {
         cmocka_unit_test(test_check_einval),
         cmocka_unit_test(test_accept_key),
         cmocka_unit_test(test_list_has_token),
         cmocka_unit_test(test_pick_protocol),
+        cmocka_unit_test(test_offers_protocol),
         cmocka_unit_test(test_write_101),
         cmocka_unit_test(test_write_error),
         cmocka_unit_test(test_reason),
@@ -580,7 +644,7 @@ int main(void)
     for (size_t i = 0; i < NCHECK; i++) {
         struct CMUnitTest t = {check_rows[i].label, test_check_row, NULL, NULL,
                                (void *)&check_rows[i]};
-        tests[7 + i] = t;
+        tests[8 + i] = t;
     }
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,6 +104,9 @@ void *realloc(void *p, size_t n)
     "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n"
 #define NOCONN_REQ "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n"
 #define PIPE_1 "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+#define EXPECT_HEAD                                                            \
+    "POST /up HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"                 \
+    "Content-Length: 5\r\n\r\n"
 #define PIPE_2 "GET /b?q=2 HTTP/1.1\r\nHost: y\r\n\r\n"
 
 #define SLEN(s) (sizeof(s) - 1)
@@ -128,6 +131,10 @@ struct req_row {
     unsigned short major, minor;
     bool upgrade, keep_alive;
     struct hdr headers[20]; /* a NULL name ends the list */
+    /* After the headers (DONE or BODY): */
+    bool has_body, expect;
+    const char *body; /* when DONE: the body kept (NULL: none) */
+    size_t body_len;  /* 0: strlen(body) */
 };
 
 #define ERR_ROW(lbl, input, st)                                                \
@@ -346,7 +353,9 @@ static const struct req_row rows[] = {
      .major = 1,
      .minor = 1,
      .keep_alive = true,
-     .headers = {{"Host", "h"}, {"Content-Length", "5"}}},
+     .headers = {{"Host", "h"}, {"Content-Length", "5"}},
+     .has_body = true,
+     .body = "hello"},
     {.label = "chunked body within the limit (RFC 7230 §4.1)",
      .raw = CHUNK_HEAD CHUNK_BODY,
      .max_body_bytes = 8,
@@ -360,9 +369,106 @@ static const struct req_row rows[] = {
      .major = 1,
      .minor = 1,
      .keep_alive = true,
-     .headers = {{"Host", "h"}, {"Transfer-Encoding", "chunked"}}},
+     .headers = {{"Host", "h"}, {"Transfer-Encoding", "chunked"}},
+     .has_body = true,
+     .body = "helloabc"},
+    {.label = "chunk extensions dropped, the data kept (RFC 7230 §4.1.1)",
+     .raw = CHUNK_HEAD "3;x=y\r\nabc\r\n0\r\n\r\n" PIPE_1,
+     .max_body_bytes = 3,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(CHUNK_HEAD "3;x=y\r\nabc\r\n0\r\n\r\n"),
+     .header_bytes = SLEN(CHUNK_HEAD),
+     .method = "POST",
+     .url = "/up",
+     .path = "/up",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "h"}, {"Transfer-Encoding", "chunked"}},
+     .has_body = true,
+     .body = "abc"},
+    {.label = "an empty chunked body is a body of 0 bytes",
+     .raw = CHUNK_HEAD "0\r\n\r\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(CHUNK_HEAD "0\r\n\r\n"),
+     .header_bytes = SLEN(CHUNK_HEAD),
+     .method = "POST",
+     .url = "/up",
+     .path = "/up",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "h"}, {"Transfer-Encoding", "chunked"}},
+     .has_body = true},
+    {.label = "binary body with NUL and CRLF bytes kept as sent",
+     .raw = "PUT /b HTTP/1.1\r\nContent-Length: 6\r\n\r\na\0\r\nb\xff",
+     .raw_len = 44,
+     .max_body_bytes = 100,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 44,
+     .header_bytes = 38,
+     .method = "PUT",
+     .url = "/b",
+     .path = "/b",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Content-Length", "6"}},
+     .has_body = true,
+     .body = "a\0\r\nb\xff",
+     .body_len = 6},
+    {.label = "Expect: 100-continue, the body not sent yet (RFC 7231 "
+              "§5.1.1)",
+     .raw = EXPECT_HEAD,
+     .max_body_bytes = 5,
+     .state = WS_HTTP_REQ_BODY,
+     .has_body = true,
+     .expect = true},
+    {.label = "Expect: 100-continue, the body sent at once",
+     .raw = EXPECT_HEAD "hello" PIPE_1,
+     .max_body_bytes = 5,
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = SLEN(EXPECT_HEAD "hello"),
+     .header_bytes = SLEN(EXPECT_HEAD),
+     .method = "POST",
+     .url = "/up",
+     .path = "/up",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Host", "h"},
+                 {"Expect", "100-continue"},
+                 {"Content-Length", "5"}},
+     .has_body = true,
+     .expect = true,
+     .body = "hello"},
+    {.label = "Expect: 100-Continue without a body: nothing to wait for",
+     .raw = "GET / HTTP/1.1\r\nExpect: 100-Continue\r\n\r\n",
+     .state = WS_HTTP_REQ_DONE,
+     .consumed = 40,
+     .header_bytes = 40,
+     .method = "GET",
+     .url = "/",
+     .path = "/",
+     .query = "",
+     .major = 1,
+     .minor = 1,
+     .keep_alive = true,
+     .headers = {{"Expect", "100-Continue"}}},
+    {.label = "HTTP/1.0: Expect ignored (RFC 7231 §5.1.1)",
+     .raw = "POST / HTTP/1.0\r\nExpect: 100-continue\r\n"
+            "Content-Length: 1\r\n\r\n",
+     .max_body_bytes = 1,
+     .state = WS_HTTP_REQ_BODY,
+     .has_body = true},
     {.label = "chunked trailer fields counted as body, not kept (RFC 7230 "
               "§4.1.2)",
+     .has_body = true,
+     .body = "hello",
      .raw = CHUNK_HEAD "5\r\nhello\r\n0\r\nX-T: 1\r\n\r\n" PIPE_1,
      .max_body_bytes = 9,
      .state = WS_HTTP_REQ_DONE,
@@ -463,7 +569,8 @@ static const struct req_row rows[] = {
     {.label = "incomplete body needs more input",
      .raw = POST_HEAD "hel",
      .max_body_bytes = 5,
-     .state = WS_HTTP_REQ_BODY},
+     .state = WS_HTTP_REQ_BODY,
+     .has_body = true},
     {.label = "431: header bytes one over the limit (RFC 6585 §5)",
      .raw = SMALL_REQ,
      .max_header_bytes = SLEN(SMALL_REQ) - 1,
@@ -490,6 +597,19 @@ static const struct req_row rows[] = {
      .status = 413},
     ERR_ROW("413: any body under the default zero limit",
             "POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 413),
+    {.label = "413 at the end of the headers, before a 100 Continue",
+     .raw = "POST / HTTP/1.1\r\nExpect: 100-continue\r\n"
+            "Content-Length: 6\r\n\r\n",
+     .max_body_bytes = 5,
+     .rc = WS_EHTTP,
+     .state = WS_HTTP_REQ_ERROR,
+     .status = 413},
+    ERR_ROW("417: an expectation other than 100-continue (RFC 7231 §5.1.1)",
+            "POST / HTTP/1.1\r\nExpect: 200-ok\r\n\r\n", 417),
+    ERR_ROW("417: two Expect headers",
+            "GET / HTTP/1.1\r\nExpect: 100-continue\r\n"
+            "Expect: 100-continue\r\n\r\n",
+            417),
     {.label = "413: a chunk over the limit",
      .raw = CHUNK_HEAD CHUNK_BODY,
      .max_body_bytes = 4,
@@ -642,6 +762,24 @@ static void check_headers(const struct req_row *row,
     }
 }
 
+/* Compare the body kept with the row's; a NUL follows it. */
+static void check_body(const struct req_row *row,
+                       const struct ws_http_request *r, const char *how)
+{
+    size_t len = row->body_len ? row->body_len
+                 : row->body   ? strlen(row->body)
+                               : 0;
+
+    CHECK_NUM("body length", r->body.len, len);
+    if (len == 0)
+        return;
+    if (memcmp(r->body.data, row->body, len) != 0)
+        fail_msg("%s [%s]: body differs", row->label, how);
+    CHECK_NUM("NUL after the body", r->body.data[len], 0);
+    CHECK_NUM("body capacity", r->body.cap <= len + 1 || r->body.cap <= 1024,
+              1);
+}
+
 /* Compare one run with the row; then check that DONE and ERROR stick. */
 static void check_outcome(const struct req_row *row, struct ws_http_request *r,
                           struct outcome o, const char *how)
@@ -666,8 +804,13 @@ static void check_outcome(const struct req_row *row, struct ws_http_request *r,
         CHECK_NUM("upgrade", r->upgrade, row->upgrade);
         CHECK_NUM("keep_alive", r->keep_alive, row->keep_alive);
         check_headers(row, r, how);
+        check_body(row, r, how);
     } else {
         CHECK_NUM("consumed", o.consumed, row_len(row));
+    }
+    if (row->state == WS_HTTP_REQ_DONE || row->state == WS_HTTP_REQ_BODY) {
+        CHECK_NUM("has_body", r->has_body, row->has_body);
+        CHECK_NUM("expect_continue", r->expect_continue, row->expect);
     }
     if (row->state == WS_HTTP_REQ_DONE || row->state == WS_HTTP_REQ_ERROR) {
         rc = feed_copy(r, "GET", 0, 3, &n);
@@ -1326,8 +1469,113 @@ static void test_alloc_failure(void **state)
     gen_free(&g);
 }
 
+/* Feed head and then len body bytes (a pattern) in pieces of step; the
+   request must be DONE with the pattern as its body. */
+static void feed_body(struct ws_http_request *r, const char *head, size_t len,
+                      size_t step, bool chunked)
+{
+    char *piece = malloc(step + 32);
+    size_t n, sent = 0;
+
+    assert_non_null(piece);
+    assert_int_equal(feed_copy(r, head, 0, strlen(head), &n), 0);
+    assert_int_equal(r->state, WS_HTTP_REQ_BODY);
+    while (sent < len) {
+        size_t k = len - sent < step ? len - sent : step, hl = 0;
+
+        if (chunked)
+            hl = (size_t)snprintf(piece, 32, "%zx\r\n", k);
+        for (size_t i = 0; i < k; i++)
+            piece[hl + i] = (char)('a' + (sent + i) % 26);
+        if (chunked)
+            memcpy(piece + hl + k, "\r\n", 2);
+        assert_int_equal(feed_copy(r, piece, 0, hl + k + (chunked ? 2 : 0), &n),
+                         0);
+        sent += k;
+    }
+    if (chunked)
+        assert_int_equal(feed_copy(r, "0\r\n\r\n", 0, 5, &n), 0);
+    free(piece);
+    assert_int_equal(r->state, WS_HTTP_REQ_DONE);
+    assert_int_equal(r->body.len, len);
+    for (size_t i = 0; i < len; i++)
+        if (r->body.data[i] != (char)('a' + i % 26))
+            fail_msg("body byte %zu differs", i);
+    assert_int_equal(r->body.data[len], '\0');
+}
+
+/*
+ * The body grows with what arrives, never past the limit or what
+ * Content-Length declared (one byte more for the NUL), and never to a
+ * length only announced; reset frees it, and the next request on the
+ * connection parses as if none had come before.
+ */
+static void test_body_growth(void **state)
+{
+    static const char cl_head[] =
+        "POST /u HTTP/1.1\r\nContent-Length: 100000\r\n\r\n";
+    struct ws_http_request r;
+    size_t n;
+
+    (void)state;
+    assert_int_equal(ws_http_request_init(&r, 0, 0, 100000), 0);
+    feed_body(&r, cl_head, 100000, 1000, false);
+    assert_int_equal(r.body.cap, 100001);
+    ws_http_request_reset(&r);
+    assert_null(r.body.data);
+    assert_int_equal(r.body.cap, 0);
+    feed_body(&r, CHUNK_HEAD, 100000, 10000, true);
+    assert_int_equal(r.body.cap, 100001); /* 1024 doubled, then capped */
+    ws_http_request_reset(&r);
+    feed_body(&r, CHUNK_HEAD, 3000, 1000, true);
+    assert_int_equal(r.body.cap, 4096);
+    ws_http_request_reset(&r);
+    /* Announced, not sent: the first allocation only. */
+    assert_int_equal(feed_copy(&r, cl_head, 0, SLEN(cl_head), &n), 0);
+    assert_int_equal(feed_copy(&r, "abc", 0, 3, &n), 0);
+    assert_int_equal(r.state, WS_HTTP_REQ_BODY);
+    assert_int_equal(r.body.cap, 1024);
+    ws_http_request_reset(&r);
+    assert_null(r.body.data);
+    /* Keep-alive after a body: the next request is parsed on its own. */
+    assert_int_equal(feed_copy(&r, POST_HEAD "hello" PIPE_2, 0,
+                               SLEN(POST_HEAD "hello" PIPE_2), &n),
+                     0);
+    assert_int_equal(n, SLEN(POST_HEAD "hello"));
+    assert_string_equal(r.body.data, "hello");
+    ws_http_request_reset(&r);
+    assert_int_equal(feed_copy(&r, PIPE_2, 0, SLEN(PIPE_2), &n), 0);
+    assert_int_equal(r.state, WS_HTTP_REQ_DONE);
+    assert_string_equal(r.path, "/b");
+    assert_false(r.has_body);
+    assert_int_equal(r.body.len, 0);
+    ws_http_request_free(&r);
+    assert_int_equal(ws_http_request_init(&r, 0, 0, SIZE_MAX), WS_ENOMEM);
+}
+
+/* Running out of memory while the body grows is 503 too, and frees what
+   the body held. */
+static void test_body_alloc_failure(void **state)
+{
+    struct ws_http_request r;
+    size_t n;
+
+    (void)state;
+    if (!realloc_can_fail())
+        skip();
+    assert_int_equal(ws_http_request_init(&r, 0, 0, 100000), 0);
+    assert_int_equal(feed_copy(&r, CHUNK_HEAD, 0, SLEN(CHUNK_HEAD), &n), 0);
+    assert_int_equal(feed_copy(&r, "400\r\n", 0, 5, &n), 0);
+    realloc_countdown = 0;
+    assert_int_equal(feed_copy(&r, "aaaa", 0, 4, &n), WS_EHTTP);
+    realloc_countdown = -1;
+    assert_int_equal(r.status, 503);
+    assert_null(r.body.data);
+    ws_http_request_free(&r);
+}
+
 #define NROWS (sizeof(rows) / sizeof(rows[0]))
-#define NFIXED 11
+#define NFIXED 13
 
 int main(void)
 {
@@ -1343,6 +1591,8 @@ int main(void)
         cmocka_unit_test(test_keepalive_reuse),
         cmocka_unit_test(test_lazy_alloc),
         cmocka_unit_test(test_alloc_failure),
+        cmocka_unit_test(test_body_growth),
+        cmocka_unit_test(test_body_alloc_failure),
     };
 
     /* One named entry per row; the row is the test's initial state. */

@@ -33,9 +33,10 @@ int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
     memcpy(&c->peer, &a->ss,
            a->len < sizeof(c->peer) ? a->len : sizeof(c->peer));
     c->http = malloc(sizeof(*c->http));
-    rc = c->http ? ws_http_request_init(c->http, s->cfg.max_header_bytes,
-                                        s->cfg.max_headers, 0)
-                 : WS_ENOMEM;
+    rc = c->http
+             ? ws_http_request_init(c->http, s->cfg.max_header_bytes,
+                                    s->cfg.max_headers, s->cfg.max_body_bytes)
+             : WS_ENOMEM;
     if (rc < 0)
         goto fail_http;
     rc = ws_loop_watch(s->loop, fd, WS_IO_READ, ws_conn_on_io, c);
@@ -72,6 +73,7 @@ static void conn_free(struct ws_conn *c)
     ws_session_free(&c->session); /* zero-filled until the upgrade */
     free(c->close_reason);
     free(c->peer_text);
+    free(c->protocol_own);
     ws_buf_free(&c->in);
     ws_buf_free(&c->out);
     ws_outq_free(&c->shared);

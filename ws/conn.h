@@ -69,6 +69,7 @@ struct ws_conn {
     struct ws_timer timer;        /* handshake, idle or close timeout */
     void *user_data;              /* the application's */
     char *path;                   /* the upgrade path (see keep_path) */
+    char *protocol_own;           /* owned: a pick not in srv->protocols */
     char *close_reason;           /* owned: the peer's close reason */
     char *peer_text;              /* owned: ws_conn_peer(), once asked */
     uint64_t last_rx_ms;          /* loop time of the last bytes read */

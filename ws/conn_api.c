@@ -351,6 +351,8 @@ int ws_conn_tls_info(const struct ws_conn *c, struct ws_tls_info *info)
 
 const char *ws_conn_protocol(const struct ws_conn *c)
 {
+    if (c->protocol_own != NULL)
+        return c->protocol_own;
     return c->protocol > 0 ? c->srv->protocols[c->protocol - 1] : NULL;
 }
 

@@ -98,19 +98,74 @@ static int negotiate_deflate(struct ws_conn *c, struct ws_deflate **z,
     return 0;
 }
 
-/* Write the 101 and switch c to the session (RFC 6455 §4.2.2). */
-static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
+/*
+ * Choose c's subprotocol (RFC 6455 §4.2.2 /subprotocol/): on_upgrade's
+ * pick in res (ws_response_protocol() checked that the client offered
+ * it), else the first of cfg.protocols that the client offers. A pick
+ * outside cfg.protocols is copied for ws_conn_protocol(). Returns 0 or
+ * WS_ENOMEM.
+ */
+static int choose_protocol(struct ws_conn *c, const struct ws_response *res)
 {
     struct ws_server *s = c->srv;
+    int pick = -1;
+
+    if (!res->protocol_set) {
+        if (s->protocols)
+            pick = ws_handshake_pick_protocol(
+                c->http, (const char *const *)s->protocols);
+        c->protocol = (uint16_t)(pick + 1); /* at most 65535: server.c */
+        return 0;
+    }
+    c->protocol = 0;
+    if (res->protocol[0] == '\0')
+        return 0; /* "none", even where cfg.protocols would match */
+    for (size_t i = 0; s->protocols && s->protocols[i]; i++) {
+        if (strcmp(s->protocols[i], res->protocol) == 0) {
+            c->protocol = (uint16_t)(i + 1);
+            return 0;
+        }
+    }
+    c->protocol_own = strdup(res->protocol);
+    return c->protocol_own ? 0 : WS_ENOMEM;
+}
+
+/* Open c with the 101 text[0..n) and, before its final empty line, the
+   headers on_upgrade added. Returns what ws_conn_open() returns; z stays
+   the caller's on failure. */
+static int open_with_headers(struct ws_conn *c, const char *text, size_t n,
+                             const struct ws_response *res,
+                             struct ws_deflate *z)
+{
+    size_t cap = ws_conn_response_cap(c->srv);
+    struct ws_buf reply = {0};
+    int rc;
+
+    if (ws_buf_size(&res->headers) == 0)
+        return ws_conn_open(c, text, n, z);
+    rc = ws_buf_append(&reply, text, n - 2, cap);
+    if (rc == 0)
+        rc = ws_buf_append(&reply, ws_buf_head(&res->headers),
+                           ws_buf_size(&res->headers), cap);
+    if (rc == 0)
+        rc = ws_buf_append(&reply, "\r\n", 2, cap);
+    if (rc == 0)
+        rc = ws_conn_open(c, ws_buf_head(&reply), ws_buf_size(&reply), z);
+    ws_buf_free(&reply);
+    return rc < 0 ? WS_ENOMEM : 0;
+}
+
+/* Write the 101 and switch c to the session (RFC 6455 §4.2.2). */
+static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len,
+                            const struct ws_response *res)
+{
     char accept[WS_ACCEPT_KEY_LEN + 1], text[512], ext[160];
-    int pick = s->protocols ? ws_handshake_pick_protocol(
-                                  c->http, (const char *const *)s->protocols)
-                            : -1;
     struct ws_deflate *z;
     int deflate, rc;
     ssize_t n;
 
-    c->protocol = (uint16_t)(pick + 1); /* at most 65535 of them: server.c */
+    if (choose_protocol(c, res) < 0)
+        return WS_ENOMEM;
     if (ws_handshake_accept_key(key, key_len, accept) < 0)
         return WS_EINVAL;
     deflate = negotiate_deflate(c, &z, ext, sizeof(ext));
@@ -118,17 +173,67 @@ static int switch_protocols(struct ws_conn *c, const char *key, size_t key_len)
         return deflate;
     n = ws_handshake_write_101_ext(text, sizeof(text), accept,
                                    ws_conn_protocol(c), deflate ? ext : NULL);
-    rc = n < 0 || keep_path(c) < 0 ? WS_ENOMEM
-                                   : ws_conn_open(c, text, (size_t)n, z);
+    rc = n < 0 || keep_path(c) < 0
+             ? WS_ENOMEM
+             : open_with_headers(c, text, (size_t)n, res, z);
     if (rc < 0)
         ws_deflate_free(z);
     return rc;
+}
+
+/* The library answers 500 itself: nothing on_upgrade put in res. */
+static int library_500(struct ws_response *res)
+{
+    ws_buf_clear(&res->headers);
+    ws_buf_clear(&res->body);
+    return 500;
+}
+
+/*
+ * What on_upgrade's answer means: 0 accepts, 400..599 refuses, a redirect
+ * (301, 302, 303, 307, 308) with a Location header refuses with it (RFC
+ * 6455 §4.1: the client may follow it); anything else, or a builder call
+ * that ran out of memory, is the application's error: 500.
+ */
+static int upgrade_status(int status, struct ws_response *res)
+{
+    bool redirect = status == 301 || status == 302 || status == 303 ||
+                    status == 307 || status == 308;
+
+    if (res->failed)
+        return library_500(res);
+    if (status == 0 || (status >= 400 && status <= 599))
+        return status;
+    return redirect && res->has_location ? status : library_500(res);
+}
+
+/* Refuse the upgrade with status: the library's own answer, or, when
+   on_upgrade added headers or a body, one with them. */
+static void refuse_upgrade(struct ws_conn *c, int status,
+                           struct ws_response *res)
+{
+    size_t queued = ws_buf_size(&c->out);
+
+    if (ws_buf_size(&res->headers) == 0 && ws_buf_size(&res->body) == 0 &&
+        status >= 400) {
+        ws_conn_respond_error(c, status);
+        return;
+    }
+    if (ws_response_write_refusal(res, status, &c->out,
+                                  ws_conn_response_cap(c->srv)) < 0) {
+        ws_buf_truncate(&c->out, queued);
+        ws_conn_respond_error(c, 500);
+        return;
+    }
+    c->close_after_write = true;
+    ws_conn_want_flush(c);
 }
 
 /* An upgrade request: check it, ask the application, answer. */
 static void handle_upgrade(struct ws_conn *c)
 {
     struct ws_server *s = c->srv;
+    struct ws_response res;
     const char *key = NULL;
     size_t key_len = 0;
     int status = ws_handshake_check(c->http, &key, &key_len);
@@ -139,18 +244,20 @@ static void handle_upgrade(struct ws_conn *c)
     if (status != 0)
         ws_server_error(s, c, WS_EHTTP, "%s: upgrade refused: answered %d",
                         ws_conn_peer(c), status);
+    ws_response_init_upgrade(&res, ws_conn_response_cap(s), c->http);
     if (status == 0 && s->cb.on_upgrade) {
         struct ws_request req = {c->http, ws_conn_peer(c)};
 
-        WS_CALLBACK(s, status = s->cb.on_upgrade(c, &req, s->user_data));
-        if (status != 0 && (status < 400 || status > 599))
-            status = 500;
+        WS_CALLBACK(s, status = s->cb.on_upgrade(c, &req, &res, s->user_data));
+        status = upgrade_status(status, &res);
         c->accepted = status == 0;
     }
-    if (status == 0 && switch_protocols(c, key, key_len) < 0)
-        status = 500;
+    /* c->http is gone once the 101 is queued; res does not look at it. */
+    if (status == 0 && switch_protocols(c, key, key_len, &res) < 0)
+        status = library_500(&res);
     if (status != 0)
-        ws_conn_respond_error(c, status);
+        refuse_upgrade(c, status, &res);
+    ws_response_free(&res);
 }
 
 /* A plain HTTP request: the application's handler, or 404/426. */
@@ -171,6 +278,7 @@ static void handle_plain(struct ws_conn *c)
     }
     ws_response_init(&res, ws_conn_response_cap(s));
     WS_CALLBACK(s, s->cb.on_http(c, &req, &res, s->user_data));
+    ws_http_body_free(&r->body);   /* borrowed until on_http returned */
     queued = ws_buf_size(&c->out); /* earlier pipelined answers */
     rc = res.failed ? WS_ENOMEM
                     : ws_response_write(&res, &c->out, ws_conn_response_cap(s),
@@ -190,6 +298,44 @@ static void handle_plain(struct ws_conn *c)
     ws_conn_want_flush(c);
 }
 
+/*
+ * The headers are in and a body is still to come. An upgrade is refused
+ * now, unread (ws_handshake_check() says why: a body, or not a GET). A
+ * client that waits for 100 Continue (RFC 7231 §5.1.1) gets it, or, when
+ * no on_http would read the body, the final answer at once (the
+ * connection then closes, so the body it sends anyway is never parsed).
+ */
+static void body_ahead(struct ws_conn *c)
+{
+    static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    struct ws_http_request *r = c->http;
+    const char *key;
+    size_t key_len;
+    int status;
+
+    if (ws_handshake_is_upgrade(r)) {
+        status = ws_handshake_check(r, &key, &key_len);
+        status = status > 0 ? status : 400;
+        ws_server_error(c->srv, c, WS_EHTTP, "%s: upgrade refused: answered %d",
+                        ws_conn_peer(c), status);
+        ws_conn_respond_error(c, status);
+        return;
+    }
+    if (!r->expect_continue)
+        return;
+    r->expect_continue = false;
+    if (c->srv->cb.on_http == NULL) {
+        ws_conn_respond_error(c, is_endpoint(c->srv, r->path) ? 426 : 404);
+        return;
+    }
+    if (ws_buf_append(&c->out, go_on, sizeof(go_on) - 1,
+                      ws_conn_response_cap(c->srv)) < 0) {
+        ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+        return;
+    }
+    ws_conn_want_flush(c);
+}
+
 bool ws_conn_input_http(struct ws_conn *c, const uint8_t *p, size_t len,
                         size_t *used)
 {
@@ -204,6 +350,8 @@ bool ws_conn_input_http(struct ws_conn *c, const uint8_t *p, size_t len,
         ws_conn_respond_error(c, c->http->status);
         return false;
     }
+    if (c->http->state == WS_HTTP_REQ_BODY)
+        body_ahead(c);
     if (c->http->state != WS_HTTP_REQ_DONE)
         return false;
     if (ws_handshake_is_upgrade(c->http))

@@ -64,11 +64,28 @@ const char *ws_request_peer(const struct ws_request *r)
     return r->peer;
 }
 
+const void *ws_request_body(const struct ws_request *r, size_t *len)
+{
+    const struct ws_http_body *b = r != NULL ? &r->http->body : NULL;
+
+    if (len != NULL)
+        *len = b != NULL ? b->len : 0;
+    /* "" when there is none, so that a text body is always a string. */
+    return b != NULL && b->data != NULL ? b->data : "";
+}
+
 void ws_response_init(struct ws_response *res, size_t max_bytes)
 {
     memset(res, 0, sizeof(*res));
     res->status = 200;
     res->max_bytes = max_bytes;
+}
+
+void ws_response_init_upgrade(struct ws_response *res, size_t max_bytes,
+                              const struct ws_http_request *r)
+{
+    ws_response_init(res, max_bytes);
+    res->upgrade = r;
 }
 
 void ws_response_free(struct ws_response *res)
@@ -81,6 +98,8 @@ int ws_response_status(struct ws_response *res, int status)
 {
     if (res == NULL || status < 100 || status > 599)
         return WS_EINVAL;
+    if (res->upgrade != NULL)
+        return WS_ESTATE; /* on_upgrade's return value is the status */
     res->status = status;
     return 0;
 }
@@ -102,12 +121,18 @@ static bool is_token(const char *s)
     return true;
 }
 
-/* The library writes these itself; the application may not. */
-static bool is_reserved_header(const char *name)
+/* The library writes these itself; the application may not. In a 101
+   or a refusal of an upgrade, that includes the handshake's own (RFC 6455
+   §4.2.2 step 5; Sec-WebSocket-Protocol through ws_response_protocol()). */
+static bool is_reserved_header(const struct ws_response *res, const char *name)
 {
-    return strcasecmp(name, "Content-Length") == 0 ||
-           strcasecmp(name, "Connection") == 0 ||
-           strcasecmp(name, "Transfer-Encoding") == 0;
+    if (strcasecmp(name, "Content-Length") == 0 ||
+        strcasecmp(name, "Connection") == 0 ||
+        strcasecmp(name, "Transfer-Encoding") == 0)
+        return true;
+    return res->upgrade != NULL &&
+           (strcasecmp(name, "Upgrade") == 0 ||
+            strncasecmp(name, "Sec-WebSocket-", 14) == 0);
 }
 
 int ws_response_header(struct ws_response *res, const char *name,
@@ -118,7 +143,7 @@ int ws_response_header(struct ws_response *res, const char *name,
     if (res == NULL || name == NULL || value == NULL || !is_token(name))
         return WS_EINVAL;
     /* Response splitting: no CR or LF may reach the wire from a value. */
-    if (strpbrk(value, "\r\n") != NULL || is_reserved_header(name))
+    if (strpbrk(value, "\r\n") != NULL || is_reserved_header(res, name))
         return WS_EINVAL;
     rc = ws_buf_append(&res->headers, name, strlen(name), res->max_bytes);
     if (rc == 0)
@@ -129,7 +154,24 @@ int ws_response_header(struct ws_response *res, const char *name,
         rc = ws_buf_append(&res->headers, "\r\n", 2, res->max_bytes);
     if (rc < 0)
         res->failed = true;
+    res->has_location |= rc == 0 && strcasecmp(name, "Location") == 0;
+    res->has_type |= rc == 0 && strcasecmp(name, "Content-Type") == 0;
     return rc;
+}
+
+int ws_response_protocol(struct ws_response *res, const char *name)
+{
+    if (res == NULL)
+        return WS_EINVAL;
+    if (res->upgrade == NULL)
+        return WS_ESTATE; /* on_http: there is no subprotocol */
+    /* RFC 6455 §4.2.2 /subprotocol/: one of the client's, or none. */
+    if (name != NULL && (strlen(name) > WS_RESPONSE_PROTOCOL_MAX ||
+                         !ws_handshake_offers_protocol(res->upgrade, name)))
+        return WS_EINVAL;
+    snprintf(res->protocol, sizeof(res->protocol), "%s", name ? name : "");
+    res->protocol_set = true;
+    return 0;
 }
 
 int ws_response_body(struct ws_response *res, const void *data, size_t len)
@@ -165,6 +207,55 @@ int ws_response_write(const struct ws_response *res, struct ws_buf *out,
     rc = ws_buf_append(out, head, (size_t)n, max_out);
     if (rc == 0 && !head_only)
         rc = ws_buf_append(out, ws_buf_head(&res->body), body, max_out);
+    return rc;
+}
+
+/* Append the parts of a refusal of an upgrade that the library owns:
+   Content-Length and Connection, and for a 426 what RFC 7231 §6.5.15 and
+   RFC 6455 §4.4 ask (Upgrade, listed in Connection, RFC 7230 §6.7). */
+static int refusal_tail(const struct ws_response *res, struct ws_buf *out,
+                        size_t max_out)
+{
+    char tail[160];
+    int n = snprintf(tail, sizeof(tail), "%sContent-Length: %zu\r\n%s\r\n",
+                     res->status == 426 ? "Upgrade: websocket\r\n"
+                                          "Sec-WebSocket-Version: 13\r\n"
+                                        : "",
+                     ws_buf_size(&res->body),
+                     res->status == 426 ? "Connection: Upgrade, close\r\n"
+                                        : "Connection: close\r\n");
+
+    return ws_buf_append(out, tail, (size_t)n, max_out);
+}
+
+int ws_response_write_refusal(struct ws_response *res, int status,
+                              struct ws_buf *out, size_t max_out)
+{
+    char text[64];
+    int n, rc = 0;
+
+    res->status = status;
+    if (ws_buf_size(&res->body) == 0) {
+        n = snprintf(text, sizeof(text), "%d %s\n", status,
+                     ws_http_reason(status));
+        if (!res->has_type)
+            rc = ws_response_header(res, "Content-Type",
+                                    "text/plain; charset=utf-8");
+        if (rc == 0)
+            rc = ws_response_body(res, text, (size_t)n);
+    }
+    n = snprintf(text, sizeof(text), "HTTP/1.1 %d %s\r\n", status,
+                 ws_http_reason(status));
+    if (rc == 0)
+        rc = ws_buf_append(out, text, (size_t)n, max_out);
+    if (rc == 0)
+        rc = ws_buf_append(out, ws_buf_head(&res->headers),
+                           ws_buf_size(&res->headers), max_out);
+    if (rc == 0)
+        rc = refusal_tail(res, out, max_out);
+    if (rc == 0)
+        rc = ws_buf_append(out, ws_buf_head(&res->body),
+                           ws_buf_size(&res->body), max_out);
     return rc;
 }
 
@@ -220,6 +311,8 @@ int ws_response_file(struct ws_response *res, const struct ws_request *req,
 
     if (res == NULL || req == NULL || root == NULL)
         return WS_EINVAL;
+    if (res->upgrade != NULL)
+        return WS_ESTATE;
     method = ws_request_method(req);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         /* RFC 7231 §6.5.5: a 405 lists the methods that would work. */

@@ -63,6 +63,8 @@ static void apply_defaults(struct ws_config *c)
         c->max_header_bytes = 16384;
     if (c->max_headers == 0)
         c->max_headers = 100;
+    if (c->max_body_bytes == 0)
+        c->max_body_bytes = 1u << 20;
     if (c->max_output_bytes == 0)
         c->max_output_bytes = 1u << 20;
     if (c->handshake_timeout_ms == 0)
@@ -138,6 +140,9 @@ static int check_config(const struct ws_config *c)
         return create_fail(WS_EINVAL, "%s is negative", neg);
     if (c->max_message_bytes > SIZE_MAX / 2)
         return create_fail(WS_EINVAL, "max_message_bytes is too large");
+    /* A body is held whole, with a NUL after it. */
+    if (c->max_body_bytes > SIZE_MAX / 2)
+        return create_fail(WS_EINVAL, "max_body_bytes is too large");
     if (!deflate_config_ok(c))
         return create_fail(WS_EINVAL,
                            "deflate settings out of range: window bits "

@@ -86,6 +86,11 @@ struct ws_config {
     size_t max_header_bytes;  /* request line + headers; 431 above it;
                                  default 16384 */
     size_t max_headers;       /* 431 above it; default 100 */
+    size_t max_body_bytes;    /* a plain request's body, for on_http
+                                 (ws_request_body()); 413 above it, at
+                                 once when Content-Length says so; held
+                                 only while the request is read and
+                                 on_http runs; default 1 MiB */
     size_t max_connections;   /* refused (503) beyond; default what the
                                  backend can watch less 24: FD_SETSIZE - 24
                                  (1000) with select, where more is
@@ -182,19 +187,36 @@ struct ws_config {
  */
 struct ws_callbacks {
     /*
-     * An upgrade request passed the RFC 6455 §4.2.1 checks and names an
-     * endpoint. Return 0 to accept (the 101 follows) or an HTTP status from
-     * 400 to 599 to refuse (403 for a failed Origin check); any other
-     * value refuses with 500. c is not open yet: ws_conn_set_user_data()
-     * and _get, ws_conn_id(), ws_conn_path(), ws_conn_peer(),
-     * ws_conn_tls_info() and ws_conn_set_streaming() work; sends and
-     * closes return WS_ESTATE. User data set here: a refusal ends c
-     * without on_close, so free it before returning one; an acceptance is
-     * always followed by on_close (by on_open first, unless the 101 could
-     * not be queued: then on_close alone, with 1006).
+     * An upgrade request passed the RFC 6455 §4.2.1 checks (a GET without
+     * a body) and names an endpoint. The return value is the answer:
+     *  - 0 accepts: the 101 follows, with the headers added to res with
+     *    ws_response_header() (Set-Cookie...; the handshake's own,
+     *    Upgrade, Connection, Content-Length, Transfer-Encoding and every
+     *    Sec-WebSocket-*, are WS_EINVAL), and the subprotocol picked with
+     *    ws_response_protocol(), else the first of cfg.protocols the
+     *    client offers. A body set in res is not sent (a 101 has none).
+     *  - 400 to 599 refuses with that status (403 for a failed Origin
+     *    check, 401 with a WWW-Authenticate header), the headers added
+     *    and the body set in res, or a short text body when none is set;
+     *    the connection then closes.
+     *  - 301, 302, 303, 307 or 308 with a Location header added redirects
+     *    the same way. RFC 6455 §4.1 lets a client follow it; browsers'
+     *    WebSocket does not (the page sees a failed connection), other
+     *    clients may.
+     *  - Anything else, or a res call that failed with WS_ENOMEM, refuses
+     *    with 500.
+     * ws_response_status() and ws_response_file() return WS_ESTATE here.
+     * c is not open yet: ws_conn_set_user_data() and _get, ws_conn_id(),
+     * ws_conn_path(), ws_conn_peer(), ws_conn_tls_info(),
+     * ws_conn_set_streaming() and ws_conn_set_keepalive() work; sends and
+     * closes return WS_ESTATE.
+     * User data set here: a refusal ends c without on_close, so free it
+     * before returning one; an acceptance is always followed by on_close
+     * (by on_open first, unless the 101 could not be queued: then
+     * on_close alone, with 1006).
      */
     int (*on_upgrade)(struct ws_conn *c, const struct ws_request *req,
-                      void *user_data);
+                      struct ws_response *res, void *user_data);
     /* The 101 has been queued; the connection is open. */
     void (*on_open)(struct ws_conn *c, void *user_data);
     /* A whole message arrived. Text is valid UTF-8, NUL-terminated at
@@ -245,10 +267,14 @@ struct ws_callbacks {
     void (*on_pong)(struct ws_conn *c, const void *data, size_t len,
                     void *user_data);
     /*
-     * A plain HTTP request (not an upgrade). Fill res; if this is NULL the
-     * server answers 426 Upgrade Required (with Upgrade: websocket) on a
-     * WebSocket endpoint, which with no cfg->paths is every path, and 404
-     * on any other path.
+     * A plain HTTP request (not an upgrade), its body read whole
+     * (ws_request_body(), at most cfg.max_body_bytes; a client that sent
+     * "Expect: 100-continue" was told 100 Continue first, or 413 at once
+     * for a Content-Length over the limit). Fill res; the connection
+     * stays open for the next request unless the client asked to close.
+     * If this is NULL the server answers 426 Upgrade Required (with
+     * Upgrade: websocket) on a WebSocket endpoint, which with no
+     * cfg->paths is every path, and 404 on any other path.
      */
     void (*on_http)(struct ws_conn *c, const struct ws_request *req,
                     struct ws_response *res, void *user_data);
@@ -766,16 +792,41 @@ size_t ws_request_header_count(const struct ws_request *r);
 int ws_request_header_at(const struct ws_request *r, size_t i,
                          const char **name, const char **value);
 const char *ws_request_peer(const struct ws_request *r);
+/*
+ * The request's body (Content-Length or chunked, RFC 7230 §3.3; without
+ * the chunk framing and trailers) and, in *len when len is not NULL, its
+ * length. Never NULL: "" with 0 when there is none (always so in
+ * on_upgrade). A NUL follows it (not counted), so a text body is a
+ * string; a binary one may hold NULs of its own. Valid until on_http
+ * returns, then freed.
+ */
+const void *ws_request_body(const struct ws_request *r, size_t *len);
 
 /*
- * Response building for on_http. The status defaults to 200. Header names
- * and values must not contain CR or LF (WS_EINVAL). The body is copied.
- * Each returns 0, WS_EINVAL or WS_ENOMEM.
+ * Response building, for on_http and on_upgrade (see there what each
+ * part does in an upgrade). The status defaults to 200. Header names
+ * must be tokens, and names and values must not contain CR or LF
+ * (WS_EINVAL); the library writes Content-Length, Connection and
+ * Transfer-Encoding itself (WS_EINVAL). The body is copied. Each returns
+ * 0, WS_EINVAL or WS_ENOMEM; ws_response_status() WS_ESTATE in
+ * on_upgrade, whose return value is the status.
  */
 int ws_response_status(struct ws_response *res, int status);
 int ws_response_header(struct ws_response *res, const char *name,
                        const char *value);
 int ws_response_body(struct ws_response *res, const void *data, size_t len);
+
+/*
+ * In on_upgrade: answer with the subprotocol name (RFC 6455 §4.2.2
+ * /subprotocol/), which must be one the client offered in
+ * Sec-WebSocket-Protocol, spelt as it offered it (clients check); NULL
+ * answers with none, even when cfg.protocols has one the client
+ * offered. Without this call cfg.protocols decides, as always. The name
+ * is copied; ws_conn_protocol() reports it once c is open. The last call
+ * wins. Returns 0, WS_EINVAL (NULL res, a name not offered or longer than
+ * 128 bytes; the earlier pick stands) or WS_ESTATE (in on_http).
+ */
+int ws_response_protocol(struct ws_response *res, const char *name);
 
 /*
  * Answer req, in on_http, with a file under the directory root. The request

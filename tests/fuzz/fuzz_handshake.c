@@ -367,9 +367,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         check_error(status, &rng);
     }
-    /* Not DONE: refused. */
-    r.state = WS_HTTP_REQ_BODY;
+    /* Before the end of the headers: refused; with a body still to
+       come (BODY) the headers are all there and are checked, body and
+       all (RFC 7231 §4.3.1: 400 unless the method is wrong already). */
+    r.state = WS_HTTP_REQ_HEADERS;
     FUZZ_CHECK(ws_handshake_check(&r, &key, &key_len) == WS_EINVAL);
+    r.state = WS_HTTP_REQ_BODY;
+    r.has_body = true;
+    status = ws_handshake_check(&r, &key, &key_len);
+    FUZZ_CHECK(status == (want == 405 ? 405 : 400));
+    r.has_body = false;
     r.state = WS_HTTP_REQ_DONE;
 
     /* RFC 6455 §4.2.2 /subprotocol/: the first of ours offered. */

@@ -102,6 +102,12 @@ static void check_done(const struct ws_http_request *r)
     FUZZ_CHECK(r->storage_len <= r->storage_cap);
     FUZZ_CHECK(r->header_bytes <= r->max_header_bytes);
     FUZZ_CHECK(r->body_bytes <= r->max_body_bytes);
+    /* The body: within the limit, NUL-terminated, only with a body
+       declared (RFC 7230 §3.3.3), never allocated past limit + 1. */
+    FUZZ_CHECK(r->body.len <= r->body_bytes);
+    FUZZ_CHECK(r->body.len == 0 || r->has_body);
+    FUZZ_CHECK(r->body.cap <= r->max_body_bytes + 1);
+    FUZZ_CHECK(r->body.data == NULL || r->body.data[r->body.len] == '\0');
     /* The target: no white space or controls (RFC 7230 §3.1.1). */
     FUZZ_CHECK(strlen(r->url) == r->url_len && r->url_len > 0);
     FUZZ_CHECK(in_storage(r, r->url, r->url_len));

@@ -57,7 +57,8 @@ struct fixture {
     int port;
 };
 
-static int on_upgrade(struct ws_conn *c, const struct ws_request *req, void *ud)
+static int on_upgrade(struct ws_conn *c, const struct ws_request *req,
+                      struct ws_response *res, void *ud)
 {
     struct counts *n = ud;
 
@@ -68,6 +69,8 @@ static int on_upgrade(struct ws_conn *c, const struct ws_request *req, void *ud)
     assert_int_equal(ws_conn_close(c, 1000, NULL), WS_ESTATE);
     assert_true(ws_conn_id(c) > 0);
     assert_non_null(ws_conn_path(c));
+    /* The status is the return value. */
+    assert_int_equal(ws_response_status(res, 200), WS_ESTATE);
     return n->refuse_status;
 }
 
@@ -569,11 +572,12 @@ static void close_other_from_callback(void **state)
 
 /* on_upgrade attaches memory to c and accepts; on_close frees it. */
 static int attach_on_upgrade(struct ws_conn *c, const struct ws_request *req,
-                             void *ud)
+                             struct ws_response *res, void *ud)
 {
     struct counts *n = ud;
 
     (void)req;
+    (void)res;
     n->upgrade++;
     ws_conn_set_user_data(c, malloc(64));
     return 0;

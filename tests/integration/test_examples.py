@@ -11,9 +11,12 @@ Run from the repository root: /usr/bin/python3 tests/integration/test_examples.p
 
 import asyncio
 import hashlib
+import http.client
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -317,6 +320,96 @@ class SelectEmbedTest(_Base):
         server = self.start("select_embed", stdin=subprocess.PIPE)
         server.proc.stdin.close()
         server.wait_exit(H.t(10))
+
+
+class HttpApiTest(_Base):
+    """http_api: bodies read by on_http (http.client, raw sockets, curl)
+    and what on_upgrade puts in its answer (python-websockets)."""
+
+    def ws(self, api, target, **kw):
+        opts = dict(open_timeout=H.t(10), close_timeout=H.t(10),
+                    ping_interval=None, compression=None)
+        opts.update(kw)
+        return websockets.client.connect(
+            "ws://127.0.0.1:%d%s" % (api.port, target), **opts)
+
+    def test_post_bodies_and_keep_alive(self):
+        api = self.start("http_api")
+        conn = http.client.HTTPConnection("127.0.0.1", api.port,
+                                          timeout=H.t(10))
+        conn.request("POST", "/api/echo", body=b"hello api",
+                     headers={"Content-Type": "text/plain"})
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.getheader("Content-Type"), "application/json")
+        self.assertEqual(r.read(), b'{"bytes":9,"body":"hello api"}\n')
+        # The same connection: a chunked body (RFC 7230 §4.1).
+        conn.request("POST", "/api/echo", body=iter([b"chu", b"nked"]),
+                     encode_chunked=True)
+        r = conn.getresponse()
+        self.assertEqual(r.read(), b'{"bytes":7,"body":"chunked"}\n')
+        # Over max_body_bytes (64 KiB): 413, and the connection closes.
+        conn.request("POST", "/api/echo", body=b"x" * (64 * 1024 + 1))
+        r = conn.getresponse()
+        self.assertEqual(r.status, 413)
+        self.assertEqual(r.getheader("Connection"), "close")
+        conn.close()
+
+    def raw(self, api, request):
+        s = socket.create_connection(("127.0.0.1", api.port),
+                                     timeout=H.t(10))
+        self.addCleanup(s.close)
+        s.sendall(request)
+        return s
+
+    def test_expect_100_continue(self):
+        api = self.start("http_api")
+        s = self.raw(api, b"POST /api/echo HTTP/1.1\r\nHost: x\r\n"
+                          b"Expect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+        self.assertEqual(s.recv(100), b"HTTP/1.1 100 Continue\r\n\r\n")
+        s.sendall(b"ok")
+        self.assertIn(b'{"bytes":2,"body":"ok"}', s.recv(1000))
+        # Too large: the final status at once, before any body.
+        s = self.raw(api, b"POST /api/echo HTTP/1.1\r\nHost: x\r\n"
+                          b"Expect: 100-continue\r\n"
+                          b"Content-Length: 1000000\r\n\r\n")
+        self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 413 "))
+        if shutil.which("curl"):
+            # curl waits up to a second for a 100 before it sends.
+            t0 = time.monotonic()
+            out = subprocess.run(
+                ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                 "-H", "Expect: 100-continue", "--data-binary", "@-",
+                 "http://127.0.0.1:%d/api/echo" % api.port],
+                input=b"y" * 200000, capture_output=True, timeout=H.t(10))
+            self.assertEqual(out.stdout, b"413")
+            self.assertLess(time.monotonic() - t0, H.t(0.9))
+
+    def test_upgrade_answers(self):
+        api = self.start("http_api")
+
+        async def go():
+            with self.assertRaises(
+                    websockets.exceptions.InvalidStatusCode) as cm:
+                async with self.ws(api, "/ws"):
+                    pass
+            self.assertEqual(cm.exception.status_code, 401)
+            self.assertEqual(cm.exception.headers["WWW-Authenticate"],
+                             'Bearer realm="ws"')
+            async with self.ws(api, "/ws?token=t1&proto=b.v1",
+                               subprotocols=["a.v1", "b.v1"]) as ws:
+                self.assertEqual(ws.response_headers["Set-Cookie"],
+                                 "token=t1; HttpOnly")
+                self.assertEqual(ws.subprotocol, "b.v1")
+                await ws.send("hi")
+                self.assertEqual(await recv(ws), "hi")
+            # With the cookie: no new one. A pick the client did not
+            # offer is refused, so no subprotocol is spoken.
+            async with self.ws(api, "/ws?proto=zz", subprotocols=["a.v1"],
+                               extra_headers={"Cookie": "token=t1"}) as ws:
+                self.assertNotIn("Set-Cookie", ws.response_headers)
+                self.assertIsNone(ws.subprotocol)
+        self.run_async(go())
 
 
 class ReadmeTest(unittest.TestCase):

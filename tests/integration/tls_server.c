@@ -75,10 +75,12 @@ static void on_signal(int sig)
         stop_flag = 1;
 }
 
-static int on_upgrade(struct ws_conn *c, const struct ws_request *req, void *ud)
+static int on_upgrade(struct ws_conn *c, const struct ws_request *req,
+                      struct ws_response *res, void *ud)
 {
     struct ws_tls_info info;
 
+    (void)res;
     (void)ud;
     /* The hook sees the session already: a whoami request is answered
        from it at on_open. */
