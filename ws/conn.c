@@ -17,6 +17,13 @@ void ws_conn_timer(struct ws_conn *c, int ms)
     ws_loop_timer_start(c->srv->loop, &c->timer, (uint64_t)ms, 0, on_timer, c);
 }
 
+struct ws_conn_text *ws_conn_text(struct ws_conn *c)
+{
+    if (c->text == NULL)
+        c->text = calloc(1, sizeof(*c->text));
+    return c->text;
+}
+
 int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
 {
     struct ws_conn *c = calloc(1, sizeof(*c));
@@ -71,9 +78,12 @@ static void conn_free(struct ws_conn *c)
         free(c->http);
     }
     ws_session_free(&c->session); /* zero-filled until the upgrade */
-    free(c->close_reason);
-    free(c->peer_text);
-    free(c->protocol_own);
+    if (c->text) {
+        free(c->text->close_reason);
+        free(c->text->peer);
+        free(c->text->protocol);
+        free(c->text);
+    }
     ws_buf_free(&c->in);
     ws_buf_free(&c->out);
     ws_outq_free(&c->shared);
@@ -120,11 +130,12 @@ static void teardown(struct ws_conn *c)
     s->transport->close(&c->tr);
     c->phase = WS_CONN_DEAD;
     if (c->opened) {
-        const char *reason = c->close_reason ? c->close_reason : "";
+        const char *kept = c->text ? c->text->close_reason : NULL;
+        const char *reason = kept ? kept : "";
         size_t reason_len = c->close_reason_len;
 
         /* We failed it: the reason that went on the wire. */
-        if (!c->close_reason && c->session.state == WS_SESSION_FAILED) {
+        if (!kept && c->session.state == WS_SESSION_FAILED) {
             reason = ws_session_close_text(c->session.close_code);
             reason_len = strlen(reason);
         }
@@ -153,10 +164,12 @@ static void teardown(struct ws_conn *c)
 
 void ws_conn_show_threads(struct ws_conn *c)
 {
-    size_t view = c->queued_kill || c->phase != WS_CONN_WS ||
-                          c->session.state != WS_SESSION_OPEN
-                      ? WS_CONN_GONE
-                      : ws_conn_queued(c);
+    size_t queued = ws_conn_queued(c);
+    uint32_t view = c->queued_kill || c->phase != WS_CONN_WS ||
+                            c->session.state != WS_SESSION_OPEN
+                        ? WS_CONN_GONE
+                    : queued < WS_CONN_GONE ? (uint32_t)queued
+                                            : WS_CONN_GONE - 1;
 
     /* Relaxed: readers hold post_lock, which keeps c alive; the value is
        a snapshot either way. */

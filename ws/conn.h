@@ -69,9 +69,7 @@ struct ws_conn {
     struct ws_timer timer;        /* handshake, idle or close timeout */
     void *user_data;              /* the application's */
     char *path;                   /* the upgrade path (see keep_path) */
-    char *protocol_own;           /* owned: a pick not in srv->protocols */
-    char *close_reason;           /* owned: the peer's close reason */
-    char *peer_text;              /* owned: ws_conn_peer(), once asked */
+    struct ws_conn_text *text;    /* owned: NULL until a string is kept */
     uint64_t last_rx_ms;          /* loop time of the last bytes read */
     int32_t ping_ms, idle_ms;     /* keepalive: the server's, or c's own */
     struct ws_conn *prev, *next;  /* srv->conns, all live connections */
@@ -101,15 +99,25 @@ struct ws_conn {
     bool queued_input : 1;      /* on srv->input_list */
     bool more_input : 1;        /* the transport holds input, unread */
     /* What other threads may read, under srv->post_lock, while c is in
-       srv->ids (post.c): the bytes c had waiting at its last write, or
-       WS_CONN_GONE once it began closing; and the bytes posted to it and
-       not yet handled by the loop. */
-    _Atomic size_t post_view;
-    _Atomic size_t post_pending;
+       srv->ids (post.c): the bytes c had waiting at its last write (at
+       most WS_CONN_GONE - 1), or WS_CONN_GONE once it began closing; and
+       the bytes posted to it and not yet handled by the loop. 32 bits:
+       every connection holds them. */
+    _Atomic uint32_t post_view;
+    _Atomic uint32_t post_pending;
+};
+
+/* Strings about a connection that most never need, in one block made on
+   first use (ws_conn_text()), so that an idle connection pays one pointer
+   for the three. */
+struct ws_conn_text {
+    char *close_reason; /* the peer's close reason */
+    char *peer;         /* ws_conn_peer(), once asked */
+    char *protocol;     /* a subprotocol picked outside srv->protocols */
 };
 
 /* post_view of a connection that can take nothing more. */
-#define WS_CONN_GONE SIZE_MAX
+#define WS_CONN_GONE UINT32_MAX
 
 /* The connection that embeds a topic set (ws/topic.h). */
 #define WS_CONN_OF_TOPICS(set)                                                 \
@@ -130,6 +138,9 @@ static inline size_t ws_conn_response_cap(const struct ws_server *s)
                ? s->cfg.max_output_bytes
                : s->cfg.max_message_bytes;
 }
+
+/* conn.c: c's text block, made on first use; NULL when out of memory. */
+struct ws_conn_text *ws_conn_text(struct ws_conn *c);
 
 /* conn.c: take one accepted socket on as a connection. Returns 0 or a
    code; on failure fd is still the caller's. */

@@ -43,12 +43,16 @@ static void sess_pong(void *ctx, const uint8_t *data, size_t len)
 /* Keep reason[0..len) as the reason on_close reports. */
 static void keep_reason(struct ws_conn *c, const void *reason, size_t len)
 {
-    free(c->close_reason);
-    c->close_reason = NULL;
+    struct ws_conn_text *t = len > 0 ? ws_conn_text(c) : c->text;
+
     c->close_reason_len = 0;
-    if (len > 0 && (c->close_reason = malloc(len + 1)) != NULL) {
-        memcpy(c->close_reason, reason, len);
-        c->close_reason[len] = '\0';
+    if (t == NULL)
+        return;
+    free(t->close_reason);
+    t->close_reason = NULL;
+    if (len > 0 && (t->close_reason = malloc(len + 1)) != NULL) {
+        memcpy(t->close_reason, reason, len);
+        t->close_reason[len] = '\0';
         c->close_reason_len = (uint8_t)len; /* §5.5: at most 123 */
     }
 }
@@ -283,15 +287,18 @@ const char *ws_conn_peer(const struct ws_conn *c)
 {
     char text[WS_NET_ADDRSTRLEN];
     socklen_t len = peer_len(c);
+    struct ws_conn_text *t;
 
-    if (c->peer_text)
-        return c->peer_text;
+    if (c->text && c->text->peer)
+        return c->text->peer;
     /* Formatted once, when first asked: most connections never are, and
        the text is several times the size of the address. The cache is
        the one thing a const accessor changes (on the loop thread only). */
     ws_net_addr_format(&c->peer.sa, len, text, sizeof(text));
-    ((struct ws_conn *)c)->peer_text = strdup(text);
-    return c->peer_text ? c->peer_text : "";
+    t = ws_conn_text((struct ws_conn *)c);
+    if (t == NULL || (t->peer = strdup(text)) == NULL)
+        return "";
+    return t->peer;
 }
 
 int ws_conn_peer_addr(const struct ws_conn *c, struct sockaddr *addr,
@@ -351,8 +358,8 @@ int ws_conn_tls_info(const struct ws_conn *c, struct ws_tls_info *info)
 
 const char *ws_conn_protocol(const struct ws_conn *c)
 {
-    if (c->protocol_own != NULL)
-        return c->protocol_own;
+    if (c->text && c->text->protocol)
+        return c->text->protocol;
     return c->protocol > 0 ? c->srv->protocols[c->protocol - 1] : NULL;
 }
 

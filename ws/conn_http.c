@@ -126,8 +126,10 @@ static int choose_protocol(struct ws_conn *c, const struct ws_response *res)
             return 0;
         }
     }
-    c->protocol_own = strdup(res->protocol);
-    return c->protocol_own ? 0 : WS_ENOMEM;
+    if (ws_conn_text(c) == NULL ||
+        (c->text->protocol = strdup(res->protocol)) == NULL)
+        return WS_ENOMEM;
+    return 0;
 }
 
 /* Open c with the 101 text[0..n) and, before its final empty line, the

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +117,7 @@ static struct ws_post_item *new_item(enum post_kind kind, const void *data,
 static ssize_t waiting_locked(struct ws_server *s, uint64_t id,
                               struct ws_conn **c)
 {
-    size_t view, pending;
+    uint32_t view, pending;
 
     *c = ws_idmap_get(&s->ids, id);
     if (*c == NULL)
@@ -127,7 +126,7 @@ static ssize_t waiting_locked(struct ws_server *s, uint64_t id,
     pending = atomic_load_explicit(&(*c)->post_pending, memory_order_relaxed);
     if (view == WS_CONN_GONE)
         return WS_ECLOSED;
-    return view > SSIZE_MAX - pending ? SSIZE_MAX : (ssize_t)(view + pending);
+    return (ssize_t)view + (ssize_t)pending;
 }
 
 /*
@@ -161,8 +160,13 @@ static int enqueue(struct ws_server *s, struct ws_post_item *it, bool need_id)
         rc = send_allowed(s, it->id, &c);
     if (rc == 0 && item_cost(it) > s->cfg.max_posted_bytes - s->posted_bytes)
         rc = WS_EFULL;
+    /* Only the loop lowers the count, so it cannot pass 32 bits here. */
+    if (rc == 0 && c != NULL &&
+        it->len > UINT32_MAX - atomic_load_explicit(&c->post_pending,
+                                                    memory_order_relaxed))
+        rc = WS_EFULL;
     if (rc == 0 && c != NULL)
-        atomic_fetch_add_explicit(&c->post_pending, it->len,
+        atomic_fetch_add_explicit(&c->post_pending, (uint32_t)it->len,
                                   memory_order_relaxed);
     if (rc == 0) {
         *(s->post_tail ? &s->post_tail->next : &s->post_head) = it;
@@ -287,7 +291,7 @@ static void run_item(struct ws_server *s, const struct ws_post_item *it)
            posts it no longer takes are dropped. */
         c = ws_idmap_get(&s->ids, it->id);
         if (c != NULL)
-            atomic_fetch_sub_explicit(&c->post_pending, it->len,
+            atomic_fetch_sub_explicit(&c->post_pending, (uint32_t)it->len,
                                       memory_order_relaxed);
         c = ws_server_find(s, it->id);
         if (c != NULL)

@@ -646,7 +646,9 @@ struct ws_conn *ws_server_find(struct ws_server *s, uint64_t id);
  * ws_server_conn_buffered() is ws_conn_buffered() for another thread:
  * the bytes waiting for the connection named id, its output queue as
  * of its last write plus what was posted to it and not yet handled by
- * the loop. WS_ECLOSED once its closing handshake has begun or it is
+ * the loop (each counted in 32 bits: a queue of 4 GiB or more reads as
+ * just under 4 GiB, and a post past 4 GiB pending for one connection is
+ * WS_EFULL). WS_ECLOSED once its closing handshake has begun or it is
  * gone, WS_EINVAL for NULL. A producer thread stops posting to a
  * connection at the drain threshold, and is woken by the application's
  * on_drain (a condition variable, a pipe) or asks again later.
