@@ -272,8 +272,7 @@ static bool corkable(const struct ws_conn *c, const void *data, size_t len)
        once delivered. The frames before it count as queued: past the
        cap, the send goes the usual way and meets it. */
     return s->cork == c && s->ncorked < WS_CORK_MAX && p >= lo && p <= hi &&
-           len <= hi - p &&
-           ws_conn_corked_bytes(c) <= s->cfg.max_output_bytes;
+           len <= hi - p && ws_conn_corked_bytes(c) <= s->cfg.max_output_bytes;
 }
 
 /* Check the frame and keep its header and payload for ws_conn_uncork(). */

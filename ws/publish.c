@@ -75,8 +75,8 @@ static struct ws_shared *compressed_for(struct fanout *f, struct ws_conn *c,
         if (f->z[i].key == key)
             return f->z[i].frame;
     if (f->n_z == MAX_VARIANTS ||
-        ws_deflate_tx(c->session.z, f->data, f->len, WS_DEFLATE_WHOLE,
-                      SIZE_MAX, &z, &zlen) < 0)
+        ws_deflate_tx(c->session.z, f->data, f->len, WS_DEFLATE_WHOLE, SIZE_MAX,
+                      &z, &zlen) < 0)
         return NULL;
     b = make_frame(f->opcode, WS_FRAME_RSV1, z, zlen);
     ws_deflate_tx_done(c->session.z);
