@@ -40,14 +40,15 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lssl -lcrypto
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 # --- the library, layer by layer (net -> http -> ws) ---
-NET_SRC := net/error.c net/buf.c net/loop.c net/backend_$(BACKEND).c \
+NET_SRC := net/error.c net/buf.c net/loop.c net/loop_external.c \
+           net/backend_$(BACKEND).c \
            net/sock.c net/addr.c net/neterr.c net/sockopt.c net/connect.c \
            net/listener.c net/outq.c net/transport_plain.c net/tls.c \
            net/transport_tls.c
 HTTP_SRC := http/request.c http/body.c http/handshake.c http/static.c \
             http/query.c
 WS_SRC := ws/mask.c ws/utf8.c ws/utf8_x86.c ws/frame.c ws/session.c \
-          ws/session_send.c ws/topic.c ws/publish.c ws/watch.c \
+          ws/session_send.c ws/topic.c ws/publish.c ws/watch.c ws/embed.c \
           ws/deflate_offer.c ws/deflate.c \
           ws/idmap.c ws/server.c ws/shutdown.c ws/conn.c ws/conn_io.c \
           ws/conn_http.c ws/conn_api.c ws/post.c ws/timer.c ws/request_api.c
@@ -70,8 +71,8 @@ CHAT_LIBS := -ljansson
 PROGS := $(BUILD)/ws_echo $(BUILD)/ws_chat $(SOCK_DEMOS:%=$(BUILD)/%)
 
 # --- unit tests: tests/test_<name>.c, each linked with only its modules ---
-UNIT := frame utf8 buf loop sock addr sockopt listener request handshake \
-        session deflate idmap static outq topic query
+UNIT := frame utf8 buf loop loop_external sock addr sockopt listener \
+        request handshake session deflate idmap static outq topic query
 NET_CORE := net/sock net/addr net/neterr net/sockopt net/error
 CODEC := ws/frame ws/mask ws/utf8 ws/utf8_x86 net/error
 MOD_frame     := $(CODEC)
@@ -82,6 +83,7 @@ MOD_buf       := net/buf net/error
 MOD_outq      := net/outq net/buf net/error
 MOD_topic     := ws/topic net/error
 MOD_loop      := net/loop net/backend_$(BACKEND) $(NET_CORE)
+MOD_loop_external := net/loop_external $(MOD_loop)
 MOD_sock      := $(NET_CORE) net/connect
 MOD_addr      := $(NET_CORE)
 MOD_sockopt   := $(NET_CORE) net/connect
@@ -95,7 +97,7 @@ UNIT_BIN := $(UNIT:%=$(BUILD)/tests/test_%)
 
 # --- integration tests: tests/integration/ (C through the public API,
 # Python clients), tests/browser/ (Chromium) ---
-ITEST := server threads shutdown http
+ITEST := server threads shutdown http embed
 ITEST_BIN := $(ITEST:%=$(BUILD)/tests/itest_%)
 TEST_SERVERS := $(BUILD)/tests/ws_bcast $(BUILD)/tests/tls_server \
                 $(BUILD)/tests/ws_topics
@@ -129,7 +131,8 @@ $(BUILD)/%.o: %.c
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(if $(filter $<,$(PURE)),-Wconversion) \
 	    -c $< -o $@
 
-$(BUILD)/ws_echo: $(BUILD)/demo/echo.o $(BUILD)/demo/workers.o $(LIB)
+$(BUILD)/ws_echo: $(BUILD)/demo/echo.o $(BUILD)/demo/workers.o \
+                  $(BUILD)/demo/embed_epoll.o $(LIB)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/ws_chat: $(CHAT_SRC:%.c=$(BUILD)/%.o) $(REDIS_LIB) $(LIB)
@@ -360,8 +363,20 @@ SONAME     := libws.so.0
 SOLIB      := $(BUILD)/libws.so.$(VERSION)
 PIC_OBJ    := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 EXAMPLES   := echo worker_broadcast upload_to_file select_embed pubsub \
-              http_api
+              http_api epoll_embed
 EXAMPLE_BIN := $(EXAMPLES:%=$(BUILD)/examples/%)
+# libevent_embed needs libevent 2 (Debian libevent-dev, which make deps-all
+# installs for make test: its sub-make reads this again afterwards). Plain
+# make skips it, with a note, when pkg-config does not find it.
+ifeq ($(shell pkg-config --exists libevent 2>/dev/null && echo yes),yes)
+EXAMPLE_BIN += $(BUILD)/examples/libevent_embed
+else
+all: libevent-example-skipped
+endif
+$(BUILD)/demo/examples/libevent_embed.o: CPPFLAGS += \
+    $(shell pkg-config --cflags libevent 2>/dev/null)
+$(BUILD)/examples/libevent_embed: LDLIBS += \
+    $(shell pkg-config --libs libevent 2>/dev/null || echo -levent)
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
@@ -371,7 +386,7 @@ INSTALL    ?= install
 # (not under sanitizers: their runtime comes with the program).
 SO_DEFS    := $(if $(SANFLAGS),,-Wl,-z,defs)
 
-.PHONY: examples shared install uninstall
+.PHONY: examples shared install uninstall libevent-example-skipped
 all: $(EXAMPLE_BIN)
 examples: $(EXAMPLE_BIN)
 shared: $(SOLIB)
@@ -379,6 +394,10 @@ shared: $(SOLIB)
 $(EXAMPLE_BIN): $(BUILD)/examples/%: $(BUILD)/demo/examples/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+libevent-example-skipped:
+	@echo "examples: libevent-dev not found; libevent_embed is not built" \
+	    "(make deps-all installs it)"
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)

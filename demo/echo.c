@@ -4,12 +4,15 @@
  *   ws_echo [--host H] [--port P] [--verbose] [--no-deflate]
  *           [--deflate-context] [--tls-cert FILE --tls-key FILE]
  *           [--reuse-port] [--workers N] [--close-timeout MS]
- *                                             (default 127.0.0.1:9001)
+ *           [--embed epoll]                   (default 127.0.0.1:9001)
  * permessage-deflate is on unless --no-deflate; --deflate-context lets
  * both sides keep their compression context between messages. The first
  * SIGINT or SIGTERM shuts down gracefully (every client gets what was
  * queued for it, then 1001; the peers' closes are awaited up to
  * --close-timeout, default 5000 ms); a second one stops at once.
+ * --embed epoll runs the server inside an epoll loop of this program's own
+ * (demo/embed_epoll.c) instead of ws_server_run(): the same server,
+ * through the per-descriptor embedding.
  */
 #include <signal.h>
 #include <sys/resource.h>
@@ -17,17 +20,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "demo/embed_epoll.h"
 #include "demo/workers.h"
 #include "ws/ws.h"
 
 static struct ws_server *server;
 static int verbose;
+static volatile sig_atomic_t signals; /* --embed: its loop counts them */
 
 /* The first signal begins a graceful shutdown, a second one stops at once
    (ws_server_shutdown() counts them); async-signal-safe. */
 static void on_signal(int sig)
 {
     (void)sig;
+    signals = signals + 1;
     ws_server_shutdown(server);
 }
 
@@ -81,7 +87,7 @@ static void usage(void)
                     "[--verbose] [--no-deflate] [--deflate-context]\n"
                     "               [--tls-cert FILE --tls-key FILE] "
                     "[--reuse-port] [--workers N]\n"
-                    "               [--close-timeout MS]\n");
+                    "               [--close-timeout MS] [--embed epoll]\n");
     exit(2);
 }
 
@@ -90,6 +96,7 @@ struct options {
     struct ws_config cfg;
     struct ws_tls_config tls;
     int workers;
+    int embed; /* --embed epoll */
 };
 
 /* One server until SIGINT or SIGTERM (and the shutdown it begins); the
@@ -101,26 +108,31 @@ static int serve(void *arg)
                               .on_message = on_message,
                               .on_close = on_close,
                               .on_error = on_error};
+    struct ws_embed_epoll *ep = NULL;
     int rc = ws_server_create(&server, &o->cfg, &cb, NULL);
 
-    if (rc == 0 && (rc = ws_server_listen(server)) < 0)
+    if (rc == 0 && o->embed && (rc = ws_embed_epoll_attach(server, &ep)) < 0)
+        fprintf(stderr, "ws_echo: --embed epoll: %s\n", ws_strerror(rc));
+    else if (rc == 0 && (rc = ws_server_listen(server)) < 0)
         fprintf(stderr, "ws_echo: %s\n", ws_server_last_error(server));
     else if (rc < 0)
         fprintf(stderr, "ws_echo: %s\n", ws_server_last_error(NULL));
     if (rc < 0) {
         ws_server_destroy(server);
+        ws_embed_epoll_free(ep);
         return 1;
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     printf("ws_echo listening on %s port %d%s\n", o->cfg.host,
            ws_server_port(server), o->cfg.tls ? " (TLS)" : "");
-    rc = ws_server_run(server);
+    rc = ep ? ws_embed_epoll_run(ep, &signals) : ws_server_run(server);
     /* A late signal (a second one, passed on by the --workers supervisor)
        must not reach the server while or after it is freed. */
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     ws_server_destroy(server);
+    ws_embed_epoll_free(ep); /* after destroy, which still tells it */
     return rc < 0 ? 1 : 0;
 }
 
@@ -145,6 +157,8 @@ static void parse(int argc, char **argv, struct options *o)
             o->workers = atoi(argv[++i]);
         else if (strcmp(argv[i], "--close-timeout") == 0 && i + 1 < argc)
             cfg->close_timeout_ms = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--embed") == 0 && i + 1 < argc)
+            o->embed = strcmp(argv[++i], "epoll") == 0 ? 1 : -1;
         else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
             o->tls.cert_file = argv[++i];
         else if (strcmp(argv[i], "--tls-key") == 0 && i + 1 < argc)
@@ -153,7 +167,7 @@ static void parse(int argc, char **argv, struct options *o)
             usage();
     }
     if ((o->tls.cert_file == NULL) != (o->tls.key_file == NULL) ||
-        o->workers < 1 || cfg->close_timeout_ms < 0)
+        o->workers < 1 || cfg->close_timeout_ms < 0 || o->embed < 0)
         usage();
     if (o->tls.cert_file)
         cfg->tls = &o->tls;

@@ -19,63 +19,7 @@
 
 #include "net/backend.h"
 #include "net/error.h"
-
-#define WS_IO_BOTH (WS_IO_READ | WS_IO_WRITE)
-
-/* Why WS_LOOP_BATCH is enough: the backends are level-triggered and fair
-   over successive polls (epoll_wait rotates through a longer ready list;
-   select's scan resumes where a cut-short one stopped), so the rest wait
-   an iteration and none starves. It is at least FD_SETSIZE because
-   ws_loop_process() collects a whole fd_set at once. */
-_Static_assert(WS_LOOP_BATCH >= FD_SETSIZE, "ready must hold an fd_set");
-
-/*
- * One per fd number up to the highest watched, so every connection pays
- * for one: 16 bytes on LP64. The callback is an index into the loop's
- * table of distinct callbacks (a program has a handful) rather than an
- * 8-byte pointer that would pad the struct to 24.
- */
-struct ws_watcher {
-    void *arg;
-    unsigned gen;   /* bumped on removal; tells a reused fd from its past */
-    uint16_t cb;    /* index into loop->cbs; meaningful while active */
-    uint8_t events; /* current interest (WS_IO_*); 0 keeps an idle one */
-    bool active;    /* registered with ws_loop_watch */
-};
-
-_Static_assert(sizeof(struct ws_watcher) <= sizeof(void *) + 8,
-               "a watcher is its arg and 8 bytes");
-
-/* Distinct callbacks a loop can hold: the watcher's index is 16 bits. */
-#define LOOP_MAX_CBS (UINT16_MAX + 1)
-
-struct ws_loop {
-    struct ws_backend *backend;  /* owned */
-    struct ws_watcher *watchers; /* owned; indexed by fd */
-    int nwatchers;               /* entries in watchers */
-    int fd_limit;                /* from the backend */
-    ws_io_cb *cbs;               /* owned; every callback ever watched */
-    int ncbs;
-    int cbs_cap;
-    struct ws_timer **heap; /* owned array; the timers are not */
-    size_t heap_len;
-    size_t heap_cap;
-    uint64_t next_timer_id; /* start order: FIFO among equal due times */
-    uint64_t now_ms;
-    int pipe_rd; /* self-pipe, both ends owned */
-    int pipe_wr;
-    bool busy; /* callbacks running: no nested run_once/process */
-    /* Lock-free, so both async-signal-safe and free of data races when
-       another thread stops the loop (C11 7.17.5; sig_atomic_t is only
-       the former). */
-    atomic_int stop_flag;
-    _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "stop_flag must be lock-free");
-    /* One poll's results, and each one's watcher gen at poll time. Sized
-       by the batch, not by the fds: a table per fd would cost every idle
-       connection 12 bytes for what one poll uses. */
-    struct ws_backend_event ready[WS_LOOP_BATCH];
-    unsigned ready_gen[WS_LOOP_BATCH];
-};
+#include "net/loop_impl.h"
 
 /* Map a backend's -errno to a WS_E* code. */
 static int loop_backend_error(int rc)
@@ -121,6 +65,13 @@ static int loop_set_interest(struct ws_loop *loop, int fd, int old, int new)
     int del = old & ~new;
     int rc;
 
+    /* External mode: the application's poller holds the interest, and is
+       told only of changes (loop_external.c). */
+    if (loop->interest_cb) {
+        if (old != new)
+            loop->interest_cb(loop, fd, new, loop->interest_arg);
+        return 0;
+    }
     if (add) {
         rc = ws_backend_add(loop->backend, fd, add);
         if (rc < 0)
@@ -367,11 +318,32 @@ static void timer_arm(struct ws_loop *loop, struct ws_timer *t,
     heap_up(loop, t->heap_index);
 }
 
+/* The first due time, UINT64_MAX with no timer armed. */
+static uint64_t loop_first_due(const struct ws_loop *loop)
+{
+    return loop->heap_len ? loop->heap[0]->due_ms : UINT64_MAX;
+}
+
+bool ws_loop_first_due(const struct ws_loop *loop, uint64_t *due_ms)
+{
+    *due_ms = loop_first_due(loop);
+    return loop->heap_len > 0;
+}
+
+/* Tell the timers hook if a start or stop moved the first due time. */
+static void loop_timers_moved(struct ws_loop *loop, uint64_t before)
+{
+    if (loop->timers_cb && loop_first_due(loop) != before)
+        loop->timers_cb(loop, loop->timers_arg);
+}
+
 /* Arm or re-arm t; only a new entry may need heap room. */
 int ws_loop_timer_start(struct ws_loop *loop, struct ws_timer *t,
                         uint64_t timeout_ms, uint64_t repeat_ms, ws_timer_cb cb,
                         void *arg)
 {
+    uint64_t before = loop_first_due(loop);
+
     if (cb == NULL)
         return WS_EINVAL;
     if (!t->armed && heap_reserve(loop) < 0)
@@ -380,14 +352,19 @@ int ws_loop_timer_start(struct ws_loop *loop, struct ws_timer *t,
     t->cb = cb;
     t->arg = arg;
     timer_arm(loop, t, timeout_ms);
+    loop_timers_moved(loop, before);
     return 0;
 }
 
 /* Disarm t wherever it is in the heap. */
 void ws_loop_timer_stop(struct ws_loop *loop, struct ws_timer *t)
 {
-    if (t->armed)
-        heap_remove(loop, t);
+    uint64_t before = loop_first_due(loop);
+
+    if (!t->armed)
+        return;
+    heap_remove(loop, t);
+    loop_timers_moved(loop, before);
 }
 
 /* Run every timer that was due when the pass began; returns the count. */
@@ -479,7 +456,7 @@ static int loop_dispatch(struct ws_loop *loop, int n)
 
 /* Dispatch the first n ready entries, then the due timers; returns the
    number of application callbacks. */
-static int loop_dispatch_all(struct ws_loop *loop, int n)
+int ws_loop_dispatch_ready(struct ws_loop *loop, int n)
 {
     int calls;
 
@@ -497,6 +474,9 @@ int ws_loop_run_once(struct ws_loop *loop, int timeout_ms)
     long next;
     int n;
 
+    /* The application polls for an external loop. */
+    if (loop->backend == NULL)
+        return WS_ESTATE;
     /* A nested poll would overwrite the ready list being dispatched. */
     if (loop->busy)
         return WS_EBUSY;
@@ -508,7 +488,7 @@ int ws_loop_run_once(struct ws_loop *loop, int timeout_ms)
     if (n < 0)
         return WS_ESYS;
     ws_loop_update_time(loop);
-    return loop_dispatch_all(loop, n);
+    return ws_loop_dispatch_ready(loop, n);
 }
 
 /* Iterate until the stop flag is set. */
@@ -516,6 +496,8 @@ int ws_loop_run(struct ws_loop *loop)
 {
     /* Checked before the flag is cleared: a refused nested call must not
        cancel a stop asked for earlier in the same iteration. */
+    if (loop->backend == NULL)
+        return WS_ESTATE;
     if (loop->busy)
         return WS_EBUSY;
     atomic_store(&loop->stop_flag, 0);
@@ -570,6 +552,8 @@ int ws_loop_fdset(struct ws_loop *loop, fd_set *r, fd_set *w, int *max_fd)
 {
     int limit = loop_fdset_limit(loop);
 
+    if (loop->backend == NULL)
+        return WS_ESTATE;
     for (int fd = 0; fd < limit; fd++) {
         const struct ws_watcher *wt = &loop->watchers[fd];
         if (!wt->active || wt->events == 0)
@@ -597,6 +581,8 @@ int ws_loop_process(struct ws_loop *loop, const fd_set *r, const fd_set *w)
     int limit = loop_fdset_limit(loop);
     int n = 0;
 
+    if (loop->backend == NULL)
+        return WS_ESTATE;
     if (loop->busy)
         return WS_EBUSY;
     ws_loop_update_time(loop);
@@ -619,13 +605,12 @@ int ws_loop_process(struct ws_loop *loop, const fd_set *r, const fd_set *w)
         loop->ready[n].events = ev;
         n++;
     }
-    return loop_dispatch_all(loop, n);
+    return ws_loop_dispatch_ready(loop, n);
 }
 
 const char *ws_loop_backend_name(const struct ws_loop *loop)
 {
-    (void)loop;
-    return ws_backend_name();
+    return loop->backend ? ws_backend_name() : "external";
 }
 
 int ws_loop_fd_limit(const struct ws_loop *loop)
@@ -693,12 +678,16 @@ void ws_loop_destroy(struct ws_loop *loop)
     if (loop == NULL)
         return;
     /* Armed timers are not touched: their owners may already have freed
-       them, and the contract makes stopping them the owners' job. */
-    if (loop->pipe_rd >= 0)
+       them, and the contract makes stopping them the owners' job. An
+       external poller is told the self-pipe is gone before it closes. */
+    if (loop->pipe_rd >= 0) {
+        ws_loop_unwatch(loop, loop->pipe_rd);
         close(loop->pipe_rd);
+    }
     if (loop->pipe_wr >= 0)
         close(loop->pipe_wr);
-    ws_backend_free(loop->backend);
+    if (loop->backend)
+        ws_backend_free(loop->backend);
     free(loop->watchers);
     free(loop->cbs);
     free(loop->heap);

@@ -52,7 +52,8 @@ int ws_loop_create(struct ws_loop **out);
 /* Free the loop (not the watched descriptors, which the caller owns). */
 void ws_loop_destroy(struct ws_loop *loop);
 
-/* The backend's name ("select"). */
+/* The backend's name ("select", "epoll"), or "external" once
+   ws_loop_set_external() took its place. */
 const char *ws_loop_backend_name(const struct ws_loop *loop);
 
 /* One more than the largest descriptor the backend can watch (FD_SETSIZE
@@ -141,5 +142,58 @@ long ws_loop_timeout(struct ws_loop *loop);
    timers. Returns the number of callbacks made, or WS_EBUSY when called
    from inside one of this loop's callbacks. */
 int ws_loop_process(struct ws_loop *loop, const fd_set *r, const fd_set *w);
+
+/* The first armed timer's due time in *due_ms (loop clock), or false (and
+   UINT64_MAX) when no timer is armed. */
+bool ws_loop_first_due(const struct ws_loop *loop, uint64_t *due_ms);
+
+/*
+ * External mode (loop_external.c): the caller's poller instead of the
+ * backend, for embedding in an epoll, libevent or libuv loop.
+ */
+
+/* fd's interest is now events (WS_IO_*; 0: none, forget fd). */
+typedef void (*ws_loop_interest_cb)(struct ws_loop *loop, int fd, int events,
+                                    void *arg);
+
+/*
+ * Switch the loop to external mode for good: the backend is freed, and
+ * from now on cb is told each change of a descriptor's interest instead
+ * (with the new full mask; never a call for an unchanged mask, and 0 from
+ * ws_loop_unwatch() and from a mask set to 0, so before the owner closes
+ * the descriptor). The descriptors watched now (the self-pipe at least)
+ * are told before this returns, in fd order. cb may be called from any
+ * loop call that changes interest, callbacks included, and must not call
+ * into the loop. ws_loop_fd_limit() becomes the process's hard descriptor
+ * limit. ws_loop_run(), ws_loop_run_once(), ws_loop_fdset() and
+ * ws_loop_process() return WS_ESTATE from now on. Returns 0, WS_EINVAL
+ * (cb NULL), WS_ESTATE (external already) or WS_EBUSY (from a callback).
+ */
+int ws_loop_set_external(struct ws_loop *loop, ws_loop_interest_cb cb,
+                         void *arg);
+
+/* True once ws_loop_set_external() succeeded. */
+bool ws_loop_is_external(const struct ws_loop *loop);
+
+/*
+ * External mode: fd became ready for events (WS_IO_*, level-triggered),
+ * or fd is -1 (events 0) when only time has passed. Refreshes the clock,
+ * calls fd's watcher with events & its interest (nothing for an fd not
+ * watched: a report that crossed an unwatch is harmless), then every
+ * timer that is due. Returns the number of callbacks made, WS_EINVAL (fd
+ * below -1, unknown event bits, events with fd -1), WS_ESTATE (not
+ * external) or WS_EBUSY (from one of this loop's callbacks).
+ */
+int ws_loop_action(struct ws_loop *loop, int fd, int events);
+
+/* Called after a ws_loop_timer_start() or ws_loop_timer_stop() moved the
+   first due time (also from callbacks); not when timers fire, which only
+   ws_loop_action() and the other dispatchers do: their caller looks at
+   ws_loop_first_due() after them. */
+typedef void (*ws_loop_timers_cb)(struct ws_loop *loop, void *arg);
+
+/* Set (cb NULL: clear) the timers hook; any mode. */
+void ws_loop_set_timers_hook(struct ws_loop *loop, ws_loop_timers_cb cb,
+                             void *arg);
 
 #endif

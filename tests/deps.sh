@@ -5,7 +5,7 @@
 set -e
 need="gcc make pkg-config openssl libssl-dev zlib1g-dev libhttp-parser-dev libjansson-dev libhiredis-dev"
 if [ "${1:-all}" = all ]; then
-    need="$need libcmocka-dev python3 python3-websockets valgrind chromium libnss3-tools redis-server"
+    need="$need libcmocka-dev python3 python3-websockets valgrind chromium libnss3-tools redis-server libevent-dev"
 fi
 missing=""
 for p in $need; do

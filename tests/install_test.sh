@@ -36,6 +36,9 @@ done
 [ "$(readlink "$lib/libws.so")" = libws.so.0 ] || fail "libws.so link"
 [ "$(readlink "$lib/libws.so.0")" = libws.so.0.1.0 ] || fail "soname link"
 
+# libevent_embed also needs libevent (the system's, looked up before
+# pkg-config is pointed at the temporary root).
+event_flags=$(pkg-config --cflags --libs libevent 2>/dev/null || echo -levent)
 export PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$tmp/root"
 [ "$(pkg-config --modversion ws)" = 0.1.0 ] || fail "pkg-config ws version"
 cflags=$(pkg-config --cflags ws)
@@ -51,9 +54,11 @@ echo "install_test: static libs: $slibs"
 static_libs=$(echo "$slibs" | sed 's/-lws\b/-l:libws.a/')
 for ex in demo/examples/*.c; do
     name=$(basename "$ex" .c)
+    extra=""
+    [ "$name" != libevent_embed ] || extra=$event_flags
     # shellcheck disable=SC2086
     $CC -Wall -Wextra -Werror $cflags "$ex" \
-        $static_libs -o "$tmp/$name-static" || fail "static build: $name"
+        $static_libs $extra -o "$tmp/$name-static" || fail "static build: $name"
 done
 # shellcheck disable=SC2086
 $CC -Wall -Wextra -Werror $cflags demo/examples/echo.c $libs \

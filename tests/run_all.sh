@@ -46,6 +46,12 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
         [ -f "$t" ] || continue
         run "$(basename "$t")" env BUILD="$BUILD" $PY "$t"
     done
+    # The echo suite and Autobahn's cases again with ws_echo inside its own
+    # epoll loop, through the per-descriptor embedding (--embed epoll).
+    for t in test_echo.py test_autobahn.py; do
+        run "$t[embed=epoll]" env BUILD="$BUILD" WS_ECHO_EMBED=epoll \
+            $PY "tests/integration/$t"
+    done
     # Real browsers: tests/browser/*.test.mjs (chromium + playwright-core).
     if [ -f tests/browser/run.sh ]; then
         run browser_chat env BUILD="$BUILD" sh tests/browser/run.sh

@@ -185,6 +185,7 @@ void ws_conn_kill(struct ws_conn *c, int code)
     c->kill_code = (uint16_t)code;
     c->doomed_next = c->srv->kill_list;
     c->srv->kill_list = c;
+    ws_server_embed_poke(c->srv); /* outside an iteration: "now" */
 }
 
 /*
@@ -218,6 +219,7 @@ void ws_conn_want_flush(struct ws_conn *c)
     c->queued_flush = true;
     c->flush_next = c->srv->flush_list;
     c->srv->flush_list = c;
+    ws_server_embed_poke(c->srv);
 }
 
 void ws_conn_settle(struct ws_server *s)

@@ -251,8 +251,10 @@ int ws_server_create(struct ws_server **out, const struct ws_config *cfg,
     }
     /* Default: what the backend can watch, less a margin for the
        listeners, the wake pipes and the application's own descriptors. */
-    if (rc == 0 && s->cfg.max_connections == 0)
+    if (rc == 0 && s->cfg.max_connections == 0) {
         s->cfg.max_connections = (size_t)ws_loop_fd_limit(s->loop) - 24;
+        s->max_conns_default = true; /* embed.c may raise it */
+    }
     /* select() can never watch a descriptor past FD_SETSIZE: more
        connections than that could only ever be refused. (epoll's limit is
        the process's descriptor limit, which the application may raise.) */
@@ -475,6 +477,8 @@ int ws_server_run_once(struct ws_server *s, int timeout_ms)
 
     if (s == NULL)
         return WS_EINVAL;
+    if (s->socket_cb)
+        return WS_ESTATE; /* the application polls (embed.c) */
     if (s->depth > 0)
         return WS_EBUSY;
     if (settle_pending(s))
@@ -492,6 +496,8 @@ int ws_server_run(struct ws_server *s)
 {
     if (s == NULL)
         return WS_EINVAL;
+    if (s->socket_cb)
+        return WS_ESTATE;
     if (s->depth > 0)
         return WS_EBUSY;
     while (!ws_loop_stopped(s->loop) && !s->shut_down) {
@@ -531,6 +537,8 @@ int ws_server_process(struct ws_server *s, const fd_set *r, const fd_set *w)
 
     if (s == NULL)
         return WS_EINVAL;
+    if (s->socket_cb)
+        return WS_ESTATE;
     if (s->depth > 0)
         return WS_EBUSY;
     settle_pending(s);
@@ -538,6 +546,29 @@ int ws_server_process(struct ws_server *s, const fd_set *r, const fd_set *w)
     ws_conn_settle(s);
     ws_server_shutdown_step(s);
     ws_conn_free_dead(s);
+    return rc;
+}
+
+/* ws_server_process() for one descriptor the application's poller
+   reported (embed.c has the rest of the per-descriptor embedding). */
+int ws_server_socket_action(struct ws_server *s, int fd, int events)
+{
+    int rc;
+
+    if (s == NULL || fd < -1 || (fd < 0 && events != 0) ||
+        (events & ~(WS_WATCH_READ | WS_WATCH_WRITE)) != 0)
+        return WS_EINVAL;
+    if (s->socket_cb == NULL)
+        return WS_ESTATE;
+    if (s->depth > 0 || s->in_action || s->in_embed_cb)
+        return WS_EBUSY;
+    ws_server_embed_begin(s, fd);
+    settle_pending(s);
+    rc = ws_loop_action(s->loop, fd, events);
+    ws_conn_settle(s);
+    ws_server_shutdown_step(s);
+    ws_conn_free_dead(s);
+    ws_server_embed_end(s);
     return rc;
 }
 
@@ -555,8 +586,9 @@ int ws_server_destroy(struct ws_server *s)
 {
     if (s == NULL)
         return WS_EINVAL;
-    if (s->depth > 0)
+    if (s->depth > 0 || s->in_embed_cb)
         return WS_EBUSY;
+    ws_server_embed_free(s);
     ws_conn_close_all(s);
     free_server(s);
     return 0;

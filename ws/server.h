@@ -105,6 +105,19 @@ struct ws_server {
     bool shutting_down;             /* begun: listeners closed, 1001s queued */
     bool shut_down;                 /* finished: no connection was left */
     struct ws_timer shutdown_timer; /* close_timeout_ms after it began */
+
+    /* The per-descriptor embedding (embed.c). socket_cb NULL: the loop
+       polls with its backend. told_* is the deadline the application was
+       last told to hold (its timer). */
+    ws_socket_cb socket_cb;
+    void *socket_arg;
+    ws_deadline_cb deadline_cb; /* NULL: the application asks instead */
+    void *deadline_arg;
+    enum ws_told { WS_TOLD_NONE, WS_TOLD_NOW, WS_TOLD_AT } told;
+    uint64_t told_due;      /* WS_TOLD_AT: that timer's due time */
+    bool in_action;         /* inside ws_server_socket_action() */
+    bool in_embed_cb;       /* the application's socket or deadline cb runs */
+    bool max_conns_default; /* cfg.max_connections was 0 (server.c) */
     char error[256];
 };
 
@@ -135,6 +148,20 @@ void ws_post_run(struct ws_server *s);
 
 /* timer.c: free every application timer still there. */
 void ws_server_timers_free(struct ws_server *s);
+
+/* embed.c: the edges of a ws_server_socket_action() (fd -1: the
+   application's timer fired, so it holds none now); end tells the
+   deadline callback of a new deadline. */
+void ws_server_embed_begin(struct ws_server *s, int fd);
+void ws_server_embed_end(struct ws_server *s);
+
+/* embed.c: the connections queued work (a write, a teardown) for the
+   next iteration; outside one, the deadline callback hears "now". */
+void ws_server_embed_poke(struct ws_server *s);
+
+/* embed.c: ws_server_destroy() begins: a deadline told is cancelled (-1)
+   and no other is told. */
+void ws_server_embed_free(struct ws_server *s);
 
 /* watch.c: stop watching the application's descriptors (not closed). */
 void ws_server_watches_free(struct ws_server *s);

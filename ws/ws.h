@@ -9,8 +9,9 @@
  *    ws_server_post*() calls (any thread), ws_server_stop() and
  *    ws_server_shutdown() (any thread, and signal handlers).
  *  - Callbacks: every function may be called from inside a callback,
- *    except ws_server_destroy(), ws_server_run(), ws_server_run_once() and
- *    ws_server_process(), which return WS_EBUSY there.
+ *    except ws_server_destroy(), ws_server_run(), ws_server_run_once(),
+ *    ws_server_process() and ws_server_socket_action(), which return
+ *    WS_EBUSY there.
  *  - Blocking: nothing waits for a peer. Sends queue and return at once.
  *  - Memory: the library copies what it is given (configuration, callback
  *    structs, messages to send). Pointers it gives out are borrowed: data
@@ -419,16 +420,20 @@ int ws_server_run_once(struct ws_server *s, int timeout_ms);
  * adds bits) and raise *max_fd to the highest one added. With the select
  * backend (the default) the server never holds a descriptor at or above
  * FD_SETSIZE; with the epoll backend such descriptors cannot go in an
- * fd_set and are left out, so embed with the select backend. Returns 0 or
- * WS_EINVAL.
+ * fd_set and are left out, so embed with the select backend, or per
+ * descriptor with either (ws_server_socket_callback() below). Returns 0 or
+ * WS_EINVAL; WS_ESTATE once per-descriptor embedding was chosen.
  */
 int ws_server_fdset(struct ws_server *s, fd_set *read_set, fd_set *write_set,
                     int *max_fd);
 
 /*
  * The longest the caller's select() may sleep before ws_server_process()
- * must be called again for the server's timers, in ms; -1 means no timer
- * is pending. Returns 0 or WS_EINVAL.
+ * (or ws_server_socket_action(s, -1, 0), embedded per descriptor) must be
+ * called again for the server's timers, in ms; -1 means no timer is
+ * pending; 0 also when a call made outside the server's events (a send
+ * from the application's own code) left work for the next one. Returns 0
+ * or WS_EINVAL.
  */
 int ws_server_timeout(struct ws_server *s, long *timeout_ms);
 
@@ -443,12 +448,98 @@ int ws_server_process(struct ws_server *s, const fd_set *read_set,
                       const fd_set *write_set);
 
 /*
+ * Per-descriptor embedding, for an epoll, libevent or libuv loop the
+ * application owns (libcurl's curl_multi_socket_action() style), with
+ * either backend the library was built with: the server then polls
+ * nothing itself. The library tells cb which descriptors to watch for
+ * what, and the application tells ws_server_socket_action() which became
+ * ready.
+ *
+ * ws_server_socket_callback() chooses this mode for good; call it after
+ * ws_server_create() and before ws_server_listen(). Before it returns, cb
+ * is told every descriptor the server watches already (its wake-up pipes,
+ * and those of ws_server_watch()). From then on cb(s, fd, events, arg)
+ * runs each time the interest in a descriptor changes: a listener, a new
+ * connection, writability wanted or no longer wanted, a listener paused
+ * (out of descriptors), a watch of the application's, a close. events is
+ * the new full mask of WS_WATCH_READ | WS_WATCH_WRITE: the first non-zero
+ * mask for an fd is an add, a later one a modification, and 0 a removal,
+ * told before the library closes the descriptor (so an fd number told
+ * again later is a new descriptor). An unchanged mask is never told.
+ * ws_server_destroy() tells a 0 for each descriptor left. cb runs on the
+ * loop thread, from inside ws_server_socket_action() (also in the middle
+ * of the application's batch of events) and from calls such as
+ * ws_server_listen(), ws_server_watch() or ws_server_destroy(); it may
+ * only update the application's poller: any call into the server there
+ * returns WS_EBUSY.
+ *
+ * In this mode ws_server_run(), ws_server_run_once(), ws_server_fdset()
+ * and ws_server_process() return WS_ESTATE, ws_server_stop() only wakes
+ * the loop (the application decides when its loop ends; ws_server_done()
+ * still tells when a graceful shutdown is over), ws_server_backend() says
+ * "external", and a max_connections left 0 defaults to the process's
+ * hard descriptor limit less 24 (as with epoll, whatever the build).
+ * Returns 0, WS_EINVAL (s or cb NULL), WS_ESTATE (listening, connections
+ * left, or chosen already), WS_EBUSY (from a callback).
+ */
+typedef void (*ws_socket_cb)(struct ws_server *s, int fd, int events,
+                             void *arg);
+int ws_server_socket_callback(struct ws_server *s, ws_socket_cb cb, void *arg);
+
+/*
+ * fd became ready for events (WS_WATCH_READ | WS_WATCH_WRITE, as the
+ * application's poller reports it: level-triggered, so leave epoll in
+ * its default mode; report an error or hang-up as both bits), or fd is -1
+ * with events 0 when only time passed (the application's timer fired).
+ * Handles that descriptor (only for what it is watched for; a report for
+ * a descriptor no longer watched, from a batch polled before a close, is
+ * ignored), the timers that are due, and everything ws_server_process()
+ * does around them: writes queued by the application's own code, a
+ * ws_server_shutdown() asked for, work posted by other threads (when its
+ * wake-up pipe is reported). One call per ready descriptor; then ask
+ * ws_server_timeout() for the next deadline (or let the deadline callback
+ * below tell it). Returns the number of events handled (>= 0), WS_EINVAL
+ * (s NULL, fd below -1, unknown event bits, events with fd -1), WS_ESTATE
+ * (not in this mode) or WS_EBUSY (from a callback, or from cb).
+ */
+int ws_server_socket_action(struct ws_server *s, int fd, int events);
+
+/*
+ * Optional, for loops whose timers are events (libevent, libuv), where
+ * asking ws_server_timeout() before each wait is not possible (libcurl's
+ * CURLMOPT_TIMERFUNCTION): cb(s, timeout_ms, arg) is told the deadline
+ * the application's one-shot timer must hold. timeout_ms >= 0: (re)arm
+ * it to fire in timeout_ms, replacing the one held; -1: cancel it. When
+ * it fires, call ws_server_socket_action(s, -1, 0).
+ *
+ * The rule: the library tracks the deadline it last told (none at
+ * first). It tells cb whenever the deadline it needs differs from that,
+ * and at no other time: when this is called (if there is one), at the end
+ * of every ws_server_socket_action() (for timers started, stopped or run
+ * in callbacks, by connections and by posted work), and from any other
+ * call on the loop thread that moves it (ws_server_timer_start() from
+ * the application's own code; 0 when a send, close or broadcast from it
+ * left work that the next ws_server_socket_action() does). A call with fd
+ * -1 says the timer held has fired: none is held any more, so the
+ * deadline is told again at the end of that call if there still is one
+ * (also when the timer fired a little early). Work posted from other
+ * threads and ws_server_shutdown() wake the loop through a descriptor
+ * instead. ws_server_destroy() tells -1 if a deadline is held. cb may
+ * not call into the server (WS_EBUSY). Returns 0, WS_EINVAL (s NULL),
+ * WS_ESTATE (ws_server_socket_callback() not called); cb NULL stops the
+ * telling.
+ */
+typedef void (*ws_deadline_cb)(struct ws_server *s, long timeout_ms, void *arg);
+int ws_server_deadline_callback(struct ws_server *s, ws_deadline_cb cb,
+                                void *arg);
+
+/*
  * Queue one message of type on every open connection: publishing to
  * everyone (see the topics below; the same machinery). Returns the number
  * of connections it was queued on (>= 0), WS_EINVAL (bad type, text that
  * is not UTF-8) or WS_ETOOBIG (above max_message_bytes). A connection
- * whose output queue would pass max_output_bytes is closed with 1008 (as
- * with ws_conn_send()); the others are not held up.
+ * with more than max_output_bytes waiting is closed with 1008 (as with
+ * ws_conn_send()); the others are not held up.
  */
 int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
                         const void *data, size_t len);

@@ -93,7 +93,8 @@ class Server(H.EchoServer):
 
     def command(self):
         if self.kind == "echo":
-            return [self.path, "--host", HOST, "--port", str(self.port)]
+            return ([self.path, "--host", HOST, "--port", str(self.port)] +
+                    H.embed_flags())
         return [self.path, "--port", str(self.port)] + self.args
 
     def banner(self):

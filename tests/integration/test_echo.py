@@ -2,7 +2,8 @@
 
 Run from the repository root: /usr/bin/python3 tests/integration/test_echo.py
 Environment: BUILD (default "build"), WS_TEST_VALGRIND=1 to run the server
-under valgrind.
+under valgrind, WS_ECHO_EMBED=epoll to run every ws_echo here through the
+per-descriptor embedding (ws_echo --embed epoll).
 """
 
 import asyncio
@@ -251,8 +252,8 @@ class ReusePortTest(unittest.TestCase):
         def start(*flags):
             p = subprocess.Popen(
                 [H.echo_binary(), "--port", str(port), "--verbose"] +
-                list(flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True)
+                H.embed_flags() + list(flags), stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True)
             procs.append(p)
             return p
         try:
@@ -260,7 +261,8 @@ class ReusePortTest(unittest.TestCase):
             self.assertIn("listening", a.stdout.readline())
             b = start("--reuse-port")
             self.assertIn("listening", b.stdout.readline())
-            lone = subprocess.run([H.echo_binary(), "--port", str(port)],
+            lone = subprocess.run([H.echo_binary(), "--port", str(port)] +
+                                  H.embed_flags(),
                                   capture_output=True, text=True,
                                   timeout=H.t(10))
             self.assertEqual(lone.returncode, 1)
@@ -291,7 +293,8 @@ class WorkersTest(unittest.TestCase):
     def test_workers(self):
         port = H.free_port()
         p = subprocess.Popen(
-            [H.echo_binary(), "--port", str(port), "--workers", "2"],
+            [H.echo_binary(), "--port", str(port), "--workers", "2"] +
+            H.embed_flags(),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             for _ in range(2):

@@ -412,6 +412,90 @@ class HttpApiTest(_Base):
         self.run_async(go())
 
 
+class _EmbedTests:
+    """Mixed into a _Base for each example that runs the server per
+    descriptor inside a loop of its own (ws_server_socket_callback()),
+    beside a descriptor and a timer of the application's; NAME is the
+    example."""
+    NAME = None
+
+    def test_echo_stdin_and_own_timer(self):
+        """Echo (a 600 KB message too, which the socket buffers cannot
+        take at once, so writability is asked for and dropped), stdin to
+        every client (a broadcast from the application's own code, which
+        must leave without waiting for a server event), and the
+        application's own timer."""
+        server = self.start(self.NAME, stdin=subprocess.PIPE)
+        big = os.urandom(600 * 1000)
+
+        async def go():
+            async with connect(server) as a, connect(server) as b:
+                await a.send("ping through %s" % self.NAME)
+                self.assertEqual(await recv(a), "ping through %s" % self.NAME)
+                await b.send(big)
+                self.assertEqual(await recv(b), big)
+                for i in range(3):
+                    server.proc.stdin.write(b"typed %d\n" % i)
+                    server.proc.stdin.flush()
+                    for ws in (a, b):
+                        self.assertEqual(await recv(ws), "typed %d\n" % i)
+                await a.close()
+                self.assertEqual(a.close_code, 1000)
+        self.run_async(go())
+        for n in (1, 2):
+            self.assertIsNotNone(
+                server.wait_line(server.out, re.compile("^timer %d$" % n),
+                                 H.t(10)), server.diag())
+        server.stop()
+        server.proc.stdin.close()
+
+    def test_many_clients(self):
+        """50 clients at once, 20 messages each, every echo checked."""
+        server = self.start(self.NAME, stdin=subprocess.PIPE)
+
+        async def client(n):
+            async with connect(server) as ws:
+                for i in range(20):
+                    m = "c%d m%d " % (n, i) * (i + 1)
+                    await ws.send(m)
+                    self.assertEqual(await recv(ws), m)
+        async def go():
+            await asyncio.gather(*(client(n) for n in range(50)))
+        self.run_async(go())
+        server.stop()
+        server.proc.stdin.close()
+
+    def test_end_of_input_stops_it(self):
+        server = self.start(self.NAME, stdin=subprocess.PIPE)
+        server.proc.stdin.close()
+        server.wait_exit(H.t(10))
+
+
+class EpollEmbedTest(_EmbedTests, _Base):
+    NAME = "epoll_embed"
+
+
+class LibeventEmbedTest(_EmbedTests, _Base):
+    NAME = "libevent_embed"
+
+    def test_server_timer_through_deadline_callback(self):
+        """The server's own timers run although libevent's loop never
+        asks for a timeout: a request left unfinished is closed after
+        handshake_timeout_ms (10 s by default), through the timer event
+        the deadline callback arms."""
+        server = self.start(self.NAME, stdin=subprocess.PIPE)
+        with socket.create_connection(("127.0.0.1", server.port),
+                                      timeout=H.t(30)) as sock:
+            begun = time.monotonic()
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            while sock.recv(4096):
+                pass
+            took = time.monotonic() - begun
+        self.assertGreater(took, 9)
+        self.assertLess(took, H.t(20))
+        server.stop()
+
+
 class ReadmeTest(unittest.TestCase):
     def test_readme_embeds_each_example(self):
         """README.md shows each example verbatim, in a ```c block."""

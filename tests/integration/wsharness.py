@@ -68,6 +68,19 @@ def free_port(family=socket.AF_INET):
         return s.getsockname()[1]
 
 
+# WS_ECHO_EMBED=epoll: every ws_echo started through EchoServer (or with
+# embed_flags() on its command line) runs inside its own epoll loop through
+# the per-descriptor embedding (ws_echo --embed epoll) instead of
+# ws_server_run(); tests/run_all.sh runs test_echo.py and test_autobahn.py
+# a second time so.
+EMBED = os.environ.get("WS_ECHO_EMBED", "")
+
+
+def embed_flags():
+    """The ws_echo flags that WS_ECHO_EMBED asks for."""
+    return ["--embed", EMBED] if EMBED else []
+
+
 def echo_binary():
     build = os.environ.get("BUILD", "build")
     path = os.path.join(build, "ws_echo")
@@ -101,7 +114,12 @@ class EchoServer:
     def command(self):
         """The command line for the port chosen in self.port."""
         return [self.path, "--host", self.host, "--port",
-                str(self.port)] + self.extra
+                str(self.port)] + self.embed() + self.extra
+
+    def embed(self):
+        """embed_flags() for ws_echo itself, not for other servers."""
+        return embed_flags() if os.path.basename(self.path) == "ws_echo" \
+            else []
 
     def banner(self):
         """The stdout line that says the server is listening."""
