@@ -39,6 +39,10 @@ static void begin(struct ws_server *s)
     ws_post_run(s);
     ws_net_listener_close(&s->listener);
     /* Nothing is torn down before the settle: the list cannot change. */
+    /* The deadlines count from now: this may run before an iteration
+       has read the clock (ws_server_run_once() settles first), and the
+       loop's clock is then as old as the last poll. */
+    ws_loop_update_time(s->loop);
     for (struct ws_conn *c = s->conns; c; c = c->next)
         ws_conn_going_away(c);
     ws_loop_timer_start(s->loop, &s->shutdown_timer,
