@@ -184,7 +184,11 @@ class SlowAndPaused(unittest.TestCase):
     def test_frames_are_shared_not_copied(self):
         """200 subscribers that do not read, 16 messages of 256 KiB:
         copies would hold 800 MiB; shared frames hold 4 MiB (and what the
-        kernel takes)."""
+        kernel takes). Each may hold all 16 under its output cap (the
+        default 1 MiB would close it with 1008 once the kernel's buffers
+        are full, which this test is not about)."""
+        self.server.stop()
+        self.server = TopicServer(["--max-output", 8 << 20]).start()
         port = self.server.port
         subs = connect(port, 200, rcvbuf=4096)
         (pub,) = connect(port)
