@@ -7,13 +7,12 @@ first publish to the last delivery. run.py starts and stops the servers
 and alternates them. Standard library only.
 """
 import collections
-import os
-import signal
 import subprocess
 import threading
 import time
 
 from procstat import cpu_us, last_json, memory_kib
+from syscalls import perf_start, perf_stop, wanted
 
 # Fan-out: conns connections, all subscribed to one room (the server
 # subscribes each on open), the first `publishers` of them each sending
@@ -43,47 +42,8 @@ FANOUT_KEYS = ("deliveries_per_s", "published_per_s", "p50_us", "p99_us",
 
 
 # BENCH_SYSCALLS=1: the fan-out rounds also count the server's system
-# calls over the publishing window with perf stat (tracepoints); the CPU
-# figures then include perf's overhead, so compare only the counts.
-SYSCALLS = ("sendto", "sendmsg", "write", "writev", "read", "recvfrom",
-            "epoll_wait", "epoll_pwait")
-
-
-def perf_start(pid):
-    """perf stat counting pid's system calls, or None (not asked for, or
-    no perf)."""
-    if os.environ.get("BENCH_SYSCALLS") != "1":
-        return None
-    events = ["raw_syscalls:sys_enter"] + ["syscalls:sys_enter_" + n
-                                           for n in SYSCALLS]
-    try:
-        p = subprocess.Popen(["perf", "stat", "-x", ",", "-e",
-                              ",".join(events), "-p", str(pid)],
-                             stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-    except OSError:
-        return None
-    time.sleep(0.3)  # attached before the first publish
-    return p
-
-
-def perf_stop(p):
-    """Stop perf stat; {name: count} of the calls it counted."""
-    if p is None:
-        return {}
-    p.send_signal(signal.SIGINT)
-    try:
-        err = p.communicate(timeout=20)[1]
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return {}
-    counts = {}
-    for line in err.splitlines():
-        f = line.split(",")
-        if len(f) > 2 and f[0].isdigit():
-            name = f[2].split(":")[-1].replace("sys_enter_", "")
-            counts["syscalls" if name == "sys_enter" else name] = int(f[0])
-    return counts
+# calls over the publishing window; the CPU figures then include perf's
+# overhead, so compare only the counts.
 
 
 def fanout_argv(args, srv, shape, seconds):
@@ -122,7 +82,7 @@ def fanout_round(args, srv, shape, seconds, preexec):
         held = cpu0 = res = cpu1 = perf = None
         if first and srv.proc.poll() is None:
             held = memory_kib(pid)
-            perf = perf_start(pid)
+            perf = perf_start(pid) if wanted(False) else None
             cpu0, user0 = cpu_us(pid), cpu_us(pid, True)
         tell(p, "go\n")
         res = last_json(p.stdout.readline())

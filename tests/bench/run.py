@@ -16,7 +16,9 @@ Environment: BENCH_SECONDS (default 3), BENCH_ROUNDS (default 3),
 BENCH_QUICK=1 (1 round of 1 s), BENCH_PIN=0 (no CPU pinning),
 BENCH_SHAPES / BENCH_SERVERS (comma-separated name filters),
 BENCH_BASE=PATH (another build of ws_echo, run as "base" in the same
-alternation: a before/after comparison of a change).
+alternation: a before/after comparison of a change), BENCH_SYSCALLS=0 (no
+system call counts in the load shapes; =1 counts them in the fan-out
+shapes too).
 """
 import argparse
 import collections
@@ -32,6 +34,7 @@ import time
 
 from fanout import FANOUT_KEYS, FANOUT_SECONDS, FANOUT_SHAPES, fanout_round
 from procstat import cpu_us, last_json, memory_kib
+from syscalls import perf_start, perf_stop, wanted
 from tables import fanout_table, header, idle_table, load_table, rate_table
 
 NCPU = os.cpu_count() or 1
@@ -246,6 +249,28 @@ def run_load(args, srv, shape, seconds):
     return res
 
 
+# Seconds of the extra run of each load shape in which each server's
+# system calls are counted (apart from the timed rounds, whose CPU
+# figures perf would touch).
+CALLS_SECONDS = 1.0
+
+
+def count_calls(args, srv, shape):
+    """One more run of shape against srv with its system calls counted:
+    the counts, and the read and write families and all calls per echo
+    (per cycle in the rate shapes), connects and closes included."""
+    perf = perf_start(srv.proc.pid)
+    if perf is None:
+        return None
+    res = run_load(args, srv, shape, CALLS_SECONDS)
+    calls = perf_stop(perf)
+    total = res.get("handshakes_total" if shape.rate else "msgs_total")
+    if not calls or not total:
+        return None
+    return {"counts": calls, "msgs": total, "rw_per_msg": calls["rw"] / total,
+            "all_per_msg": calls.get("syscalls", 0) / total}
+
+
 def run_idle(args, srv, conns, logdir, deflate=None, tls=False):
     """Hold conns idle connections on a fresh srv; memory per connection."""
     if not start_server(srv, logdir, deflate, args.certs[:2] if tls
@@ -375,6 +400,11 @@ def bench_shape(args, servers, shape, rounds, seconds, logdir):
                 res["round"] = r
                 runs[srv.name].append(res)
                 progress(shape[0], r, srv.name, res)
+        calls = {}
+        for srv in started if wanted(True) else []:
+            if srv.proc is not None and srv.proc.poll() is None:
+                calls[srv.name] = count_calls(args, srv, shape)
+                progress_calls(shape[0], srv.name, calls[srv.name])
     finally:
         for s in started:
             stop_server(s)
@@ -383,11 +413,21 @@ def bench_shape(args, servers, shape, rounds, seconds, logdir):
         fails = [r["failed"] for r in runs[s.name] if "failed" in r]
         note = s.why_missing or (fails[0] if fails else None)
         out[s.name] = {"runs": runs[s.name], "median": summarize(runs[s.name]),
-                       "note": note}
+                       "calls": calls.get(s.name), "note": note}
         if s.why_missing and s.why_missing.startswith(("exited", "did not",
                                                        "failed to")):
             s.why_missing = None  # retry it on the next shape
     return out
+
+
+def progress_calls(name, server, calls):
+    if calls is None:
+        msg = "system calls not counted (no perf, or the run failed)"
+    else:
+        msg = "%.3f read/write calls per %s, %.3f calls in all %s" % (
+            calls["rw_per_msg"], "cycle" if "handshake" in name else "echo",
+            calls["all_per_msg"], calls["counts"])
+    print("  [%s] counted %-5s %s" % (name, server, msg), flush=True)
 
 
 def progress(name, rnd, server, res):
@@ -655,7 +695,8 @@ def run_all(args, servers, rounds, seconds, logdir):
             entry["rate"] = True
         entry["servers"] = res
         results["load"].append(entry)
-        md.append((rate_table if shape.rate else load_table)(shape, res))
+        md.append((rate_table if shape.rate else load_table)(shape, res,
+                                                         CALLS_SECONDS))
         print(md[-1], flush=True)
 
     def idle(conns, mode, tls=False, rounds=rounds):

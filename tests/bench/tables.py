@@ -34,7 +34,23 @@ def ceiling_of(shape):
     return "tls" if shape.tls else "raw"
 
 
-def load_table(shape, res):
+def calls_cells(r, top):
+    """The system call cells of a row: read and write calls per echo,
+    their ratio to the ceiling's, all calls per echo."""
+    c, t = r.get("calls") or {}, (top or {}).get("calls") or {}
+    return "%s | %s | %s" % (fmt(c.get("rw_per_msg"), 3),
+                             ratio(c.get("rw_per_msg"), t.get("rw_per_msg")),
+                             fmt(c.get("all_per_msg"), 3))
+
+
+CALLS_NOTE = ("System calls: counted by perf stat (syscall tracepoints) in "
+              "one more run of %.0f s apart from the timed rounds, "
+              "connects and closes included; read and write families are "
+              "read, readv, recvfrom, recvmsg, write, writev, sendto, "
+              "sendmsg.")
+
+
+def load_table(shape, res, calls_seconds=1):
     name, conns, inflight, size, kind = shape[:5]
     ceil = ceiling_of(shape)
     ours = (res.get("ours") or {}).get("median") or {}
@@ -44,16 +60,18 @@ def load_table(shape, res):
         "",
         "| server | msgs/s | MB/s | p50 µs | p99 µs | p99.9 µs | "
         "CPU µs/msg | CPU ÷ %s | ours ÷ it, msgs/s | ours ÷ it, CPU/msg "
-        "| wire B/msg | errors |" % ceil,
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        "| r/w calls/msg | calls ÷ %s | all calls/msg | wire B/msg "
+        "| errors |" % (ceil, ceil),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "---:|---:|"]
     for srv, r in res.items():
         m = r["median"]
         if m is None:
-            lines.append("| %s | skipped: %s |||||||||" % (srv, r["note"]))
+            lines.append("| %s | skipped: %s ||||||||||||" % (srv, r["note"]))
             continue
         cpu = m["cpu_us_per_msg"]
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | "
-                     "%s | %d |" % (
+                     "%s | %s | %d |" % (
                          srv, fmt_range(m, "msgs_per_s", 0),
                          fmt(m["mb_per_s"]),
                          fmt(m["p50_us"]), fmt(m["p99_us"]),
@@ -61,15 +79,18 @@ def load_table(shape, res):
                          ratio(cpu, raw.get("cpu_us_per_msg")),
                          ratio(ours.get("msgs_per_s"), m["msgs_per_s"]),
                          ratio(ours.get("cpu_us_per_msg"), cpu),
+                         calls_cells(r, res.get(ceil)),
                          fmt(m.get("wire_bytes_per_msg")), m["errors"]))
     notes = ["%s: %s" % (s, r["note"]) for s, r in res.items()
              if r["note"] and r["median"] is not None]
+    if any(r.get("calls") for r in res.values()):
+        notes.append(CALLS_NOTE % calls_seconds)
     if notes:
         lines += ["", "Notes: " + "; ".join(notes)]
     return "\n".join(lines) + "\n"
 
 
-def rate_table(shape, res):
+def rate_table(shape, res, calls_seconds=1):
     """A connection-rate shape: cycles per second and the server's CPU
     per cycle (connect, handshakes, one echo, close)."""
     ceil = ceiling_of(shape)
@@ -80,23 +101,29 @@ def rate_table(shape, res):
                                         "TLS 1.3 handshake, " if shape.tls
                                         else "", shape.size), "",
              "| server | handshakes/s | p50 µs | p99 µs | CPU µs/handshake | "
-             "CPU ÷ %s | ours ÷ it, handshakes/s | ours ÷ it, CPU | errors |"
-             % ceil,
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "CPU ÷ %s | ours ÷ it, handshakes/s | ours ÷ it, CPU | "
+             "r/w calls/cycle | calls ÷ %s | all calls/cycle | errors |"
+             % (ceil, ceil),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for srv, r in res.items():
         m = r["median"]
         if m is None:
-            lines.append("| %s | skipped: %s |||||||" % (srv, r["note"]))
+            lines.append("| %s | skipped: %s ||||||||||" % (srv, r["note"]))
             continue
         cpu = m["cpu_us_per_msg"]
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
-            srv, fmt_range(m, "handshakes_per_s", 0), fmt(m["p50_us"], 0),
-            fmt(m["p99_us"], 0), fmt_range(m, "cpu_us_per_msg", 1),
-            ratio(cpu, top.get("cpu_us_per_msg")),
-            ratio(ours.get("handshakes_per_s"), m["handshakes_per_s"]),
-            ratio(ours.get("cpu_us_per_msg"), cpu), m["errors"]))
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |"
+                     % (srv, fmt_range(m, "handshakes_per_s", 0),
+                        fmt(m["p50_us"], 0), fmt(m["p99_us"], 0),
+                        fmt_range(m, "cpu_us_per_msg", 1),
+                        ratio(cpu, top.get("cpu_us_per_msg")),
+                        ratio(ours.get("handshakes_per_s"),
+                              m["handshakes_per_s"]),
+                        ratio(ours.get("cpu_us_per_msg"), cpu),
+                        calls_cells(r, res.get(ceil)), m["errors"]))
     notes = ["%s: %s" % (s, r["note"]) for s, r in res.items()
              if r["note"] and r["median"] is not None]
+    if any(r.get("calls") for r in res.values()):
+        notes.append(CALLS_NOTE.rstrip(".") % calls_seconds)
     if ceil == "raw":
         notes.append("raw closes with a TCP FIN after its echo, no "
                      "WebSocket")
