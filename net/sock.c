@@ -279,6 +279,19 @@ ssize_t ws_net_read(int fd, void *buf, size_t len)
     }
 }
 
+ssize_t ws_net_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    if (iovcnt == 1)
+        return ws_net_read(fd, iov[0].iov_base, iov[0].iov_len);
+    for (;;) {
+        ssize_t n = readv(fd, iov, iovcnt);
+        if (n >= 0)
+            return n;
+        if (errno != EINTR)
+            return sock_errno();
+    }
+}
+
 /* send() with MSG_NOSIGNAL, retrying EINTR. */
 ssize_t ws_net_write(int fd, const void *buf, size_t len)
 {

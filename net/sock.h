@@ -88,6 +88,10 @@ int ws_net_accept(int listen_fd, struct ws_net_addr *peer);
    (-EAGAIN when nothing is available). */
 ssize_t ws_net_read(int fd, void *buf, size_t len);
 
+/* readv() that retries EINTR, filling the pieces in order: as
+   ws_net_read(). One piece is a plain read(). */
+ssize_t ws_net_readv(int fd, const struct iovec *iov, int iovcnt);
+
 /* send(MSG_NOSIGNAL) that retries EINTR: bytes written or -errno. */
 ssize_t ws_net_write(int fd, const void *buf, size_t len);
 

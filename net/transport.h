@@ -1,8 +1,8 @@
 /*
- * transport.h - the one interface a connection's bytes go through: read,
- * write a vector, end our direction, and what the implementation holds
- * that readiness cannot show. Two implementations: the plain
- * socket (transport_plain.c) and TLS (transport_tls.c, net/tls.h), so
+ * transport.h - the one interface a connection's bytes go through: read
+ * into pieces, write from pieces, end our direction, and what the
+ * implementation holds that readiness cannot show. Two implementations:
+ * the plain socket (transport_plain.c) and TLS (transport_tls.c, net/tls.h), so
  * that the layers above (http/, ws/) never learn which one they use.
  * Every call returns the codes of net/error.h.
  */
@@ -33,10 +33,13 @@ struct ws_transport_ops {
     /* Take over fd, an accepted non-blocking socket. 0 or a code; on
        failure fd is still the caller's to close. */
     int (*open)(struct ws_transport *t, int fd, void *ctx);
-    /* Read up to len bytes: the count (> 0), 0 at the end of the peer's
-       stream, WS_EAGAIN when nothing can be read until the loop reports
-       readiness again, or another code (the connection is broken). */
-    ssize_t (*read)(struct ws_transport *t, void *buf, size_t len);
+    /* Read into n pieces, each filled before the next, up to their
+       total: the count (> 0), 0 at the end of the peer's stream,
+       WS_EAGAIN when nothing can be read until the loop reports
+       readiness again, or another code (the connection is broken). Less
+       than the total, with pending() 0, means the socket is empty for
+       now. */
+    ssize_t (*readv)(struct ws_transport *t, const struct iovec *iov, int n);
     /* Write from n pieces: the bytes taken (> 0), WS_EAGAIN when none
        could be, or another code (broken). After WS_EAGAIN the next call
        must bring the same bytes again (at least as many; they may have

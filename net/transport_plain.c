@@ -18,9 +18,10 @@ static int plain_open(struct ws_transport *t, int fd, void *ctx)
     return 0;
 }
 
-static ssize_t plain_read(struct ws_transport *t, void *buf, size_t len)
+static ssize_t plain_readv(struct ws_transport *t, const struct iovec *iov,
+                           int n)
 {
-    return ws_net_read(t->fd, buf, len);
+    return ws_net_readv(t->fd, iov, n);
 }
 
 static ssize_t plain_writev(struct ws_transport *t, const struct iovec *iov,
@@ -71,7 +72,7 @@ static void plain_close(struct ws_transport *t)
 const struct ws_transport_ops ws_transport_plain = {
     .name = "plain",
     .open = plain_open,
-    .read = plain_read,
+    .readv = plain_readv,
     .writev = plain_writev,
     .shutdown = plain_shutdown,
     .pending = plain_pending,

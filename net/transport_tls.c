@@ -276,6 +276,33 @@ static size_t tls_pending(const struct ws_transport *t)
     return SSL_has_pending(tc->ssl) ? 1 : 0;
 }
 
+/* A record at a time (SSL_read returns at most one), on into the next
+   piece while OpenSSL holds more: a short count means it holds nothing
+   more (its read-ahead took what the socket had). A failure after some bytes is
+   left for the next call, which meets it again; the bytes so far go first. */
+static ssize_t tls_readv(struct ws_transport *t, const struct iovec *iov, int n)
+{
+    size_t got = 0;
+
+    for (int i = 0; i < n; i++) {
+        uint8_t *p = iov[i].iov_base;
+        size_t off = 0;
+
+        while (off < iov[i].iov_len) {
+            ssize_t r;
+
+            if (got > 0 && tls_pending(t) == 0)
+                return (ssize_t)got;
+            r = tls_read(t, p + off, iov[i].iov_len - off);
+            if (r <= 0)
+                return got > 0 ? (ssize_t)got : r;
+            off += (size_t)r;
+            got += (size_t)r;
+        }
+    }
+    return (ssize_t)got;
+}
+
 static int tls_events(const struct ws_transport *t, int want)
 {
     const struct ws_tls_conn *tc = t->state;
@@ -336,7 +363,7 @@ static void tls_close(struct ws_transport *t)
 const struct ws_transport_ops ws_transport_tls = {
     .name = "tls",
     .open = tls_open,
-    .read = tls_read,
+    .readv = tls_readv,
     .writev = tls_writev,
     .shutdown = tls_shutdown,
     .pending = tls_pending,

@@ -264,15 +264,21 @@ static bool direct_ok(const struct ws_conn *c, uint8_t opcode, size_t len)
 static bool corkable(const struct ws_conn *c, const void *data, size_t len)
 {
     const struct ws_server *s = c->srv;
-    uintptr_t p = (uintptr_t)data, lo = (uintptr_t)s->cork_lo,
-              hi = (uintptr_t)s->cork_hi;
+    uintptr_t p = (uintptr_t)data;
+    bool inside = false;
 
     /* Inside the input, not merely past its start: a message assembled
        from fragments lies in the session's own buffer, which is freed
        once delivered. The frames before it count as queued: past the
        cap, the send goes the usual way and meets it. */
-    return s->cork == c && s->ncorked < WS_CORK_MAX && p >= lo && p <= hi &&
-           len <= hi - p && ws_conn_corked_bytes(c) <= s->cfg.max_output_bytes;
+    for (size_t i = 0; s->cork == c && i < s->ncork_spans; i++) {
+        uintptr_t lo = (uintptr_t)s->cork_in[i].lo,
+                  hi = (uintptr_t)s->cork_in[i].hi;
+
+        inside = inside || (p >= lo && p <= hi && len <= hi - p);
+    }
+    return inside && s->ncorked < WS_CORK_MAX &&
+           ws_conn_corked_bytes(c) <= s->cfg.max_output_bytes;
 }
 
 /* Check the frame and keep its header and payload for ws_conn_uncork(). */
@@ -400,26 +406,55 @@ static size_t process_input(struct ws_conn *c, uint8_t *p, size_t len)
     return pos;
 }
 
-/* process_input() with c's large sends of what p holds corked, so that
-   the replies to several messages read at once leave in one write. */
-static size_t process_corked(struct ws_conn *c, uint8_t *p, size_t len)
+/* Cork c's large sends whose payload lies in p[0..len): they wait for
+   cork_end(), so that the replies to several messages read at once leave
+   in one write. cork_also() adds a second span of input. */
+static void cork_begin(struct ws_conn *c, const uint8_t *p, size_t len)
 {
     struct ws_server *s = c->srv;
-    size_t used;
 
     s->cork = c;
-    s->cork_lo = p;
-    s->cork_hi = p + len;
-    used = process_input(c, p, len);
+    s->cork_in[0] = (struct ws_cork_span){p, p + len};
+    s->ncork_spans = 1;
+}
+
+static void cork_also(struct ws_conn *c, const uint8_t *p, size_t len)
+{
+    struct ws_server *s = c->srv;
+
+    s->cork_in[s->ncork_spans++] = (struct ws_cork_span){p, p + len};
+}
+
+static void cork_end(struct ws_conn *c)
+{
     ws_conn_uncork(c);
-    s->cork = NULL;
+    c->srv->cork = NULL;
+    c->srv->ncork_spans = 0;
+}
+
+/* process_input() with c's large sends of what p holds corked. */
+static size_t process_corked(struct ws_conn *c, uint8_t *p, size_t len)
+{
+    size_t used;
+
+    cork_begin(c, p, len);
+    used = process_input(c, p, len);
+    cork_end(c);
     return used;
+}
+
+/* Read into n pieces through the transport. */
+static ssize_t read_vec(struct ws_conn *c, const struct iovec *iov, int n)
+{
+    return c->srv->transport->readv(&c->tr, iov, n);
 }
 
 /* Read up to len bytes through the transport. */
 static ssize_t read_into(struct ws_conn *c, void *buf, size_t len)
 {
-    return c->srv->transport->read(&c->tr, buf, len);
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+
+    return read_vec(c, &iov, 1);
 }
 
 /* Read and discard: after our FIN we wait only for the peer's. */
@@ -485,58 +520,95 @@ static int keep_input(struct ws_conn *c, const uint8_t *p, size_t n)
 }
 
 /*
- * A transport that returns a record per read (TLS) fills buf[have..cap)
- * on from what it holds already, so that a message of up to a chunk
- * arrives whole in the shared buffer and is processed where it lies, as
- * from a plain socket, instead of being gathered in the connection's own
- * buffer (an allocation per message). A failure is left for the next
- * read, which meets it again; the bytes so far go first.
+ * With nothing pending, the bytes go to the server's shared buffer, are
+ * processed there, and only what is left over is copied to c's own: a
+ * connection between messages holds no buffer, and small messages cost no
+ * allocation. A transport that returns a record per read (TLS) fills the
+ * buffer on from what it holds, so that a message of up to a chunk
+ * arrives whole there, as from a plain socket.
  */
-static ssize_t fill_on(struct ws_conn *c, uint8_t *buf, size_t have, size_t cap)
+static ssize_t read_shared(struct ws_conn *c, size_t *asked)
 {
-    const struct ws_transport_ops *tr = c->srv->transport;
+    struct ws_server *s = c->srv;
+    size_t used;
+    ssize_t n;
 
-    while (have < cap && tr->pending(&c->tr) > 0) {
-        ssize_t more = read_into(c, buf + have, cap - have);
-
-        if (more <= 0)
-            break;
-        have += (size_t)more;
-    }
-    return (ssize_t)have;
+    /* A few chunks and a frame header more: a message of a chunk's size
+       arrives whole in one read. The last byte is for the NUL. */
+    *asked = WS_READ_SHARED - 1;
+    n = read_into(c, s->read_buf, *asked);
+    if (n <= 0)
+        return n;
+    used = process_corked(c, s->read_buf, (size_t)n);
+    if (keep_input(c, s->read_buf + used, (size_t)n - used) < 0)
+        ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+    return n;
 }
 
 /*
- * One read and what follows it. With nothing pending, the bytes go to the
- * server's shared buffer, are processed there, and only what is left over
- * is copied to c's own: a connection between messages holds no buffer, and
- * small messages cost no allocation. With bytes pending, the read appends
- * to them: a frame the session awaits whole (ws_session_need) is read
- * exactly to its end, so the buffer is empty once it is taken and the next
- * frame starts at its front, never moved to make it contiguous. Returns
- * the bytes read, 0 for end of stream, or a negative code.
+ * The rest of a frame the session awaits whole (ws_session_need), read
+ * exactly to its end into c's own buffer, so that the buffer is empty
+ * once the frame is taken and the next frame starts at its front, never
+ * moved to make it contiguous; and in the same call whatever follows it,
+ * into the shared buffer: the frame's end and the messages behind it cost
+ * one system call, not one each. The frame goes first, then what
+ * followed, under one cork, so that their replies leave in one write;
+ * only an incomplete tail is kept.
+ */
+static ssize_t read_rest(struct ws_conn *c, size_t rest, size_t *asked)
+{
+    struct ws_server *s = c->srv;
+    struct iovec iov[2];
+    size_t first, more, used = 0;
+    ssize_t n;
+
+    /* One byte stays free: the session borrows in[len] for a NUL. */
+    if (ws_buf_reserve(&c->in, rest + 1, input_cap(c)) < 0) {
+        ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+        return WS_EAGAIN;
+    }
+    iov[0] = (struct iovec){.iov_base = ws_buf_tail(&c->in), .iov_len = rest};
+    iov[1] =
+        (struct iovec){.iov_base = s->read_buf, .iov_len = WS_READ_SHARED - 1};
+    *asked = rest + iov[1].iov_len;
+    n = read_vec(c, iov, 2);
+    if (n <= 0)
+        return n;
+    first = (size_t)n < rest ? (size_t)n : rest;
+    more = (size_t)n - first;
+    ws_buf_commit(&c->in, first);
+    cork_begin(c, ws_buf_head(&c->in), ws_buf_size(&c->in));
+    cork_also(c, s->read_buf, more);
+    ws_buf_consume(&c->in,
+                   process_input(c, ws_buf_head(&c->in), ws_buf_size(&c->in)));
+    /* What followed waits behind anything the frame left unconsumed. */
+    if (more > 0 && ws_buf_size(&c->in) == 0)
+        used = process_input(c, s->read_buf, more);
+    /* Uncorked before the tail is kept: c->in may move then. */
+    cork_end(c);
+    if (keep_input(c, s->read_buf + used, more - used) < 0)
+        ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+    return n;
+}
+
+/*
+ * One read and what follows it: into the shared buffer when nothing is
+ * pending, into c's own to the end of a frame the session awaits whole
+ * (and on into the shared one), or on after a partial request or frame
+ * header. Returns the bytes read (asked: how many could have been), 0 for
+ * end of stream, or a negative code.
  */
 static ssize_t read_some(struct ws_conn *c, size_t *asked)
 {
-    struct ws_server *s = c->srv;
     size_t have = ws_buf_size(&c->in), used;
     size_t need = c->phase == WS_CONN_WS ? ws_session_need(&c->session) : 0;
     ssize_t n;
 
-    if (have == 0) {
-        /* A chunk and a frame header more: a message of a chunk's size
-           arrives whole in one read. The last byte is for the NUL. */
-        *asked = WS_READ_SHARED - 1;
-        n = read_into(c, s->read_buf, *asked);
-        if (n <= 0)
-            return n;
-        n = fill_on(c, s->read_buf, (size_t)n, *asked);
-        used = process_corked(c, s->read_buf, (size_t)n);
-        if (keep_input(c, s->read_buf + used, (size_t)n - used) < 0)
-            ws_conn_kill(c, WS_CLOSE_ABNORMAL);
-        return n;
-    }
-    *asked = need > have ? need - have : WS_READ_CHUNK;
+    if (have == 0)
+        return read_shared(c, asked);
+    if (need > have)
+        return read_rest(c, need - have, asked);
+    *asked = WS_READ_CHUNK;
     /* One byte stays free: the session borrows in[len] for a NUL. */
     if (ws_buf_reserve(&c->in, *asked + 1, input_cap(c)) < 0) {
         ws_conn_kill(c, WS_CLOSE_ABNORMAL);

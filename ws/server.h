@@ -61,8 +61,11 @@ struct ws_server {
     /* While one connection's input is processed where it lies, its large
        sends whose payload lies in that input (echoes, relays) wait here
        and leave together in one gather write (conn_io.c, uncork). */
-    struct ws_conn *cork;             /* whose input; NULL: none */
-    const uint8_t *cork_lo, *cork_hi; /* that input */
+    struct ws_conn *cork; /* whose input; NULL: none */
+    struct ws_cork_span {
+        const uint8_t *lo, *hi;
+    } cork_in[2];       /* that input: the end of a frame and what followed */
+    size_t ncork_spans; /* spans in cork_in */
     size_t ncorked;
     struct ws_corked {
         uint8_t hdr[WS_FRAME_MAX_HEADER];
