@@ -259,25 +259,28 @@ static bool direct_ok(const struct ws_conn *c, uint8_t opcode, size_t len)
            !ws_session_compresses(&c->session, opcode, len);
 }
 
+/* Whether data[0..len) lies inside span k (an empty span holds none). */
+static bool in_span(const struct ws_cork_span *k, const void *data, size_t len)
+{
+    uintptr_t p = (uintptr_t)data, lo = (uintptr_t)k->lo, hi = (uintptr_t)k->hi;
+
+    return lo < hi && p >= lo && p <= hi && len <= hi - p;
+}
+
 /* Whether the frame may wait for the end of c's input: data lies in that
    input, which stays where it is until then, and there is room. */
 static bool corkable(const struct ws_conn *c, const void *data, size_t len)
 {
     const struct ws_server *s = c->srv;
-    uintptr_t p = (uintptr_t)data;
-    bool inside = false;
 
     /* Inside the input, not merely past its start: a message assembled
        from fragments lies in the session's own buffer, which is freed
        once delivered. The frames before it count as queued: past the
        cap, the send goes the usual way and meets it. */
-    for (size_t i = 0; s->cork == c && i < s->ncork_spans; i++) {
-        uintptr_t lo = (uintptr_t)s->cork_in[i].lo,
-                  hi = (uintptr_t)s->cork_in[i].hi;
-
-        inside = inside || (p >= lo && p <= hi && len <= hi - p);
-    }
-    return inside && s->ncorked < WS_CORK_MAX &&
+    return s->cork == c &&
+           (in_span(&s->cork_in[0], data, len) ||
+            in_span(&s->cork_in[1], data, len)) &&
+           s->ncorked < WS_CORK_MAX &&
            ws_conn_corked_bytes(c) <= s->cfg.max_output_bytes;
 }
 
@@ -406,30 +409,23 @@ static size_t process_input(struct ws_conn *c, uint8_t *p, size_t len)
     return pos;
 }
 
-/* Cork c's large sends whose payload lies in p[0..len): they wait for
-   cork_end(), so that the replies to several messages read at once leave
-   in one write. cork_also() adds a second span of input. */
-static void cork_begin(struct ws_conn *c, const uint8_t *p, size_t len)
+/* Cork c's large sends whose payload lies in p[0..len) or q[0..qlen):
+   they wait for cork_end(), so that the replies to several messages read
+   at once leave in one write. */
+static void cork_begin(struct ws_conn *c, const uint8_t *p, size_t len,
+                       const uint8_t *q, size_t qlen)
 {
     struct ws_server *s = c->srv;
 
     s->cork = c;
     s->cork_in[0] = (struct ws_cork_span){p, p + len};
-    s->ncork_spans = 1;
-}
-
-static void cork_also(struct ws_conn *c, const uint8_t *p, size_t len)
-{
-    struct ws_server *s = c->srv;
-
-    s->cork_in[s->ncork_spans++] = (struct ws_cork_span){p, p + len};
+    s->cork_in[1] = (struct ws_cork_span){q, q + qlen};
 }
 
 static void cork_end(struct ws_conn *c)
 {
     ws_conn_uncork(c);
     c->srv->cork = NULL;
-    c->srv->ncork_spans = 0;
 }
 
 /* process_input() with c's large sends of what p holds corked. */
@@ -437,7 +433,7 @@ static size_t process_corked(struct ws_conn *c, uint8_t *p, size_t len)
 {
     size_t used;
 
-    cork_begin(c, p, len);
+    cork_begin(c, p, len, NULL, 0);
     used = process_input(c, p, len);
     cork_end(c);
     return used;
@@ -519,6 +515,16 @@ static int keep_input(struct ws_conn *c, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* Room for n more bytes in c->in and one past them, which the session
+   borrows for a NUL; false (c killed) when there is none. */
+static bool reserve_in(struct ws_conn *c, size_t n)
+{
+    if (ws_buf_reserve(&c->in, n + 1, input_cap(c)) == 0)
+        return true;
+    ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+    return false;
+}
+
 /*
  * With nothing pending, the bytes go to the server's shared buffer, are
  * processed there, and only what is left over is copied to c's own: a
@@ -562,11 +568,8 @@ static ssize_t read_rest(struct ws_conn *c, size_t rest, size_t *asked)
     size_t first, more, used = 0;
     ssize_t n;
 
-    /* One byte stays free: the session borrows in[len] for a NUL. */
-    if (ws_buf_reserve(&c->in, rest + 1, input_cap(c)) < 0) {
-        ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+    if (!reserve_in(c, rest))
         return WS_EAGAIN;
-    }
     iov[0] = (struct iovec){.iov_base = ws_buf_tail(&c->in), .iov_len = rest};
     iov[1] =
         (struct iovec){.iov_base = s->read_buf, .iov_len = WS_READ_SHARED - 1};
@@ -577,8 +580,7 @@ static ssize_t read_rest(struct ws_conn *c, size_t rest, size_t *asked)
     first = (size_t)n < rest ? (size_t)n : rest;
     more = (size_t)n - first;
     ws_buf_commit(&c->in, first);
-    cork_begin(c, ws_buf_head(&c->in), ws_buf_size(&c->in));
-    cork_also(c, s->read_buf, more);
+    cork_begin(c, ws_buf_head(&c->in), ws_buf_size(&c->in), s->read_buf, more);
     ws_buf_consume(&c->in,
                    process_input(c, ws_buf_head(&c->in), ws_buf_size(&c->in)));
     /* What followed waits behind anything the frame left unconsumed. */
@@ -609,11 +611,8 @@ static ssize_t read_some(struct ws_conn *c, size_t *asked)
     if (need > have)
         return read_rest(c, need - have, asked);
     *asked = WS_READ_CHUNK;
-    /* One byte stays free: the session borrows in[len] for a NUL. */
-    if (ws_buf_reserve(&c->in, *asked + 1, input_cap(c)) < 0) {
-        ws_conn_kill(c, WS_CLOSE_ABNORMAL);
+    if (!reserve_in(c, *asked))
         return WS_EAGAIN;
-    }
     n = read_into(c, ws_buf_tail(&c->in), *asked);
     if (n <= 0)
         return n;

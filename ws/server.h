@@ -64,8 +64,7 @@ struct ws_server {
     struct ws_conn *cork; /* whose input; NULL: none */
     struct ws_cork_span {
         const uint8_t *lo, *hi;
-    } cork_in[2];       /* that input: the end of a frame and what followed */
-    size_t ncork_spans; /* spans in cork_in */
+    } cork_in[2]; /* that input: a frame's end and what followed, or one */
     size_t ncorked;
     struct ws_corked {
         uint8_t hdr[WS_FRAME_MAX_HEADER];
