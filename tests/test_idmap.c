@@ -48,6 +48,30 @@ static void model_init(struct model *ref)
     }
 }
 
+/* A walk visits every element in the model exactly once and nothing
+   else. */
+static void check_walk(const struct ws_idmap *m, const struct model *ref,
+                       size_t live)
+{
+    static bool seen[MODEL];
+    size_t pos = 0, n = 0;
+    struct item *it;
+
+    memset(seen, 0, sizeof(seen));
+    while ((it = ws_idmap_next(m, &pos)) != NULL) {
+        size_t i = (size_t)(it - ref->items);
+
+        assert_true(it >= ref->items && i < MODEL);
+        assert_true(ref->present[i]);
+        assert_false(seen[i]);
+        seen[i] = true;
+        n++;
+    }
+    assert_int_equal(n, live);
+    assert_int_equal(pos, m->cap);
+    assert_null(ws_idmap_next(m, &pos)); /* stays at the end */
+}
+
 /* Check that the map answers exactly like the model for every id, that
    ids outside the model miss, and the capacity rules. */
 static void check_all(const struct ws_idmap *m, const struct model *ref)
@@ -66,6 +90,7 @@ static void check_all(const struct ws_idmap *m, const struct model *ref)
     assert_int_equal(m->len, live);
     assert_true(m->cap == 0 || m->len * 4 <= m->cap * 3); /* at most 3/4 */
     assert_int_equal(m->cap & (m->cap - 1), 0);           /* power of two */
+    check_walk(m, ref, live);
 }
 
 /* Random puts and deletes, checked against the model as they go. */

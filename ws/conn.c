@@ -24,6 +24,28 @@ struct ws_conn_text *ws_conn_text(struct ws_conn *c)
     return c->text;
 }
 
+/* Add c to / remove c from the live connections by id, which other
+   threads read under post_lock (post.c). */
+static int register_id(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+    int rc;
+
+    pthread_mutex_lock(&s->post_lock);
+    rc = ws_idmap_put(&s->ids, c);
+    pthread_mutex_unlock(&s->post_lock);
+    return rc;
+}
+
+static void unregister_id(struct ws_conn *c)
+{
+    struct ws_server *s = c->srv;
+
+    pthread_mutex_lock(&s->post_lock);
+    ws_idmap_del(&s->ids, c->id);
+    pthread_mutex_unlock(&s->post_lock);
+}
+
 int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
 {
     struct ws_conn *c = calloc(1, sizeof(*c));
@@ -34,6 +56,9 @@ int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
     c->srv = s;
     c->id = s->next_id++;
     c->phase = WS_CONN_HTTP;
+    /* Other threads may see c in ids from now on; posts wait for the
+       upgrade. */
+    c->post_view = WS_CONN_GONE;
     c->ping_ms = s->cfg.ping_interval_ms;
     c->idle_ms = s->cfg.idle_timeout_ms;
     /* Kept as an address; ws_conn_peer() formats it when first asked. */
@@ -49,18 +74,19 @@ int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
     rc = ws_loop_watch(s->loop, fd, WS_IO_READ, ws_conn_on_io, c);
     if (rc < 0)
         goto fail_watch;
+    rc = register_id(c);
+    if (rc < 0)
+        goto fail_register;
     rc = s->transport->open(&c->tr, fd, s->transport_ctx);
     if (rc < 0)
         goto fail_open;
     ws_conn_timer(c, s->cfg.handshake_timeout_ms);
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
     s->nconns++;
     return 0;
 
 fail_open:
+    unregister_id(c);
+fail_register:
     ws_loop_unwatch(s->loop, fd);
 fail_watch:
     ws_http_request_free(c->http);
@@ -92,28 +118,6 @@ static void conn_free(struct ws_conn *c)
     free(c);
 }
 
-/* Add c to / remove c from the open connections by id, which other
-   threads read under post_lock (post.c). */
-static int register_id(struct ws_conn *c)
-{
-    struct ws_server *s = c->srv;
-    int rc;
-
-    pthread_mutex_lock(&s->post_lock);
-    rc = ws_idmap_put(&s->ids, c);
-    pthread_mutex_unlock(&s->post_lock);
-    return rc;
-}
-
-static void unregister_id(struct ws_conn *c)
-{
-    struct ws_server *s = c->srv;
-
-    pthread_mutex_lock(&s->post_lock);
-    ws_idmap_del(&s->ids, c->id);
-    pthread_mutex_unlock(&s->post_lock);
-}
-
 /* Tear c down now: stop its timer and watcher, close the transport, run
    on_close if on_open ran (or on_upgrade accepted), and move it to the
    dead list. */
@@ -129,6 +133,7 @@ static void teardown(struct ws_conn *c)
     ws_conn_leave_topics(c); /* publishing from on_close skips it */
     s->transport->close(&c->tr);
     c->phase = WS_CONN_DEAD;
+    unregister_id(c); /* on_close cannot find it, nor walk to it */
     if (c->opened) {
         const char *kept = c->text ? c->text->close_reason : NULL;
         const char *reason = kept ? kept : "";
@@ -140,7 +145,6 @@ static void teardown(struct ws_conn *c)
             reason_len = strlen(reason);
         }
         s->nopen--;
-        unregister_id(c);
         if (s->cb.on_close)
             WS_CALLBACK(s, s->cb.on_close(c, c->kill_code, reason, reason_len,
                                           s->user_data));
@@ -151,12 +155,6 @@ static void teardown(struct ws_conn *c)
         WS_CALLBACK(s,
                     s->cb.on_close(c, WS_CLOSE_ABNORMAL, "", 0, s->user_data));
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
     s->nconns--;
     c->doomed_next = s->dead_list; /* it left kill_list already */
     s->dead_list = c;
@@ -261,11 +259,13 @@ void ws_conn_free_dead(struct ws_server *s)
 
 void ws_conn_close_all(struct ws_server *s)
 {
+    struct ws_conn *c;
+
     ws_conn_settle(s);
     /* RFC 6455 §7.4.1: 1001, the server is going away. One best-effort
        write each (also of a close queued before, by a shutdown that was
        stopped): destroy never waits for a peer. */
-    for (struct ws_conn *c = s->conns; c; c = c->next) {
+    for (size_t i = 0; (c = ws_conn_walk(s, &i)) != NULL;) {
         if (c->phase == WS_CONN_WS) {
             ws_conn_close(c, WS_CLOSE_GOING_AWAY, "server shutdown");
             ws_conn_flush(c);
@@ -408,14 +408,10 @@ int ws_conn_open(struct ws_conn *c, const void *reply, size_t len,
 {
     struct ws_server *s = c->srv;
 
-    /* Everything that can fail comes before the reply is queued, so that
-       a failure can still be answered with a 500 alone. */
-    if (register_id(c) < 0)
+    /* The one step that can fail comes first, so that a failure can
+       still be answered with a 500 alone. */
+    if (ws_buf_append(&c->out, reply, len, ws_conn_response_cap(s)) < 0)
         return WS_ENOMEM;
-    if (ws_buf_append(&c->out, reply, len, ws_conn_response_cap(s)) < 0) {
-        unregister_id(c);
-        return WS_ENOMEM;
-    }
     ws_http_request_free(c->http);
     free(c->http);
     c->http = NULL;
@@ -424,6 +420,7 @@ int ws_conn_open(struct ws_conn *c, const void *reply, size_t len,
     ws_session_set_deflate(&c->session, z);
     c->session.streaming = c->stream_on_open;
     c->phase = WS_CONN_WS;
+    ws_conn_show_threads(c); /* posts are taken from now on */
     c->last_rx_ms = ws_loop_now(s->loop);
     keepalive_arm(c, keepalive_period(c));
     c->opened = true;

@@ -59,7 +59,7 @@ enum ws_conn_phase {
 
 struct ws_conn {
     struct ws_server *srv;
-    uint64_t id;                  /* ws_conn_id(): never reused */
+    uint64_t id;                  /* ws_conn_id(): never reused; srv->ids */
     struct ws_buf in;             /* owned: bytes read, not yet consumed */
     struct ws_buf out;            /* owned: bytes queued, not yet written */
     struct ws_outq *shared;       /* owned: shared frames among them */
@@ -72,7 +72,6 @@ struct ws_conn {
     struct ws_conn_text *text;    /* owned: NULL until a string is kept */
     uint64_t last_rx_ms;          /* loop time of the last bytes read */
     int32_t ping_ms, idle_ms;     /* keepalive: the server's, or c's own */
-    struct ws_conn *prev, *next;  /* srv->conns, all live connections */
     struct ws_conn *flush_next;   /* srv->flush_list */
     struct ws_conn *doomed_next;  /* srv->kill_list, then srv->dead_list */
     struct ws_conn *input_next;   /* srv->input_list */
@@ -122,6 +121,16 @@ struct ws_conn_text {
 /* The connection that embeds a topic set (ws/topic.h). */
 #define WS_CONN_OF_TOPICS(set)                                                 \
     ((struct ws_conn *)(void *)((char *)(set)-offsetof(struct ws_conn, topics)))
+
+/* Walk every live connection, in no set order: for (size_t i = 0;
+   (c = ws_conn_walk(s, &i)) != NULL;). Connections join srv->ids when
+   accepted and leave it when torn down, so only calls that queue (kill,
+   end, close, send) may be made inside a walk. */
+static inline struct ws_conn *ws_conn_walk(const struct ws_server *s,
+                                           size_t *pos)
+{
+    return (struct ws_conn *)ws_idmap_next(&s->ids, pos);
+}
 
 /* Bytes queued on c and not yet written: its own and shared ones. */
 static inline size_t ws_conn_queued(const struct ws_conn *c)
@@ -190,7 +199,7 @@ void ws_conn_keepalive_changed(struct ws_conn *c);
 /* conn.c: arm c's one timer for ms milliseconds. */
 void ws_conn_timer(struct ws_conn *c, int ms);
 
-/* conn.c: upgrade c: register its id, queue reply (the 101), start the
+/* conn.c: upgrade c: queue reply (the 101), open it to posts, start the
    session (with z, the negotiated compression, which it then owns; NULL:
    none) and the keepalive, run on_open. Returns 0 or WS_ENOMEM (nothing
    changed then, and z is still the caller's). */

@@ -324,13 +324,14 @@ int ws_conn_peer_port(const struct ws_conn *c)
 int ws_server_each_conn(struct ws_server *s,
                         void (*fn)(struct ws_conn *c, void *arg), void *arg)
 {
+    struct ws_conn *c;
     int n = 0;
 
     if (s == NULL || fn == NULL)
         return WS_EINVAL;
-    /* Connections leave s->conns only when torn down, after the current
+    /* Connections leave s->ids only when torn down, after the current
        event: a close inside fn only queues, so the walk stays valid. */
-    for (struct ws_conn *c = s->conns; c; c = c->next) {
+    for (size_t i = 0; (c = ws_conn_walk(s, &i)) != NULL;) {
         if (!c->opened || c->phase == WS_CONN_DEAD)
             continue;
         WS_CALLBACK(s, fn(c, arg));

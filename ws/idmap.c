@@ -139,3 +139,13 @@ void ws_idmap_del(struct ws_idmap *m, uint64_t id)
         }
     }
 }
+
+void *ws_idmap_next(const struct ws_idmap *m, size_t *pos)
+{
+    while (*pos < m->cap) {
+        void *elem = m->slots[(*pos)++];
+        if (elem != NULL)
+            return elem;
+    }
+    return NULL;
+}

@@ -40,4 +40,10 @@ void *ws_idmap_get(const struct ws_idmap *m, uint64_t id);
 /* Remove the element with this id, if any. */
 void ws_idmap_del(struct ws_idmap *m, uint64_t id);
 
+/* Walk the map in slot order: the first element in a slot at or after
+   *pos, with *pos moved past it, or NULL when none is left. Start with
+   *pos = 0. A put or a delete moves elements, so only a walk over a map
+   that does not change meanwhile sees each element exactly once. */
+void *ws_idmap_next(const struct ws_idmap *m, size_t *pos);
+
 #endif

@@ -129,6 +129,7 @@ int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
                         const void *data, size_t len)
 {
     struct fanout f;
+    struct ws_conn *c;
     int sent = 0, rc;
 
     if (s == NULL)
@@ -136,7 +137,7 @@ int ws_server_broadcast(struct ws_server *s, enum ws_msg_type type,
     if ((rc = check_message(s, type, data, len)) < 0)
         return rc;
     fanout_begin(&f, s, type, data, len);
-    for (struct ws_conn *c = s->conns; c; c = c->next)
+    for (size_t i = 0; (c = ws_conn_walk(s, &i)) != NULL;)
         if (c->phase == WS_CONN_WS && fanout_send(&f, c) == 0)
             sent++;
     fanout_end(&f);

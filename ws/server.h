@@ -49,9 +49,8 @@ struct ws_server {
     struct ws_tls *tls;                /* owned; NULL: plain TCP */
     const struct ws_transport_ops *transport; /* every connection's */
     void *transport_ctx;                      /* its shared state */
-    struct ws_conn *conns;                    /* every live connection */
     struct ws_topics topics;                  /* subscriptions (publish.c) */
-    size_t nconns;
+    size_t nconns;                            /* live connections, all in ids */
     size_t nopen;               /* connections in WS_CONN_WS, opened */
     struct ws_conn *kill_list;  /* to tear down after this event */
     struct ws_conn *flush_list; /* to write out after this event */
@@ -97,7 +96,9 @@ struct ws_server {
     size_t posted_bytes;
     bool wake_pending;
     int wake_fd[2];
-    struct ws_idmap ids; /* open connections by id */
+    /* Every live connection by id, from accept to teardown (posts find
+       only the open ones: ws_server_find(), post_view). */
+    struct ws_idmap ids;
 
     /* Graceful shutdown (shutdown.c). shutdown_asks counts the
        ws_server_shutdown() calls, made from any thread or a signal

@@ -14,11 +14,12 @@ static void on_deadline(struct ws_loop *loop, struct ws_timer *t, void *arg)
 {
     struct ws_server *s = arg;
 
+    struct ws_conn *c;
+
     (void)loop;
     (void)t;
-    /* ws_conn_end() only queues: the list stays as it is until the
-       settle tears the connections down. */
-    for (struct ws_conn *c = s->conns; c; c = c->next)
+    /* ws_conn_end() only queues: the walk stays valid. */
+    for (size_t i = 0; (c = ws_conn_walk(s, &i)) != NULL;)
         ws_conn_end(c);
     ws_conn_settle(s);
 }
@@ -35,15 +36,17 @@ static void on_deadline(struct ws_loop *loop, struct ws_timer *t, void *arg)
  */
 static void begin(struct ws_server *s)
 {
+    struct ws_conn *c;
+
     s->shutting_down = true;
     ws_post_run(s);
     ws_net_listener_close(&s->listener);
-    /* Nothing is torn down before the settle: the list cannot change. */
     /* The deadlines count from now: this may run before an iteration
        has read the clock (ws_server_run_once() settles first), and the
        loop's clock is then as old as the last poll. */
     ws_loop_update_time(s->loop);
-    for (struct ws_conn *c = s->conns; c; c = c->next)
+    /* Nothing is torn down before the settle: the walk stays valid. */
+    for (size_t i = 0; (c = ws_conn_walk(s, &i)) != NULL;)
         ws_conn_going_away(c);
     ws_loop_timer_start(s->loop, &s->shutdown_timer,
                         (uint64_t)s->cfg.close_timeout_ms, 0, on_deadline, s);
