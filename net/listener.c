@@ -24,11 +24,10 @@ static void watch_all(struct ws_net_listener *l, int events)
         ws_loop_set_events(l->loop, l->fds[i], events);
 }
 
-static void on_resume(struct ws_loop *loop, struct ws_timer *t, void *arg)
+static void on_resume(struct ws_loop *loop, struct ws_timer *t)
 {
     (void)loop;
-    (void)t;
-    watch_all(arg, WS_IO_READ);
+    watch_all(WS_TIMER_OWNER(t, struct ws_net_listener, resume), WS_IO_READ);
 }
 
 /*
@@ -40,7 +39,7 @@ static void pause_accept(struct ws_net_listener *l)
 {
     watch_all(l, 0);
     ws_loop_timer_start(l->loop, &l->resume, (uint64_t)l->cfg.pause_ms, 0,
-                        on_resume, l);
+                        on_resume);
 }
 
 /* Whether fd is still one of l's listeners. */

@@ -216,7 +216,7 @@ static bool timer_before(const struct ws_timer *a, const struct ws_timer *b)
 static void heap_place(struct ws_loop *loop, struct ws_timer *t, size_t i)
 {
     loop->heap[i] = t;
-    t->heap_index = (uint32_t)i; /* the heap never holds 2^32 timers */
+    t->heap_slot = (uint32_t)(i + 1); /* the heap holds < 2^32 - 1 timers */
 }
 
 /* Move the timer at i towards the root while it sorts before its parent;
@@ -265,10 +265,10 @@ static void heap_fix(struct ws_loop *loop, size_t i)
 /* Take an armed timer out of the heap, wherever it is, in O(log n). */
 static void heap_remove(struct ws_loop *loop, struct ws_timer *t)
 {
-    size_t i = t->heap_index;
+    size_t i = t->heap_slot - 1;
     struct ws_timer *last = loop->heap[--loop->heap_len];
 
-    t->armed = false;
+    t->heap_slot = 0;
     if (last == t)
         return;
     heap_place(loop, last, i);
@@ -287,9 +287,10 @@ static int heap_reserve(struct ws_loop *loop)
         return 0;
     if (cap < 16)
         cap = 16;
-    /* heap_index is 32 bits wide: a timer costs memory in its owner, so
+    /* heap_slot is 32 bits wide: a timer costs memory in its owner, so
        no real program comes near this. */
-    if (cap > SIZE_MAX / sizeof(*loop->heap) || loop->heap_len >= UINT32_MAX)
+    if (cap > SIZE_MAX / sizeof(*loop->heap) ||
+        loop->heap_len >= UINT32_MAX - 1)
         return WS_ENOMEM;
     p = realloc(loop->heap, cap * sizeof(*loop->heap));
     if (p == NULL)
@@ -308,14 +309,12 @@ static void timer_arm(struct ws_loop *loop, struct ws_timer *t,
 
     t->due_ms = timeout_ms > UINT64_MAX - now ? UINT64_MAX : now + timeout_ms;
     t->start_id = loop->next_timer_id++;
-    if (t->armed) {
-        heap_fix(loop, t->heap_index);
+    if (ws_timer_armed(t)) {
+        heap_fix(loop, t->heap_slot - 1);
         return;
     }
-    t->heap_index = (uint32_t)loop->heap_len++;
-    loop->heap[t->heap_index] = t;
-    t->armed = true;
-    heap_up(loop, t->heap_index);
+    heap_place(loop, t, loop->heap_len++);
+    heap_up(loop, loop->heap_len - 1);
 }
 
 /* The first due time, UINT64_MAX with no timer armed. */
@@ -339,18 +338,16 @@ static void loop_timers_moved(struct ws_loop *loop, uint64_t before)
 
 /* Arm or re-arm t; only a new entry may need heap room. */
 int ws_loop_timer_start(struct ws_loop *loop, struct ws_timer *t,
-                        uint64_t timeout_ms, uint64_t repeat_ms, ws_timer_cb cb,
-                        void *arg)
+                        uint64_t timeout_ms, uint32_t repeat_ms, ws_timer_cb cb)
 {
     uint64_t before = loop_first_due(loop);
 
     if (cb == NULL)
         return WS_EINVAL;
-    if (!t->armed && heap_reserve(loop) < 0)
+    if (!ws_timer_armed(t) && heap_reserve(loop) < 0)
         return WS_ENOMEM;
     t->repeat_ms = repeat_ms;
     t->cb = cb;
-    t->arg = arg;
     timer_arm(loop, t, timeout_ms);
     loop_timers_moved(loop, before);
     return 0;
@@ -361,7 +358,7 @@ void ws_loop_timer_stop(struct ws_loop *loop, struct ws_timer *t)
 {
     uint64_t before = loop_first_due(loop);
 
-    if (!t->armed)
+    if (!ws_timer_armed(t))
         return;
     heap_remove(loop, t);
     loop_timers_moved(loop, before);
@@ -386,7 +383,7 @@ static int loop_run_timers(struct ws_loop *loop)
             timer_arm(loop, t, t->repeat_ms);
         else
             heap_remove(loop, t);
-        t->cb(loop, t, t->arg);
+        t->cb(loop, t);
         calls++;
     }
     return calls;

@@ -24,23 +24,34 @@ struct ws_loop;
 typedef void (*ws_io_cb)(struct ws_loop *loop, int fd, int events, void *arg);
 
 struct ws_timer;
-typedef void (*ws_timer_cb)(struct ws_loop *loop, struct ws_timer *t,
-                            void *arg);
+/* Called when t is due; t's owner is found from t (WS_TIMER_OWNER). */
+typedef void (*ws_timer_cb)(struct ws_loop *loop, struct ws_timer *t);
 
 /*
- * A timer, owned by the caller (usually embedded in a larger struct) and
+ * A timer, owned by the caller, embedded in a larger struct and
  * zero-filled before first use. The loop only keeps a pointer to it while
- * it is armed, so the owner must stop it before freeing it.
+ * it is armed, so the owner must stop it before freeing it. No argument
+ * pointer: a server holds one timer per connection, so the callback finds
+ * its owner from where the timer is embedded (as the Linux kernel's
+ * timer_list does).
  */
 struct ws_timer {
-    uint64_t due_ms;    /* loop clock, set by ws_loop_timer_start */
-    uint64_t repeat_ms; /* 0: one-shot */
-    uint64_t start_id;  /* start order, FIFO among equal due_ms; internal */
+    uint64_t due_ms;   /* loop clock, set by ws_loop_timer_start */
+    uint64_t start_id; /* start order, FIFO among equal due_ms; internal */
     ws_timer_cb cb;
-    void *arg;
-    uint32_t heap_index; /* position in the loop's heap; internal */
-    bool armed;
+    uint32_t repeat_ms; /* 0: one-shot */
+    uint32_t heap_slot; /* 1 + position in the loop's heap, 0: not armed */
 };
+
+/* The struct of the given type whose member t is. */
+#define WS_TIMER_OWNER(t, type, member)                                        \
+    ((type *)(void *)((char *)(t)-offsetof(type, member)))
+
+/* Whether t is armed. */
+static inline bool ws_timer_armed(const struct ws_timer *t)
+{
+    return t->heap_slot != 0;
+}
 
 /*
  * Create a loop with the backend the build selected. Opens a self-pipe so
@@ -96,8 +107,8 @@ void ws_loop_update_time(struct ws_loop *loop);
  * time fire in the order they were started.
  */
 int ws_loop_timer_start(struct ws_loop *loop, struct ws_timer *t,
-                        uint64_t timeout_ms, uint64_t repeat_ms, ws_timer_cb cb,
-                        void *arg);
+                        uint64_t timeout_ms, uint32_t repeat_ms,
+                        ws_timer_cb cb);
 
 /* Disarm t; harmless when it is not armed. */
 void ws_loop_timer_stop(struct ws_loop *loop, struct ws_timer *t);

@@ -81,17 +81,16 @@ static void log_add(struct log *log, int id)
         log->ids[log->n++] = id;
 }
 
-static void timer_cb(struct ws_loop *loop, struct ws_timer *t, void *arg)
+static void timer_cb(struct ws_loop *loop, struct ws_timer *t)
 {
-    struct tctx *c = arg;
+    struct tctx *c = WS_TIMER_OWNER(t, struct tctx, t);
 
-    assert_ptr_equal(t, &c->t);
     c->fired++;
     log_add(c->log, c->id);
     if (c->stop_after && c->fired >= c->stop_after)
         ws_loop_timer_stop(loop, t);
     if (c->restart_until && c->fired < c->restart_until)
-        assert_int_equal(ws_loop_timer_start(loop, t, 1, 0, timer_cb, c), 0);
+        assert_int_equal(ws_loop_timer_start(loop, t, 1, 0, timer_cb), 0);
     if (c->victim != NULL)
         ws_loop_timer_stop(loop, c->victim);
     if (c->stop_loop)
@@ -99,11 +98,11 @@ static void timer_cb(struct ws_loop *loop, struct ws_timer *t, void *arg)
 }
 
 static void start(struct ws_loop *loop, struct tctx *c, uint64_t timeout,
-                  uint64_t repeat)
+                  uint32_t repeat)
 {
     assert_int_equal(
-        ws_loop_timer_start(loop, &c->t, timeout, repeat, timer_cb, c), 0);
-    assert_true(c->t.armed);
+        ws_loop_timer_start(loop, &c->t, timeout, repeat, timer_cb), 0);
+    assert_true(ws_timer_armed(&c->t));
 }
 
 /* Run the loop until *count reaches target or max_ms pass. */
@@ -150,7 +149,7 @@ static void test_timer_one_shot(void **state)
     start(loop, &c, 20, 0);
     run_until(loop, &c.fired, 1, 2000);
     assert_int_equal(c.fired, 1);
-    assert_false(c.t.armed);
+    assert_false(ws_timer_armed(&c.t));
     assert_true(ws_loop_now(loop) - t0 >= 20);
     run_for(loop, 30);
     assert_int_equal(c.fired, 1);
@@ -197,9 +196,9 @@ static void test_timer_repeating(void **state)
     start(loop, &c, 5, 5);
     run_until(loop, &c.fired, 4, 2000);
     assert_int_equal(c.fired, 4);
-    assert_true(c.t.armed);
+    assert_true(ws_timer_armed(&c.t));
     ws_loop_timer_stop(loop, &c.t);
-    assert_false(c.t.armed);
+    assert_false(ws_timer_armed(&c.t));
     seen = c.fired;
     run_for(loop, 30);
     assert_int_equal(c.fired, seen);
@@ -213,7 +212,7 @@ static void test_timer_stop_in_own_callback(void **state)
     start(loop, &c, 2, 2);
     run_until(loop, &c.fired, 3, 2000);
     assert_int_equal(c.fired, 3);
-    assert_false(c.t.armed);
+    assert_false(ws_timer_armed(&c.t));
     run_for(loop, 30);
     assert_int_equal(c.fired, 3);
     assert_int_equal(ws_loop_timeout(loop), -1);
@@ -227,34 +226,29 @@ static void test_timer_restart_in_own_callback(void **state)
     start(loop, &c, 1, 0);
     run_until(loop, &c.fired, 5, 2000);
     assert_int_equal(c.fired, 5);
-    assert_false(c.t.armed);
+    assert_false(ws_timer_armed(&c.t));
     run_for(loop, 20);
     assert_int_equal(c.fired, 5);
 }
 
 /* Restart with timeout 0 from its own callback. */
-static void zero_restart_cb(struct ws_loop *loop, struct ws_timer *t, void *arg)
+static void zero_restart_cb(struct ws_loop *loop, struct ws_timer *t)
 {
-    int *fired = arg;
-
-    (*fired)++;
-    assert_int_equal(ws_loop_timer_start(loop, t, 0, 0, zero_restart_cb, arg),
-                     0);
+    WS_TIMER_OWNER(t, struct tctx, t)->fired++;
+    assert_int_equal(ws_loop_timer_start(loop, t, 0, 0, zero_restart_cb), 0);
 }
 
 static void test_timer_restart_zero_does_not_spin(void **state)
 {
     struct ws_loop *loop = *state;
-    struct ws_timer t = {0};
-    int fired = 0;
+    struct tctx c = {.id = 1};
 
-    assert_int_equal(
-        ws_loop_timer_start(loop, &t, 0, 0, zero_restart_cb, &fired), 0);
+    assert_int_equal(ws_loop_timer_start(loop, &c.t, 0, 0, zero_restart_cb), 0);
     /* Each pass runs it once; the restarted timer waits for the next. */
     assert_int_equal(ws_loop_run_once(loop, 0), 1);
     assert_int_equal(ws_loop_run_once(loop, 0), 1);
-    assert_int_equal(fired, 2);
-    ws_loop_timer_stop(loop, &t);
+    assert_int_equal(c.fired, 2);
+    ws_loop_timer_stop(loop, &c.t);
 }
 
 static void test_timer_stop_other(void **state)
@@ -272,11 +266,11 @@ static void test_timer_stop_other(void **state)
     start(loop, &b, 10000, 0);
     a.victim = &c.t;
     run_until(loop, &a.fired, 1, 2000);
-    assert_false(c.t.armed);
+    assert_false(ws_timer_armed(&c.t));
     a.victim = &b.t;
     start(loop, &a, 1, 0);
     run_until(loop, &a.fired, 2, 2000);
-    assert_false(b.t.armed);
+    assert_false(ws_timer_armed(&b.t));
     assert_int_equal(ws_loop_timeout(loop), -1);
     run_for(loop, 20);
     assert_int_equal(b.fired, 0);
@@ -294,11 +288,10 @@ static void test_timer_stop_harmless(void **state)
     start(loop, &c, 1000, 0);
     ws_loop_timer_stop(loop, &c.t);
     ws_loop_timer_stop(loop, &c.t);
-    assert_false(c.t.armed);
+    assert_false(ws_timer_armed(&c.t));
     assert_int_equal(ws_loop_timeout(loop), -1);
-    assert_int_equal(ws_loop_timer_start(loop, &t, 1, 0, NULL, NULL),
-                     WS_EINVAL);
-    assert_false(t.armed);
+    assert_int_equal(ws_loop_timer_start(loop, &t, 1, 0, NULL), WS_EINVAL);
+    assert_false(ws_timer_armed(&t));
 }
 
 static void test_timer_rearm_armed(void **state)
@@ -348,17 +341,14 @@ static void test_timer_many_random(void **state)
     }
     for (int i = 0; i < NRANDOM; i++) {
         assert_int_equal(c[i].fired, i % 7 == 0 ? 0 : 1);
-        assert_false(c[i].t.armed);
+        assert_false(ws_timer_armed(&c[i].t));
     }
 }
 
 /* Try to re-enter the loop from its own callback. */
-static void nested_cb(struct ws_loop *loop, struct ws_timer *t, void *arg)
+static void nested_cb(struct ws_loop *loop, struct ws_timer *t)
 {
-    int *fired = arg;
-
-    (void)t;
-    (*fired)++;
+    WS_TIMER_OWNER(t, struct tctx, t)->fired++;
     ws_loop_stop(loop);
     assert_int_equal(ws_loop_run_once(loop, 0), WS_EBUSY);
     assert_int_equal(ws_loop_run(loop), WS_EBUSY);
@@ -369,15 +359,14 @@ static void nested_cb(struct ws_loop *loop, struct ws_timer *t, void *arg)
 static void test_nested_run_refused(void **state)
 {
     struct ws_loop *loop = *state;
-    struct ws_timer t = {0};
-    int fired = 0;
+    struct tctx c = {.id = 1};
 
-    assert_int_equal(ws_loop_timer_start(loop, &t, 0, 0, nested_cb, &fired), 0);
+    assert_int_equal(ws_loop_timer_start(loop, &c.t, 0, 0, nested_cb), 0);
     assert_int_equal(ws_loop_run_once(loop, 0), 1);
-    assert_int_equal(fired, 1);
-    assert_int_equal(ws_loop_timer_start(loop, &t, 0, 0, nested_cb, &fired), 0);
+    assert_int_equal(c.fired, 1);
+    assert_int_equal(ws_loop_timer_start(loop, &c.t, 0, 0, nested_cb), 0);
     assert_int_equal(ws_loop_process(loop, NULL, NULL), 1);
-    assert_int_equal(fired, 2);
+    assert_int_equal(c.fired, 2);
     /* Usable again afterwards. */
     assert_int_equal(ws_loop_run_once(loop, 0), 0);
 }

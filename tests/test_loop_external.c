@@ -271,31 +271,35 @@ static void test_callback_changes_interest(void **state)
     close_pair(b);
 }
 
+/* A test timer and what its callback did or saw. */
+struct counted {
+    struct ws_timer t;
+    int fired;
+    int rc;
+};
+
 /* A one-shot test timer's callback. */
-static void count_timer(struct ws_loop *loop, struct ws_timer *t, void *arg)
+static void count_timer(struct ws_loop *loop, struct ws_timer *t)
 {
     (void)loop;
-    (void)t;
-    (*(int *)arg)++;
+    WS_TIMER_OWNER(t, struct counted, t)->fired++;
 }
 
 static void test_action_runs_timers(void **state)
 {
     struct fx *f = *state;
-    struct ws_timer t = {0}, later = {0};
-    int fired = 0, fired_later = 0;
+    struct counted now = {0}, later = {0};
 
     go_external(f);
-    assert_int_equal(
-        ws_loop_timer_start(f->loop, &t, 0, 0, count_timer, &fired), 0);
-    assert_int_equal(ws_loop_timer_start(f->loop, &later, 60000, 0, count_timer,
-                                         &fired_later),
+    assert_int_equal(ws_loop_timer_start(f->loop, &now.t, 0, 0, count_timer),
                      0);
+    assert_int_equal(
+        ws_loop_timer_start(f->loop, &later.t, 60000, 0, count_timer), 0);
     assert_int_equal(ws_loop_action(f->loop, -1, 0), 1);
-    assert_int_equal(fired, 1);
-    assert_int_equal(fired_later, 0);
+    assert_int_equal(now.fired, 1);
+    assert_int_equal(later.fired, 0);
     assert_int_equal(ws_loop_action(f->loop, -1, 0), 0);
-    ws_loop_timer_stop(f->loop, &later);
+    ws_loop_timer_stop(f->loop, &later.t);
 }
 
 static void test_self_pipe_wakes(void **state)
@@ -340,38 +344,34 @@ static void test_destroy_tells_pipe_before_close(void **state)
 static void test_timers_hook(void **state)
 {
     struct fx *f = *state;
-    struct ws_timer a = {0}, b = {0}, c = {0};
-    int fired = 0;
+    struct counted ca = {0}, cb = {0}, cc = {0};
+    struct ws_timer *a = &ca.t, *b = &cb.t, *c = &cc.t;
     uint64_t due;
 
     ws_loop_set_timers_hook(f->loop, on_timers, &f->seen);
     assert_false(ws_loop_first_due(f->loop, &due));
-    assert_int_equal(
-        ws_loop_timer_start(f->loop, &a, 10000, 0, count_timer, &fired), 0);
+    assert_int_equal(ws_loop_timer_start(f->loop, a, 10000, 0, count_timer), 0);
     assert_int_equal(f->seen.timers, 1);
     assert_true(ws_loop_first_due(f->loop, &due));
-    assert_int_equal(due, a.due_ms);
+    assert_int_equal(due, a->due_ms);
     /* Later than the first: the first due time does not move. */
-    assert_int_equal(
-        ws_loop_timer_start(f->loop, &b, 20000, 0, count_timer, &fired), 0);
+    assert_int_equal(ws_loop_timer_start(f->loop, b, 20000, 0, count_timer), 0);
     assert_int_equal(f->seen.timers, 1);
-    assert_int_equal(
-        ws_loop_timer_start(f->loop, &c, 0, 0, count_timer, &fired), 0);
+    assert_int_equal(ws_loop_timer_start(f->loop, c, 0, 0, count_timer), 0);
     assert_int_equal(f->seen.timers, 2);
-    ws_loop_timer_stop(f->loop, &b);
-    ws_loop_timer_stop(f->loop, &b);
+    ws_loop_timer_stop(f->loop, b);
+    ws_loop_timer_stop(f->loop, b);
     assert_int_equal(f->seen.timers, 2);
     /* Firing is not a start or stop: the dispatcher's caller looks. */
     assert_int_equal(ws_loop_run_once(f->loop, 0), 1);
     assert_int_equal(f->seen.timers, 2);
-    ws_loop_timer_stop(f->loop, &a);
+    ws_loop_timer_stop(f->loop, a);
     assert_int_equal(f->seen.timers, 3);
     assert_false(ws_loop_first_due(f->loop, &due));
     ws_loop_set_timers_hook(f->loop, NULL, NULL);
-    assert_int_equal(
-        ws_loop_timer_start(f->loop, &a, 1, 0, count_timer, &fired), 0);
+    assert_int_equal(ws_loop_timer_start(f->loop, a, 1, 0, count_timer), 0);
     assert_int_equal(f->seen.timers, 3);
-    ws_loop_timer_stop(f->loop, &a);
+    ws_loop_timer_stop(f->loop, a);
 }
 
 static void test_errors(void **state)
@@ -406,21 +406,20 @@ static void test_errors(void **state)
 }
 
 /* ws_loop_set_external() from inside a dispatch of the loop's own. */
-static void switch_cb(struct ws_loop *loop, struct ws_timer *t, void *arg)
+static void switch_cb(struct ws_loop *loop, struct ws_timer *t)
 {
-    (void)t;
-    *(int *)arg = ws_loop_set_external(loop, on_interest, NULL);
+    WS_TIMER_OWNER(t, struct counted, t)->rc =
+        ws_loop_set_external(loop, on_interest, NULL);
 }
 
 static void test_switch_from_callback_refused(void **state)
 {
     struct fx *f = *state;
-    struct ws_timer t = {0};
-    int rc = 1;
+    struct counted t = {.rc = 1};
 
-    assert_int_equal(ws_loop_timer_start(f->loop, &t, 0, 0, switch_cb, &rc), 0);
+    assert_int_equal(ws_loop_timer_start(f->loop, &t.t, 0, 0, switch_cb), 0);
     assert_int_equal(ws_loop_run_once(f->loop, 0), 1);
-    assert_int_equal(rc, WS_EBUSY);
+    assert_int_equal(t.rc, WS_EBUSY);
     assert_false(ws_loop_is_external(f->loop));
 }
 

@@ -10,11 +10,11 @@
 
 #include "ws/conn.h"
 
-static void on_timer(struct ws_loop *loop, struct ws_timer *t, void *arg);
+static void on_timer(struct ws_loop *loop, struct ws_timer *t);
 
 void ws_conn_timer(struct ws_conn *c, int ms)
 {
-    ws_loop_timer_start(c->srv->loop, &c->timer, (uint64_t)ms, 0, on_timer, c);
+    ws_loop_timer_start(c->srv->loop, &c->timer, (uint64_t)ms, 0, on_timer);
 }
 
 struct ws_conn_text *ws_conn_text(struct ws_conn *c)
@@ -445,12 +445,11 @@ void ws_conn_keepalive_changed(struct ws_conn *c)
 }
 
 /* The connection's one timer: handshake, keep-alive, close or linger. */
-static void on_timer(struct ws_loop *loop, struct ws_timer *t, void *arg)
+static void on_timer(struct ws_loop *loop, struct ws_timer *t)
 {
-    struct ws_conn *c = arg;
+    struct ws_conn *c = WS_TIMER_OWNER(t, struct ws_conn, timer);
 
     (void)loop;
-    (void)t;
     /* A request begun and not finished in time (an idle keep-alive
        connection ending is no error). */
     if (c->phase == WS_CONN_HTTP && !c->close_after_write &&

@@ -10,14 +10,12 @@
 
 /* close_timeout_ms has passed since the shutdown began: whatever is left
    did not answer its close (or did not read what was queued before it). */
-static void on_deadline(struct ws_loop *loop, struct ws_timer *t, void *arg)
+static void on_deadline(struct ws_loop *loop, struct ws_timer *t)
 {
-    struct ws_server *s = arg;
-
+    struct ws_server *s = WS_TIMER_OWNER(t, struct ws_server, shutdown_timer);
     struct ws_conn *c;
 
     (void)loop;
-    (void)t;
     /* ws_conn_end() only queues: the walk stays valid. */
     for (size_t i = 0; (c = ws_conn_walk(s, &i)) != NULL;)
         ws_conn_end(c);
@@ -49,7 +47,7 @@ static void begin(struct ws_server *s)
     for (size_t i = 0; (c = ws_conn_walk(s, &i)) != NULL;)
         ws_conn_going_away(c);
     ws_loop_timer_start(s->loop, &s->shutdown_timer,
-                        (uint64_t)s->cfg.close_timeout_ms, 0, on_deadline, s);
+                        (uint64_t)s->cfg.close_timeout_ms, 0, on_deadline);
     ws_conn_settle(s);
 }
 

@@ -9,7 +9,7 @@
 #include "ws/conn.h"
 
 struct ws_server_timer {
-    struct ws_timer t; /* the loop's timer; first, for the callback cast */
+    struct ws_timer t; /* the loop's */
     struct ws_server *srv;
     void (*cb)(struct ws_server_timer *t, void *arg);
     void *arg;
@@ -34,13 +34,12 @@ static void timer_free(struct ws_server_timer *t)
 }
 
 /* The loop timer fired: run the application's callback. */
-static void on_fire(struct ws_loop *loop, struct ws_timer *lt, void *arg)
+static void on_fire(struct ws_loop *loop, struct ws_timer *lt)
 {
-    struct ws_server_timer *t = arg;
+    struct ws_server_timer *t = WS_TIMER_OWNER(lt, struct ws_server_timer, t);
     struct ws_server *s = t->srv;
 
     (void)loop;
-    (void)lt;
     t->in_cb = true;
     WS_CALLBACK(s, t->cb(t, t->arg));
     t->in_cb = false;
@@ -67,7 +66,7 @@ int ws_server_timer_start(struct ws_server *s, struct ws_server_timer **out,
     t->srv = s;
     t->cb = cb;
     t->arg = arg;
-    rc = ws_loop_timer_start(s->loop, &t->t, timeout_ms, repeat_ms, on_fire, t);
+    rc = ws_loop_timer_start(s->loop, &t->t, timeout_ms, repeat_ms, on_fire);
     if (rc < 0) {
         free(t);
         return rc;
