@@ -17,11 +17,11 @@ void ws_conn_timer(struct ws_conn *c, int ms)
     ws_loop_timer_start(c->srv->loop, &c->timer, (uint64_t)ms, 0, on_timer);
 }
 
-struct ws_conn_text *ws_conn_text(struct ws_conn *c)
+struct ws_conn_extra *ws_conn_extra(struct ws_conn *c)
 {
-    if (c->text == NULL)
-        c->text = calloc(1, sizeof(*c->text));
-    return c->text;
+    if (c->extra == NULL)
+        c->extra = calloc(1, sizeof(*c->extra));
+    return c->extra;
 }
 
 /* Add c to / remove c from the live connections by id, which other
@@ -59,8 +59,6 @@ int ws_conn_create(struct ws_server *s, int fd, const struct ws_net_addr *a)
     /* Other threads may see c in ids from now on; posts wait for the
        upgrade. */
     c->post_view = WS_CONN_GONE;
-    c->ping_ms = s->cfg.ping_interval_ms;
-    c->idle_ms = s->cfg.idle_timeout_ms;
     /* Kept as an address; ws_conn_peer() formats it when first asked. */
     memcpy(&c->peer, &a->ss,
            a->len < sizeof(c->peer) ? a->len : sizeof(c->peer));
@@ -104,17 +102,16 @@ static void conn_free(struct ws_conn *c)
         free(c->http);
     }
     ws_session_free(&c->session); /* zero-filled until the upgrade */
-    if (c->text) {
-        free(c->text->close_reason);
-        free(c->text->peer);
-        free(c->text->protocol);
-        free(c->text);
+    if (c->extra) {
+        free(c->extra->close_reason);
+        free(c->extra->peer);
+        free(c->extra->protocol);
+        free(c->extra->path);
+        free(c->extra);
     }
     ws_buf_free(&c->in);
     ws_buf_free(&c->out);
     ws_outq_free(&c->shared);
-    if (c->path_owned)
-        free(c->path);
     free(c);
 }
 
@@ -135,9 +132,9 @@ static void teardown(struct ws_conn *c)
     c->phase = WS_CONN_DEAD;
     unregister_id(c); /* on_close cannot find it, nor walk to it */
     if (c->opened) {
-        const char *kept = c->text ? c->text->close_reason : NULL;
+        const char *kept = c->extra ? c->extra->close_reason : NULL;
         const char *reason = kept ? kept : "";
-        size_t reason_len = c->close_reason_len;
+        size_t reason_len = kept ? c->extra->close_reason_len : 0;
 
         /* We failed it: the reason that went on the wire. */
         if (!kept && c->session.state == WS_SESSION_FAILED) {
@@ -366,7 +363,7 @@ void ws_conn_after_session(struct ws_conn *c)
    its ping interval and idle timeout; 0 when neither is set. */
 static int keepalive_period(const struct ws_conn *c)
 {
-    int ping = c->ping_ms, idle = c->idle_ms;
+    int ping = ws_conn_ping_ms(c), idle = ws_conn_idle_ms(c);
 
     if (ping > 0 && idle > 0)
         return ping < idle ? ping : idle;
@@ -388,8 +385,8 @@ static void keepalive_arm(struct ws_conn *c, int ms)
  */
 static void keepalive_check(struct ws_conn *c)
 {
-    uint64_t quiet = ws_loop_now(c->srv->loop) - c->last_rx_ms;
-    int idle = c->idle_ms, ping = c->ping_ms;
+    uint64_t quiet = (uint32_t)ws_loop_now(c->srv->loop) - c->last_rx_ms;
+    int idle = ws_conn_idle_ms(c), ping = ws_conn_ping_ms(c);
     uint64_t next = (uint64_t)keepalive_period(c);
 
     if (idle > 0 && quiet >= (uint64_t)idle) {
@@ -421,7 +418,7 @@ int ws_conn_open(struct ws_conn *c, const void *reply, size_t len,
     c->session.streaming = c->stream_on_open;
     c->phase = WS_CONN_WS;
     ws_conn_show_threads(c); /* posts are taken from now on */
-    c->last_rx_ms = ws_loop_now(s->loop);
+    c->last_rx_ms = (uint32_t)ws_loop_now(s->loop);
     keepalive_arm(c, keepalive_period(c));
     c->opened = true;
     s->nopen++;

@@ -68,10 +68,7 @@ struct ws_conn {
     struct ws_session session;    /* valid in WS_CONN_WS and after */
     struct ws_timer timer;        /* handshake, idle or close timeout */
     void *user_data;              /* the application's */
-    char *path;                   /* the upgrade path (see keep_path) */
-    struct ws_conn_text *text;    /* owned: NULL until a string is kept */
-    uint64_t last_rx_ms;          /* loop time of the last bytes read */
-    int32_t ping_ms, idle_ms;     /* keepalive: the server's, or c's own */
+    struct ws_conn_extra *extra;  /* owned: NULL until first needed */
     struct ws_conn *flush_next;   /* srv->flush_list */
     struct ws_conn *doomed_next;  /* srv->kill_list, then srv->dead_list */
     struct ws_conn *input_next;   /* srv->input_list */
@@ -79,14 +76,17 @@ struct ws_conn {
         struct sockaddr sa;
         struct sockaddr_in v4;
         struct sockaddr_in6 v6;
-    } peer; /* the peer's address (28 bytes: the transport fills the word) */
-    struct ws_transport tr;   /* owned: the socket, through srv->transport */
-    uint16_t kill_code;       /* close code to report when torn down */
-    uint16_t protocol;        /* 1 + index into srv->protocols, or 0 */
-    uint8_t phase;            /* enum ws_conn_phase */
-    uint8_t close_reason_len; /* at most 123 (RFC 6455 §5.5) */
+    } peer; /* the peer's address (28 bytes) */
+    /* The low 32 bits of the loop time of the last bytes read: quiet
+       times are taken mod 2^32 ms, and keepalive checks come sooner than
+       that (their periods are ints). */
+    uint32_t last_rx_ms;
+    struct ws_transport tr; /* owned: the socket, through srv->transport */
+    uint16_t kill_code;     /* close code to report when torn down */
+    uint16_t protocol;      /* 1 + index into srv->protocols, or 0 */
+    uint8_t phase;          /* enum ws_conn_phase */
+    uint8_t path;           /* the upgrade path: enum ws_conn_path */
     /* Flags, as bit-fields: every connection holds them. */
-    bool path_owned : 1;        /* path is a copy to free */
     bool opened : 1;            /* on_open ran, so on_close is owed */
     bool accepted : 1;          /* on_upgrade said yes: on_close is owed */
     bool close_timer : 1;       /* the close timeout is armed (once) */
@@ -106,13 +106,27 @@ struct ws_conn {
     _Atomic uint32_t post_pending;
 };
 
-/* Strings about a connection that most never need, in one block made on
-   first use (ws_conn_text()), so that an idle connection pays one pointer
-   for the three. */
-struct ws_conn_text {
-    char *close_reason; /* the peer's close reason */
-    char *peer;         /* ws_conn_peer(), once asked */
-    char *protocol;     /* a subprotocol picked outside srv->protocols */
+/* What most connections never need, in one block made on first use
+   (ws_conn_extra()), so that an idle connection pays one pointer for it
+   all. */
+struct ws_conn_extra {
+    char *close_reason;       /* the peer's close reason */
+    char *peer;               /* ws_conn_peer(), once asked */
+    char *protocol;           /* a subprotocol picked outside srv->protocols */
+    char *path;               /* an upgrade path that is no endpoint's */
+    int32_t ping_ms, idle_ms; /* c's own keepalive, if own_keepalive */
+    uint8_t close_reason_len; /* at most 123 (RFC 6455 §5.5) */
+    bool own_keepalive;       /* ws_conn_set_keepalive() was called */
+};
+
+/* Where c's upgrade path is (ws_conn_path()): nowhere yet (the request
+   holds it), "/", the server's copy of endpoint path - WS_CONN_PATH_ENDPOINT,
+   or extra->path. */
+enum ws_conn_path {
+    WS_CONN_PATH_NONE = 0,
+    WS_CONN_PATH_ROOT = 1,
+    WS_CONN_PATH_ENDPOINT = 2,
+    WS_CONN_PATH_COPY = 255
 };
 
 /* post_view of a connection that can take nothing more. */
@@ -132,6 +146,19 @@ static inline struct ws_conn *ws_conn_walk(const struct ws_server *s,
     return (struct ws_conn *)ws_idmap_next(&s->ids, pos);
 }
 
+/* c's keepalive: its own (ws_conn_set_keepalive()) or the server's. */
+static inline int ws_conn_ping_ms(const struct ws_conn *c)
+{
+    return c->extra && c->extra->own_keepalive ? c->extra->ping_ms
+                                               : c->srv->cfg.ping_interval_ms;
+}
+
+static inline int ws_conn_idle_ms(const struct ws_conn *c)
+{
+    return c->extra && c->extra->own_keepalive ? c->extra->idle_ms
+                                               : c->srv->cfg.idle_timeout_ms;
+}
+
 /* Bytes queued on c and not yet written: its own and shared ones. */
 static inline size_t ws_conn_queued(const struct ws_conn *c)
 {
@@ -148,8 +175,8 @@ static inline size_t ws_conn_response_cap(const struct ws_server *s)
                : s->cfg.max_message_bytes;
 }
 
-/* conn.c: c's text block, made on first use; NULL when out of memory. */
-struct ws_conn_text *ws_conn_text(struct ws_conn *c);
+/* conn.c: c's extra block, made on first use; NULL when out of memory. */
+struct ws_conn_extra *ws_conn_extra(struct ws_conn *c);
 
 /* conn.c: take one accepted socket on as a connection. Returns 0 or a
    code; on failure fd is still the caller's. */
@@ -192,7 +219,7 @@ void ws_conn_show_threads(struct ws_conn *c);
    close timeout, queue a flush, or end an aborted connection. */
 void ws_conn_after_session(struct ws_conn *c);
 
-/* conn.c: c's ping_ms or idle_ms changed: measure the quiet time against
+/* conn.c: c's keepalive values changed: measure the quiet time against
    them from now on (an open connection's next check is re-armed). */
 void ws_conn_keepalive_changed(struct ws_conn *c);
 

@@ -43,17 +43,17 @@ static void sess_pong(void *ctx, const uint8_t *data, size_t len)
 /* Keep reason[0..len) as the reason on_close reports. */
 static void keep_reason(struct ws_conn *c, const void *reason, size_t len)
 {
-    struct ws_conn_text *t = len > 0 ? ws_conn_text(c) : c->text;
+    struct ws_conn_extra *t = len > 0 ? ws_conn_extra(c) : c->extra;
 
-    c->close_reason_len = 0;
     if (t == NULL)
         return;
     free(t->close_reason);
     t->close_reason = NULL;
+    t->close_reason_len = 0;
     if (len > 0 && (t->close_reason = malloc(len + 1)) != NULL) {
         memcpy(t->close_reason, reason, len);
         t->close_reason[len] = '\0';
-        c->close_reason_len = (uint8_t)len; /* §5.5: at most 123 */
+        t->close_reason_len = (uint8_t)len; /* §5.5: at most 123 */
     }
 }
 
@@ -248,15 +248,24 @@ int ws_conn_set_streaming(struct ws_conn *c, int on)
 int ws_conn_set_keepalive(struct ws_conn *c, int ping_interval_ms,
                           int idle_timeout_ms)
 {
+    struct ws_conn_extra *x;
+
     if (c == NULL || ping_interval_ms < -1 || idle_timeout_ms < -1)
         return WS_EINVAL;
     if (c->phase != WS_CONN_HTTP &&
         (c->phase != WS_CONN_WS || c->session.state != WS_SESSION_OPEN))
         return WS_ECLOSED;
+    if ((x = ws_conn_extra(c)) == NULL)
+        return WS_ENOMEM;
+    if (!x->own_keepalive) {
+        x->ping_ms = c->srv->cfg.ping_interval_ms;
+        x->idle_ms = c->srv->cfg.idle_timeout_ms;
+        x->own_keepalive = true;
+    }
     if (ping_interval_ms >= 0)
-        c->ping_ms = ping_interval_ms;
+        x->ping_ms = ping_interval_ms;
     if (idle_timeout_ms >= 0)
-        c->idle_ms = idle_timeout_ms;
+        x->idle_ms = idle_timeout_ms;
     ws_conn_keepalive_changed(c);
     return 0;
 }
@@ -287,15 +296,15 @@ const char *ws_conn_peer(const struct ws_conn *c)
 {
     char text[WS_NET_ADDRSTRLEN];
     socklen_t len = peer_len(c);
-    struct ws_conn_text *t;
+    struct ws_conn_extra *t;
 
-    if (c->text && c->text->peer)
-        return c->text->peer;
+    if (c->extra && c->extra->peer)
+        return c->extra->peer;
     /* Formatted once, when first asked: most connections never are, and
        the text is several times the size of the address. The cache is
        the one thing a const accessor changes (on the loop thread only). */
     ws_net_addr_format(&c->peer.sa, len, text, sizeof(text));
-    t = ws_conn_text((struct ws_conn *)c);
+    t = ws_conn_extra((struct ws_conn *)c);
     if (t == NULL || (t->peer = strdup(text)) == NULL)
         return "";
     return t->peer;
@@ -342,9 +351,16 @@ int ws_server_each_conn(struct ws_server *s,
 
 const char *ws_conn_path(const struct ws_conn *c)
 {
-    if (c->path)
-        return c->path;
-    return c->http && c->http->path ? c->http->path : "";
+    switch (c->path) {
+    case WS_CONN_PATH_NONE:
+        return c->http && c->http->path ? c->http->path : "";
+    case WS_CONN_PATH_ROOT:
+        return "/";
+    case WS_CONN_PATH_COPY:
+        return c->extra->path;
+    default:
+        return c->srv->paths[c->path - WS_CONN_PATH_ENDPOINT];
+    }
 }
 
 int ws_conn_tls_info(const struct ws_conn *c, struct ws_tls_info *info)
@@ -359,8 +375,8 @@ int ws_conn_tls_info(const struct ws_conn *c, struct ws_tls_info *info)
 
 const char *ws_conn_protocol(const struct ws_conn *c)
 {
-    if (c->text && c->text->protocol)
-        return c->text->protocol;
+    if (c->extra && c->extra->protocol)
+        return c->extra->protocol;
     return c->protocol > 0 ? c->srv->protocols[c->protocol - 1] : NULL;
 }
 

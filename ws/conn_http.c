@@ -39,28 +39,31 @@ static bool is_endpoint(const struct ws_server *s, const char *path)
 }
 
 /*
- * Keep the upgrade path for ws_conn_path() beyond the request: a pointer
- * to the server's copy of a configured endpoint, or to "/", costs nothing
- * per connection; any other path is copied.
+ * Keep the upgrade path for ws_conn_path() beyond the request: "/" or one
+ * of the server's endpoints is a byte (enum ws_conn_path); any other path
+ * is copied.
  */
 static int keep_path(struct ws_conn *c)
 {
-    static char root[] = "/";
     const char *path = c->http->path;
+    struct ws_conn_extra *x;
+    size_t i = 0;
 
-    if (strcmp(path, root) == 0) {
-        c->path = root;
+    if (strcmp(path, "/") == 0) {
+        c->path = WS_CONN_PATH_ROOT;
         return 0;
     }
-    for (char **p = c->srv->paths; p && *p; p++) {
-        if (strcmp(*p, path) == 0) {
-            c->path = *p;
+    for (char **p = c->srv->paths; p && *p; p++, i++) {
+        if (strcmp(*p, path) == 0 &&
+            i < WS_CONN_PATH_COPY - WS_CONN_PATH_ENDPOINT) {
+            c->path = (uint8_t)(WS_CONN_PATH_ENDPOINT + i);
             return 0;
         }
     }
-    c->path = strdup(path);
-    c->path_owned = c->path != NULL;
-    return c->path ? 0 : WS_ENOMEM;
+    if ((x = ws_conn_extra(c)) == NULL || (x->path = strdup(path)) == NULL)
+        return WS_ENOMEM;
+    c->path = WS_CONN_PATH_COPY;
+    return 0;
 }
 
 /*
@@ -126,8 +129,8 @@ static int choose_protocol(struct ws_conn *c, const struct ws_response *res)
             return 0;
         }
     }
-    if (ws_conn_text(c) == NULL ||
-        (c->text->protocol = strdup(res->protocol)) == NULL)
+    if (ws_conn_extra(c) == NULL ||
+        (c->extra->protocol = strdup(res->protocol)) == NULL)
         return WS_ENOMEM;
     return 0;
 }

@@ -650,7 +650,7 @@ static void readable(struct ws_conn *c)
                 broken(c, n);
             return;
         }
-        c->last_rx_ms = ws_loop_now(c->srv->loop);
+        c->last_rx_ms = (uint32_t)ws_loop_now(c->srv->loop);
         if (c->queued_kill || ((size_t)n < asked && tr->pending(&c->tr) == 0))
             break;
     }

@@ -704,7 +704,8 @@ int ws_conn_set_streaming(struct ws_conn *c, int on);
  * trusted service never timed out. From on_upgrade on; on an open
  * connection the quiet time so far counts against the new values at
  * once. Returns 0, WS_EINVAL (NULL, below -1), WS_ECLOSED (c is
- * closing).
+ * closing), WS_ENOMEM (the first call keeps the values in a block made
+ * for it: connections that never call it do not pay for them).
  */
 int ws_conn_set_keepalive(struct ws_conn *c, int ping_interval_ms,
                           int idle_timeout_ms);

@@ -207,9 +207,11 @@ static const struct ws_callbacks callbacks = {
 static const char *const chat_paths[] = {"/chat", "/echo", NULL};
 static const char *const protocols[] = {"chat.v2", "chat.v1", NULL};
 
-/* Create and listen with cfg's limits plus our paths and protocols. */
-static struct fixture *start(void **state, struct ws_config cfg,
-                             const struct ws_callbacks *cb)
+/* Create and listen with cfg's limits plus the given paths and our
+   protocols. */
+static struct fixture *start_paths(void **state, struct ws_config cfg,
+                                   const struct ws_callbacks *cb,
+                                   const char *const *paths)
 {
     struct fixture *f = calloc(1, sizeof(*f));
 
@@ -217,7 +219,7 @@ static struct fixture *start(void **state, struct ws_config cfg,
     *state = f; /* before any assert, so teardown always frees it */
     cfg.host = "127.0.0.1";
     cfg.port = "0";
-    cfg.paths = chat_paths;
+    cfg.paths = paths;
     cfg.protocols = protocols;
     assert_int_equal(ws_server_create(&f->srv, &cfg, cb, &f->n), 0);
     assert_int_equal(ws_server_listen(f->srv), 0);
@@ -226,6 +228,22 @@ static struct fixture *start(void **state, struct ws_config cfg,
     assert_true(f->port > 0);
     f->n.srv = f->srv;
     return f;
+}
+
+/* The same with our paths. */
+static struct fixture *start(void **state, struct ws_config cfg,
+                             const struct ws_callbacks *cb)
+{
+    return start_paths(state, cfg, cb, chat_paths);
+}
+
+/* Every path is an endpoint. */
+static int setup_any_path(void **state)
+{
+    struct ws_config cfg = {0};
+
+    start_paths(state, cfg, &callbacks, NULL);
+    return 0;
 }
 
 static int setup(void **state)
@@ -934,6 +952,30 @@ static void send_arguments_checked(void **state)
     close(fd);
 }
 
+/* ws_conn_path() outlives the request whatever the path was: "/", an
+   endpoint (with our paths: send_arguments_checked) or any other, which
+   the connection copies; with a query, the path alone. */
+static void path_kept_beyond_request(void **state)
+{
+    struct fixture *f = *state;
+    const char *paths[] = {"/", "/room/42", "/deep/er/path"};
+    char reply[2048];
+    int fds[3];
+
+    for (int i = 0; i < 3; i++) {
+        char target[64];
+
+        snprintf(target, sizeof(target), "%s?user=%d", paths[i], i);
+        fds[i] = upgrade(f, target, "", reply, sizeof(reply));
+        assert_non_null(strstr(reply, " 101 "));
+    }
+    PUMP_UNTIL(f, f->n.open == 3, 2000);
+    for (int i = 0; i < 3; i++) { /* opened in the order they came */
+        assert_string_equal(ws_conn_path(f->n.conns[i]), paths[i]);
+        close(fds[i]);
+    }
+}
+
 /* A quiet connection gets an empty keepalive ping (RFC 6455 §5.5.2). */
 static void keepalive_ping(void **state)
 {
@@ -1335,6 +1377,8 @@ int main(void)
         cmocka_unit_test(config_checked),
         cmocka_unit_test_setup_teardown(send_arguments_checked, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(path_kept_beyond_request,
+                                        setup_any_path, teardown),
         cmocka_unit_test_teardown(keepalive_ping, teardown),
         cmocka_unit_test_teardown(idle_timeout, teardown),
         cmocka_unit_test_teardown(keepalive_per_conn, teardown),
