@@ -348,6 +348,7 @@ struct fx {
     struct rec rec;
     struct ws_buf out;
     struct ws_session_limits lim;
+    struct ws_session_config cfg;
 };
 
 /* A session that negotiated params, sharing sh with others. */
@@ -361,7 +362,8 @@ static void fx_open(struct fx *f, const struct ws_deflate_params *params,
         assert_int_equal(ws_deflate_shared_create(&f->sh, &cfg), 0);
     if (f->lim.max_message == 0)
         f->lim = lim;
-    ws_session_init(&f->s, &f->lim, &handler, &f->rec);
+    f->cfg = (struct ws_session_config){&f->lim, &handler};
+    ws_session_init(&f->s, &f->cfg, &f->rec);
     ws_session_set_deflate(&f->s, ws_deflate_create(f->sh, params));
     assert_non_null(f->s.z);
 }

@@ -324,6 +324,7 @@ struct row_fx {
     struct run whole, cur;
     /* The feeding in progress. */
     struct ws_session s;
+    struct ws_session_config cfg;
     bool live; /* s needs ws_session_free */
     struct ws_buf out;
     uint8_t *pending, *buf, *orig; /* owned */
@@ -423,8 +424,9 @@ static void run_pieces(struct row_fx *fx, const size_t *cuts, size_t ncuts,
     size_t plen = 0, start = 0;
 
     run_free(r);
-    ws_session_init(&fx->s, row->lim ? row->lim : &lim_default, &handler,
-                    &r->rec);
+    fx->cfg = (struct ws_session_config){row->lim ? row->lim : &lim_default,
+                                         &handler};
+    ws_session_init(&fx->s, &fx->cfg, &r->rec);
     fx->live = true;
     if (row->pre_close)
         assert_int_equal(ws_session_close(&fx->s, &fx->out, 1000, "bye", 3), 0);
@@ -594,6 +596,7 @@ static void test_row(void **state)
 
 struct fx {
     struct ws_session s;
+    struct ws_session_config cfg;
     struct rec rec;
     struct ws_buf out;
 };
@@ -604,7 +607,8 @@ static int fx_setup(void **state)
 
     if (f == NULL)
         return -1;
-    ws_session_init(&f->s, &lim_default, &handler, &f->rec);
+    f->cfg = (struct ws_session_config){&lim_default, &handler};
+    ws_session_init(&f->s, &f->cfg, &f->rec);
     *state = f;
     return 0;
 }
@@ -626,7 +630,8 @@ static void fx_limits(struct fx *f, const struct ws_session_limits *l)
     ws_session_free(&f->s);
     ws_buf_free(&f->out);
     rec_free(&f->rec);
-    ws_session_init(&f->s, l, &handler, &f->rec);
+    f->cfg = (struct ws_session_config){l, &handler};
+    ws_session_init(&f->s, &f->cfg, &f->rec);
 }
 
 /* Feed a copy of p[0..len) in an exact-size allocation; return consumed. */
@@ -1181,7 +1186,7 @@ static void test_stream_pieces(void **state)
     char all[64] = "";
 
     fx_limits(f, &tiny);
-    f->s.handler = &stream_handler;
+    f->cfg.handler = &stream_handler;
     assert_int_equal(ws_session_set_streaming(&f->s, true), 0);
     add_frame(&b, false, WS_OP_TEXT, "h\xc3\xa9llo wo", 9);
     add_frame(&b, true, WS_OP_CONT, "rld", 3);
@@ -1214,7 +1219,7 @@ static void test_stream_utf8_cut(void **state)
     struct fx *f = *state;
     struct bytes b = {0};
 
-    f->s.handler = &stream_handler;
+    f->cfg.handler = &stream_handler;
     assert_int_equal(ws_session_set_streaming(&f->s, true), 0);
     add_frame(&b, true, WS_OP_TEXT, "ab\xc3", 3);
     fx_feed(f, b.p, b.len);

@@ -413,7 +413,7 @@ int ws_conn_open(struct ws_conn *c, const void *reply, size_t len,
     free(c->http);
     c->http = NULL;
     ws_loop_timer_stop(s->loop, &c->timer);
-    ws_session_init(&c->session, &s->limits, &ws_conn_session_events, c);
+    ws_session_init(&c->session, &s->session_cfg, c);
     ws_session_set_deflate(&c->session, z);
     c->session.streaming = c->stream_on_open;
     c->phase = WS_CONN_WS;

@@ -179,6 +179,8 @@ static int copy_config(struct ws_server *s, const struct ws_config *cfg)
         .max_fragments = s->cfg.max_fragments,
         .max_output = s->cfg.max_output_bytes,
     };
+    s->session_cfg =
+        (struct ws_session_config){&s->limits, &ws_conn_session_events};
     s->cfg.host = s->host;
     s->cfg.port = s->port;
     s->cfg.paths = (const char *const *)s->paths;

@@ -38,6 +38,7 @@ struct ws_tls;
 struct ws_server {
     struct ws_config cfg;            /* copy; strings below are owned */
     struct ws_session_limits limits; /* from cfg, shared by every session */
+    struct ws_session_config session_cfg; /* limits and the conn's handler */
     char *host, *port;
     char **paths;     /* owned NULL-terminated copy, or NULL */
     char **protocols; /* owned NULL-terminated copy, or NULL */

@@ -43,13 +43,12 @@ static uint16_t close_code_for(int err)
     }
 }
 
-void ws_session_init(struct ws_session *s, const struct ws_session_limits *l,
-                     const struct ws_session_handler *h, void *ctx)
+void ws_session_init(struct ws_session *s, const struct ws_session_config *cfg,
+                     void *ctx)
 {
     memset(s, 0, sizeof(*s));
     s->state = WS_SESSION_OPEN;
-    s->lim = l;
-    s->handler = h;
+    s->cfg = cfg;
     s->ctx = ctx;
 }
 
@@ -93,8 +92,8 @@ static void deliver(struct ws_session *s, uint8_t opcode, uint8_t *data,
 
     data[len] = 0;
     /* RFC 6455 §7.1.2: once our close is out, data is not delivered. */
-    if (s->state == WS_SESSION_OPEN && s->handler->message)
-        s->handler->message(s->ctx, opcode, data, len);
+    if (s->state == WS_SESSION_OPEN && s->cfg->handler->message)
+        s->cfg->handler->message(s->ctx, opcode, data, len);
     data[len] = saved;
 }
 
@@ -135,18 +134,19 @@ static uint16_t check_frame_start(const struct ws_session *s,
         return WS_CLOSE_PROTOCOL_ERROR; /* new message inside another */
     if (s->streaming)
         return 0; /* nothing is buffered: the application keeps count */
-    if (h->payload_len > s->lim->max_frame)
+    if (h->payload_len > s->cfg->lim->max_frame)
         return WS_CLOSE_TOO_BIG;
     /* Checked before any payload is buffered; msg size <= max_message. A
        compressed message is held to the limit as it inflates instead. */
     if (h->opcode == WS_OP_CONT && s->msg_deflate)
         compressed = true;
-    if (!compressed && h->payload_len > s->lim->max_message - msg_size(s))
+    if (!compressed && h->payload_len > s->cfg->lim->max_message - msg_size(s))
         return WS_CLOSE_TOO_BIG;
     /* Only continuations add fragments; a new message starts at one. The
        count saturates, so a limit above UINT32_MAX acts as UINT32_MAX. */
     if (h->opcode == WS_OP_CONT &&
-        (s->fragments >= s->lim->max_fragments || s->fragments == UINT32_MAX))
+        (s->fragments >= s->cfg->lim->max_fragments ||
+         s->fragments == UINT32_MAX))
         return WS_CLOSE_TOO_BIG;
     return 0;
 }
@@ -190,8 +190,8 @@ static void on_close(struct ws_session *s, struct ws_buf *out, const uint8_t *p,
     }
     s->close_received = true;
     s->close_code = code;
-    if (s->handler->close)
-        s->handler->close(s->ctx, code, reason, reason_len);
+    if (s->cfg->handler->close)
+        s->cfg->handler->close(s->ctx, code, reason, reason_len);
     /* Echo the status code (§5.5.1) unless our own close went out first. */
     if (!s->close_sent)
         ws_session_queue_close(s, out, code, NULL, 0);
@@ -212,8 +212,8 @@ static void handle_control(struct ws_session *s, struct ws_buf *out, uint8_t *p,
         on_ping(s, out, p, len);
         break;
     case WS_OP_PONG:
-        if (s->state == WS_SESSION_OPEN && s->handler->pong)
-            s->handler->pong(s->ctx, p, len);
+        if (s->state == WS_SESSION_OPEN && s->cfg->handler->pong)
+            s->cfg->handler->pong(s->ctx, p, len);
         break;
     case WS_OP_CLOSE:
         on_close(s, out, p, len);
@@ -245,7 +245,7 @@ static void deliver_buffered(struct ws_session *s, struct ws_buf *out,
         ws_session_fail(s, out, WS_CLOSE_INVALID_DATA); /* §8.1: cut sequence */
         return;
     }
-    if (m == NULL || ws_buf_reserve(m, 1, s->lim->max_message + 1) < 0) {
+    if (m == NULL || ws_buf_reserve(m, 1, s->cfg->lim->max_message + 1) < 0) {
         ws_session_fail(s, out, WS_CLOSE_INTERNAL_ERROR);
         return;
     }
@@ -270,11 +270,12 @@ static void hand_piece(struct ws_session *s, uint8_t *p, size_t n, bool last)
 
     if (last)
         s->in_message = false;
-    if (s->state != WS_SESSION_OPEN || s->handler->fragment == NULL)
+    if (s->state != WS_SESSION_OPEN || s->cfg->handler->fragment == NULL)
         return;
     saved = p[n];
     p[n] = 0;
-    s->handler->fragment(s->ctx, s->msg_opcode, p, n, s->stream_first, last);
+    s->cfg->handler->fragment(s->ctx, s->msg_opcode, p, n, s->stream_first,
+                              last);
     p[n] = saved;
     s->stream_first = false;
 }
@@ -318,7 +319,7 @@ static int append_payload(struct ws_session *s, const uint8_t *p, size_t n)
         want = n;
     if (m == NULL)
         return WS_ENOMEM;
-    rc = ws_buf_reserve(m, want, s->lim->max_message);
+    rc = ws_buf_reserve(m, want, s->cfg->lim->max_message);
     if (rc < 0)
         return rc;
     dst = ws_buf_tail(m);
@@ -380,7 +381,7 @@ static int check_text(void *ctx, const uint8_t *p, size_t n)
 static int inflate_append(struct ws_session *s, struct ws_buf *m,
                           const uint8_t *p, size_t n, bool end)
 {
-    size_t max = s->lim->max_message;
+    size_t max = s->cfg->lim->max_message;
     int (*check)(void *, const uint8_t *, size_t) =
         s->msg_opcode == WS_OP_TEXT ? check_text : NULL;
     int rc = m ? ws_deflate_rx_append(s->z, p, n, m, max, check, s) : WS_ENOMEM;

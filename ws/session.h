@@ -54,13 +54,20 @@ struct ws_session_handler {
                      bool first, bool last);
 };
 
+/* What a session is given to work with, borrowed (it must outlive the
+   session): its limits and its event handler. One pointer per session
+   for both, so that all the sessions of a server share one. */
+struct ws_session_config {
+    const struct ws_session_limits *lim;
+    const struct ws_session_handler *handler;
+};
+
 /* The parts of a message sent in pieces (RFC 6455 §5.4). */
 enum ws_session_part { WS_PART_BEGIN, WS_PART_CONTINUE, WS_PART_FINISH };
 
 struct ws_session {
-    const struct ws_session_limits *lim;      /* not owned */
-    const struct ws_session_handler *handler; /* not owned */
-    void *ctx;                                /* not owned */
+    const struct ws_session_config *cfg; /* not owned */
+    void *ctx;                           /* not owned */
 
     /* The frame whose payload is being read. */
     struct ws_frame_header frame;
@@ -101,10 +108,10 @@ struct ws_session {
     bool out_deflate : 1;  /* the one being sent in pieces is compressed */
 };
 
-/* Start a session in OPEN with the given limits and event handler (both
-   borrowed: they must outlive the session). */
-void ws_session_init(struct ws_session *s, const struct ws_session_limits *l,
-                     const struct ws_session_handler *h, void *ctx);
+/* Start a session in OPEN with the given limits and event handler
+   (borrowed: cfg must outlive the session). */
+void ws_session_init(struct ws_session *s, const struct ws_session_config *cfg,
+                     void *ctx);
 
 /* Release the message buffer and the compression state. */
 void ws_session_free(struct ws_session *s);

@@ -58,8 +58,8 @@ static int write_frame(struct ws_buf *out, size_t cap, bool fin, uint8_t rsv,
  */
 static bool backed_up(const struct ws_session *s, const struct ws_buf *out)
 {
-    return ws_buf_size(out) > s->lim->max_output ||
-           s->out_shared > s->lim->max_output - ws_buf_size(out);
+    return ws_buf_size(out) > s->cfg->lim->max_output ||
+           s->out_shared > s->cfg->lim->max_output - ws_buf_size(out);
 }
 
 /*
@@ -147,7 +147,7 @@ static int check_message(const struct ws_session *s, uint8_t opcode,
             return WS_EINVAL;
         /* fall through */
     case WS_OP_BINARY:
-        if (len > s->lim->max_message)
+        if (len > s->cfg->lim->max_message)
             return WS_ETOOBIG;
         break;
     case WS_OP_PING:
@@ -303,7 +303,7 @@ int ws_session_send_part(struct ws_session *s, struct ws_buf *out,
         return WS_EINVAL;
     if (begin == s->out_open)
         return WS_ESTATE;
-    if (len > s->lim->max_message)
+    if (len > s->cfg->lim->max_message)
         return WS_ETOOBIG;
     if (begin) {
         s->out_opcode = opcode;

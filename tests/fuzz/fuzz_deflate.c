@@ -171,6 +171,7 @@ static void fuzz_session(uint8_t cfg, const uint8_t *p, size_t n)
         .server_no_takeover = (cfg >> 4) & 1,
         .client_no_takeover = (cfg >> 5) & 1,
     };
+    const struct ws_session_config scfg = {&lim, &handler};
     struct ws_deflate_shared *sh;
     struct run r = {0};
     struct fuzz_rng rng;
@@ -179,7 +180,7 @@ static void fuzz_session(uint8_t cfg, const uint8_t *p, size_t n)
 
     FUZZ_CHECK(buf != NULL);
     FUZZ_CHECK(ws_deflate_shared_create(&sh, &dc) == 0);
-    ws_session_init(&r.s, &lim, &handler, &r);
+    ws_session_init(&r.s, &scfg, &r);
     ws_session_set_deflate(&r.s, ws_deflate_create(sh, &params));
     FUZZ_CHECK(r.s.z != NULL);
     if (cfg & 0x40)

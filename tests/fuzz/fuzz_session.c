@@ -69,7 +69,8 @@ struct run {
     struct ws_session s;
     struct ws_buf out;
     struct ws_session_limits lim;
-    struct bytes tr; /* what happened, compared between runs */
+    struct ws_session_config scfg; /* lim and the handler */
+    struct bytes tr;               /* what happened, compared between runs */
     unsigned cfg[CFG_BYTES];
     bool explore;    /* the third run: calls that depend on the split */
     size_t messages; /* delivered whole or as a last piece */
@@ -465,7 +466,8 @@ static void run_init(struct run *r, const uint8_t *cfg, bool explore)
         r->lim.max_frame = r->lim.max_message;
     r->lim.max_fragments = fragments[(cfg[0] >> 4) & 7u];
     r->lim.max_output = output[cfg[1] & 3u];
-    ws_session_init(&r->s, &r->lim, &handler, r);
+    r->scfg = (struct ws_session_config){&r->lim, &handler};
+    ws_session_init(&r->s, &r->scfg, r);
     FUZZ_CHECK(r->s.state == WS_SESSION_OPEN && !ws_session_finished(&r->s));
     if (cfg[0] & CFG0_STREAMING)
         FUZZ_CHECK(ws_session_set_streaming(&r->s, true) == 0);
