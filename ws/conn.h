@@ -33,14 +33,16 @@
 
 /*
  * Bytes asked of one read into a connection's own buffer, and the size of
- * the server's shared read buffer: several chunks, so that one read takes
- * whatever the socket holds (several large messages in flight), a frame
+ * the server's shared read buffer: eight chunks, so that one read takes
+ * whatever the socket holds when several large messages are in flight
+ * (four messages of a chunk, with their headers, do not fit in four
+ * chunks: the last would be cut, and its end cost a second read), a frame
  * header more (so a message of that size arrives whole) and a byte for
  * the NUL the session borrows after each payload it delivers (ws.h
  * promises it).
  */
 #define WS_READ_CHUNK 65536u
-#define WS_READ_SHARED_CHUNKS 4u
+#define WS_READ_SHARED_CHUNKS 8u
 #define WS_READ_SHARED                                                         \
     (WS_READ_SHARED_CHUNKS * WS_READ_CHUNK + WS_FRAME_MAX_HEADER + 1)
 

@@ -25,7 +25,7 @@
 /* Large frames a connection's input may produce before they are written:
    a shared read's worth of the smallest written straight from their
    payload (conn.h, WS_CONN_DIRECT_MIN). */
-#define WS_CORK_MAX 16
+#define WS_CORK_MAX 32
 #include "net/transport.h"
 #include "ws/idmap.h"
 #include "ws/session.h"

@@ -28,9 +28,9 @@
 #include "ws/utf8.h"
 #include "ws/ws.h"
 
-/* What ws_echo reads with nothing pending: 256 KiB and a frame header,
+/* What ws_echo reads with nothing pending: 512 KiB and a frame header,
    several large frames in one read (ws/conn.h, WS_READ_SHARED). */
-#define READ_SIZE ((256u << 10) + WS_FRAME_MAX_HEADER)
+#define READ_SIZE ((512u << 10) + WS_FRAME_MAX_HEADER)
 #define MAX_REQUEST 8192u      /* the opening handshake's bytes */
 #define MAX_FRAME (256u << 20) /* beyond: the connection is dropped */
 #define REPLY_BUF (256u << 10) /* small replies gathered per read */
