@@ -543,13 +543,16 @@ def make_servers(args):
         start, and its table row says so."""
         return lambda p: [path, "--host", "127.0.0.1", "--port", str(p)]
 
+    def ws_echo_deflate(path):
+        """A ws_echo build in a compressed shape: context or none."""
+        return lambda p, mode: [path, "--host", "127.0.0.1", "--port",
+                                str(p)] + (["--deflate-context"]
+                                           if mode == "context" else [])
+
     bd = args.bench_dir
     ours = c_server("ours", args.ws_echo, "ws_echo not built",
                     fan_fn=c_fan(args.ws_fanout),
-                    deflate_fn=lambda p, mode: [
-                        args.ws_echo, "--host", "127.0.0.1", "--port",
-                        str(p)] + (["--deflate-context"] if mode == "context"
-                                   else []))
+                    deflate_fn=ws_echo_deflate(args.ws_echo))
     tls = c_server("tls", os.path.join(bd, "tls_echo"),
                    "tls_echo not built", raw=True)
     tls.argv_fn = None  # TLS only
@@ -578,7 +581,8 @@ def make_servers(args):
     base = os.environ.get("BENCH_BASE")
     if base:
         servers.insert(1, c_server("base", base,
-                                   "BENCH_BASE is not an executable"))
+                                   "BENCH_BASE is not an executable",
+                                   deflate_fn=ws_echo_deflate(base)))
     only = os.environ.get("BENCH_SERVERS")
     if only:
         keep = only.split(",")
