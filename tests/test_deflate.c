@@ -604,6 +604,111 @@ static void test_send_choices(void **state)
     fx_close(&f);
 }
 
+/* What a socket that takes at most budget bytes took of header and
+   payload, appended to got, as the connection would write them. */
+static size_t take_some(struct ws_buf *got, size_t budget, const uint8_t *hdr,
+                        size_t hlen, const uint8_t *payload, size_t plen)
+{
+    size_t k = hlen < budget ? hlen : budget;
+    size_t m = plen < budget - k ? plen : budget - k;
+
+    assert_int_equal(ws_buf_append(got, hdr, k, SIZE_MAX), 0);
+    assert_int_equal(ws_buf_append(got, payload, m, SIZE_MAX), 0);
+    return k + m;
+}
+
+/* ws_session_deflated_begin/rest (a large compressed message written from
+   the compressor's output): whatever the socket takes, what it took and
+   what is queued make one compressed frame that inflates to the message;
+   without context, exactly the frame ws_session_send() queues; with it,
+   the window carries from one message to the next as for any send. */
+static void test_deflated_begin_rest(void **state)
+{
+    static const struct ws_deflate_params *modes[] = {&p_none, &p_keep};
+    const size_t budgets[] = {0, 1, 3, 4, 100, 5000, SIZE_MAX};
+    size_t len = 20000;
+    uint8_t *text = malloc(len), *back = malloc(len + 1);
+
+    (void)state;
+    assert_non_null(text);
+    assert_non_null(back);
+    for (size_t i = 0; i < len; i++)
+        text[i] = (uint8_t)('a' + (i * 7 + i / 13) % 26);
+    for (size_t m = 0; m < ARRAY_LEN(modes); m++) {
+        struct fx f = {0};
+        struct ws_buf want = {0};
+        z_stream zs = {0};
+
+        fx_open(&f, modes[m], 64);
+        assert_int_equal(inflateInit2(&zs, -15), Z_OK);
+        if (modes[m] == &p_none)
+            assert_int_equal(
+                ws_session_send(&f.s, &want, WS_OP_TEXT, text, len), 0);
+        for (size_t b = 0; b < ARRAY_LEN(budgets); b++) {
+            uint8_t hdr[WS_FRAME_MAX_HEADER], b0;
+            struct ws_buf all = {0};
+            const uint8_t *payload, *pl;
+            size_t plen, took, n;
+            ssize_t hlen =
+                ws_session_deflated_begin(&f.s, &f.out, WS_OP_TEXT, text, len,
+                                          false, hdr, &payload, &plen);
+
+            print_message("mode %zu budget %zu\n", m, budgets[b]);
+            assert_true(hlen == 4);
+            assert_int_equal(ws_buf_size(&f.out), 0); /* nothing queued */
+            took =
+                take_some(&all, budgets[b], hdr, (size_t)hlen, payload, plen);
+            assert_int_equal(ws_session_deflated_rest(&f.s, &f.out, hdr,
+                                                      (size_t)hlen, payload,
+                                                      plen, took),
+                             0);
+            assert_int_equal(ws_buf_append(&all, ws_buf_head(&f.out),
+                                           ws_buf_size(&f.out), SIZE_MAX),
+                             0);
+            assert_int_equal(ws_buf_size(&all), (size_t)hlen + plen);
+            if (modes[m] == &p_none) {
+                assert_int_equal(ws_buf_size(&all), ws_buf_size(&want));
+                assert_memory_equal(ws_buf_head(&all), ws_buf_head(&want),
+                                    ws_buf_size(&want));
+            }
+            ws_buf_clear(&f.out);
+            assert_int_equal(ws_buf_append(&f.out, ws_buf_head(&all),
+                                           ws_buf_size(&all), SIZE_MAX),
+                             0);
+            n = out_frame(&f, 0, &b0, &pl);
+            assert_int_equal(b0, 0xC1); /* FIN, RSV1, text */
+            assert_int_equal(client_inflate(&zs, pl, n, back, len + 1, true),
+                             len);
+            assert_memory_equal(back, text, len);
+            if (modes[m] == &p_none)
+                inflateReset(&zs);
+            ws_buf_clear(&f.out);
+            ws_buf_free(&all);
+        }
+        /* Refused before compressing: invalid text, nothing queued, the
+           session still open. */
+        text[10] = 0xFF;
+        {
+            uint8_t hdr[WS_FRAME_MAX_HEADER];
+            const uint8_t *payload;
+            size_t plen;
+
+            assert_int_equal(ws_session_deflated_begin(&f.s, &f.out, WS_OP_TEXT,
+                                                       text, len, false, hdr,
+                                                       &payload, &plen),
+                             WS_EINVAL);
+        }
+        text[10] = 'a';
+        assert_int_equal(ws_buf_size(&f.out), 0);
+        assert_int_equal(f.s.state, WS_SESSION_OPEN);
+        inflateEnd(&zs);
+        ws_buf_free(&want);
+        fx_close(&f);
+    }
+    free(back);
+    free(text);
+}
+
 /* Messages compressed by a client that keeps its context, fed in pieces
    of every size from one connection, while another connection of the
    same server uses the shared inflater between them. */
@@ -1012,6 +1117,7 @@ int main(void)
         cmocka_unit_test(test_bfinal_keeps_window),
         cmocka_unit_test(test_compresses_past_small_cap),
         cmocka_unit_test(test_stream_empty_final_block),
+        cmocka_unit_test(test_deflated_begin_rest),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

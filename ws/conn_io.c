@@ -259,6 +259,47 @@ static bool direct_ok(const struct ws_conn *c, uint8_t opcode, size_t len)
            !ws_session_compresses(&c->session, opcode, len);
 }
 
+/* The same for a large message that goes compressed: its frame is
+   written from the compressor's output. */
+static bool deflated_direct_ok(const struct ws_conn *c, uint8_t opcode,
+                               size_t len)
+{
+    return len >= WS_CONN_DIRECT_MIN && ws_conn_queued(c) == 0 &&
+           c->session.state == WS_SESSION_OPEN &&
+           ws_session_compresses(&c->session, opcode, len);
+}
+
+/*
+ * A large message compressed while nothing waits: its frame goes out from
+ * the compressor's output in one gather write, and only what the socket
+ * did not take is copied into the queue (the compressor's output is
+ * reused by the next message). One that compressed to little is queued,
+ * so that several such leave in one write.
+ */
+static int send_deflated(struct ws_conn *c, uint8_t opcode, const void *data,
+                         size_t len, bool text_valid)
+{
+    uint8_t hdr[WS_FRAME_MAX_HEADER];
+    const uint8_t *payload;
+    size_t plen;
+    ssize_t hlen =
+        ws_session_deflated_begin(&c->session, &c->out, opcode, data, len,
+                                  text_valid, hdr, &payload, &plen);
+    struct iovec iov[2];
+    ssize_t w = 0;
+
+    if (hlen < 0)
+        return (int)hlen;
+    iov[0] = (struct iovec){.iov_base = hdr, .iov_len = (size_t)hlen};
+    iov[1] =
+        (struct iovec){.iov_base = (void *)(uintptr_t)payload, .iov_len = plen};
+    /* A broken connection is found by the next flush, as for any send. */
+    if (plen >= WS_CONN_DIRECT_MIN)
+        w = write_vec(c, iov, 2);
+    return ws_session_deflated_rest(&c->session, &c->out, hdr, (size_t)hlen,
+                                    payload, plen, w > 0 ? (size_t)w : 0);
+}
+
 /* Whether data[0..len) lies inside span k (an empty span holds none). */
 static bool in_span(const struct ws_cork_span *k, const void *data, size_t len)
 {
@@ -374,6 +415,8 @@ int ws_conn_send_frame(struct ws_conn *c, uint8_t opcode, const void *data,
     ws_conn_uncork(c); /* frames c's input produced go first */
     if (direct_ok(c, opcode, len))
         return send_direct(c, opcode, data, len, text_valid);
+    if (deflated_direct_ok(c, opcode, len))
+        return send_deflated(c, opcode, data, len, text_valid);
     if (text_valid)
         return ws_session_send_valid(&c->session, &c->out, opcode, data, len);
     return ws_session_send(&c->session, &c->out, opcode, data, len);

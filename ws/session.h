@@ -193,6 +193,24 @@ int ws_session_frame_rest(struct ws_session *s, struct ws_buf *out,
                           size_t len, size_t written);
 
 /*
+ * The same for a message ws_session_compresses(): ws_session_deflated_begin()
+ * checks and compresses it and writes the header; *payload (*plen bytes)
+ * is the compressed payload, valid until ws_session_deflated_rest(), which
+ * queues what the write did not take and releases the compressor's
+ * output. Either may fail the session with 1011 as ws_session_send()
+ * would (a compressor that keeps its context could not be undone).
+ */
+ssize_t ws_session_deflated_begin(struct ws_session *s, struct ws_buf *out,
+                                  uint8_t opcode, const void *data, size_t len,
+                                  bool text_valid,
+                                  uint8_t hdr[WS_FRAME_MAX_HEADER],
+                                  const uint8_t **payload, size_t *plen);
+int ws_session_deflated_rest(struct ws_session *s, struct ws_buf *out,
+                             const uint8_t *hdr, size_t hlen,
+                             const uint8_t *payload, size_t plen,
+                             size_t written);
+
+/*
  * A data frame built once for many connections (a publish) and queued
  * by reference beside out: whether it may go now, as ws_session_send()
  * would decide. Returns 0 (the caller queues it and counts it in

@@ -162,12 +162,23 @@ static int check_message(const struct ws_session *s, uint8_t opcode,
 }
 
 /*
- * Compress data (a whole message or one piece: RFC 7692 §7.2.1) and queue
- * it as one frame, RSV1 set on the first frame of the message (§6). A
+ * The compressor's output has been taken (rc 0) or not (rc < 0). A
  * failure after the data entered a compressor that keeps its state (a
  * kept context, or a message sent in pieces) would leave the peer's
  * window behind ours: the connection is failed with 1011 then.
  */
+static int deflated_done(struct ws_session *s, struct ws_buf *out,
+                         enum ws_deflate_part part, int rc)
+{
+    ws_deflate_tx_done(s->z);
+    if (rc < 0 && s->state == WS_SESSION_OPEN &&
+        (part != WS_DEFLATE_WHOLE || !s->z->params.server_no_takeover))
+        ws_session_fail(s, out, WS_CLOSE_INTERNAL_ERROR);
+    return rc;
+}
+
+/* Compress data (a whole message or one piece: RFC 7692 §7.2.1) and queue
+   it as one frame, RSV1 set on the first frame of the message (§6). */
 static int send_compressed(struct ws_session *s, struct ws_buf *out,
                            enum ws_deflate_part part, uint8_t opcode,
                            const void *data, size_t len)
@@ -181,11 +192,7 @@ static int send_compressed(struct ws_session *s, struct ws_buf *out,
     if (rc == 0)
         rc = ws_session_queue_frame(s, out, fin, first ? WS_FRAME_RSV1 : 0,
                                     opcode, c, clen);
-    ws_deflate_tx_done(s->z);
-    if (rc < 0 && s->state == WS_SESSION_OPEN &&
-        (part != WS_DEFLATE_WHOLE || !s->z->params.server_no_takeover))
-        ws_session_fail(s, out, WS_CLOSE_INTERNAL_ERROR);
-    return rc;
+    return deflated_done(s, out, part, rc);
 }
 
 bool ws_session_compresses(const struct ws_session *s, uint8_t opcode,
@@ -272,6 +279,38 @@ int ws_session_frame_rest(struct ws_session *s, struct ws_buf *out,
     if (rc < 0 && written > 0)
         s->state = WS_SESSION_ABORTED; /* half a frame is out: no way on */
     return rc;
+}
+
+ssize_t ws_session_deflated_begin(struct ws_session *s, struct ws_buf *out,
+                                  uint8_t opcode, const void *data, size_t len,
+                                  bool text_valid,
+                                  uint8_t hdr[WS_FRAME_MAX_HEADER],
+                                  const uint8_t **payload, size_t *plen)
+{
+    int rc = check_message(s, opcode, data, len, text_valid);
+    ssize_t hlen;
+
+    if (rc < 0)
+        return rc;
+    rc = ws_deflate_tx(s->z, data, len, WS_DEFLATE_WHOLE, SIZE_MAX, payload,
+                       plen);
+    if (rc < 0)
+        return deflated_done(s, out, WS_DEFLATE_WHOLE, rc);
+    hlen = ws_frame_header_write_ext(hdr, WS_FRAME_MAX_HEADER, true,
+                                     WS_FRAME_RSV1, opcode, *plen, NULL);
+    if (hlen < 0)
+        deflated_done(s, out, WS_DEFLATE_WHOLE, (int)hlen);
+    return hlen;
+}
+
+int ws_session_deflated_rest(struct ws_session *s, struct ws_buf *out,
+                             const uint8_t *hdr, size_t hlen,
+                             const uint8_t *payload, size_t plen,
+                             size_t written)
+{
+    int rc = ws_session_frame_rest(s, out, hdr, hlen, payload, plen, written);
+
+    return deflated_done(s, out, WS_DEFLATE_WHOLE, rc);
 }
 
 /* Check a text piece as part of the outgoing UTF-8 stream, leaving the
