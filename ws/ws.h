@@ -634,9 +634,10 @@ size_t ws_server_conn_count(const struct ws_server *s);
  * turn of the loop (one callback or several) leaves in one write at its
  * end. A large message (16 KiB or more) with nothing queued before it is
  * written at once instead, and only what the socket did not take is
- * copied; one that echoes or relays what c just sent waits for the other
- * replies to that read, and they leave in one gather write. Returns 0,
- * or:
+ * copied (compressed, from the compressor's output, when that is still
+ * 16 KiB or more); one that echoes or relays what c just sent waits for
+ * the other replies to that read, and they leave in one gather write.
+ * Returns 0, or:
  *   WS_EINVAL   bad argument or text that is not valid UTF-8;
  *   WS_ECLOSED  the close handshake has begun: nothing more may be sent;
  *   WS_ETOOBIG  len is larger than max_message_bytes;
