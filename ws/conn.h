@@ -51,6 +51,12 @@
    leave in one write. */
 #define WS_CONN_DIRECT_MIN 16384u
 
+/* A reply at least this large to what a read just brought waits, from
+   where its payload lies, for the read's other replies (conn_io.c,
+   corkable()); a smaller one is copied into the output queue, which
+   costs less than one more piece of a gather write. */
+#define WS_CORK_MIN 256u
+
 /* Where a connection is in its life. */
 enum ws_conn_phase {
     WS_CONN_HTTP,   /* reading a request; plain responses may be queued */

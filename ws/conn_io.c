@@ -249,14 +249,19 @@ static int send_direct(struct ws_conn *c, uint8_t opcode, const void *data,
                                  len, w > 0 ? (size_t)w : 0);
 }
 
-/* Whether a large frame may be written straight from data, now or
-   corked: nothing waits before it (so it may wait whole if the socket
-   takes none of it). */
+/* Whether a frame may be written from where its payload lies, now or
+   corked: it goes uncompressed and nothing waits before it (so it may
+   wait whole if the socket takes none of it). */
+static bool unqueued_ok(const struct ws_conn *c, uint8_t opcode, size_t len)
+{
+    return ws_conn_queued(c) == 0 && c->session.state == WS_SESSION_OPEN &&
+           !ws_session_compresses(&c->session, opcode, len);
+}
+
+/* Whether a large frame is written at once from where it lies. */
 static bool direct_ok(const struct ws_conn *c, uint8_t opcode, size_t len)
 {
-    return len >= WS_CONN_DIRECT_MIN && ws_conn_queued(c) == 0 &&
-           c->session.state == WS_SESSION_OPEN &&
-           !ws_session_compresses(&c->session, opcode, len);
+    return len >= WS_CONN_DIRECT_MIN && unqueued_ok(c, opcode, len);
 }
 
 /* The same for a large message that goes compressed: its frame is
@@ -410,7 +415,8 @@ void ws_conn_uncork(struct ws_conn *c)
 int ws_conn_send_frame(struct ws_conn *c, uint8_t opcode, const void *data,
                        size_t len, bool text_valid)
 {
-    if (direct_ok(c, opcode, len) && corkable(c, data, len))
+    if (len >= WS_CORK_MIN && unqueued_ok(c, opcode, len) &&
+        corkable(c, data, len))
         return cork_frame(c, opcode, data, len, text_valid);
     ws_conn_uncork(c); /* frames c's input produced go first */
     if (direct_ok(c, opcode, len))
@@ -452,7 +458,7 @@ static size_t process_input(struct ws_conn *c, uint8_t *p, size_t len)
     return pos;
 }
 
-/* Cork c's large sends whose payload lies in p[0..len) or q[0..qlen):
+/* Cork c's sends whose payload lies in p[0..len) or q[0..qlen):
    they wait for cork_end(), so that the replies to several messages read
    at once leave in one write. */
 static void cork_begin(struct ws_conn *c, const uint8_t *p, size_t len,
@@ -471,7 +477,7 @@ static void cork_end(struct ws_conn *c)
     c->srv->cork = NULL;
 }
 
-/* process_input() with c's large sends of what p holds corked. */
+/* process_input() with c's sends of what p holds corked. */
 static size_t process_corked(struct ws_conn *c, uint8_t *p, size_t len)
 {
     size_t used;

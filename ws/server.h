@@ -22,9 +22,10 @@
 #include "net/sock.h"
 #include "ws/frame.h"
 
-/* Large frames a connection's input may produce before they are written:
-   a shared read's worth of the smallest written straight from their
-   payload (conn.h, WS_CONN_DIRECT_MIN). */
+/* Frames a connection's input may produce before they are written, each
+   from where its payload lies in that input (conn_io.c, corkable()): a
+   shared read's worth of the smallest written at once (conn.h,
+   WS_CONN_DIRECT_MIN); past it, replies are queued the usual way. */
 #define WS_CORK_MAX 32
 #include "net/transport.h"
 #include "ws/idmap.h"

@@ -635,9 +635,11 @@ size_t ws_server_conn_count(const struct ws_server *s);
  * end. A large message (16 KiB or more) with nothing queued before it is
  * written at once instead, and only what the socket did not take is
  * copied (compressed, from the compressor's output, when that is still
- * 16 KiB or more); one that echoes or relays what c just sent waits for
- * the other replies to that read, and they leave in one gather write.
- * Returns 0, or:
+ * 16 KiB or more). A message of 256 bytes or more that echoes or relays
+ * what c just sent (uncompressed, from the bytes of that read, with nothing
+ * queued before it) waits for the other replies to that read instead,
+ * and they leave in one gather write from where they lie once the read
+ * is processed. Returns 0, or:
  *   WS_EINVAL   bad argument or text that is not valid UTF-8;
  *   WS_ECLOSED  the close handshake has begun: nothing more may be sent;
  *   WS_ETOOBIG  len is larger than max_message_bytes;
