@@ -54,7 +54,8 @@
 /* A reply at least this large to what a read just brought waits, from
    where its payload lies, for the read's other replies (conn_io.c,
    corkable()); a smaller one is copied into the output queue, which
-   costs less than one more piece of a gather write. */
+   costs less than one more piece of a gather write, unless it follows
+   one that waits so. */
 #define WS_CORK_MIN 256u
 
 /* Where a connection is in its life. */

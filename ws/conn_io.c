@@ -330,6 +330,14 @@ static bool corkable(const struct ws_conn *c, const void *data, size_t len)
            ws_conn_corked_bytes(c) <= s->cfg.max_output_bytes;
 }
 
+/* Whether the frame is worth corking: one of WS_CORK_MIN bytes or more,
+   or any once one is corked (queueing it would write those first: one
+   write more for the read). */
+static bool cork_worth(const struct ws_conn *c, size_t len)
+{
+    return len >= WS_CORK_MIN || (c->srv->cork == c && c->srv->ncorked > 0);
+}
+
 /* Check the frame and keep its header and payload for ws_conn_uncork(). */
 static int cork_frame(struct ws_conn *c, uint8_t opcode, const void *data,
                       size_t len, bool text_valid)
@@ -415,7 +423,7 @@ void ws_conn_uncork(struct ws_conn *c)
 int ws_conn_send_frame(struct ws_conn *c, uint8_t opcode, const void *data,
                        size_t len, bool text_valid)
 {
-    if (len >= WS_CORK_MIN && unqueued_ok(c, opcode, len) &&
+    if (cork_worth(c, len) && unqueued_ok(c, opcode, len) &&
         corkable(c, data, len))
         return cork_frame(c, opcode, data, len, text_valid);
     ws_conn_uncork(c); /* frames c's input produced go first */

@@ -380,6 +380,25 @@ class FrameTest(_Base):
         self.assertEqual(c.recv_message(), (OP_BINARY, a))
         self.expect_close(c, 1000)
 
+    def test_mixed_echoes_read_together_stay_in_order(self):
+        """Messages of every size read at once (small ones copied into the
+        queue, those of 256 bytes or more and any after them corked, a
+        pong queued by the session between them): every echo whole and
+        in the order sent."""
+        frames = [(OP_TEXT, b"t" * 300), (OP_TEXT, b"s1"),
+                  (OP_BINARY, os.urandom(512)), (OP_BINARY, b"s2"),
+                  (OP_PING, b"p1"), (OP_TEXT, b"after ping"),
+                  (OP_BINARY, os.urandom(1000)),
+                  (OP_BINARY, os.urandom(20000)), (OP_TEXT, b"s3"),
+                  (OP_TEXT, b"u" * 255), (OP_TEXT, b"v" * 256)]
+        want = [(OP_PONG if op == OP_PING else op, body)
+                for op, body in frames]
+        c = self.client()
+        c.send(b"".join(build_frame(op, body) for op, body in frames)
+               + build_frame(OP_CLOSE, H.close_payload(1000, b"")))
+        self.assertEqual([c.recv_message() for _ in want], want)
+        self.expect_close(c, 1000)
+
     def test_fragmented_large_echoes_read_together(self):
         """Large messages assembled from fragments (in the session's own
         buffer, freed once delivered, not in the input) read together with
