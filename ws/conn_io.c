@@ -223,6 +223,21 @@ void ws_conn_flush(struct ws_conn *c)
         flush(c);
 }
 
+/* Header and payload in one gather write, from where they lie: the bytes
+   the socket took (0 when none, or when it is broken: the next flush
+   finds that, as for any send). */
+static size_t write_frame_now(struct ws_conn *c, const uint8_t *hdr,
+                              size_t hlen, const void *payload, size_t plen)
+{
+    struct iovec iov[2] = {
+        {.iov_base = (void *)(uintptr_t)hdr, .iov_len = hlen},
+        {.iov_base = (void *)(uintptr_t)payload, .iov_len = plen},
+    };
+    ssize_t w = write_vec(c, iov, 2);
+
+    return w > 0 ? (size_t)w : 0;
+}
+
 /*
  * A large frame while nothing waits before it: header and payload go out
  * in one gather write from where they lie, and only what the socket did
@@ -235,27 +250,26 @@ static int send_direct(struct ws_conn *c, uint8_t opcode, const void *data,
     uint8_t hdr[WS_FRAME_MAX_HEADER];
     ssize_t hlen =
         ws_session_frame_begin(&c->session, opcode, data, len, text_valid, hdr);
-    struct iovec iov[2];
-    ssize_t w;
 
     if (hlen < 0)
         return (int)hlen;
-    iov[0] = (struct iovec){.iov_base = hdr, .iov_len = (size_t)hlen};
-    iov[1] =
-        (struct iovec){.iov_base = (void *)(uintptr_t)data, .iov_len = len};
-    /* A broken connection is found by the next flush, as for any send. */
-    w = write_vec(c, iov, 2);
-    return ws_session_frame_rest(&c->session, &c->out, hdr, (size_t)hlen, data,
-                                 len, w > 0 ? (size_t)w : 0);
+    return ws_session_frame_rest(
+        &c->session, &c->out, hdr, (size_t)hlen, data, len,
+        write_frame_now(c, hdr, (size_t)hlen, data, len));
+}
+
+/* Whether a data frame may go out before the loop's flush: nothing waits
+   before it (so it may wait whole if the socket takes none of it). */
+static bool nothing_waits(const struct ws_conn *c)
+{
+    return ws_conn_queued(c) == 0 && c->session.state == WS_SESSION_OPEN;
 }
 
 /* Whether a frame may be written from where its payload lies, now or
-   corked: it goes uncompressed and nothing waits before it (so it may
-   wait whole if the socket takes none of it). */
+   corked: nothing waits and it goes uncompressed. */
 static bool unqueued_ok(const struct ws_conn *c, uint8_t opcode, size_t len)
 {
-    return ws_conn_queued(c) == 0 && c->session.state == WS_SESSION_OPEN &&
-           !ws_session_compresses(&c->session, opcode, len);
+    return nothing_waits(c) && !ws_session_compresses(&c->session, opcode, len);
 }
 
 /* Whether a large frame is written at once from where it lies. */
@@ -269,8 +283,7 @@ static bool direct_ok(const struct ws_conn *c, uint8_t opcode, size_t len)
 static bool deflated_direct_ok(const struct ws_conn *c, uint8_t opcode,
                                size_t len)
 {
-    return len >= WS_CONN_DIRECT_MIN && ws_conn_queued(c) == 0 &&
-           c->session.state == WS_SESSION_OPEN &&
+    return len >= WS_CONN_DIRECT_MIN && nothing_waits(c) &&
            ws_session_compresses(&c->session, opcode, len);
 }
 
@@ -290,19 +303,14 @@ static int send_deflated(struct ws_conn *c, uint8_t opcode, const void *data,
     ssize_t hlen =
         ws_session_deflated_begin(&c->session, &c->out, opcode, data, len,
                                   text_valid, hdr, &payload, &plen);
-    struct iovec iov[2];
-    ssize_t w = 0;
 
     if (hlen < 0)
         return (int)hlen;
-    iov[0] = (struct iovec){.iov_base = hdr, .iov_len = (size_t)hlen};
-    iov[1] =
-        (struct iovec){.iov_base = (void *)(uintptr_t)payload, .iov_len = plen};
-    /* A broken connection is found by the next flush, as for any send. */
-    if (plen >= WS_CONN_DIRECT_MIN)
-        w = write_vec(c, iov, 2);
-    return ws_session_deflated_rest(&c->session, &c->out, hdr, (size_t)hlen,
-                                    payload, plen, w > 0 ? (size_t)w : 0);
+    return ws_session_deflated_rest(
+        &c->session, &c->out, hdr, (size_t)hlen, payload, plen,
+        plen >= WS_CONN_DIRECT_MIN
+            ? write_frame_now(c, hdr, (size_t)hlen, payload, plen)
+            : 0);
 }
 
 /* Whether data[0..len) lies inside span k (an empty span holds none). */
